@@ -1,0 +1,53 @@
+// Entry point: dispatches to a subcommand and maps errors to exit codes.
+import { describeError, exitCodeFor, InternalError, StepError, UsageError } from '../errors.js';
+import type { Command } from './command.js';
+import { COMMANDS } from '../commands/index.js';
+
+export const VERSION = '0.1.0';
+
+function overview(commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'pantheros-rollback — boot-time btrfs root rollback for NixOS impermanence',
+    '',
+    'Usage: pantheros-rollback <command> [options]    (pantheros-rollback <command> --help)',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Exit codes: 0 ok, 1 a step failed (state is recoverable), 2 usage, 3 precondition (nothing changed), 4 internal error',
+  ].join('\n');
+}
+
+/** Runs the CLI; returns the exit code instead of exiting so tests can call it. */
+export async function main(argv: string[], commands: readonly Command[] = COMMANDS): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${overview(commands)}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}" (see: pantheros-rollback --help)`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`${command.usage}\n`);
+      return 0;
+    }
+    return await command.run(rest);
+  } catch (error) {
+    const code = exitCodeFor(error);
+    let text = `pantheros-rollback: ${describeError(error)}`;
+    if (error instanceof StepError) {
+      text += `\n  completed: ${error.completed.length ? error.completed.join('; ') : 'nothing'}\n  now: ${error.state}`;
+    }
+    if (!(error instanceof Error) || error instanceof InternalError || code === 4) {
+      text += `\n  this is a bug; please report it with the output above${error instanceof Error && error.stack ? `\n${error.stack}` : ''}`;
+    }
+    process.stderr.write(`${text}\n`);
+    return code;
+  }
+}

@@ -1,0 +1,93 @@
+// Reads and validates the JSON config; every key is optional and has a default.
+import { readFileSync } from 'node:fs';
+import * as v from 'valibot';
+import { UsageError } from '../errors.js';
+import { configSchema } from './schema.js';
+
+export const SNAPSHOT_CLASSES = ['hourly', 'daily', 'weekly', 'monthly'] as const;
+export type SnapshotClass = (typeof SNAPSHOT_CLASSES)[number];
+
+export interface Config {
+  device: string | undefined;
+  deviceTimeoutSeconds: number;
+  subvolumes: { root: string; blank: string; oldRoots: string; snapshots: string };
+  oldRoots: { keepDays: number; keepAtLeast: number };
+  snapshotRetention: Record<SnapshotClass, number>;
+  snapshotSubvolumes: string[];
+  persistentPaths: string[];
+}
+
+export const DEFAULT_CONFIG_PATH = '/etc/pantheros/rollback.json';
+
+export const DEFAULTS: Config = {
+  device: undefined,
+  deviceTimeoutSeconds: 30,
+  subvolumes: { root: '@root', blank: '@root-blank', oldRoots: '@btrfs_tmp/old_roots', snapshots: '@snapshots' },
+  oldRoots: { keepDays: 30, keepAtLeast: 5 },
+  snapshotRetention: { hourly: 24, daily: 7, weekly: 4, monthly: 6 },
+  snapshotSubvolumes: ['@persistent'],
+  persistentPaths: [],
+};
+
+/** Validates parsed JSON and fills in defaults; the message names the offending key. */
+export function validateConfig(raw: unknown, source = 'config'): Config {
+  const result = v.safeParse(configSchema, raw);
+  if (!result.success) {
+    const messages = result.issues.map((issue) => {
+      const key = v.getDotPath(issue) ?? '(top level)';
+      return `${source}: key "${key}": ${issue.message}`;
+    });
+    throw new UsageError(messages.join('; '));
+  }
+  const c = result.output;
+  const config: Config = {
+    device: c.device ?? DEFAULTS.device,
+    deviceTimeoutSeconds: c.deviceTimeoutSeconds ?? DEFAULTS.deviceTimeoutSeconds,
+    subvolumes: { ...DEFAULTS.subvolumes, ...stripUndefined(c.subvolumes ?? {}) },
+    oldRoots: { ...DEFAULTS.oldRoots, ...stripUndefined(c.oldRoots ?? {}) },
+    snapshotRetention: { ...DEFAULTS.snapshotRetention, ...stripUndefined(c.snapshotRetention ?? {}) },
+    snapshotSubvolumes: c.snapshotSubvolumes ?? [...DEFAULTS.snapshotSubvolumes],
+    persistentPaths: c.persistentPaths ?? [...DEFAULTS.persistentPaths],
+  };
+  checkDistinct(config, source);
+  return config;
+}
+
+function stripUndefined<T extends object>(o: T): { [K in keyof T]-?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as never;
+}
+
+// The root, blank, archive and snapshot locations must not overlap, or a wipe could reach another.
+function checkDistinct(config: Config, source: string): void {
+  const entries = Object.entries(config.subvolumes);
+  for (const [ka, a] of entries) {
+    for (const [kb, b] of entries) {
+      if (ka < kb && (a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`))) {
+        throw new UsageError(`${source}: keys "subvolumes.${ka}" (${a}) and "subvolumes.${kb}" (${b}) overlap; they must name distinct paths`);
+      }
+    }
+  }
+}
+
+/**
+ * Loads the config file. A missing file at the default path means "all defaults";
+ * a missing file that was asked for explicitly is a usage error.
+ */
+export function loadConfig(path: string | undefined): Config {
+  const file = path ?? DEFAULT_CONFIG_PATH;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (path === undefined && code === 'ENOENT') return validateConfig({});
+    throw new UsageError(`cannot read config ${file}: ${code ?? String(error)}`, { cause: error });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`config ${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  return validateConfig(raw, file);
+}

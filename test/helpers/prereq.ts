@@ -1,0 +1,41 @@
+// Prerequisites of the real-disk tests. There is no skipping: a missing tool fails the test with
+// the command that installs it (.ci/run installs all of them on a fresh machine).
+import { accessSync, constants, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
+export const BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
+export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
+export const NODE = process.execPath;
+
+/** The runtimes every real-disk test runs the bundle under. */
+export const RUNTIMES = [
+  { name: 'node', bin: NODE },
+  { name: 'bun', bin: BUN },
+] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+function onPath(tool: string): boolean {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      // next
+    }
+  }
+  return false;
+}
+
+/** Throws with an install hint unless every tool is on PATH, we are root and the bundle is built. */
+export function requirePrerequisites(tools: string[] = ['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount']): void {
+  const missing = tools.filter((t) => !onPath(t));
+  if (missing.length) {
+    throw new Error(`missing prerequisites: ${missing.join(', ')} — run: apt-get install -y btrfs-progs util-linux (or bash .ci/run)`);
+  }
+  if (process.getuid?.() !== 0) throw new Error('real-disk tests need root (loop devices and mounts)');
+  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing — run: npm run build`);
+  if (!existsSync(BUN)) throw new Error(`${BUN} is missing — run: npm ci`);
+  execFileSync(BUN, ['--version']);
+}
