@@ -47,7 +47,8 @@ export function describeError(error: unknown): string {
   let e: unknown = error;
   for (let depth = 0; e !== undefined && depth < 5; depth++) {
     if (e instanceof Error) {
-      parts.push(e.message);
+      const message = e.message;
+      if (!parts.some((p) => p.includes(message))) parts.push(message);
       e = e.cause;
     } else {
       parts.push(String(e));

@@ -1,0 +1,29 @@
+// argv builders for btrfs-progs: pure, so tests and --dry-run can show exactly what runs.
+
+export const BTRFS = process.env.PANTHEROS_BTRFS ?? 'btrfs';
+
+/** Throws unless p is an absolute path that cannot be read as an option. */
+export function assertSafePath(p: string): string {
+  if (!p.startsWith('/') || p.includes('\0') || p.includes('\n') || p.split('/').some((c) => c === '..')) {
+    throw new Error(`unsafe path for a btrfs command: ${JSON.stringify(p)}`);
+  }
+  return p;
+}
+
+export function snapshotArgv(source: string, dest: string, readOnly = false): string[] {
+  return [BTRFS, 'subvolume', 'snapshot', ...(readOnly ? ['-r'] : []), assertSafePath(source), assertSafePath(dest)];
+}
+
+export function createArgv(dest: string): string[] {
+  return [BTRFS, 'subvolume', 'create', assertSafePath(dest)];
+}
+
+/** One process deletes every path, in the order given (deepest first), and commits the transaction at the end. */
+export function deleteArgv(paths: readonly string[]): string[] {
+  return [BTRFS, 'subvolume', 'delete', '--commit-after', ...paths.map(assertSafePath)];
+}
+
+/** Lists every subvolume of the filesystem, with creation generation and parent, paths relative to the top level. */
+export function listArgv(top: string, readOnlyOnly = false): string[] {
+  return [BTRFS, 'subvolume', 'list', '-c', '-g', '-p', '-u', '-q', ...(readOnlyOnly ? ['-r'] : []), assertSafePath(top)];
+}
