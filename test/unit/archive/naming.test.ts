@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { formatTimestamp, nextArchiveName, parseArchiveName } from '../../../src/archive/naming.js';
+
+const t = (iso: string) => new Date(iso);
+
+describe('formatTimestamp', () => {
+  it('zero-pads every field in UTC', () => {
+    expect(formatTimestamp(t('2026-01-02T03:04:05.678Z'))).toBe('20260102T030405Z');
+    expect(formatTimestamp(t('0999-12-31T23:59:59Z'))).toBe('09991231T235959Z');
+  });
+  it('sorts in time order as text', () => {
+    const times = ['2026-01-09T00:00:00Z', '2026-01-10T00:00:00Z', '2026-10-01T00:00:00Z', '2026-02-01T00:00:00Z'];
+    const names = times.map((x) => formatTimestamp(t(x)));
+    expect([...names].sort()).toEqual(times.sort().map((x) => formatTimestamp(t(x))));
+  });
+});
+
+describe('parseArchiveName', () => {
+  it.each([
+    ['20261126T063251Z', '2026-11-26T06:32:51.000Z', 0, false],
+    ['20261126T063251Z_01', '2026-11-26T06:32:51.000Z', 1, false],
+    ['20261126T063251Z_123', '2026-11-26T06:32:51.000Z', 123, false],
+    ['2026-11-2_10:00:00', '2026-11-02T10:00:00.000Z', 0, true],
+  ])('%s', (name, iso, seq, legacy) => {
+    expect(parseArchiveName(name)).toEqual({ time: t(iso), seq, legacy });
+  });
+  it.each(['', 'foo', '20261326T000000Z', '20260230T000000Z', '20261126T246000Z', '20261126T063251Z_1', '20261126T063251', '.pantheros-new-root', '20261126T063251Z/x'])(
+    'rejects %j',
+    (name) => {
+      expect(parseArchiveName(name)).toBeUndefined();
+    },
+  );
+});
+
+describe('nextArchiveName', () => {
+  const now = t('2026-11-26T06:32:51.500Z');
+  it('is the timestamp when nothing collides', () => {
+    expect(nextArchiveName(now, ['20261125T000000Z'])).toEqual({ name: '20261126T063251Z', clockBehind: false });
+  });
+  it('adds a counter for a second boot in the same second, and keeps counting', () => {
+    expect(nextArchiveName(now, ['20261126T063251Z']).name).toBe('20261126T063251Z_01');
+    expect(nextArchiveName(now, ['20261126T063251Z', '20261126T063251Z_01']).name).toBe('20261126T063251Z_02');
+  });
+  it('places the name after the newest archive when the clock went back, and says so', () => {
+    const r = nextArchiveName(t('2020-01-01T00:00:00Z'), ['20261126T063251Z', '20250101T000000Z']);
+    expect(r).toEqual({ name: '20261126T063251Z_01', clockBehind: true });
+    expect([r.name, '20261126T063251Z'].sort().at(-1)).toBe(r.name);
+  });
+  it('never returns a taken name, whatever occupies it', () => {
+    const taken = ['20261126T063251Z', '20261126T063251Z_01', '20261126T063251Z_02'];
+    const r = nextArchiveName(t('2026-11-26T06:32:51Z'), taken);
+    expect(taken).not.toContain(r.name);
+    expect(r.name).toBe('20261126T063251Z_03');
+  });
+  it('ignores legacy and foreign names for ordering but never collides with them', () => {
+    expect(nextArchiveName(now, ['2027-1-1_00:00:00', 'foo']).name).toBe('20261126T063251Z');
+  });
+  it('sorts after every existing name over a run of boots with a wandering clock', () => {
+    const names: string[] = [];
+    const clocks = ['2026-11-26T06:00:00Z', '2026-11-26T06:00:00Z', '2026-11-25T00:00:00Z', '2026-11-27T00:00:00Z', '2026-11-27T00:00:00Z'];
+    for (const c of clocks) names.push(nextArchiveName(t(c), names).name);
+    expect([...names].sort()).toEqual(names);
+    expect(new Set(names).size).toBe(names.length);
+  });
+});
