@@ -31,6 +31,9 @@ export const DEFAULTS: Config = {
 
 /** Validates parsed JSON and fills in defaults; the message names the offending key. */
 export function validateConfig(raw: unknown, source = 'config'): Config {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new UsageError(`${source}: the top level must be a JSON object, not ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
+  }
   const result = v.safeParse(configSchema, raw);
   if (!result.success) {
     const messages = result.issues.map((issue) => {

@@ -1,0 +1,54 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, loadConfig, validateConfig } from '../../../src/config/load-config.js';
+import { UsageError } from '../../../src/errors.js';
+
+describe('validateConfig', () => {
+  it('fills every default from an empty object', () => {
+    expect(validateConfig({})).toEqual(DEFAULTS);
+  });
+
+  it('merges partial sections with the defaults', () => {
+    const c = validateConfig({ subvolumes: { root: 'root' }, oldRoots: { keepDays: 7 } });
+    expect(c.subvolumes).toEqual({ ...DEFAULTS.subvolumes, root: 'root' });
+    expect(c.oldRoots).toEqual({ keepDays: 7, keepAtLeast: 5 });
+  });
+
+  it.each<[unknown, RegExp]>([
+    [{ subvolume: {} }, /key "subvolume"/],
+    [{ subvolumes: { rooot: '@r' } }, /key "subvolumes.rooot"/],
+    [{ oldRoots: { keepDays: '30' } }, /key "oldRoots.keepDays"/],
+    [{ oldRoots: { keepAtLeast: 0 } }, /key "oldRoots.keepAtLeast": must be at least 1/],
+    [{ oldRoots: { keepAtLeast: 1.5 } }, /key "oldRoots.keepAtLeast": must be an integer/],
+    [{ subvolumes: { root: '/@root' } }, /key "subvolumes.root"/],
+    [{ subvolumes: { oldRoots: '@x/../y' } }, /key "subvolumes.oldRoots"/],
+    [{ subvolumes: { root: '-rf' } }, /must not start with -/],
+    [{ device: 'sda' }, /key "device": must be an absolute path/],
+    [{ snapshotRetention: { yearly: 1 } }, /key "snapshotRetention.yearly"/],
+    [{ subvolumes: { oldRoots: '@root/old' } }, /"subvolumes.oldRoots" .* overlap/],
+    [[], /top level|expected Object/i],
+    ['x', /top level|expected Object/i],
+  ])('rejects %j naming the key', (raw, message) => {
+    expect(() => validateConfig(raw)).toThrow(UsageError);
+    expect(() => validateConfig(raw)).toThrow(message);
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pantheros-config-'));
+  it('reads a file', () => {
+    const f = join(dir, 'ok.json');
+    writeFileSync(f, JSON.stringify({ oldRoots: { keepAtLeast: 9 } }));
+    expect(loadConfig(f).oldRoots.keepAtLeast).toBe(9);
+  });
+  it('says which file is not JSON', () => {
+    const f = join(dir, 'bad.json');
+    writeFileSync(f, '{ nope');
+    expect(() => loadConfig(f)).toThrow(/bad.json is not valid JSON/);
+  });
+  it('refuses a missing file that was asked for', () => {
+    expect(() => loadConfig(join(dir, 'missing.json'))).toThrow(/cannot read config .*ENOENT/);
+  });
+});
