@@ -336,12 +336,12 @@ let
     in
     {
       "/" = mount sv.root true [ ];
-      "/nix" = mount sv.nix true [ "nodev" ];
       "/persistent" = mount sv.persistent true [
         "nodev"
         "nosuid"
       ];
     }
+    // (if sv.nix == null then { } else { "/nix" = mount sv.nix true [ "nodev" ]; })
     // listToAttrs (
       map (e: {
         name = e.path;
@@ -361,7 +361,7 @@ let
       oldRootsParent = parentOf sv.oldRoots;
     in
     unique (
-      [
+      filter (x: x != null) [
         sv.root
         sv.nix
         sv.persistent
@@ -370,6 +370,31 @@ let
       ++ (if oldRootsParent == null then [ sv.oldRoots ] else [ oldRootsParent ])
       ++ map (e: e.subvolume) (persistentTreeOf c)
     );
+
+  # Shell commands that create the layout under a mounted top level ("$1"-style variable `top`):
+  # every subvolume (parents as directories first), the archive directory and the read-only empty
+  # blank snapshot. Idempotent, so disko's postCreateHook and a test's first boot can share it.
+  installScript =
+    cfg: top:
+    let
+      c = normalize cfg;
+      sv = c.subvolumes;
+      q = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+      createSubvolume = name: ''
+        if ! btrfs subvolume show "${top}"/${q name} >/dev/null 2>&1; then
+          mkdir -p "$(dirname "${top}"/${q name})"
+          btrfs subvolume create "${top}"/${q name}
+        fi
+      '';
+    in
+    builtins.concatStringsSep "" (map createSubvolume (subvolumesToCreate c))
+    + ''
+      mkdir -p "${top}"/${q sv.oldRoots}
+      if ! btrfs subvolume show "${top}"/${q sv.blank} >/dev/null 2>&1; then
+        mkdir -p "$(dirname "${top}"/${q sv.blank})"
+        btrfs subvolume snapshot -r "${top}"/${q sv.root} "${top}"/${q sv.blank}
+      fi
+    '';
 
   snapshotSubvolumesOf =
     cfg:
@@ -454,6 +479,7 @@ in
     systemStateOf
     layout
     subvolumesToCreate
+    installScript
     snapshotSubvolumesOf
     persistentPathsOf
     toolConfig
