@@ -56,8 +56,6 @@ export function findViolations(plan: Plan, observed: Observed, config: Config): 
       case 'ensure-dir':
         if (step.path !== oldRoots) v.push(`step ${step.n} creates directory ${step.path}, not ${oldRoots}`);
         break;
-      case 'sync':
-        break;
     }
   }
   if (archiveNames.length > 0 && deletedArchives >= archiveNames.length + (plan.archive ? 1 : 0)) v.push('the plan deletes every archive');

@@ -77,9 +77,6 @@ function apply(step: Step, top: string, oldRoots: string): void {
       assertAbsent(top, step.to);
       renameSync(abs(step.from), abs(step.to));
       return;
-    case 'sync':
-      for (const p of step.paths) fsyncDir(abs(p));
-      return;
   }
 }
 

@@ -14,8 +14,7 @@ export type Step =
   | { n: number; action: 'snapshot'; source: string; dest: string; reason: string }
   | { n: number; action: 'create-subvolume'; dest: string; reason: string }
   | { n: number; action: 'rename'; from: string; to: string; reason: string }
-  | { n: number; action: 'delete'; paths: string[]; archives: string[]; reason: string }
-  | { n: number; action: 'sync'; paths: string[]; reason: string };
+  | { n: number; action: 'delete'; paths: string[]; archives: string[]; reason: string };
 
 type StepSpec = Step extends infer S ? (S extends Step ? Omit<S, 'n'> : never) : never;
 
@@ -222,6 +221,9 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   targetReport.source = source === root ? archive!.path : source;
 
   // Steps: new root under a temporary name, old root away, new root into place, then age out.
+  // No sync step: btrfs commits a transaction as a whole, so a crash before the next commit finds
+  // the state before the renames (a leftover new root, which the next run removes) or after both;
+  // every write to the new root commits the renames with it.
   if (oldKind === 'missing') specs.push({ action: 'ensure-dir', path: oldRoots, reason: `${oldRoots} does not exist yet` });
   if (source !== null) {
     specs.push({ action: 'snapshot', source, dest: newRoot, reason: `the new root is a writable snapshot of ${targetReport.source} (${describeTarget(target)}); the source stays intact` });
@@ -270,7 +272,6 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
       reason: `age out ${deletions.length} archive(s): ${deletions.map((d) => `${d.path.slice(oldRoots.length + 1)} (${d.reason})`).join('; ')}`,
     });
   }
-  specs.push({ action: 'sync', paths: ['', oldRoots], reason: 'make the renames durable before the boot goes on' });
 
   return {
     needsListing,

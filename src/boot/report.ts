@@ -48,8 +48,6 @@ export function stepDetail(step: Plan['steps'][number]): string {
       return step.dest;
     case 'rename':
       return `${step.from} → ${step.to}`;
-    case 'sync':
-      return step.paths.map((p) => p || '(top level)').join(', ');
   }
 }
 

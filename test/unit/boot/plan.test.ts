@@ -13,7 +13,7 @@ describe('planBoot: normal boot', () => {
   it('makes the new root first, then archives, then renames it into place', () => {
     const o = { archives: ['20261125T000000Z'] };
     const p = plan(o);
-    expect(actions(p)).toEqual(['snapshot @root-blank', `rename @root → ${OLD}/20261126T120000Z`, `rename ${OLD}/.pantheros-new-root → @root`, 'sync']);
+    expect(actions(p)).toEqual(['snapshot @root-blank', `rename @root → ${OLD}/20261126T120000Z`, `rename ${OLD}/.pantheros-new-root → @root`]);
     expect(p).toMatchObject({ result: 'ok', archive: { name: '20261126T120000Z' }, created: { path: '@root', from: '@root-blank' }, needsListing: false });
     expect(p.steps.every((s) => s.reason.length > 10)).toBe(true);
     safe(o, p);
@@ -168,7 +168,7 @@ describe('planBoot: interrupted runs and broken layouts', () => {
   it('with the root missing, archives nothing and makes a new root', () => {
     const p = plan({ archives: ['20261125T000000Z'], root: 'missing', others: [{ name: '.pantheros-new-root', kind: 'subvolume' as const }] });
     expect(p.archive).toBeNull();
-    expect(actions(p)).toEqual(['delete-leftover', 'snapshot @root-blank', `rename ${OLD}/.pantheros-new-root → @root`, 'sync']);
+    expect(actions(p)).toEqual(['delete-leftover', 'snapshot @root-blank', `rename ${OLD}/.pantheros-new-root → @root`]);
   });
 
   it.each<[StateOptions, RegExp]>([
