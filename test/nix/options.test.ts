@@ -1,0 +1,87 @@
+// Every option of pantherOS.filesystems.impermanence has a description and is documented in the
+// README's "NixOS module" section, whose host example parses.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { evalNixFile, parseNixFile, requireNix } from '../helpers/nix.js';
+import { REPO } from '../helpers/prereq.js';
+
+beforeAll(requireNix);
+
+const PREFIX = 'pantherOS.filesystems.impermanence.';
+
+interface OptionInfo {
+  path: string;
+  described: boolean;
+  type: string;
+}
+
+function moduleSection(): string {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## NixOS module');
+  if (start < 0) throw new Error('README.md has no "## NixOS module" section');
+  const next = readme.indexOf('\n## ', start + 1);
+  return readme.slice(start, next < 0 ? undefined : next);
+}
+
+/** Option paths (relative to the prefix) that the section does not mention in backticks. */
+function undocumented(section: string, options: OptionInfo[]): string[] {
+  return options.map((o) => o.path.slice(PREFIX.length)).filter((p) => !section.includes(`\`${p}\``));
+}
+
+describe('module options', () => {
+  const options = evalNixFile<OptionInfo[]>('nix/tests/option-paths.nix');
+
+  it('declares the options the design asks for', () => {
+    const paths = options.map((o) => o.path.slice(PREFIX.length));
+    for (const p of [
+      'enable',
+      'device',
+      'subvolumes.root',
+      'subvolumes.blank',
+      'subvolumes.oldRoots',
+      'subvolumes.snapshots',
+      'performanceMode',
+      'snapshotRetention.hourly',
+      'snapshotRetention.monthly',
+      'snapshotSubvolumes',
+      'oldRoots.keepDays',
+      'oldRoots.keepAtLeast',
+      'runtime',
+      'persistentTree',
+      'persistentTree.<name>.neededForBoot',
+    ]) {
+      expect(paths).toContain(p);
+    }
+  });
+
+  it('every option has a description', () => {
+    expect(options.filter((o) => !o.described).map((o) => o.path)).toEqual([]);
+  });
+
+  it('the README documents every option', () => {
+    expect(undocumented(moduleSection(), options)).toEqual([]);
+  });
+
+  it('an undocumented option is reported (the check can fail)', () => {
+    const fake = [...options, { path: `${PREFIX}notInTheReadme`, described: true, type: 'bool' }];
+    expect(undocumented(moduleSection(), fake)).toEqual(['notInTheReadme']);
+  });
+
+  it('the README host example parses and enables the module on btrfs with systemd stage 1', () => {
+    const blocks = [...moduleSection().matchAll(/```nix\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThan(0);
+    const example = blocks[0]!;
+    expect(example).toMatch(/pantherOS\.filesystems\.impermanence = impermanence \/\/ \{ enable = true; \}/);
+    expect(example).toMatch(/boot\.initrd\.systemd\.enable = true/);
+    const dir = mkdtempSync(join(tmpdir(), 'pantheros-nix-'));
+    try {
+      const file = join(dir, 'example.nix');
+      writeFileSync(file, example);
+      expect(parseNixFile(file)).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
