@@ -1,12 +1,200 @@
-// TODO(issue 5): the `diff` subcommand.
+// `diff`: what the next boot erases — every path where the root (or an archive) differs from the blank.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
-import { UsageError } from '../errors.js';
+import { parseFlags, type ParsedArgs } from '../cli/args.js';
+import { output, withTopLevel, type Context } from '../cli/context.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { deleteArgv, snapshotArgv } from '../btrfs/commands.js';
+import { CommandError, runChecked, runCommand } from '../btrfs/run.js';
+import { readMountinfo } from '../fs/mountinfo.js';
+import { kindOf, topLevelMount } from '../boot/observe.js';
+import { dumpDifference } from '../diff/send-dump.js';
+import { isUnder, mountedPersistedPaths, normalisePrefix } from '../diff/persisted.js';
+import type { DiffEntry } from '../diff/parse-dump.js';
+
+/** Prefix of the temporary read-only snapshot diff takes of a writable source; the boot engine never treats it as an archive. */
+export const DIFF_SNAPSHOT_PREFIX = '.pantheros-diff-';
+
+const USAGE = `Usage: pantheros-rollback diff [ARCHIVE] [--prefix PATH ...] [--device DEV | --top-level DIR]
+                               [--config FILE] [--json]
+
+Shows what differs between the current root subvolume (default; e.g. @root) or an archived root
+(a name under the archive directory, e.g. 20261126T063251Z) and the blank snapshot: every added,
+changed and deleted path, i.e. exactly what the next boot erases. Changes of metadata only (mode,
+owner, extended attributes, timestamps) count too.
+
+How: a temporary read-only snapshot of the source is taken in the archive directory
+(.pantheros-diff-<pid>, deleted again at the end), and
+  btrfs send --no-data -p BLANK SNAPSHOT | btrfs receive --dump
+lists the differences without reading file data.
+
+Persisted paths are not reported: the config's persistentPaths, and in the running system the mount
+points of other subvolumes of the same filesystem (bind mounts from @persistent, /nix, …).
+
+  ARCHIVE          an archive name (see: pantheros-rollback list); default: the live root
+  --prefix PATH    only paths at or below PATH (absolute; may be given several times)
+  --device DEV     mount the btrfs top level of DEV privately for this run
+  --top-level DIR  use an already-mounted top level (subvolid=5)
+  --config FILE    JSON config (default /etc/pantheros/rollback.json)
+  --json           print {source, summary, entries:[{path, status, type, changes, from, target}]}
+
+Output: one line per path, "A" added, "C" changed (with what changed), "D" deleted.
+Exit: 0 (also when there are differences), 2 usage (e.g. unknown archive), 3 precondition failed.`;
+
+/** Takes every `--prefix X` / `--prefix=X` out of argv (the shared parser rejects repeated string flags). */
+export function takeRepeated(argv: string[], flag: string): { rest: string[]; values: string[] } {
+  const rest: string[] = [];
+  const values: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === `--${flag}`) {
+      const v = argv[i + 1];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`--${flag} needs a value`);
+      values.push(v);
+      i++;
+    } else if (a.startsWith(`--${flag}=`)) values.push(a.slice(flag.length + 3));
+    else rest.push(a);
+  }
+  return { rest, values };
+}
+
+interface DiffReport {
+  source: { kind: 'root' | 'archive'; name: string; path: string };
+  blank: string;
+  prefixes: string[];
+  persisted: string[];
+  summary: { added: number; changed: number; deleted: number; persistedSkipped: number };
+  entries: DiffEntry[];
+  durationMs: number;
+}
+
+// The source to compare: the live root, or an archive that must be a real subvolume directly in the archive directory.
+function resolveSource(ctx: Context, archive: string | undefined): DiffReport['source'] {
+  const { root, oldRoots } = ctx.config.subvolumes;
+  if (archive === undefined) {
+    const kind = kindOf(join(ctx.top.path, root));
+    if (kind !== 'subvolume') throw new PreconditionError(`the root subvolume ${root} is ${kind === 'missing' ? 'missing' : `a ${kind}, not a subvolume`}`);
+    return { kind: 'root', name: root, path: root };
+  }
+  if (archive === '' || archive.includes('/') || archive.startsWith('.') || archive.includes('\0')) {
+    throw new UsageError(`diff: "${archive}" is not an archive name (archives are names directly under ${oldRoots}; see: pantheros-rollback list)`);
+  }
+  const kind = kindOf(join(ctx.top.path, oldRoots, archive));
+  if (kind !== 'subvolume') {
+    throw new UsageError(`diff: no archive named "${archive}" under ${oldRoots}${kind === 'missing' ? '' : ` (it is a ${kind})`} (see: pantheros-rollback list)`);
+  }
+  return { kind: 'archive', name: archive, path: `${oldRoots}/${archive}` };
+}
+
+async function runDiff(ctx: Context, archive: string | undefined, prefixes: string[]): Promise<DiffReport> {
+  const started = performance.now();
+  const top = ctx.top.path;
+  const { blank, oldRoots } = ctx.config.subvolumes;
+  const source = resolveSource(ctx, archive);
+  if (kindOf(join(top, blank)) !== 'subvolume') throw new PreconditionError(`the blank ${blank} is missing or not a subvolume`);
+  const mounts = readMountinfo();
+  const topEntry = topLevelMount(top, mounts);
+  const persisted = [...new Set([...ctx.config.persistentPaths.map((p) => normalisePrefix(p) ?? p), ...mountedPersistedPaths(mounts, topEntry.majorMinor, ctx.config.subvolumes.root)])].sort();
+
+  mkdirSync(join(top, oldRoots), { recursive: true });
+  const temp = join(top, oldRoots, `${DIFF_SNAPSHOT_PREFIX}${process.pid}`);
+  if (existsSync(temp)) throw new PreconditionError(`${temp} already exists (left by a crashed diff?); delete it with: btrfs subvolume delete ${temp}`);
+  try {
+    runChecked(snapshotArgv(join(top, source.path), temp, true));
+  } catch (error) {
+    throw new PreconditionError(`cannot take a read-only snapshot of ${source.path}: ${error instanceof CommandError ? error.result.stderr.trim() : String(error)}`, { cause: error });
+  }
+  const cleanUp = () => {
+    const r = runCommand(deleteArgv([temp]));
+    if (r.code !== 0) process.stderr.write(`pantheros-rollback: warning: could not delete ${temp}: ${r.stderr.trim()}\n`);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    cleanUp();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let result;
+  try {
+    result = await dumpDifference(join(top, blank), temp);
+  } catch (error) {
+    throw new PreconditionError(`cannot compare ${source.path} with ${blank}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    cleanUp();
+  }
+  let persistedSkipped = 0;
+  const entries = result.entries.filter((e) => {
+    if (prefixes.length && !isUnder(e.path, prefixes)) return false;
+    if (isUnder(e.path, persisted)) {
+      persistedSkipped++;
+      return false;
+    }
+    return true;
+  });
+  const count = (s: DiffEntry['status']) => entries.filter((e) => e.status === s).length;
+  return {
+    source,
+    blank,
+    prefixes,
+    persisted,
+    summary: { added: count('added'), changed: count('changed'), deleted: count('deleted'), persistedSkipped },
+    entries,
+    durationMs: Math.round(performance.now() - started),
+  };
+}
+
+/** A path as the operator can read and paste it: JSON-quoted when it holds control characters, quotes or backslashes. */
+function showPath(p: string): string {
+  return /[\x00-\x1f\x7f"\\]|\s$/.test(p) ? JSON.stringify(p) : p;
+}
+
+function describeEntry(e: DiffEntry): string {
+  const parts: string[] = [];
+  if (e.type && e.type !== 'hardlink') parts.push(e.type);
+  if (e.type === 'hardlink') parts.push(`hard link to ${showPath(e.target ?? '?')}`);
+  else if (e.target !== undefined) parts.push(`→ ${showPath(e.target)}`);
+  if (e.from !== undefined) parts.push(`renamed from ${showPath(e.from)}`);
+  if (e.changes.length) parts.push(e.changes.join(', '));
+  if (e.xattrs?.length) parts.push(`xattrs: ${e.xattrs.join(' ')}`);
+  return parts.join('; ');
+}
+
+export function formatDiff(r: DiffReport): string {
+  const mark = { added: 'A', changed: 'C', deleted: 'D' } as const;
+  const lines = [`${r.source.kind === 'root' ? `root ${r.source.name}` : `archive ${r.source.name}`} compared with ${r.blank}${r.prefixes.length ? ` under ${r.prefixes.join(', ')}` : ''}:`];
+  for (const e of r.entries) {
+    const what = describeEntry(e);
+    lines.push(`${mark[e.status]} ${showPath(e.path)}${what ? `  (${what})` : ''}`);
+  }
+  const s = r.summary;
+  lines.push(
+    `${s.added} added, ${s.changed} changed, ${s.deleted} deleted${r.source.kind === 'root' ? ' — the next boot erases these' : ''}` +
+      `${s.persistedSkipped ? `; ${s.persistedSkipped} under persisted paths not shown` : ''} (${r.durationMs} ms)`,
+  );
+  return lines.join('\n');
+}
 
 export const diffCommand: Command = {
   name: 'diff',
-  summary: '(not yet implemented)',
-  usage: 'pantheros-rollback diff — not yet implemented',
-  run() {
-    throw new UsageError('diff: not yet implemented');
+  summary: 'what the next boot erases: the root (or an archive) compared with the blank',
+  usage: USAGE,
+  async run(argv) {
+    const { rest, values } = takeRepeated(argv, 'prefix');
+    const args: ParsedArgs = parseFlags(rest, {}, 'diff');
+    if (args._.length > 1) throw new UsageError(`diff: at most one ARCHIVE, got ${args._.length} arguments`);
+    const prefixes = values.map((v) => {
+      const p = normalisePrefix(v);
+      if (p === undefined) throw new UsageError(`diff: --prefix must be an absolute path without .., not ${JSON.stringify(v)}`);
+      return p;
+    });
+    const archive = args._[0] === undefined ? undefined : String(args._[0]);
+    return withTopLevel(args, {}, async (ctx) => {
+      const report = await runDiff(ctx, archive, prefixes);
+      output(ctx.json, report, () => formatDiff(report));
+      return 0;
+    });
   },
 };
