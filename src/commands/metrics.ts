@@ -1,12 +1,120 @@
-// TODO(issue 5): the `metrics` subcommand.
+// `metrics`: Prometheus text for node exporter's textfile collector (run by a timer), written atomically.
+import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from '../cli/command.js';
-import { UsageError } from '../errors.js';
+import { parseFlags, stringFlag } from '../cli/args.js';
+import { output, withTopLevel } from '../cli/context.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { assertSafePath, BTRFS } from '../btrfs/commands.js';
+import { listSubvolumes } from '../btrfs/list.js';
+import { runCommand } from '../btrfs/run.js';
+import { LAST_REPORT_FILE } from '../boot/observe.js';
+import { DEFAULT_REPORT } from '../boot/report.js';
+import { collectSnapshotFacts } from '../retention/snapshot-facts.js';
+import { buildMetrics, type LastBoot } from '../metrics/collect.js';
+import { formatExposition } from '../metrics/exposition.js';
+import { parseDeviceStats, parseFilesystemUsage } from '../metrics/parse-btrfs.js';
+
+const USAGE = `Usage: pantheros-rollback metrics [--output FILE] [--report FILE]
+                                  [--device DEV | --top-level DIR] [--config FILE] [--json]
+
+Prints metrics in the Prometheus text format, for node exporter's textfile collector
+(e.g. --output /var/lib/prometheus-node-exporter/textfile/pantheros.prom). All names start with
+pantheros_: archives, snapshots per class and subvolume, age of the newest snapshot, the last boot's
+rollback result (a gauge labelled result=ok|fell-back|kept|dry-run|failed|refused), duration and exit
+code, filesystem size/used/free/unallocated bytes (btrfs filesystem usage -b) and the device error
+counters (btrfs device stats), one series per device and counter.
+
+  --output FILE    write the Prometheus text to FILE atomically (a temporary file in the same directory, then rename)
+                   instead of stdout
+  --report FILE    the last boot's report (default ${DEFAULT_REPORT}, else the persistent copy
+                   <archive dir>/${LAST_REPORT_FILE})
+  --device DEV     mount the btrfs top level of DEV privately (read-only) for this run
+  --top-level DIR  use an already-mounted top level (subvolid=5)
+  --config FILE    JSON config (default /etc/pantheros/rollback.json)
+  --json           print the metrics as JSON ({metrics:[{name, help, type, samples}]}) instead of the
+                   text (with --output: print {output, metrics} after writing the text)
+
+Exit: 0 ok, 2 usage, 3 precondition failed (e.g. the output directory does not exist).`;
+
+/** Writes text to path atomically: a hidden temporary file in the same directory (not *.prom, so never collected half-written), then rename. */
+export function writeFileAtomic(path: string, text: string): void {
+  const dir = dirname(resolve(path));
+  if (!existsSync(dir)) throw new PreconditionError(`cannot write ${path}: directory ${dir} does not exist`);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, text, { mode: 0o644 });
+    renameSync(tmp, path);
+  } catch (error) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing to clean up
+    }
+    throw new PreconditionError(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+  }
+}
+
+// The last boot's report: the one in /run (this boot), else the persistent copy the engine keeps next to the archives.
+function readLastBoot(candidates: string[], warn: (m: string) => void): LastBoot | undefined {
+  for (const file of candidates) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    try {
+      const r = JSON.parse(text) as { result?: unknown; durationMs?: unknown; now?: unknown; exitCode?: unknown; warnings?: unknown };
+      if (typeof r.result !== 'string' || typeof r.durationMs !== 'number') throw new Error('no "result" or "durationMs"');
+      return {
+        source: file,
+        result: r.result,
+        durationMs: r.durationMs,
+        now: typeof r.now === 'string' ? r.now : new Date(0).toISOString(),
+        exitCode: typeof r.exitCode === 'number' ? r.exitCode : -1,
+        warnings: Array.isArray(r.warnings) ? r.warnings.length : 0,
+      };
+    } catch (error) {
+      warn(`ignoring the report ${file}: ${(error as Error).message}`);
+    }
+  }
+  return undefined;
+}
 
 export const metricsCommand: Command = {
   name: 'metrics',
-  summary: '(not yet implemented)',
-  usage: 'pantheros-rollback metrics — not yet implemented',
-  run() {
-    throw new UsageError('metrics: not yet implemented');
+  summary: 'Prometheus metrics for node exporter\'s textfile collector',
+  usage: USAGE,
+  async run(argv) {
+    const args = parseFlags(argv, { string: ['output', 'report'] }, 'metrics');
+    if (args._.length) throw new UsageError(`metrics: unexpected argument ${String(args._[0])}`);
+    const outFile = stringFlag(args, 'output');
+    const reportFile = stringFlag(args, 'report');
+    return withTopLevel(args, { readOnly: true }, (ctx) => {
+      const top = ctx.top.path;
+      const { oldRoots, snapshots } = ctx.config.subvolumes;
+      const warn = (m: string) => process.stderr.write(`pantheros-rollback: warning: ${m}\n`);
+      const listing = listSubvolumes(top);
+      const archives = listing.filter((s) => s.path.startsWith(`${oldRoots}/`) && !s.path.slice(oldRoots.length + 1).includes('/') && !s.path.slice(oldRoots.length + 1).startsWith('.')).length;
+      const usage = runCommand([BTRFS, 'filesystem', 'usage', '-b', assertSafePath(top)]);
+      if (usage.code !== 0) warn(`btrfs filesystem usage failed: ${usage.stderr.trim()}`);
+      const stats = runCommand([BTRFS, 'device', 'stats', assertSafePath(top)]);
+      if (stats.code !== 0 && !stats.stdout) warn(`btrfs device stats failed: ${stats.stderr.trim()}`);
+      const metrics = buildMetrics({
+        now: new Date(),
+        archives,
+        snapshots: collectSnapshotFacts(listing, snapshots).facts,
+        lastBoot: readLastBoot(reportFile ? [reportFile] : [DEFAULT_REPORT, join(top, oldRoots, LAST_REPORT_FILE)], warn),
+        usage: usage.code === 0 ? parseFilesystemUsage(usage.stdout) : undefined,
+        deviceStats: parseDeviceStats(stats.stdout),
+      });
+      const text = formatExposition(metrics);
+      if (outFile) {
+        writeFileAtomic(outFile, text);
+        output(ctx.json, { output: outFile, metrics: metrics.length }, () => `wrote ${metrics.length} metrics to ${outFile}`);
+      } else process.stdout.write(ctx.json ? `${JSON.stringify({ metrics }, null, 2)}\n` : text);
+      return 0;
+    });
   },
 };
