@@ -66,7 +66,7 @@ let
 
   # --- Checks --------------------------------------------------------------------------------
   fsOnDevice = filterAttrs (_: fs: fs.fsType == "btrfs" && fs.device == cfg.device) config.fileSystems;
-  btrfsOptionsOf = fs: lib.sort lib.lessThan (builtins.filter nixLib.isBtrfsSpecific fs.options);
+  btrfsOptionsOf = fs: builtins.sort builtins.lessThan (builtins.filter nixLib.isBtrfsSpecific fs.options);
   rootFs = config.fileSystems."/" or null;
   rootBtrfsOptions = if rootFs == null then [ ] else btrfsOptionsOf rootFs;
   mismatchedMounts = filterAttrs (_: fs: btrfsOptionsOf fs != rootBtrfsOptions) fsOnDevice;

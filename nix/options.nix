@@ -102,8 +102,12 @@ in
 
     perPathAttributes = mkOption {
       type = types.attrsOf (types.enum nixLib.attributeKinds);
-      default = nixLib.perPathAttributes cfg.performanceMode;
-      defaultText = literalExpression ''(import ./nix/lib.nix).perPathAttributes config.pantherOS.filesystems.impermanence.performanceMode'';
+      # The mode's paths that this host keeps on persistent storage (so the default never warns).
+      default = nixLib.applicableAttributes cfg (nixLib.perPathAttributes cfg.performanceMode);
+      defaultText = literalExpression ''
+        with (import ./nix/lib.nix);
+        applicableAttributes cfg (perPathAttributes config.pantherOS.filesystems.impermanence.performanceMode)
+      '';
       example = {
         "/var/lib/postgresql" = "nocow";
         "/var/log" = "compress-zstd";
@@ -113,6 +117,7 @@ in
         boot before `sysinit.target`: `nocow` (`chattr +C`: new files are overwritten in place, without
         checksums or compression), `compress-zstd` / `no-compress` (`btrfs property set DIR compression`).
         Only paths on persistent storage are applied (others would be wiped); a warning names the rest.
+        The default takes the performance mode's paths that are on persistent storage.
       '';
     };
 

@@ -74,3 +74,8 @@ export function listNixFiles(dir = REPO): string[] {
   }
   return found.sort();
 }
+
+/** The module's output for a host, through nix/tests/module-eval.nix (a stand-in module system). */
+export function evalModule<T = Record<string, unknown>>(host: object, hostConfig: object = {}, imported: object = {}): T {
+  return evalNix<T>(`import ./nix/tests/module-eval.nix { host = ${toNix(host)}; hostConfig = ${toNix(hostConfig)}; imported = ${toNix(imported)}; }`);
+}
