@@ -41,7 +41,8 @@ interface Node {
   /** Moved by a rename of its own (not only carried along by an ancestor). */
   renamed: boolean;
   type: EntryType | undefined;
-  changes: Set<ChangeKind>;
+  /** Bit set of CHANGE_ORDER indexes. */
+  changes: number;
   xattrs: Set<string> | undefined;
   target: string | undefined;
 }
@@ -101,8 +102,10 @@ function splitLine(line: string): { title: string; path: string; rest: string } 
 }
 
 function newNode(name: string, parent: Node | undefined, orig: string | null): Node {
-  return { name, parent, children: undefined, orig, renamed: false, type: undefined, changes: new Set(), xattrs: undefined, target: undefined };
+  return { name, parent, children: undefined, orig, renamed: false, type: undefined, changes: 0, xattrs: undefined, target: undefined };
 }
+
+const BIT = Object.fromEntries(CHANGE_ORDER.map((c, i) => [c, 1 << i])) as Record<ChangeKind, number>;
 
 function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
@@ -118,7 +121,11 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
   let skipped = 0;
 
   // The node at a relative path, creating untouched ones on the way (they keep their parent's original path).
+  // Consecutive commands usually name the same path (chown, chmod, utimes …): remember the last lookup until the tree changes.
+  let lastRel: string | undefined;
+  let lastNode: Node = root;
   const lookup = (rel: string): Node => {
+    if (rel === lastRel) return lastNode;
     let node = root;
     if (rel === '') return node;
     for (const name of rel.split('/')) {
@@ -130,9 +137,12 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
       }
       node = child;
     }
+    lastRel = rel;
+    lastNode = node;
     return node;
   };
   const detach = (node: Node): void => {
+    lastRel = undefined;
     node.parent?.children?.delete(node.name);
     node.parent = undefined;
   };
@@ -145,6 +155,7 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
     for (const child of node.children?.values() ?? []) markRemoved(child, child.type);
   };
   const attach = (node: Node, rel: string): void => {
+    lastRel = undefined;
     const at = rel.lastIndexOf('/');
     const parent = lookup(at < 0 ? '' : rel.slice(0, at));
     const name = at < 0 ? rel : rel.slice(at + 1);
@@ -163,7 +174,10 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
     const p = unescapeDumpPath(escaped);
     if (prefix === undefined) return undefined;
     if (p === prefix || p === `${prefix}/`) return '';
-    if (p.startsWith(`${prefix}/`)) return p.slice(prefix.length + 1).replace(/\/+$/, '');
+    if (p.length > prefix.length && p.charCodeAt(prefix.length) === 47 && p.startsWith(prefix)) {
+      const rel = p.slice(prefix.length + 1);
+      return rel.endsWith('/') ? rel.replace(/\/+$/, '') : rel;
+    }
     if (allowBare && !p.startsWith('./') && !p.startsWith('/')) return p.replace(/\/+$/, '');
     return undefined;
   };
@@ -199,7 +213,7 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
     const kind = MODIFY[title];
     if (kind) {
       const node = lookup(rel);
-      node.changes.add(kind);
+      node.changes |= BIT[kind];
       if (kind === 'xattr') {
         const name = /^name=(.*?)(?: data=|$)/.exec(rest)?.[1];
         if (name !== undefined) (node.xattrs ??= new Set()).add(name);
@@ -244,7 +258,7 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
     const visit = (node: Node, rel: string): void => {
       live.add(rel);
       const path = `/${rel}`;
-      const changes = CHANGE_ORDER.filter((c) => node.changes.has(c));
+      const changes = CHANGE_ORDER.filter((c) => node.changes & BIT[c]);
       const extra = {
         ...(node.type ? { type: node.type } : {}),
         ...(node.target !== undefined ? { target: node.target } : {}),
