@@ -294,7 +294,7 @@ in
       enable = mkOption {
         type = types.bool;
         default = true;
-        description = "Write `pantheros_rollback_*` metrics for node exporter's textfile collector after every snapshot run and every {option}`pantherOS.filesystems.impermanence.metrics.interval`.";
+        description = "Write `pantheros_*` metrics for node exporter's textfile collector after every snapshot run and every {option}`pantherOS.filesystems.impermanence.metrics.interval`.";
       };
       directory = mkOption {
         type = types.strMatching "/.*";

@@ -125,7 +125,7 @@ in
         machine.succeed("systemctl start pantheros-snapshot-hourly.service")
         on_top_level("ls /mnt/top/@snapshots/hourly | grep -q .")
         machine.succeed("systemctl start pantheros-rollback-metrics.service")
-        machine.succeed("grep -q '^pantheros_rollback' /run/pantheros-rollback/metrics/pantheros_rollback.prom")
+        machine.succeed("grep -q '^pantheros_archives ' /run/pantheros-rollback/metrics/pantheros_rollback.prom")
 
     machine.shutdown()
   '';
