@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { BootReport } from '../../src/boot/report.js';
+import { formatStatus, headline } from '../../src/commands/status.js';
+import { describeNextBoot } from '../../src/commands/next-boot.js';
+import { parseTarget } from '../../src/boot/target.js';
+import { validateConfig } from '../../src/config/load-config.js';
+
+function report(change: Partial<BootReport> = {}): BootReport {
+  return {
+    version: 1,
+    tool: 'pantheros-rollback 0.1.0',
+    runtime: 'node 20.20.2',
+    startedAt: '2026-11-26T06:32:51.000Z',
+    now: '2026-11-26T06:32:51.000Z',
+    durationMs: 12.5,
+    processMs: 80,
+    spawns: 3,
+    result: 'ok',
+    dryRun: false,
+    device: '/dev/vda2',
+    target: { requested: null, origin: 'default', kind: 'blank', source: null, refused: null },
+    archived: { name: '20261126T063251Z', path: '@btrfs_tmp/old_roots/20261126T063251Z' },
+    created: { path: '@root', from: '@root-blank' },
+    deleted: [{ path: '@btrfs_tmp/old_roots/20261001T000000Z', reason: 'older than 30 d (56 d) and beyond the newest 5', subvolumes: ['@btrfs_tmp/old_roots/20261001T000000Z'] }],
+    kept: [{ name: '20261126T063251Z', reason: 'archived this boot' }],
+    recovered: [],
+    warnings: [],
+    steps: [{ n: 1, action: 'snapshot', reason: 'r', status: 'done', detail: '@root-blank → x' }],
+    error: null,
+    exitCode: 0,
+    ...change,
+  };
+}
+
+describe('status headline', () => {
+  it.each<[string, Partial<BootReport>, RegExp]>([
+    ['ok', {}, /^Last boot: OK — new root from @root-blank; previous root archived as 20261126T063251Z$/],
+    [
+      'fell back',
+      { result: 'fell-back', target: { requested: 'x', origin: 'cmdline', kind: 'blank', source: null, refused: 'no archive named "x" in @btrfs_tmp/old_roots' } },
+      /^Last boot: FELL BACK — pantheros\.rollback="x" \(from cmdline\) refused: no archive named "x"/,
+    ],
+    ['kept', { result: 'kept', archived: null, created: null }, /^Last boot: KEPT — /],
+    ['failed', { result: 'failed', error: 'btrfs subvolume snapshot exited 1: No space left on device', exitCode: 1 }, /^Last boot: FAILED — btrfs subvolume snapshot exited 1: No space left/],
+    ['refused', { result: 'refused', error: '@root is mounted at /sysroot (nothing was changed)', exitCode: 3 }, /^Last boot: REFUSED — the rollback did not run: @root is mounted/],
+  ])('%s', (_, change, expected) => {
+    expect(headline(report(change))).toMatch(expected);
+  });
+
+  it('lists deletions with reasons, warnings and the duration; steps only when it failed', () => {
+    const text = formatStatus(report({ warnings: ['blank is not empty'] }), '/run/pantheros-rollback/report.json');
+    expect(text).toContain('@btrfs_tmp/old_roots/20261001T000000Z: older than 30 d (56 d) and beyond the newest 5');
+    expect(text).toContain('    blank is not empty');
+    expect(text).toContain('rollback took 12.5 ms (3 processes');
+    expect(text).not.toContain('steps:');
+    expect(formatStatus(report({ result: 'failed', error: 'e' }), 'f')).toContain('1. snapshot @root-blank → x [done]');
+  });
+});
+
+describe('next-boot effect', () => {
+  const config = validateConfig({});
+  it.each<[string, RegExp]>([
+    ['blank', /fresh @root is made from @root-blank/],
+    ['off', /left as it is/],
+    ['previous', /writable copy of it/],
+    ['20261126T063251Z', /copy of the archived root @btrfs_tmp\/old_roots\/20261126T063251Z/],
+    ['daily/@persistent.20261126T000000Z', /copy of the snapshot @snapshots\/daily\/@persistent\.20261126T000000Z/],
+  ])('%s', (raw, expected) => {
+    expect(describeNextBoot(parseTarget(raw), config)).toMatch(expected);
+  });
+});
