@@ -20,6 +20,7 @@ in
     { pkgs, ... }:
     {
       imports = [ self.nixosModules.default ];
+      environment.systemPackages = [ pkgs.e2fsprogs ];
 
       pantherOS.filesystems.impermanence = impermanence // {
         enable = true;

@@ -1,5 +1,5 @@
 // Evaluates pure Nix expressions with Debian's nix-bin (no nixpkgs, no daemon) for the module tests.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './prereq.js';
@@ -7,45 +7,46 @@ import { REPO } from './prereq.js';
 // nix-bin's default nix.conf names a build-users-group that does not exist outside NixOS.
 const NIX_ENV = { ...process.env, NIX_CONFIG: 'build-users-group =' };
 
+const INSTALL_HINT = 'nix-instantiate is missing — run: apt-get install -y --no-install-recommends nix-bin (or bash .ci/run)';
+
 /** Throws with an install hint when nix-instantiate is missing (never skips). */
 export function requireNix(): void {
   const r = spawnSync('nix-instantiate', ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    throw new Error('nix-instantiate is missing — run: apt-get install -y --no-install-recommends nix-bin (or bash .ci/run)');
-  }
+  if (r.error || r.status !== 0) throw new Error(INSTALL_HINT);
+}
+
+// Runs nix-instantiate; a missing binary becomes the install hint even at test-collection time.
+function instantiate(args: string[]): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
+  const r = spawnSync('nix-instantiate', args, { cwd: REPO, env: NIX_ENV, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw new Error(INSTALL_HINT);
+  if (r.error) throw r.error;
+  return r;
 }
 
 /** `nix-instantiate --eval --strict --json -E EXPR` in the repo root; `lib` is bound to nix/lib.nix. */
 export function evalNix<T = unknown>(expr: string): T {
-  const out = execFileSync('nix-instantiate', ['--eval', '--strict', '--json', '-E', `let lib = import ./nix/lib.nix; in ${expr}`], {
-    cwd: REPO,
-    env: NIX_ENV,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return JSON.parse(out) as T;
+  const r = instantiate(['--eval', '--strict', '--json', '-E', `let lib = import ./nix/lib.nix; in ${expr}`]);
+  if (r.status !== 0) throw new Error(`nix-instantiate failed on: ${expr}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
 }
 
 /** Like evalNix but expects failure; returns nix's error output. */
 export function evalNixError(expr: string): string {
-  const r = spawnSync('nix-instantiate', ['--eval', '--strict', '--json', '-E', `let lib = import ./nix/lib.nix; in ${expr}`], {
-    cwd: REPO,
-    env: NIX_ENV,
-    encoding: 'utf8',
-  });
+  const r = instantiate(['--eval', '--strict', '--json', '-E', `let lib = import ./nix/lib.nix; in ${expr}`]);
   if (r.status === 0) throw new Error(`expected evaluation to fail, got: ${r.stdout}`);
   return r.stderr;
 }
 
 /** Evaluates a .nix file to JSON. */
 export function evalNixFile<T = unknown>(file: string): T {
-  const out = execFileSync('nix-instantiate', ['--eval', '--strict', '--json', file], { cwd: REPO, env: NIX_ENV, encoding: 'utf8' });
-  return JSON.parse(out) as T;
+  const r = instantiate(['--eval', '--strict', '--json', file]);
+  if (r.status !== 0) throw new Error(`nix-instantiate failed on ${file}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
 }
 
 /** Parses a .nix file; returns null when it parses, else nix's message. */
 export function parseNixFile(file: string): string | null {
-  const r = spawnSync('nix-instantiate', ['--parse', file], { cwd: REPO, env: NIX_ENV, encoding: 'utf8' });
+  const r = instantiate(['--parse', file]);
   return r.status === 0 ? null : r.stderr;
 }
 
