@@ -1,0 +1,158 @@
+// Turns results.json into the markdown tables (README "Benchmarks") and the clean-up sweep plot.
+import { renderLineChart } from './plot.mjs';
+
+const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '—');
+const kb = (b) => (Number.isFinite(b) ? `${(b / 1024).toFixed(1)} KiB` : '—');
+const mb = (b) => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(1)} MiB` : '—');
+const med = (summary, name, field = 'wall') => summary?.[name]?.[field]?.median;
+
+/** The plot: median wall time against deleted subvolumes, tool (both runtimes) vs baseline. */
+export function renderSweepPlot(results) {
+  const points = results.sections.cleanup.points;
+  const series = [
+    ['node', 'tool under Node (wall)'],
+    ['bun', 'tool under Bun (wall)'],
+    ['baseline', 'baseline (README, create)'],
+    ['baseline-snapshot', 'baseline (snapshot blank)'],
+  ]
+    .map(([key, name], i) => ({
+      name,
+      dashed: i >= 2,
+      points: points.filter((p) => Number.isFinite(med(p.summary, key))).map((p) => [p.deletedSubvolumes, Math.round(med(p.summary, key))]),
+    }))
+    .filter((s) => s.points.length);
+  return renderLineChart(series, {
+    title: 'Boot rollback time vs. deleted subvolumes (medians)',
+    xLabel: 'subvolumes deleted in this boot (expired archives × 51)',
+    yLabel: 'wall time per boot run (ms)',
+  });
+}
+
+/** Each goal of issue 6 with the measured numbers and whether it is met. */
+export function evaluateGoals(results) {
+  const s = results.sections;
+  const goals = [];
+  const add = (goal, measured, met) => goals.push({ goal, measured, met });
+  const triv = s.trivial?.summary;
+  const startNode = s.startup?.node?.median;
+  if (triv) {
+    const base = med(triv, 'baseline');
+    const bun = med(triv, 'bun');
+    const node = med(triv, 'node');
+    if (Number.isFinite(bun)) add('Bun ≤ baseline on trivial', `bun ${fmt(bun)} ms vs baseline ${fmt(base)} ms (snapshot variant ${fmt(med(triv, 'baseline-snapshot'))} ms); ratio ${fmt(bun / base, 2)}`, bun <= base);
+    if (Number.isFinite(node)) add("Node ≤ baseline + Node's start-up on trivial", `node ${fmt(node)} ms vs ${fmt(base)} + ${fmt(startNode)} = ${fmt(base + startNode)} ms`, node <= base + startNode);
+  }
+  const heavy = s.cleanup?.points?.find((p) => p.k === 10) ?? s.cleanup?.points?.at(-1);
+  if (heavy) {
+    const base = med(heavy.summary, 'baseline');
+    for (const rt of ['node', 'bun']) {
+      const t = med(heavy.summary, rt);
+      if (Number.isFinite(t)) add(`clean-up heavy ≤ 1/5 of baseline (${rt})`, `${rt} ${fmt(t)} ms vs baseline ${fmt(base)} ms: ratio ${fmt(t / base, 3)} (limit 0.2); ${heavy.deletedSubvolumes} subvolumes deleted`, t <= base / 5);
+    }
+  }
+  const big = s.bigroot;
+  if (big) {
+    const [small, large] = big.sizes;
+    for (const rt of ['node', 'bun', 'baseline']) {
+      const a = med(big.summary, `${rt}@${small}`);
+      const b = med(big.summary, `${rt}@${large}`);
+      if (Number.isFinite(a) && Number.isFinite(b)) add(`big root flat (${rt}): ${large} files within 10 % of ${small}`, `${fmt(a)} → ${fmt(b)} ms (${b >= a ? '+' : ''}${fmt((b / a - 1) * 100)} %)`, b <= a * 1.1);
+    }
+  }
+  if (s.footprint) add('bundle under 300 KB unminified', `${s.footprint.bundleBytes} B (${kb(s.footprint.bundleBytes)}); minified ${s.footprint.minifiedBundleBytes} B`, s.footprint.bundleBytes < 300_000);
+  return goals;
+}
+
+function rollbackTable(results) {
+  const s = results.sections;
+  const startNode = s.startup?.node?.median;
+  const startBun = s.startup?.bun?.median;
+  const rows = [];
+  const row = (label, summary, prefix = '') => {
+    const g = (name, f) => med(summary, `${name}${prefix}`, f);
+    const base = g('baseline');
+    rows.push(
+      `| ${label} | ${fmt(g('node'))} | ${fmt(g('node') - startNode)} | ${fmt(g('node', 'durationMs'))} | ${fmt(g('bun'))} | ${fmt(g('bun') - startBun)} | ${fmt(g('bun', 'durationMs'))} | ${fmt(base)} | ${fmt(g('baseline-snapshot'))} | ${fmt(g('node') / base, 2)} | ${fmt(g('bun') / base, 2)} |`,
+    );
+  };
+  if (s.trivial) row('1. trivial (1 root to archive, nothing to delete)', s.trivial.summary);
+  if (s.bigroot) for (const n of s.bigroot.sizes) row(`2. big root, ${n.toLocaleString('en')} files`, s.bigroot.summary, `@${n}`);
+  if (s.cleanup) {
+    for (const p of s.cleanup.points) {
+      const label = p.k === 10 ? `3. clean-up heavy: ${p.archives} archives, ${p.k} expired × 51 subvolumes` : `3. sweep: ${p.archives} archives, ${p.k} expired (${p.deletedSubvolumes} subvolumes)`;
+      row(label, p.summary);
+    }
+  }
+  if (s.many) row(`4. many archives (${s.many.description})`, s.many.summary);
+  const diff = s.diff;
+  if (diff) rows.push(`| diff on 100 000 changed files | ${diff.status === 'todo' ? 'TODO: `diff` not implemented yet' : diff.status} | | | | | | | | | |`);
+  return [
+    '| scenario | Node wall | Node − start-up | Node durationMs | Bun wall | Bun − start-up | Bun durationMs | baseline (README) | baseline (snapshot) | Node / baseline | Bun / baseline |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+  ].join('\n');
+}
+
+function profilesSection(p) {
+  const out = [];
+  out.push(`Mount options from ${p.source}: ${Object.entries(p.modes).map(([m, v]) => `**${m}** = \`${v.options.join(',') || '(none)'}\`${v.nocowDb ? ' + `chattr +C` db dir' : ''}`).join('; ')}.`);
+  if (p.kernelDefaults) out.push(`Options the kernel applies with no options (findmnt): \`${p.kernelDefaults.join(',')}\`; configs are labelled by what they add to that and deduplicated by the effective mount.`);
+  if (p.noise) out.push(`A/A noise (defaults measured twice, |ratio − 1|): ${Object.entries(p.noise).map(([w, n]) => `${w} ${fmt(n * 100)} %`).join(', ')}; a setting counts as helping or hurting only beyond max(5 %, that noise).`);
+  out.push(`Tree for unpack/read: ${p.treeFiles} files, ${mb(p.tarballBytes)}. Fresh image per run (loop with direct I/O), configs alternated, medians; ratio < 1 is faster than btrfs defaults.`);
+  out.push('');
+  for (const [name, w] of Object.entries(p.workloads)) {
+    out.push(`**${w.title}**`, '', '| mount config | median | ratio to defaults | data on disk after run |', '|---|---:|---:|---:|');
+    for (const [key, v] of Object.entries(w.configs)) out.push(`| \`${key}\` | ${fmt(v.median)} | ${fmt(v.ratioToDefaults, 2)} | ${mb(v.dataBytes)} |`);
+    out.push('');
+  }
+  out.push('**Does each setting earn its place?** (median time with the setting / without it, per workload; < 1 is faster)', '', '| mode | setting | ratios | verdict |', '|---|---|---|---|');
+  for (const [mode, v] of Object.entries(p.verdicts)) {
+    for (const [opt, o] of Object.entries(v.options)) out.push(`| ${mode} | \`${opt}\` | ${Object.entries(o.ratios).map(([w, r]) => `${w} ${fmt(r, 2)}`).join(', ') || '—'} | ${o.verdict} |`);
+  }
+  out.push('', '| mode | vs defaults, per workload (ratio of times) |', '|---|---|');
+  for (const [mode, v] of Object.entries(p.verdicts)) out.push(`| ${mode} | ${Object.entries(v.vsDefaults).map(([w, r]) => `${w} ${fmt(r, 2)}`).join(', ')} |`);
+  return out.join('\n');
+}
+
+function footprintSection(f) {
+  const out = ['| item | bytes |', '|---|---:|'];
+  out.push(`| bundle \`dist/pantheros-rollback.mjs\` | ${f.bundleBytes} (${kb(f.bundleBytes)}) |`);
+  out.push(`| bundle minified (\`MINIFY=1\`) | ${f.minifiedBundleBytes} (${kb(f.minifiedBundleBytes)}) |`);
+  out.push(`| bundle alone, zstd -19 | ${f.bundleZstd19Bytes} (${kb(f.bundleZstd19Bytes)}) |`);
+  for (const [rt, r] of Object.entries(f.runtimes)) {
+    out.push(`| ${rt}: binary \`${r.binary}\` | ${r.binaryBytes} (${mb(r.binaryBytes)}) |`);
+    out.push(`| ${rt}: binary + all ldd libs + bundle, zstd -19 | ${r.all.zstd19Bytes} (${mb(r.all.zstd19Bytes)}) |`);
+    out.push(`| ${rt}: **initrd growth** (binary + libs a systemd initrd lacks${r.extraLibs.length ? `: ${r.extraLibs.map((l) => l.split('/').pop()).join(', ')}` : ''} + bundle), zstd -19 | ${r.growth.zstd19Bytes} (${mb(r.growth.zstd19Bytes)}) |`);
+    out.push(`| ${rt}: same, binaries stripped (\`strip --strip-unneeded\`) | ${r.growthStripped.zstd19Bytes} (${mb(r.growthStripped.zstd19Bytes)}) |`);
+  }
+  return out.join('\n');
+}
+
+/** The whole results.md. */
+export function renderMarkdown(results) {
+  const m = results.machine;
+  const s = results.sections;
+  const out = [];
+  out.push(`# pantheros-rollback benchmark results${results.quick ? ' (--quick)' : ''}`, '');
+  out.push(`- Date: ${results.date} (finished ${results.finished})`);
+  out.push(`- Command: \`npm run bench\` = \`npm run build && ${results.command}\``);
+  out.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, ${m.btrfsProgs}, Node ${m.node}, Bun ${m.bun}, ${m.fio}; ${m.storage}`);
+  out.push(`- Load average (1 min) when each section started: ${Object.entries(s).map(([k, v]) => `${k} ${fmt(v.loadBefore, 2)}`).join(', ')}`);
+  out.push('');
+  if (s.startup) out.push(`Start-up alone (\`RUNTIME dist/pantheros-rollback.mjs --version\`, median of ${s.startup.node.n}): Node ${fmt(s.startup.node.median)} ms, Bun ${fmt(s.startup.bun.median)} ms, \`bash -c :\` ${fmt(s.startup.bash.median)} ms.`, '');
+  out.push('## Rollback (median wall ms per boot run; "− start-up" subtracts the runtime\'s start-up; durationMs is the tool\'s own report)', '', rollbackTable(results), '');
+  const goals = evaluateGoals(results);
+  if (goals.length) {
+    out.push('## Goals', '', '| goal | measured | met |', '|---|---|---|');
+    for (const g of goals) out.push(`| ${g.goal} | ${g.measured} | ${g.met ? 'yes' : '**no**'} |`);
+    out.push('');
+  }
+  const errors = [s.trivial, s.bigroot, s.many, ...(s.cleanup?.points ?? [])].flatMap((x) => Object.entries(x?.errors ?? {}));
+  const summaries = [s.trivial?.summary, s.bigroot?.summary, s.many?.summary, ...(s.cleanup?.points ?? []).map((p) => p.summary)];
+  for (const sum of summaries) for (const [k, v] of Object.entries(sum ?? {})) for (const mm of v.mismatches ?? []) errors.push([k, `did different work: ${mm}`]);
+  if (errors.length) out.push('## Errors', '', ...[...new Set(errors.map(([k, e]) => `- ${k}: ${e}`))], '');
+  if (s.cleanup) out.push('![time vs deleted subvolumes](cleanup-sweep.svg)', '');
+  if (s.profiles) out.push('## Mount profiles (fio / tar)', '', profilesSection(s.profiles), '');
+  if (s.footprint) out.push('## Footprint', '', footprintSection(s.footprint), '');
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,244 @@
+// The rollback scenarios: tool (bundle under Node and Bun) against the shell baseline, alternated,
+// each measured run on a fresh copy of a golden image so all variants see identical state.
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { addArchive, archiveDates, fillFiles, layOut, OLD_ROOTS } from './generate.mjs';
+import { copyImage, detachImage, makeImage, mountImage, scratchDir } from './image.mjs';
+import { sh, timeCommand } from './sh.mjs';
+import { rotate, summarize } from './stats.mjs';
+
+export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
+export const BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
+export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
+export const NODE = process.execPath;
+const BASELINE = join(REPO, 'bench/baseline-rollback.sh');
+const DAY = 86_400_000;
+
+/** What is compared: the bundle under each runtime, and the baseline (README create; fair snapshot). */
+export const VARIANTS = [
+  { name: 'node', kind: 'tool', bin: NODE },
+  { name: 'bun', kind: 'tool', bin: BUN },
+  { name: 'baseline', kind: 'baseline', mode: 'create' },
+  { name: 'baseline-snapshot', kind: 'baseline', mode: 'snapshot' },
+];
+
+/** Shared inputs of every tool run: config (keepDays 30, keepAtLeast 5) and an empty kernel cmdline. */
+function toolInputs() {
+  const dir = scratchDir();
+  const config = join(dir, 'rollback.json');
+  const cmdline = join(dir, 'cmdline');
+  if (!existsSync(config)) {
+    writeFileSync(config, `${JSON.stringify({ oldRoots: { keepDays: 30, keepAtLeast: 5 } })}\n`);
+    writeFileSync(cmdline, 'BOOT_IMAGE=/boot/bzImage root=fstab ro quiet\n');
+  }
+  return { config, cmdline, report: join(dir, 'report.json') };
+}
+
+function countSubvolumes(top) {
+  return sh('btrfs', ['subvolume', 'list', top]).split('\n').filter((l) => l.startsWith('ID ')).length;
+}
+
+/** Runs one variant once on a mounted top level; returns the measured sample (throws on failure). */
+function runVariant(variant, top) {
+  if (variant.kind === 'baseline') {
+    const r = timeCommand('bash', [BASELINE, top, variant.mode]);
+    if (r.code !== 0) throw new Error(`baseline exited ${r.code}: ${r.stderr.trim()}`);
+    return { wall: r.ms };
+  }
+  const { config, cmdline, report } = toolInputs();
+  rmSync(report, { force: true });
+  const args = [BUNDLE, 'boot', '--top-level', top, '--now', new Date().toISOString(), '--report', report, '--config', config, '--cmdline', cmdline];
+  const r = timeCommand(variant.bin, args);
+  if (r.code !== 0) throw new Error(`${variant.name} boot exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
+  const rep = JSON.parse(readFileSync(report, 'utf8'));
+  const deletedSubvolumes = (rep.deleted ?? []).reduce((n, d) => n + Math.max(1, d.subvolumes?.length ?? 1), 0);
+  return { wall: r.ms, durationMs: rep.durationMs, result: rep.result, deletedSubvolumes };
+}
+
+/** Builds an unmounted golden image by running `populate(top)` on a fresh filesystem. */
+function buildGolden(name, populate, { from, size = '1G' } = {}) {
+  const file = join(scratchDir(), `${name}.golden.img`);
+  if (from) copyImage(from, file);
+  else makeImage(file, size);
+  const m = mountImage(file);
+  try {
+    populate(m.top);
+    sh('btrfs', ['filesystem', 'sync', m.top]);
+    return { file, subvolumes: countSubvolumes(m.top) };
+  } finally {
+    detachImage(m);
+  }
+}
+
+/** Measures every variant `runs` times on copies of one golden image, alternating the order. */
+function measureOnGolden(golden, { runs, expectDeleted, variants = VARIANTS, log }) {
+  const samples = Object.fromEntries(variants.map((v) => [v.name, []]));
+  const errors = {};
+  const load = [loadavg()[0]];
+  for (let r = 0; r < runs; r++) {
+    for (const v of rotate(variants, r)) {
+      if (errors[v.name]) continue;
+      const file = copyImage(golden.file, join(scratchDir(), 'run.img'));
+      const m = mountImage(file);
+      try {
+        const s = runVariant(v, m.top);
+        const after = countSubvolumes(m.top);
+        const expected = golden.subvolumes - expectDeleted + 1;
+        s.subvolumesAfter = after;
+        if (after !== expected) s.mismatch = `expected ${expected} subvolumes after the run, found ${after}`;
+        samples[v.name].push(s);
+      } catch (error) {
+        errors[v.name] = error.message;
+        log(`  ${v.name}: ${error.message}`);
+      } finally {
+        detachImage(m);
+        rmSync(file, { force: true });
+      }
+    }
+  }
+  load.push(loadavg()[0]);
+  return { samples, errors, load };
+}
+
+/** Reduces raw samples to medians per variant. */
+export function summarizeSamples(samples) {
+  const out = {};
+  for (const [name, list] of Object.entries(samples)) {
+    if (list.length === 0) continue;
+    out[name] = { wall: summarize(list.map((s) => s.wall)) };
+    if (list[0].durationMs !== undefined) out[name].durationMs = summarize(list.map((s) => s.durationMs));
+    const mismatches = list.filter((s) => s.mismatch).map((s) => s.mismatch);
+    if (mismatches.length) out[name].mismatches = [...new Set(mismatches)];
+  }
+  return out;
+}
+
+function logMedians(log, label, summary) {
+  log(`  ${label}: ${Object.entries(summary).map(([n, s]) => `${n} ${s.wall.median} ms${s.mismatches ? ` (${s.mismatches[0]})` : ''}`).join(', ')}`);
+}
+
+/** Process start-up alone: `RUNTIME bundle --version`, and bash for the baseline. */
+export function measureStartup({ runs, log }) {
+  const cmds = [
+    { name: 'node', cmd: NODE, args: [BUNDLE, '--version'] },
+    { name: 'bun', cmd: BUN, args: [BUNDLE, '--version'] },
+    { name: 'bash', cmd: 'bash', args: ['-c', ':'] },
+  ];
+  const samples = Object.fromEntries(cmds.map((c) => [c.name, []]));
+  for (let r = 0; r < runs; r++) {
+    for (const c of rotate(cmds, r)) {
+      const t = timeCommand(c.cmd, c.args);
+      if (t.code !== 0) throw new Error(`${c.name} --version failed: ${t.stderr}`);
+      samples[c.name].push(t.ms);
+    }
+  }
+  const out = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+  log(`  start-up medians: ${Object.entries(out).map(([k, v]) => `${k} ${v.median} ms`).join(', ')}`);
+  return out;
+}
+
+/** 1. trivial: one root to archive, nothing to delete. */
+export function benchTrivial({ runs, log }) {
+  const golden = buildGolden('trivial', (top) => layOut(top));
+  const m = measureOnGolden(golden, { runs, expectDeleted: 0, log });
+  logMedians(log, 'trivial', summarizeSamples(m.samples));
+  return { description: 'one root to archive, nothing to delete', ...m, summary: summarizeSamples(m.samples) };
+}
+
+/** 3. clean-up heavy and the sweep: 30 recent archives + k expired, each with `nested` nested subvolumes. */
+export function benchCleanup({ runs, sweep, nested = 50, recent = 30, log }) {
+  const now = new Date();
+  const points = [];
+  for (const k of [...sweep].sort((a, b) => a - b)) {
+    const t0 = Date.now();
+    const golden = buildGolden(`cleanup-${k}`, (top) => {
+      layOut(top);
+      for (const d of archiveDates(now, { recent, expired: k })) addArchive(top, d, nested);
+    });
+    log(`  golden for ${k} expired archives (${golden.subvolumes} subvolumes) built in ${Date.now() - t0} ms`);
+    const expectDeleted = k * (nested + 1);
+    const m = measureOnGolden(golden, { runs, expectDeleted, log });
+    rmSync(golden.file, { force: true });
+    points.push({ k, archives: recent + k, deletedSubvolumes: expectDeleted, ...m, summary: summarizeSamples(m.samples) });
+    logMedians(log, `k=${k}`, points.at(-1).summary);
+  }
+  return { description: `${recent} recent archives + k expired (older than keepDays 30), each with ${nested} nested subvolumes`, points };
+}
+
+/** 4. many archives: 1 000 archives, none expired. */
+export function benchManyArchives({ runs, count, log }) {
+  const t0 = Date.now();
+  const golden = buildGolden('many', (top) => {
+    layOut(top);
+    for (const d of archiveDates(new Date(), { recent: count, expired: 0 })) addArchive(top, d, 0);
+  });
+  log(`  golden with ${count} archives built in ${Date.now() - t0} ms`);
+  const m = measureOnGolden(golden, { runs, expectDeleted: 0, log });
+  rmSync(golden.file, { force: true });
+  logMedians(log, 'many', summarizeSamples(m.samples));
+  return { description: `${count} archives, none expired`, ...m, summary: summarizeSamples(m.samples) };
+}
+
+/**
+ * 2. big root: @root holding `sizes` files. Each file tree is written once into @src<N>; every run
+ * snapshots it into @root (O(1)), runs a variant, then removes the archive and the new root.
+ */
+export function benchBigRoot({ runs, sizes, log }) {
+  const file = join(scratchDir(), 'bigroot.img');
+  makeImage(file, '8G');
+  const m = mountImage(file);
+  const samples = {};
+  const errors = {};
+  const load = [loadavg()[0]];
+  try {
+    layOut(m.top);
+    sh('btrfs', ['subvolume', 'delete', join(m.top, '@root')]);
+    for (const n of sizes) {
+      const t0 = Date.now();
+      sh('btrfs', ['subvolume', 'create', join(m.top, `@src${n}`)]);
+      fillFiles(join(m.top, `@src${n}`), n);
+      sh('btrfs', ['filesystem', 'sync', m.top]);
+      log(`  wrote @src${n} (${n} files) in ${Date.now() - t0} ms`);
+      for (const v of VARIANTS) samples[`${v.name}@${n}`] = [];
+    }
+    for (let r = 0; r < runs; r++) {
+      for (const n of rotate(sizes, r)) {
+        for (const v of rotate(VARIANTS, r)) {
+          const key = `${v.name}@${n}`;
+          if (errors[key]) continue;
+          sh('btrfs', ['subvolume', 'snapshot', join(m.top, `@src${n}`), join(m.top, '@root')]);
+          try {
+            samples[key].push(runVariant(v, m.top));
+            const archived = readdirSync(join(m.top, OLD_ROOTS)).filter((e) => !e.startsWith('.'));
+            if (archived.length !== 1) throw new Error(`expected one archive after the run, found ${archived.length}`);
+          } catch (error) {
+            errors[key] = error.message;
+            log(`  ${key}: ${error.message}`);
+          } finally {
+            resetBigRoot(m.top);
+          }
+        }
+      }
+    }
+  } finally {
+    detachImage(m);
+    rmSync(file, { force: true });
+  }
+  load.push(loadavg()[0]);
+  logMedians(log, 'bigroot', summarizeSamples(samples));
+  return { description: '@root holding N files (snapshot of a pre-written tree)', sizes, samples, errors, load, summary: summarizeSamples(samples) };
+}
+
+/** Removes whatever a run archived and created, and waits for the cleaner so runs do not overlap. */
+function resetBigRoot(top) {
+  const oldRoots = join(top, OLD_ROOTS);
+  for (const e of readdirSync(oldRoots)) {
+    const p = join(oldRoots, e);
+    if (e.startsWith('.')) rmSync(p, { force: true, recursive: true });
+    else sh('btrfs', ['subvolume', 'delete', p]);
+  }
+  if (existsSync(join(top, '@root'))) sh('btrfs', ['subvolume', 'delete', join(top, '@root')]);
+  sh('btrfs', ['filesystem', 'sync', top]);
+  sh('btrfs', ['subvolume', 'sync', top]);
+}
