@@ -246,6 +246,32 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.archives()).toEqual(['20261120T000000Z', '20261126T060000Z']);
   });
 
+  it('a new archive name never overwrites anything: a directory and a symlink already holding the names get skipped', () => {
+    const c = useBootCase(runtime);
+    mkdirSync(c.abs(`${OLD_ROOTS}/20261126T060000Z`));
+    writeFileSync(c.abs(`${OLD_ROOTS}/20261126T060000Z/f`), 'dir\n');
+    symlinkSync('../../@persistent', c.abs(`${OLD_ROOTS}/20261126T060000Z_01`));
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.archived?.name).toBe('20261126T060000Z_02');
+    expect(c.read(`${OLD_ROOTS}/20261126T060000Z_02/marker`)).toBe('root-before-boot\n');
+    expect(c.read(`${OLD_ROOTS}/20261126T060000Z/f`)).toBe('dir\n');
+    expect(readlinkSync(c.abs(`${OLD_ROOTS}/20261126T060000Z_01`))).toBe('../../@persistent');
+    expect(c.read('@persistent/marker')).toBe('persistent\n');
+  });
+
+  it('a missing archive directory is created, then the normal boot happens', () => {
+    const c = useBootCase(runtime);
+    sh('rm', ['-r', c.abs('@btrfs_tmp')]);
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.steps.map((s) => s.action)[0]).toBe('ensure-dir');
+    expect(c.kind(OLD_ROOTS)).toBe('directory');
+    expect(c.archives()).toEqual(['20261126T060000Z']);
+    expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('root-before-boot\n');
+    expect(ls(c, '@root')).toEqual([]);
+  });
+
   it('missing blank: the new root is an empty subvolume and the report warns', () => {
     const c = useBootCase(runtime);
     sh('btrfs', ['subvolume', 'delete', c.abs('@root-blank')]);

@@ -3,7 +3,7 @@
 import { readdirSync, readlinkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
-import { commit, describeRun, fullState, OLD_ROOTS, outsideState, useBootCase, type BootCase } from '../helpers/boot-case.js';
+import { BASE_CONFIG, commit, describeRun, fullState, NEXT_BOOT, OLD_ROOTS, outsideState, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 
 beforeAll(() => requirePrerequisites());
@@ -97,6 +97,32 @@ describe.each(RUNTIMES)('boot targets under $name', (runtime) => {
     expect(c.subvolume('@root')!.id).not.toBe(snap.id);
     expect(c.subvolume(`@snapshots/daily/${SNAP}`)?.id).toBe(snap.id);
     expect(c.read(`@snapshots/daily/${SNAP}/marker`)).toBe('from the daily snapshot\n');
+  });
+
+  it('an expired archive used as the source this boot is not aged out in the same boot', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20260101T000000Z', '20260102T000000Z', '20261120T000000Z']);
+    const source = c.subvolume(`${OLD_ROOTS}/20260101T000000Z`)!;
+    const r = c.boot(NOW, { cmdline: 'pantheros.rollback=20260101T000000Z', config: { ...BASE_CONFIG, oldRoots: { keepDays: 30, keepAtLeast: 1 } } });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.deleted.map((d) => d.path)).toEqual([`${OLD_ROOTS}/20260102T000000Z`]);
+    expect(c.archives()).toEqual(['20260101T000000Z', '20261120T000000Z', A3]);
+    expect(r.report?.kept.find((k) => k.name === '20260101T000000Z')?.reason).toMatch(/source/);
+    expectRestored(c, `${OLD_ROOTS}/20260101T000000Z`, source.id, 'archive 20260101T000000Z\n');
+  });
+
+  it('a next-boot request with a refused target is consumed, refused, and the normal boot happens', () => {
+    const c = useBootCase(runtime);
+    c.write(NEXT_BOOT, '../@persistent\n');
+    const outside = outsideState(c);
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('fell-back');
+    expect(r.report?.target).toMatchObject({ requested: '../@persistent', origin: 'next-boot', kind: 'blank', refused: expect.stringMatching(/\.\./) });
+    expect(c.kind(NEXT_BOOT)).toBe('missing');
+    expect(ls(c, '@root')).toEqual([]);
+    expect(c.read(`${OLD_ROOTS}/${A3}/marker`)).toBe('root-before-boot\n');
+    expect(outsideState(c)).toEqual(outside);
   });
 
   it('keep, 0, no, off, false (and KEEP in capitals, rd.pantheros.rollback=keep): nothing changes, same subvolume ids and generations', () => {

@@ -2,7 +2,7 @@
 // writes (report), and snapshots of the subvolume listing to compare before/after a run.
 import { lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { onTestFailed, onTestFinished } from 'vitest';
+import { onTestFinished } from 'vitest';
 import type { BootReport } from '../../src/boot/report.js';
 import { createImage, sh, type Image, type LayoutOptions, type Subvolume } from './btrfs-image.js';
 import type { Runtime } from './prereq.js';
@@ -74,15 +74,31 @@ export function kindOf(abs: string): Kind {
 
 /** Makes a loop-mounted image for the current test; destroyed when it ends, kept (with removal hint) when it fails. */
 export function useBootCase(runtime: Runtime, options: LayoutOptions = {}): BootCase {
+  const image = createBootImage(options);
+  // onTestFinished runs before onTestFailed, so it reads the test's state itself.
+  onTestFinished(({ task }) => image.destroy(task.result?.state === 'fail'));
+  return bootCaseFor(runtime, image);
+}
+
+/** Runs fn on a fresh image, destroyed afterwards or kept (with a removal hint) when fn throws; for loops inside one test. */
+export function withBootCase<T>(runtime: Runtime, fn: (c: BootCase) => T, options: LayoutOptions = {}): T {
+  const image = createBootImage(options);
+  let result: T;
+  try {
+    result = fn(bootCaseFor(runtime, image));
+  } catch (error) {
+    image.destroy(true);
+    throw error;
+  }
+  image.destroy();
+  return result;
+}
+
+function createBootImage(options: LayoutOptions): Image {
   const image = createImage(options);
   // noatime: the tests' own reads must not bump generations that before/after comparisons look at.
   sh('mount', ['-o', 'remount,noatime', image.top]);
-  let failed = false;
-  onTestFailed(() => {
-    failed = true;
-  });
-  onTestFinished(() => image.destroy(failed));
-  return bootCaseFor(runtime, image);
+  return image;
 }
 
 export function bootCaseFor(runtime: Runtime, image: Image): BootCase {

@@ -1,0 +1,223 @@
+// Real btrfs, bundled file, Node and Bun: layouts the tool must refuse (exit 3, nothing changed), a full
+// filesystem, and `--device` (the tool mounts the top level itself, privately, and unmounts it).
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sh } from '../helpers/btrfs-image.js';
+import { BASE_CONFIG, commit, describeRun, fullState, LAST_REPORT, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
+import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
+
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'dd']));
+
+const NOW = '2026-11-26T06:00:00Z';
+const ls = (c: BootCase, rel: string) => readdirSync(c.abs(rel)).sort();
+
+/** Mount points of a block device in this mount namespace. */
+function mountsOf(device: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[f.indexOf('-') + 2] === device)
+    .map((f) => f[4]!);
+}
+
+/** Path and id of every subvolume (generations aside): what "the listing did not change" means. */
+function listing(c: BootCase): string[] {
+  commit(c);
+  return c.image.subvolumes().map((s) => `${s.path} id=${s.id}`);
+}
+
+/** Writes until ENOSPC: one big file (data), then long symlinks (metadata: a 4000-byte target is stored inline). */
+function fill(c: BootCase): { data: number; links: number } {
+  try {
+    sh('dd', ['if=/dev/zero', `of=${c.abs('@root/big')}`, 'bs=1M', 'status=none']);
+  } catch {
+    // dd stops with ENOSPC: that is the point
+  }
+  mkdirSync(c.abs('@persistent/meta'));
+  const target = 'x'.repeat(4000);
+  let links = 0;
+  for (;;) {
+    try {
+      symlinkSync(target, c.abs(`@persistent/meta/l${links}`));
+      links += 1;
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      break;
+    }
+  }
+  commit(c);
+  return { data: Number(sh('stat', ['-c', '%s', c.abs('@root/big')]).trim()), links };
+}
+
+describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name', (runtime) => {
+  interface Broken {
+    what: string;
+    setup: (c: BootCase) => (() => void) | void;
+    message: RegExp;
+  }
+  const broken: Broken[] = [
+    {
+      what: '@root is a plain directory',
+      setup: (c) => {
+        sh('btrfs', ['subvolume', 'delete', c.abs('@root')]);
+        mkdirSync(c.abs('@root'));
+        writeFileSync(c.abs('@root/marker'), 'plain directory root\n');
+      },
+      message: /@root is a directory, not a subvolume/,
+    },
+    {
+      what: '@btrfs_tmp/old_roots is a file',
+      setup: (c) => {
+        rmdirSync(c.abs(OLD_ROOTS));
+        writeFileSync(c.abs(OLD_ROOTS), 'not a directory\n');
+      },
+      message: /old_roots.*is a file, not a directory/,
+    },
+    {
+      what: '@btrfs_tmp is a file',
+      setup: (c) => {
+        rmSync(c.abs('@btrfs_tmp'), { recursive: true });
+        writeFileSync(c.abs('@btrfs_tmp'), 'not a directory\n');
+      },
+      message: /@btrfs_tmp.*not a directory/,
+    },
+    {
+      what: '@root is mounted somewhere',
+      setup: (c) => {
+        const at = join(c.image.dir, 'root-mounted');
+        mkdirSync(at);
+        sh('mount', ['-o', 'subvol=@root', c.image.loop, at]);
+        return () => sh('umount', [at]);
+      },
+      message: /@root is mounted at .*root-mounted/,
+    },
+  ];
+
+  it.each(broken)('a broken layout ($what) → exit 3, a clear message, nothing changed', ({ setup, message }) => {
+    const c = useBootCase(runtime);
+    const undo = setup(c);
+    try {
+      const before = fullState(c);
+      const top = ls(c, '');
+      const r = c.boot(NOW);
+      expect(r.code, describeRun(r)).toBe(3);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toMatch(/nothing was changed/);
+      expect(r.report?.result).toBe('refused');
+      expect(r.report?.exitCode).toBe(3);
+      expect(r.report?.error).toMatch(message);
+      expect(fullState(c)).toEqual(before);
+      expect(ls(c, '')).toEqual(top);
+      expect(c.kind(LAST_REPORT)).toBe('missing');
+      expect(c.read('@persistent/marker')).toBe('persistent\n');
+      if (c.kind('@root/marker') !== 'missing') expect(c.read('@root/marker')).toMatch(/root/);
+    } finally {
+      undo?.();
+    }
+  });
+
+  it('a full filesystem (data and metadata): either a usable new root and exit 0, or non-zero with nothing changed; after freeing space the next boot succeeds', () => {
+    const c = useBootCase(runtime, { size: '256M' });
+    seedArchives(c, ['20261120T000000Z'], 'root-before-boot\n');
+    const filled = fill(c);
+    expect(filled.data).toBeGreaterThan(100 << 20);
+    const before = listing(c);
+    const root = c.subvolume('@root')!;
+    const r = c.boot(NOW);
+    if (r.code === 0) {
+      expect(r.report?.result, describeRun(r)).toBe('ok');
+      expect(c.kind('@root')).toBe('subvolume');
+      expect(c.subvolume('@root')!.id).not.toBe(root.id);
+      expect(c.image.isReadOnly('@root')).toBe(false);
+      expect(ls(c, '@root')).toEqual([]);
+      expect(c.subvolume(`${OLD_ROOTS}/20261126T060000Z`)?.id).toBe(root.id);
+      expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('root-before-boot\n');
+    } else {
+      expect(r.signal, describeRun(r)).toBeNull();
+      expect(r.code, describeRun(r)).not.toBe(4);
+      expect(r.stderr).toMatch(/no space|ENOSPC/i);
+      expect(r.report?.result).toBe('failed');
+      // Nothing changed: the same subvolumes under the same names, the old root still in place.
+      expect(listing(c), describeRun(r)).toEqual(before);
+      expect(c.subvolume('@root')?.id).toBe(root.id);
+      expect(c.read('@root/marker')).toBe('root-before-boot\n');
+    }
+    expect(c.archives()).toContain('20261120T000000Z');
+    // Free the metadata and boot again: it must work, leaving no half-made root.
+    rmSync(c.abs('@persistent/meta'), { recursive: true });
+    commit(c);
+    const again = c.boot('2026-11-26T06:05:00Z');
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(c.kind('@root')).toBe('subvolume');
+    expect(ls(c, '@root')).toEqual([]);
+    expect(c.entries().filter((e) => e.startsWith('.pantheros-new-root'))).toEqual([]);
+    expect(c.image.subvolumes().some((s) => s.id === root.id && s.path.startsWith(`${OLD_ROOTS}/`))).toBe(true);
+  });
+
+  it('a full data area only (metadata left): the boot still ends with a usable root', () => {
+    const c = useBootCase(runtime, { size: '256M' });
+    try {
+      sh('dd', ['if=/dev/zero', `of=${c.abs('@root/big')}`, 'bs=1M', 'status=none']);
+    } catch {
+      // ENOSPC
+    }
+    commit(c);
+    const root = c.subvolume('@root')!;
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(c.subvolume(`${OLD_ROOTS}/20261126T060000Z`)?.id).toBe(root.id);
+    expect(ls(c, '@root')).toEqual([]);
+    expect(c.image.isReadOnly('@root')).toBe(false);
+  });
+
+  it('--device: mounts the top level privately, does the boot, and unmounts it again', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20260101T000000Z', '20261120T000000Z'], 'root-before-boot\n');
+    c.image.unmount();
+    expect(mountsOf(c.image.loop)).toEqual([]);
+    const r = c.boot(NOW, { access: ['--device', c.image.loop], config: { ...BASE_CONFIG, oldRoots: { keepDays: 30, keepAtLeast: 1 } } });
+    const mountedAfter = mountsOf(c.image.loop);
+    c.image.mount();
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(mountedAfter).toEqual([]);
+    expect(r.report?.device).toBe(c.image.loop);
+    expect(r.report?.result).toBe('ok');
+    expect(r.report?.warnings).toEqual([]);
+    expect(r.report?.deleted.map((d) => d.path)).toEqual([`${OLD_ROOTS}/20260101T000000Z`]);
+    expect(c.archives()).toEqual(['20261120T000000Z', '20261126T060000Z']);
+    expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('root-before-boot\n');
+    expect(ls(c, '@root')).toEqual([]);
+    expect(JSON.parse(c.read(LAST_REPORT))).toMatchObject({ device: c.image.loop, result: 'ok' });
+  });
+
+  it('--device that never appears: fails after the bounded wait (deviceTimeoutSeconds) with a clear message', () => {
+    const c = useBootCase(runtime);
+    const missing = `/dev/pantheros-test-missing-${process.pid}-${Date.now()}`;
+    const before = fullState(c);
+    const started = performance.now();
+    const r = c.boot(NOW, { access: ['--device', missing] });
+    const ms = performance.now() - started;
+    expect(r.code, describeRun(r)).toBe(3);
+    expect(ms).toBeGreaterThanOrEqual(1000);
+    expect(ms).toBeLessThan(10_000);
+    expect(r.stderr).toContain(`device ${missing} did not appear within 1 s`);
+    expect(r.report?.result).toBe('refused');
+    expect(fullState(c)).toEqual(before);
+  });
+
+  it('--device that is not btrfs: exit 3 naming the device, nothing mounted afterwards', () => {
+    const c = useBootCase(runtime);
+    const notBtrfs = join(c.image.dir, 'zeros.img');
+    sh('truncate', ['-s', '16M', notBtrfs]);
+    const loop = sh('losetup', ['--find', '--show', notBtrfs]).trim();
+    try {
+      const r = c.boot(NOW, { access: ['--device', loop] });
+      expect(r.code, describeRun(r)).toBe(3);
+      expect(r.stderr).toContain(loop);
+      expect(mountsOf(loop)).toEqual([]);
+    } finally {
+      sh('losetup', ['-d', loop]);
+    }
+  });
+});
