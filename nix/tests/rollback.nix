@@ -71,7 +71,8 @@ in
     def on_top_level(cmd):
         return machine.succeed(
             "mkdir -p /mnt/top && mount -t btrfs -o subvolid=5 ${disk} /mnt/top && "
-            f"({cmd}); rc=$?; umount /mnt/top; exit $rc"
+            # The driver runs commands under `set -e`: keep the status, always unmount.
+            f"rc=0; ({cmd}) || rc=$?; umount /mnt/top; exit $rc"
         )
 
     machine.start()
