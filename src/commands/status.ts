@@ -109,12 +109,13 @@ export const statusCommand: Command = {
     const args = parseFlags(argv, { string: ['report'] }, 'status');
     if (args._.length) throw new UsageError(`status: unexpected argument ${String(args._[0])}`);
     const json = args.json === true;
+    // Validate the config even when /run answers, so a broken config is noticed (exit 2, naming the key).
+    const config = loadConfig(stringFlag(args, 'config'));
     const explicit = stringFlag(args, 'report');
     const first = explicit ?? DEFAULT_REPORT;
     const read = readReport(first);
     if ('report' in read) return show(json, read.report, first);
     if ('problem' in read || explicit) return fail('problem' in read ? read.problem : `${explicit} does not exist`);
-    const config = loadConfig(stringFlag(args, 'config'));
     if (!stringFlag(args, 'device') && !stringFlag(args, 'top-level') && !config.device) {
       return fail(`no report at ${DEFAULT_REPORT} (did the rollback run this boot?), and no device to read the kept copy from: give --device DEV or set "device" in the config`);
     }
