@@ -35,8 +35,15 @@ let
   configFile = (pkgs.formats.json { }).generate "pantheros-rollback.json" (nixLib.toolConfig cfg);
   bundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback.mjs";
   runtimeBin = "${cfg.runtimePackage}/bin/${cfg.runtime}";
+  btrfsBin = "${pkgs.btrfs-progs}/bin/btrfs";
   # The same runtime and bundle in stage 1 and stage 2, so what was tested in one runs in the other.
-  toolBin = pkgs.writeShellScriptBin "pantheros-rollback" ''exec ${runtimeBin} ${bundle} "$@"'';
+  # btrfs and mount come from the store, whatever the caller's PATH (systemd services get only
+  # coreutils/findutils/grep/sed/systemd).
+  toolBin = pkgs.writeShellScriptBin "pantheros-rollback" ''
+    export PATH=${pkgs.btrfs-progs}/bin:${pkgs.util-linux}/bin''${PATH:+:$PATH}
+    export PANTHEROS_BTRFS=''${PANTHEROS_BTRFS:-${btrfsBin}}
+    exec ${runtimeBin} ${bundle} "$@"
+  '';
   tool = "${toolBin}/bin/pantheros-rollback";
 
   # --- Layout --------------------------------------------------------------------------------
@@ -188,11 +195,13 @@ in
       boot.initrd.supportedFilesystems = [ "btrfs" ];
       boot.initrd.systemd = {
         contents."/etc/pantheros/rollback.json".source = configFile;
-        # The runtime binary (make-initrd-ng copies its ELF libraries), the single-file bundle;
-        # btrfs-progs and mount come through initrdBin / the systemd initrd's defaults.
+        # The runtime binary and btrfs (make-initrd-ng copies their ELF libraries) and the
+        # single-file bundle; mount/umount are in every systemd initrd. initrdBin also puts
+        # btrfs-progs into the emergency shell's /bin for manual recovery.
         storePaths = [
           runtimeBin
           bundle
+          btrfsBin
         ];
         initrdBin = [ pkgs.btrfs-progs ];
         services.pantheros-rollback = {
@@ -222,6 +231,7 @@ in
             # Never run twice in one boot (a second run would archive the fresh root).
             RemainAfterExit = true;
             ExecStart = "${runtimeBin} ${bundle} boot --device ${toString cfg.device} --config /etc/pantheros/rollback.json";
+            Environment = [ "PANTHEROS_BTRFS=${btrfsBin}" ];
             StandardOutput = "journal+console";
             StandardError = "journal+console";
           };

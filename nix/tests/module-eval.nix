@@ -189,4 +189,6 @@ in
   assertions = merged.assertions or [ ];
   warnings = merged.warnings or [ ];
   failedAssertions = map (a: a.message) (filter (a: !a.assertion) (merged.assertions or [ ]));
+  # Scripts of writeShellScriptBin packages (JSON would only show their store paths).
+  packageScripts = map (p: p.text or null) (merged.environment.systemPackages or [ ]);
 }

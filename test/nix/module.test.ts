@@ -1,5 +1,6 @@
 // module.nix evaluated here through nix/tests/module-eval.nix (stand-ins for nixpkgs' lib, pkgs and
 // the module system): the wiring, the stage-1 unit ordering, assertions and warnings.
+import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load-config.js';
 import { evalModule, evalNix, requireNix, toNix } from '../helpers/nix.js';
@@ -26,6 +27,7 @@ interface FileSystem {
 interface Output {
   failedAssertions: string[];
   warnings: string[];
+  packageScripts: (string | null)[];
   fileSystems: Record<string, FileSystem>;
   boot: {
     initrd: {
@@ -77,6 +79,8 @@ describe('a default host', () => {
     expect(Object.keys(initrd.contents)).toEqual(['/etc/pantheros/rollback.json']);
     expect(initrd.storePaths.some((p) => p.endsWith('-nodejs-slim/bin/node'))).toBe(true);
     expect(initrd.storePaths.some((p) => p.endsWith('/pantheros-rollback.mjs'))).toBe(true);
+    expect(initrd.storePaths.some((p) => p.endsWith('-btrfs-progs/bin/btrfs'))).toBe(true);
+    expect(unit.serviceConfig['Environment']).toEqual([expect.stringMatching(/^PANTHEROS_BTRFS=\/nix\/store\/\S+-btrfs-progs\/bin\/btrfs$/)]);
     expect(out.boot.initrd.supportedFilesystems).toContain('btrfs');
   });
 
@@ -109,6 +113,14 @@ describe('a default host', () => {
       '/persistent/etc/ssh/ssh_host_ed25519_key',
       '/persistent/etc/ssh/ssh_host_rsa_key',
     ]);
+  });
+
+  it('the operator CLI wrapper runs the same runtime and bundle with btrfs and mount from the store', () => {
+    const wrapper = out.packageScripts[0] ?? '';
+    expect(wrapper).toMatch(/^export PATH=\/nix\/store\/\S+-btrfs-progs\/bin:\/nix\/store\/\S+-util-linux\/bin\$\{PATH:\+:\$PATH\}$/m);
+    expect(wrapper).toMatch(/^export PANTHEROS_BTRFS=\$\{PANTHEROS_BTRFS:-\/nix\/store\/\S+-btrfs-progs\/bin\/btrfs\}$/m);
+    expect(wrapper).toMatch(/^exec \/nix\/store\/\S+-nodejs-slim\/bin\/node \/nix\/store\/\S+\/pantheros-rollback\.mjs "\$@"$/m);
+    expect(spawnSync('bash', ['-n'], { input: wrapper, encoding: 'utf8' }).status).toBe(0);
   });
 
   it('has snapshot timers per class, a monthly scrub and a metrics timer', () => {
