@@ -84,9 +84,6 @@ function settingsOf(options: string): Setting[] {
     .filter((s): s is Setting => s !== undefined);
 }
 
-const FS_WIDE_WHY =
-  'btrfs applies its own options (compress, ssd, commit, discard, nodatacow, …) to the whole filesystem, not per subvolume: the first mount decides and the values of later mounts are silently ignored; only generic options (noatime, ro, nodev, nosuid, noexec) work per mount';
-
 function crossMountFix(key: string, values: string[]): string {
   const wanted = values[0] ?? 'the value you want';
   if (key === 'compress') return `put the same ${wanted} on every btrfs mount of this filesystem (at least the first); for per-directory compression use: btrfs property set DIR compression zstd`;
@@ -176,7 +173,7 @@ function lintAcross(mounts: readonly MountOptions[]): Finding[] {
       severity: 'warning',
       subject: null,
       what: `${key} is set differently on mounts of one filesystem: ${listing}`,
-      why: `${FS_WIDE_WHY}; here the first mount (${mounts[0]!.mountPoint}) has ${values[0] ?? `no ${key} option`}`,
+      why: `btrfs options are filesystem-wide: the first mount (${mounts[0]!.mountPoint}) decides${values[0] ? ` (${values[0]})` : ', and it leaves the default'}; later mounts' values are silently ignored. Only generic options (noatime, ro, nodev, nosuid, noexec) work per mount`,
       fix: crossMountFix(key, set),
     });
   }

@@ -105,7 +105,7 @@ describe('lintMountOptions across the mounts of one filesystem', () => {
       { mountPoint: '/', options: 'commit=30' },
       { mountPoint: '/home', options: 'commit=120' },
     ]);
-    expect(f?.why).toMatch(/first mount \(\/\) has commit=30/);
+    expect(f?.why).toMatch(/first mount \(\/\) decides \(commit=30\)/);
     expect(f?.subject).toBeNull();
   });
 });
