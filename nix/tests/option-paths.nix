@@ -25,6 +25,8 @@ let
             {
               inherit path;
               described = builtins.isString (v.description or null) && v.description != "";
+              # Plain defaults only (computed ones carry defaultText and need nixpkgs).
+              default = if v ? defaultText || !(v ? default) || builtins.isAttrs v.default then null else { value = v.default; };
               type = v.type.name or "?";
             }
           ]

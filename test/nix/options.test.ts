@@ -15,6 +15,29 @@ interface OptionInfo {
   path: string;
   described: boolean;
   type: string;
+  default: { value: unknown } | null;
+}
+
+/** A default as the README writes it (Nix syntax). */
+function asNix(value: unknown): string {
+  if (Array.isArray(value)) return value.length ? `[ ${value.map(asNix).join(' ')} ]` : '[ ]';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return String(value);
+}
+
+/** The README table rows whose third column does not show the option's plain default. */
+function wrongDefaults(section: string, options: OptionInfo[]): string[] {
+  const rows = new Map<string, string>();
+  for (const line of section.split('\n')) {
+    const cells = line.split(' | ');
+    const name = /^\| `([^`]+)`$/.exec(cells[0] ?? '')?.[1];
+    if (name && cells[2] !== undefined) rows.set(name, cells[2]);
+  }
+  return options
+    .filter((o) => o.default !== null)
+    .map((o) => ({ name: o.path.slice(PREFIX.length), expected: `\`${asNix(o.default!.value)}\`` }))
+    .filter(({ name, expected }) => !(rows.get(name) ?? '').includes(expected))
+    .map(({ name, expected }) => `${name}: README says ${rows.get(name) ?? '(no row)'}, options.nix ${expected}`);
 }
 
 function moduleSection(): string {
@@ -64,8 +87,18 @@ describe('module options', () => {
     expect(undocumented(moduleSection(), options)).toEqual([]);
   });
 
+  it('the README table shows every plain default as options.nix declares it', () => {
+    expect(options.filter((o) => o.default !== null).length).toBeGreaterThan(20);
+    expect(wrongDefaults(moduleSection(), options)).toEqual([]);
+  });
+
+  it('a wrong default in the README is reported (the check can fail)', () => {
+    const changed = options.map((o) => (o.path === `${PREFIX}oldRoots.keepDays` ? { ...o, default: { value: 31 } } : o));
+    expect(wrongDefaults(moduleSection(), changed)).toEqual(['oldRoots.keepDays: README says `30`, options.nix `31`']);
+  });
+
   it('an undocumented option is reported (the check can fail)', () => {
-    const fake = [...options, { path: `${PREFIX}notInTheReadme`, described: true, type: 'bool' }];
+    const fake = [...options, { path: `${PREFIX}notInTheReadme`, described: true, type: 'bool', default: null }];
     expect(undocumented(moduleSection(), fake)).toEqual(['notInTheReadme']);
   });
 
