@@ -3,12 +3,12 @@
 // Usage: node bench/run.mjs [--quick] [--only trivial,bigroot,cleanup,many,startup,diff,profiles,footprint] [--runs N]
 //   --quick   a few minutes: fewer runs, smaller trees, no footprint (results go to bench/results/quick/)
 //   --only    run some sections and merge them into the existing results.json (rerun key numbers)
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cleanUp } from './lib/image.mjs';
-import { benchBigRoot, benchCleanup, benchManyArchives, benchTrivial, BUN, BUNDLE, measureStartup, NODE, REPO } from './lib/rollback.mjs';
+import { benchBigRoot, benchCleanup, benchDiff, benchManyArchives, benchTrivial, BUILT_BUNDLE, BUN, BUNDLE, freezeBundle, measureStartup, NODE, REPO } from './lib/rollback.mjs';
 import { benchProfiles, profilesAvailable } from './lib/profiles.mjs';
 import { measureFootprint } from './lib/footprint.mjs';
 import { renderMarkdown, renderSweepPlot } from './lib/report.mjs';
@@ -60,7 +60,7 @@ function probeDiff() {
   const r = spawnSync(NODE, [BUNDLE, 'diff', '--help'], { encoding: 'utf8' });
   const works = r.status === 0 && !/not yet implemented/.test(r.stdout + r.stderr);
   return works
-    ? { status: 'available-not-benchmarked', usage: r.stdout.trim(), note: 'diff --help works; the timing on 100 000 changed files is not wired in yet' }
+    ? { status: 'available', usage: r.stdout.trim() }
     : { status: 'todo', note: '`pantheros-rollback diff` is not implemented yet (diff --help says "not yet implemented"); no timing' };
 }
 
@@ -72,7 +72,8 @@ function bootWorks() {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)');
-  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing — run: npm run build`);
+  if (!existsSync(BUILT_BUNDLE)) throw new Error(`${BUILT_BUNDLE} is missing — run: npm run build`);
+  const bundleSha256 = freezeBundle();
   const outDir = join(REPO, 'bench/results', opts.quick ? 'quick' : '');
   mkdirSync(outDir, { recursive: true });
   const jsonPath = join(outDir, 'results.json');
@@ -87,6 +88,7 @@ async function main() {
     command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
     quick: q,
     machine: machine(),
+    bundle: { sha256: bundleSha256, bytes: statSync(BUNDLE).size, gitCommit: sh('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO }).trim(), srcDirty: sh('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO }).trim() !== '' },
     sections: { ...(previous.sections ?? {}) },
   };
   const stamp = (name, data) => {
@@ -105,10 +107,14 @@ async function main() {
     else if (s === 'bigroot') stamp(s, { loadBefore, ...benchBigRoot({ runs: runs(9, 3), sizes: q ? [10_000, 100_000] : [100_000, 1_000_000], log }) });
     else if (s === 'cleanup') stamp(s, { loadBefore, ...benchCleanup({ runs: runs(7, 3), sweep: q ? [0, 2, 10] : [0, 1, 2, 5, 10], log }) });
     else if (s === 'many') stamp(s, { loadBefore, ...benchManyArchives({ runs: runs(9, 3), count: q ? 300 : 1000, log }) });
-    else if (s === 'diff') stamp(s, { loadBefore, ...probeDiff() });
+    else if (s === 'diff') {
+      const probe = probeDiff();
+      if (probe.status === 'todo') stamp(s, { loadBefore, ...probe });
+      else stamp(s, { loadBefore, status: 'measured', usage: probe.usage, ...benchDiff({ runs: runs(5, 3), files: q ? 20_000 : 100_000, log }) });
+    }
     else if (s === 'profiles') {
       if (!profilesAvailable()) throw new Error('profiles need fio, chattr and tar — run: apt-get install -y fio e2fsprogs tar');
-      stamp(s, { loadBefore, ...benchProfiles({ runs: runs(5, 2), quick: q, log }) });
+      stamp(s, { loadBefore, ...benchProfiles({ runs: runs(4, 2), quick: q, log }) });
     } else if (s === 'footprint') stamp(s, { loadBefore, ...measureFootprint({ log }) });
     log(`   ${s} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }

@@ -61,8 +61,8 @@ export function archiveDates(now, { recent, expired, spanDays = 29 }) {
 }
 
 /** Writes `count` small files under dir, 1 000 per subdirectory, in a tight loop (about 20 µs a file). */
-export function fillFiles(dir, count, startAt = 0) {
-  const payload = Buffer.from('x\n');
+export function fillFiles(dir, count, startAt = 0, content = 'x\n') {
+  const payload = Buffer.from(content);
   for (let d = Math.floor(startAt / 1000); d * 1000 < startAt + count; d++) {
     const sub = join(dir, `d${String(d).padStart(4, '0')}`);
     mkdirSync(sub, { recursive: true });

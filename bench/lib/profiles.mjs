@@ -105,16 +105,16 @@ function workloads(quick, tarball) {
         const dir = join(top, 'db');
         mkdirSync(dir);
         if (config.nocowDb) sh('chattr', ['+C', dir]);
-        const out = sh('fio', ['--name=db', `--directory=${dir}`, '--rw=randwrite', '--bs=4k', `--size=${quick ? '32M' : '64M'}`, '--fsync=1', '--time_based', `--runtime=${quick ? 3 : 6}`, ...common]);
+        const out = sh('fio', ['--name=db', `--directory=${dir}`, '--rw=randwrite', '--bs=4k', `--size=${quick ? '32M' : '64M'}`, '--fsync=1', '--time_based', `--runtime=${quick ? 3 : 5}`, ...common]);
         const iops = JSON.parse(out.slice(out.indexOf('{'))).jobs[0].write.iops;
         return { ms: 1_000_000 / iops, iops };
       },
     },
     {
       name: 'seq-write',
-      title: `large sequential writes (${quick ? 256 : 768} MiB, 1 MiB blocks, 50 % compressible, fsync at end), ms`,
+      title: `large sequential writes (${quick ? 256 : 512} MiB, 1 MiB blocks, 50 % compressible, fsync at end), ms`,
       run(top) {
-        const t = timeCommand('fio', ['--name=seq', `--directory=${top}`, '--rw=write', '--bs=1M', `--size=${quick ? '256M' : '768M'}`, '--end_fsync=1', ...common]);
+        const t = timeCommand('fio', ['--name=seq', `--directory=${top}`, '--rw=write', '--bs=1M', `--size=${quick ? '256M' : '512M'}`, '--end_fsync=1', ...common]);
         if (t.code !== 0) throw new Error(`fio seq failed: ${t.stderr}`);
         return { ms: t.ms };
       },

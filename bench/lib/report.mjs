@@ -85,7 +85,12 @@ function rollbackTable(results) {
   }
   if (s.many) row(`4. many archives (${s.many.description})`, s.many.summary);
   const diff = s.diff;
-  if (diff) rows.push(`| diff on 100 000 changed files | ${diff.status === 'todo' ? 'TODO: `diff` not implemented yet' : diff.status} | | | | | | | | | |`);
+  if (diff?.status === 'todo') rows.push('| diff on 100 000 changed files | TODO: `diff` not implemented yet | | | | | | | | | |');
+  else if (diff?.summary) {
+    const d = diff.summary;
+    const base = d['fs-diff.sh']?.wall.median;
+    rows.push(`| diff, ${diff.files.toLocaleString('en')} changed files (baseline: fs-diff.sh, find-new) | ${fmt(d.node?.wall.median)} | ${fmt(d.node?.wall.median - startNode)} | | ${fmt(d.bun?.wall.median)} | ${fmt(d.bun?.wall.median - startBun)} | | ${fmt(base)} | | ${fmt(d.node?.wall.median / base, 2)} | ${fmt(d.bun?.wall.median / base, 2)} |`);
+  }
   return [
     '| scenario | Node wall | Node − start-up | Node durationMs | Bun wall | Bun − start-up | Bun durationMs | baseline (README) | baseline (snapshot) | Node / baseline | Bun / baseline |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -136,10 +141,14 @@ export function renderMarkdown(results) {
   out.push(`# pantheros-rollback benchmark results${results.quick ? ' (--quick)' : ''}`, '');
   out.push(`- Date: ${results.date} (finished ${results.finished})`);
   out.push(`- Command: \`npm run bench\` = \`npm run build && ${results.command}\``);
+  if (results.bundle) out.push(`- Bundle under test: ${results.bundle.bytes} B, sha256 ${results.bundle.sha256.slice(0, 12)}…, git ${results.bundle.gitCommit}${results.bundle.srcDirty ? ' (+ uncommitted src changes)' : ''}`);
   out.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, ${m.btrfsProgs}, Node ${m.node}, Bun ${m.bun}, ${m.fio}; ${m.storage}`);
   out.push(`- Load average (1 min) when each section started: ${Object.entries(s).map(([k, v]) => `${k} ${fmt(v.loadBefore, 2)}`).join(', ')}`);
   out.push('');
-  if (s.startup) out.push(`Start-up alone (\`RUNTIME dist/pantheros-rollback.mjs --version\`, median of ${s.startup.node.n}): Node ${fmt(s.startup.node.median)} ms, Bun ${fmt(s.startup.bun.median)} ms, \`bash -c :\` ${fmt(s.startup.bash.median)} ms.`, '');
+  if (s.startup) {
+    const st = s.startup;
+    out.push(`Start-up alone (\`RUNTIME dist/pantheros-rollback.mjs --version\`, median of ${st.node.n}): Node ${fmt(st.node.median)} ms, Bun ${fmt(st.bun.median)} ms (without Bun's on-disk transpiler cache, as in an initrd; with a warm cache ${fmt(st['bun-warm-cache']?.median)} ms); an empty script: Node ${fmt(st['node-empty-script']?.median)} ms, Bun ${fmt(st['bun-empty-script']?.median)} ms; \`bash -c :\` ${fmt(st.bash.median)} ms. All Bun runs below are cold-cache (\`BUN_RUNTIME_TRANSPILER_CACHE_PATH=0\`).`, '');
+  }
   out.push('## Rollback (median wall ms per boot run; "− start-up" subtracts the runtime\'s start-up; durationMs is the tool\'s own report)', '', rollbackTable(results), '');
   const goals = evaluateGoals(results);
   if (goals.length) {
@@ -147,7 +156,7 @@ export function renderMarkdown(results) {
     for (const g of goals) out.push(`| ${g.goal} | ${g.measured} | ${g.met ? 'yes' : '**no**'} |`);
     out.push('');
   }
-  const errors = [s.trivial, s.bigroot, s.many, ...(s.cleanup?.points ?? [])].flatMap((x) => Object.entries(x?.errors ?? {}));
+  const errors = [s.trivial, s.bigroot, s.many, s.diff, ...(s.cleanup?.points ?? [])].flatMap((x) => Object.entries(x?.errors ?? {}));
   const summaries = [s.trivial?.summary, s.bigroot?.summary, s.many?.summary, ...(s.cleanup?.points ?? []).map((p) => p.summary)];
   for (const sum of summaries) for (const [k, v] of Object.entries(sum ?? {})) for (const mm of v.mismatches ?? []) errors.push([k, `did different work: ${mm}`]);
   if (errors.length) out.push('## Errors', '', ...[...new Set(errors.map(([k, e]) => `- ${k}: ${e}`))], '');

@@ -1,6 +1,7 @@
 // The rollback scenarios: tool (bundle under Node and Bun) against the shell baseline, alternated,
 // each measured run on a fresh copy of a golden image so all variants see identical state.
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { addArchive, archiveDates, fillFiles, layOut, OLD_ROOTS } from './generate.mjs';
@@ -9,16 +10,31 @@ import { sh, timeCommand } from './sh.mjs';
 import { rotate, summarize } from './stats.mjs';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
-export const BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
+export const BUILT_BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
+/** The bundle under test: a private copy (dist/ is rebuilt by teammates while the bench runs). */
+export let BUNDLE = BUILT_BUNDLE;
+
+/** Freezes the bundle for this run: copies dist/ into the scratch dir; returns its sha256. */
+export function freezeBundle() {
+  BUNDLE = join(scratchDir(), 'pantheros-rollback.mjs');
+  copyFileSync(BUILT_BUNDLE, BUNDLE);
+  return createHash('sha256').update(readFileSync(BUNDLE)).digest('hex');
+}
 export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
 export const NODE = process.execPath;
 const BASELINE = join(REPO, 'bench/baseline-rollback.sh');
 const DAY = 86_400_000;
 
+/**
+ * Bun caches its transpilation of files over 50 KB on disk (~/.bun/install/cache); an initrd starts
+ * without that cache every boot, so the bench runs Bun without it (cold, as at boot).
+ */
+export const BUN_COLD = { BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' };
+
 /** What is compared: the bundle under each runtime, and the baseline (README create; fair snapshot). */
 export const VARIANTS = [
   { name: 'node', kind: 'tool', bin: NODE },
-  { name: 'bun', kind: 'tool', bin: BUN },
+  { name: 'bun', kind: 'tool', bin: BUN, env: BUN_COLD },
   { name: 'baseline', kind: 'baseline', mode: 'create' },
   { name: 'baseline-snapshot', kind: 'baseline', mode: 'snapshot' },
 ];
@@ -49,7 +65,7 @@ function runVariant(variant, top) {
   const { config, cmdline, report } = toolInputs();
   rmSync(report, { force: true });
   const args = [BUNDLE, 'boot', '--top-level', top, '--now', new Date().toISOString(), '--report', report, '--config', config, '--cmdline', cmdline];
-  const r = timeCommand(variant.bin, args);
+  const r = timeCommand(variant.bin, args, { env: { ...process.env, ...variant.env } });
   if (r.code !== 0) throw new Error(`${variant.name} boot exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
   const rep = JSON.parse(readFileSync(report, 'utf8'));
   const deletedSubvolumes = (rep.deleted ?? []).reduce((n, d) => n + Math.max(1, d.subvolumes?.length ?? 1), 0);
@@ -122,13 +138,17 @@ function logMedians(log, label, summary) {
 export function measureStartup({ runs, log }) {
   const cmds = [
     { name: 'node', cmd: NODE, args: [BUNDLE, '--version'] },
-    { name: 'bun', cmd: BUN, args: [BUNDLE, '--version'] },
+    { name: 'bun', cmd: BUN, args: [BUNDLE, '--version'], env: BUN_COLD },
+    { name: 'bun-warm-cache', cmd: BUN, args: [BUNDLE, '--version'] },
+    { name: 'bun-empty-script', cmd: BUN, args: [join(scratchDir(), 'empty.mjs')] },
+    { name: 'node-empty-script', cmd: NODE, args: [join(scratchDir(), 'empty.mjs')] },
     { name: 'bash', cmd: 'bash', args: ['-c', ':'] },
   ];
+  writeFileSync(join(scratchDir(), 'empty.mjs'), '');
   const samples = Object.fromEntries(cmds.map((c) => [c.name, []]));
   for (let r = 0; r < runs; r++) {
     for (const c of rotate(cmds, r)) {
-      const t = timeCommand(c.cmd, c.args);
+      const t = timeCommand(c.cmd, c.args, { env: { ...process.env, ...c.env } });
       if (t.code !== 0) throw new Error(`${c.name} --version failed: ${t.stderr}`);
       samples[c.name].push(t.ms);
     }
@@ -228,6 +248,59 @@ export function benchBigRoot({ runs, sizes, log }) {
   load.push(loadavg()[0]);
   logMedians(log, 'bigroot', summarizeSamples(samples));
   return { description: '@root holding N files (snapshot of a pre-written tree)', sizes, samples, errors, load, summary: summarizeSamples(samples) };
+}
+
+/**
+ * The operator's `diff` on a root with `files` changed files: @root-blank holds the files, @root is
+ * its snapshot with every file rewritten. Compared with the community fs-diff.sh approach
+ * (`btrfs subvolume find-new` since the blank's generation; it misses deletions and metadata).
+ */
+export function benchDiff({ runs, files, log }) {
+  const file = join(scratchDir(), 'diff.img');
+  makeImage(file, '4G');
+  const m = mountImage(file);
+  const top = m.top;
+  const samples = { node: [], bun: [], 'fs-diff.sh': [] };
+  const errors = {};
+  const load = [loadavg()[0]];
+  try {
+    const t0 = Date.now();
+    sh('btrfs', ['subvolume', 'create', join(top, '@root-blank')]);
+    fillFiles(join(top, '@root-blank'), files);
+    sh('btrfs', ['property', 'set', '-ts', join(top, '@root-blank'), 'ro', 'true']);
+    sh('btrfs', ['subvolume', 'snapshot', join(top, '@root-blank'), join(top, '@root')]);
+    fillFiles(join(top, '@root'), files, 0, 'changed\n');
+    sh('mkdir', ['-p', join(top, OLD_ROOTS)]);
+    sh('btrfs', ['filesystem', 'sync', top]);
+    log(`  blank with ${files} files and a root changing all of them written in ${Date.now() - t0} ms`);
+    const { config } = toolInputs();
+    const check = JSON.parse(sh(NODE, [BUNDLE, 'diff', '--top-level', top, '--config', config, '--json']));
+    log(`  diff --json summary: ${JSON.stringify(check.summary)}`);
+    const variants = [
+      { name: 'node', cmd: NODE, args: [BUNDLE, 'diff', '--top-level', top, '--config', config] },
+      { name: 'bun', cmd: BUN, args: [BUNDLE, 'diff', '--top-level', top, '--config', config], env: BUN_COLD },
+      { name: 'fs-diff.sh', cmd: 'bash', args: [join(REPO, 'bench/baseline-diff.sh'), join(top, '@root-blank'), join(top, '@root')] },
+    ];
+    for (let r = 0; r < runs; r++) {
+      for (const v of rotate(variants, r)) {
+        if (errors[v.name]) continue;
+        const t = timeCommand(v.cmd, v.args, { env: { ...process.env, ...v.env } });
+        if (t.code !== 0) {
+          errors[v.name] = `${v.name} exited ${t.code}: ${t.stderr.trim().slice(0, 300)}`;
+          log(`  ${errors[v.name]}`);
+        } else samples[v.name].push({ wall: t.ms });
+        sh('btrfs', ['filesystem', 'sync', top]);
+        sh('btrfs', ['subvolume', 'sync', top]);
+      }
+    }
+    load.push(loadavg()[0]);
+    const summary = summarizeSamples(samples);
+    logMedians(log, 'diff', summary);
+    return { description: `diff of @root against @root-blank with ${files} changed files`, files, checked: check.summary, samples, errors, load, summary };
+  } finally {
+    detachImage(m);
+    rmSync(file, { force: true });
+  }
 }
 
 /** Removes whatever a run archived and created, and waits for the cleaner so runs do not overlap. */
