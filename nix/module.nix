@@ -276,11 +276,16 @@ in
             done
             for f in ${escapeShellArgs state.files}; do
               mkdir -p "$(dirname "/sysroot/persistent$f")" "$(dirname "/sysroot$f")"
-              # An empty machine-id means "first boot": systemd generates one and
-              # systemd-machine-id-commit writes it through the bind mount to /persistent.
               [ -e "/sysroot/persistent$f" ] || : > "/sysroot/persistent$f"
               [ -e "/sysroot$f" ] || : > "/sysroot$f"
             done
+            # A machine id from the first boot on, without relying on systemd-machine-id-commit
+            # writing through the bind mount: 32 lowercase hex digits, as machine-id(5) wants.
+            id=/sysroot/persistent/etc/machine-id
+            if [ -e "$id" ] && [ ! -s "$id" ]; then
+              tr -d '-' < /proc/sys/kernel/random/uuid > "$id"
+              chmod 0444 "$id"
+            fi
           '';
         };
     })

@@ -1,6 +1,9 @@
 // module.nix evaluated here through nix/tests/module-eval.nix (stand-ins for nixpkgs' lib, pkgs and
 // the module system): the wiring, the stage-1 unit ordering, assertions and warnings.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load-config.js';
 import { evalModule, evalNix, requireNix, toNix } from '../helpers/nix.js';
@@ -121,6 +124,28 @@ describe('a default host', () => {
     expect(wrapper).toMatch(/^export PANTHEROS_BTRFS=\$\{PANTHEROS_BTRFS:-\/nix\/store\/\S+-btrfs-progs\/bin\/btrfs\}$/m);
     expect(wrapper).toMatch(/^exec \/nix\/store\/\S+-nodejs-slim\/bin\/node \/nix\/store\/\S+\/pantheros-rollback\.mjs "\$@"$/m);
     expect(spawnSync('bash', ['-n'], { input: wrapper, encoding: 'utf8' }).status).toBe(0);
+  });
+
+  it('the stage-1 state script creates bind sources and targets and a stable machine id', () => {
+    const script = out.boot.initrd.systemd.services['pantheros-rollback-state']!.script!;
+    const sysroot = mkdtempSync(join(tmpdir(), 'pantheros-sysroot-'));
+    try {
+      const run = (): void => {
+        const r = spawnSync('bash', ['-c', script.replaceAll('/sysroot', sysroot)], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      };
+      run();
+      for (const dir of ['persistent/var/lib/nixos', 'persistent/var/lib/systemd', 'var/lib/nixos', 'var/lib/systemd']) {
+        expect(statSync(join(sysroot, dir)).isDirectory(), dir).toBe(true);
+      }
+      expect(readFileSync(join(sysroot, 'etc/machine-id'), 'utf8')).toBe('');
+      const id = readFileSync(join(sysroot, 'persistent/etc/machine-id'), 'utf8');
+      expect(id).toMatch(/^[0-9a-f]{32}\n$/);
+      run();
+      expect(readFileSync(join(sysroot, 'persistent/etc/machine-id'), 'utf8')).toBe(id);
+    } finally {
+      rmSync(sysroot, { recursive: true, force: true });
+    }
   });
 
   it('has snapshot timers per class, a monthly scrub and a metrics timer', () => {
