@@ -29,10 +29,13 @@ function onPath(tool: string): boolean {
 }
 
 /** Throws with an install hint unless every tool is on PATH, we are root and the bundle is built. */
-export function requirePrerequisites(tools: string[] = ['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount']): void {
+export function requirePrerequisites(
+  tools: string[] = ['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount'],
+  installHint = 'apt-get install -y btrfs-progs util-linux',
+): void {
   const missing = tools.filter((t) => !onPath(t));
   if (missing.length) {
-    throw new Error(`missing prerequisites: ${missing.join(', ')} — run: apt-get install -y btrfs-progs util-linux (or bash .ci/run)`);
+    throw new Error(`missing prerequisites: ${missing.join(', ')} — run: ${installHint} (or bash .ci/run)`);
   }
   if (process.getuid?.() !== 0) throw new Error('real-disk tests need root (loop devices and mounts)');
   if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing — run: npm run build`);

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Stage-1 entry installed as /usr/bin/pantheros-rollback: runs the bundled tool under whichever
+# JavaScript runtime the initrd carries (Bun if present, else Node). No rollback logic lives here.
+bundle=${PANTHEROS_ROLLBACK_BUNDLE:-/usr/lib/pantheros-rollback/pantheros-rollback.mjs}
+runtime=${PANTHEROS_ROLLBACK_RUNTIME:-}
+if [ -z "$runtime" ]; then
+  for candidate in bun node; do
+    if command -v "$candidate" >/dev/null 2>&1; then
+      runtime=$candidate
+      break
+    fi
+  done
+fi
+if [ -z "$runtime" ]; then
+  echo "pantheros-rollback: no JavaScript runtime (bun or node) in the initrd" >&2
+  exit 3
+fi
+exec "$runtime" "$bundle" "$@"
