@@ -9,7 +9,7 @@ import { SNAPSHOT_CLASSES } from '../config/load-config.js';
 import { deleteArgv } from '../btrfs/commands.js';
 import { listSubvolumes } from '../btrfs/list.js';
 import { CommandError, runChecked } from '../btrfs/run.js';
-import { kindOf } from '../boot/observe.js';
+import { kindOf, observePath, type EntryKind } from '../boot/observe.js';
 import { collectSnapshotFacts } from '../retention/snapshot-facts.js';
 import { decideSnapshotRetention, type SnapshotVerdict } from '../retention/snapshots.js';
 import { parseClassFlag } from './snapshot.js';
@@ -78,7 +78,11 @@ export const pruneCommand: Command = {
       // Invariants, checked on the final list: strictly inside a class directory, a real subvolume, never the newest of its group.
       for (const v of doomed) {
         if (!v.path.startsWith(`${snapshots}/${v.class}/`) || v.path.split('/').length !== snapshots.split('/').length + 2) throw new InternalError(`refusing to delete ${v.path}: not directly inside ${snapshots}/${v.class}/`);
-        if (kindOf(join(top, v.path)) !== 'subvolume') throw new InternalError(`refusing to delete ${v.path}: not a subvolume (or reached through a symlink)`);
+        const kinds: Record<string, EntryKind> = {};
+        observePath(top, v.path, kinds);
+        const notDir = Object.entries(kinds).find(([p, k]) => p !== v.path && k !== 'directory' && k !== 'subvolume');
+        if (notDir) throw new InternalError(`refusing to delete ${v.path}: ${notDir[0]} is a ${notDir[1]}, not a directory`);
+        if (kinds[v.path] !== 'subvolume') throw new InternalError(`refusing to delete ${v.path}: it is a ${kinds[v.path]}, not a subvolume`);
         if (!verdicts.some((k) => k.action === 'keep' && k.class === v.class && k.subvolume === v.subvolume)) throw new InternalError(`refusing to delete every ${v.class} snapshot of ${v.subvolume}`);
       }
       let deleted: string[] = [];
