@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createImage, sh, type Image } from '../helpers/btrfs-image.js';
-import { evalNix, requireNix, toNix } from '../helpers/nix.js';
+import { evalModule, evalNix, requireNix, toNix } from '../helpers/nix.js';
 import { requirePrerequisites } from '../helpers/prereq.js';
 
 beforeAll(() => {
@@ -146,6 +146,22 @@ describe('per-path attribute commands on real btrfs', () => {
     const argv = evalNix<string[]>(`lib.attributeCommand ${JSON.stringify(dir)} ${JSON.stringify(kind)}`);
     execFileSync(argv[0]!, argv.slice(1), { stdio: 'pipe' });
     expect(read(image, dir)).toMatch(expected);
+  });
+});
+
+describe("the module's attribute unit on real btrfs", () => {
+  it('io-optimized: nocow database directory, zstd-compressed logs', () => {
+    image = createImage({ layout: false });
+    const out = evalModule<{ systemd: { services: Record<string, { script: string }> } }>(
+      { enable: true, device: '/dev/disk/by-label/nixos', ...HOST },
+      { boot: { initrd: { systemd: { enable: true } } } },
+    );
+    const script = out.systemd.services['pantheros-rollback-attributes']!.script.replaceAll("'/var/", `'${image.top}/var/`);
+    const r = spawnSync('bash', ['-euc', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(sh('lsattr', ['-d', join(image.top, 'var/lib/postgresql')]).split(' ')[0]).toMatch(/C/);
+    expect(sh('btrfs', ['property', 'get', join(image.top, 'var/log'), 'compression'])).toMatch(/compression=zstd/);
   });
 });
 
