@@ -2,11 +2,12 @@
 // VM test's first boot) creates every subvolume and the read-only blank, the kernel accepts every
 // mount of the layout with its generated options, and the per-path attribute commands work.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createImage, sh, type Image } from '../helpers/btrfs-image.js';
-import { evalModule, evalNix, requireNix, toNix } from '../helpers/nix.js';
+import { createImage, listSubvolumes, sh, type Image } from '../helpers/btrfs-image.js';
+import { evalModule, evalNix, evalNixFile, requireNix, toNix } from '../helpers/nix.js';
 import { requirePrerequisites } from '../helpers/prereq.js';
 
 beforeAll(() => {
@@ -162,6 +163,41 @@ describe("the module's attribute unit on real btrfs", () => {
     expect(r.stderr).toBe('');
     expect(sh('lsattr', ['-d', join(image.top, 'var/lib/postgresql')]).split(' ')[0]).toMatch(/C/);
     expect(sh('btrfs', ['property', 'get', join(image.top, 'var/log'), 'compression'])).toMatch(/compression=zstd/);
+  });
+});
+
+describe("the VM test's first-boot format unit on a real loop device", () => {
+  it('formats an empty disk with the layout once, and leaves a formatted one alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pantheros-vmformat-'));
+    const file = join(dir, 'disk.img');
+    sh('truncate', ['-s', '1G', file]);
+    const loop = sh('losetup', ['--find', '--show', file]).trim();
+    const top = join(dir, 'top');
+    mkdirSync(top);
+    let ok = false;
+    try {
+      const vm = evalNixFile<{ vmTest: { formatScript: string; host: object } }>('nix/tests/flake-eval.nix').vmTest;
+      const script = vm.formatScript.replaceAll('/dev/vdb', loop).replaceAll('/run/pantheros-test-top', join(dir, 'mnt'));
+      const format = (): void => {
+        const r = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      };
+      format();
+      sh('mount', ['-o', 'subvolid=5', loop, top]);
+      const paths = listSubvolumes(top).map((sv) => sv.path);
+      expect(paths.sort()).toEqual([...evalNix<string[]>(`lib.subvolumesToCreate (${toNix(vm.host)})`), '@root-blank'].sort());
+      writeFileSync(join(top, '@persistent/marker'), 'kept\n');
+      sh('umount', [top]);
+      format();
+      sh('mount', ['-o', 'subvolid=5', loop, top]);
+      expect(readFileSync(join(top, '@persistent/marker'), 'utf8')).toBe('kept\n');
+      ok = true;
+    } finally {
+      spawnSync('umount', [top]);
+      spawnSync('losetup', ['-d', loop]);
+      if (ok) rmSync(dir, { recursive: true, force: true });
+      else process.stderr.write(`kept ${dir} (loop ${loop} detached)\n`);
+    }
   });
 });
 
