@@ -1,5 +1,5 @@
 // `check`: validates the config and the layout, and lints btrfs mount options; each finding says why and what to do.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
@@ -8,11 +8,12 @@ import { EXIT, UsageError } from '../errors.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { formatFinding, type Finding } from '../check/finding.js';
 import { checkLayout, observeLayout } from '../check/layout.js';
+import { parseFstab } from '../check/fstab.js';
 import { lintMountOptions, parseMountOptionsFlag, type MountOptions } from '../check/lint-mount-options.js';
 import { locateTopLevel } from '../list/location.js';
 
-const USAGE = `Usage: pantheros-rollback check [--mount-options MOUNTPOINT=OPT,OPT ...] [--device DEV | --top-level DIR]
-                                [--config FILE] [--json]
+const USAGE = `Usage: pantheros-rollback check [--mount-options MOUNTPOINT=OPT,OPT ... | --fstab FILE]
+                                [--device DEV | --top-level DIR] [--config FILE] [--json]
 
 Validates the config (a bad key is a usage error naming it, exit 2) and the layout at the top level:
 the root is a subvolume; the blank exists, is a subvolume, read-only and empty; the archive and
@@ -28,6 +29,8 @@ mounts of one filesystem (they are filesystem-wide: the first mount's win).
                      NixOS fileSystems only show up with --mount-options
   --mount-options V  lint these instead, one per mount point in mount order, given once per mount:
                      --mount-options /=noatime,compress=zstd --mount-options /nix=noatime,compress=zstd
+  --fstab FILE       lint the btrfs entries of an fstab instead (e.g. /etc/fstab, which NixOS writes
+                     from fileSystems), grouped by device, parents first
 
 Each finding has a severity, what, why, and what to do.
 
@@ -76,7 +79,7 @@ export const checkCommand: Command = {
   usage: USAGE,
   async run(argv) {
     const { values, rest } = takeMountOptions(argv);
-    const args = parseFlags(rest, {}, 'check');
+    const args = parseFlags(rest, { string: ['fstab'] }, 'check');
     if (args._.length) throw new UsageError(`check: unexpected argument ${String(args._[0])}`);
     const configPath = stringFlag(args, 'config') ?? DEFAULT_CONFIG_PATH;
     const config = loadConfig(stringFlag(args, 'config'));
@@ -84,6 +87,17 @@ export const checkCommand: Command = {
     const findings: Finding[] = [];
     const sources: string[] = [];
     const given = values.map(parseMountOptionsFlag);
+    const fstab = stringFlag(args, 'fstab');
+    if (fstab && given.length) throw new UsageError('check: give either --mount-options or --fstab, not both');
+    let fstabText: string | undefined;
+    if (fstab) {
+      try {
+        fstabText = readFileSync(fstab, 'utf8');
+      } catch (error) {
+        throw new UsageError(`check: cannot read ${fstab}: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    const explicit = given.length > 0 || fstabText !== undefined;
 
     const lintGroups = (groups: ReturnType<typeof btrfsMountGroups>) => {
       for (const g of groups) {
@@ -97,15 +111,19 @@ export const checkCommand: Command = {
         findings.push(...checkLayout(observeLayout(top.path, config), config));
         const location = locateTopLevel(top);
         layout = `checked (${location.device ?? top.path})`;
-        if (!given.length) lintGroups(btrfsMountGroups(readMountinfo(), location.majorMinor));
+        if (!explicit) lintGroups(btrfsMountGroups(readMountinfo(), location.majorMinor));
       });
     } else {
       findings.push({ severity: 'warning', subject: null, what: 'the layout was not checked: no device', why: 'the top level must be mounted to look at the subvolumes', fix: 'give --device DEV (or --top-level DIR), or set "device" in the config' });
-      if (!given.length) lintGroups(btrfsMountGroups(readMountinfo()));
+      if (!explicit) lintGroups(btrfsMountGroups(readMountinfo()));
     }
     if (given.length) {
       sources.push(`--mount-options: ${given.map((m) => m.mountPoint).join(', ')}`);
       findings.push(...lintMountOptions(given));
+    }
+    for (const g of fstabText === undefined ? [] : parseFstab(fstabText)) {
+      sources.push(`${fstab}: ${g.source} at ${g.mounts.map((m) => m.mountPoint).join(', ')}`);
+      findings.push(...lintMountOptions(g.mounts));
     }
     findings.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
     const errors = findings.filter((f) => f.severity === 'error').length;

@@ -84,7 +84,10 @@ function readReport(path: string): Read {
   }
   try {
     const report = JSON.parse(text) as BootReport;
-    if (report?.version !== 1 || typeof report.result !== 'string') return { problem: `${path} is not a pantheros-rollback report (version 1)` };
+    const lists = ['deleted', 'kept', 'recovered', 'warnings', 'steps'] as const;
+    if (report?.version !== 1 || typeof report.result !== 'string' || lists.some((k) => !Array.isArray(report[k]))) {
+      return { problem: `${path} is not a pantheros-rollback report (version 1)` };
+    }
     return { report };
   } catch (error) {
     return { problem: `${path} is not valid JSON: ${(error as Error).message}` };

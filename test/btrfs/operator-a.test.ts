@@ -282,6 +282,11 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
     const lint = op(c, ['check', '--json', '--mount-options', '/=noatime,ssd,compress=zstd', '--mount-options', '/nix=noatime,nossd,compress=zstd']);
     expect(lint.code, explain(lint)).toBe(0);
     expect((lint.json as any).findings.map((f: any) => f.what)).toEqual(['ssd is set differently on mounts of one filesystem: / ssd, /nix nossd']);
+    const fstab = join(c.image.dir, 'fstab');
+    writeFileSync(fstab, `${c.image.loop} / btrfs subvol=@root,noatime,ssd 0 0\n${c.image.loop} /nix btrfs subvol=@nix,noatime,nossd 0 0\n/dev/vda1 /boot vfat umask=0077 0 2\n`);
+    const fromFstab = op(c, ['check', '--json', '--fstab', fstab]);
+    expect(fromFstab.code, explain(fromFstab)).toBe(0);
+    expect((fromFstab.json as any).findings.map((f: any) => f.what)).toEqual(['ssd is set differently on mounts of one filesystem: / ssd, /nix nossd']);
     const contra = op(c, ['check', '--json', '--mount-options=/=noatime,ssd,nossd']);
     expect(contra.code, explain(contra)).toBe(1);
     expect((contra.json as any).findings).toEqual([expect.objectContaining({ severity: 'error', subject: '/', what: 'ssd and nossd are both set' })]);
