@@ -60,7 +60,7 @@ export function observePath(top: string, rel: string, kinds: Record<string, Entr
   return kinds[rel]!;
 }
 
-function isReadOnly(abs: string): boolean {
+export function isReadOnly(abs: string): boolean {
   try {
     accessSync(abs, constants.W_OK);
     return false;

@@ -1,5 +1,4 @@
 // `prune`: deletes timed snapshots beyond the newest N of each class (per subvolume), with a reason for every verdict.
-import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
@@ -9,7 +8,7 @@ import { SNAPSHOT_CLASSES } from '../config/load-config.js';
 import { deleteArgv } from '../btrfs/commands.js';
 import { listSubvolumes } from '../btrfs/list.js';
 import { CommandError, runChecked } from '../btrfs/run.js';
-import { kindOf, observePath, type EntryKind } from '../boot/observe.js';
+import { isReadOnly, kindOf, observePath, type EntryKind } from '../boot/observe.js';
 import { collectSnapshotFacts } from '../retention/snapshot-facts.js';
 import { decideSnapshotRetention, type SnapshotVerdict } from '../retention/snapshots.js';
 import { parseClassFlag } from './snapshot.js';
@@ -37,16 +36,6 @@ One "btrfs subvolume list" decides, one "btrfs subvolume delete --commit-after" 
 
 Exit: 0 ok, 1 the delete failed (run prune again), 2 usage (e.g. unknown class), 3 precondition failed.`;
 
-// A read-only subvolume refuses writes with EROFS; one syscall, no process.
-function isReadOnlyAt(abs: string): boolean {
-  try {
-    accessSync(abs, constants.W_OK);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EROFS';
-  }
-}
-
 function formatPrune(verdicts: SnapshotVerdict[], ignored: { path: string; reason: string }[], dryRun: boolean): string {
   const lines: string[] = [];
   if (dryRun) lines.push('dry run — nothing is deleted');
@@ -72,7 +61,7 @@ export const pruneCommand: Command = {
       const base = kindOf(join(top, snapshots));
       if (base !== 'subvolume' && base !== 'directory') throw new PreconditionError(`the snapshots location ${snapshots} is ${base === 'missing' ? 'missing' : `a ${base}`}`);
       const listing = listSubvolumes(top);
-      const { facts, ignored } = collectSnapshotFacts(listing, snapshots, only ? [only] : SNAPSHOT_CLASSES, (p) => isReadOnlyAt(join(top, p)));
+      const { facts, ignored } = collectSnapshotFacts(listing, snapshots, only ? [only] : SNAPSHOT_CLASSES, (p) => isReadOnly(join(top, p)));
       const verdicts = decideSnapshotRetention(facts, ctx.config.snapshotRetention);
       const doomed = verdicts.filter((v) => v.action === 'delete');
       // Invariants, checked on the final list: strictly inside a class directory, a real subvolume, never the newest of its group.
