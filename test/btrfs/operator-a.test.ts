@@ -65,6 +65,7 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
   it('list: archives and snapshots with creation time, read-only flag, verdicts with reasons, and where the top level is', () => {
     const c = useBootCase(runtime);
     history(c);
+    const before = c.image.paths();
     const r = op(c, ['list', '--json', '--now', NOW]);
     expect(r.code, explain(r)).toBe(0);
     const l = r.json as { archives: any[]; snapshots: any[]; topLevel: any; quotas: boolean };
@@ -93,11 +94,13 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
     expect(browseMounts().filter((e) => e.mountPoint.startsWith('/run/pantheros-rollback/top-') && e.source === c.image.loop)).toEqual([]);
     // Nothing was changed by listing.
     expect(c.archives()).toEqual([A60, A40, A1]);
+    expect(c.image.paths()).toEqual(before);
   });
 
   it('mount/umount: read-only browsing of an archive and a snapshot; unknown names, classes and traversal refused with what exists', () => {
     const c = useBootCase(runtime);
     history(c);
+    const before = c.image.paths();
     const m = op(c, ['mount', A40]);
     expect(m.code, explain(m)).toBe(0);
     const dir = `${BROWSE}/${A40}`;
@@ -144,6 +147,7 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
     expect(notOurs.code, explain(notOurs)).toBe(2);
     expect(notOurs.stderr).toMatch(/not an archive or snapshot mounted by pantheros-rollback mount/);
     expect(existsSync(join(c.image.dir, 'never'))).toBe(false);
+    expect(c.image.paths()).toEqual(before);
   });
 
   it('restore: ownership, mode, times, xattrs, symlinks and shared extents; overwrite only with --force; traversal and symlinks refused', () => {
