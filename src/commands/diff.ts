@@ -1,5 +1,5 @@
 // `diff`: what the next boot erases — every path where the root (or an archive) differs from the blank.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, type ParsedArgs } from '../cli/args.js';
@@ -87,6 +87,22 @@ function resolveSource(ctx: Context, archive: string | undefined): DiffReport['s
   return { kind: 'archive', name: archive, path: `${oldRoots}/${archive}` };
 }
 
+/** Temporary snapshots left by a diff that was killed: named after a process that no longer exists. The boot engine may also remove them. */
+export function staleDiffSnapshots(names: readonly string[], alive: (pid: number) => boolean): string[] {
+  return names.filter((n) => {
+    const m = /^\.pantheros-diff-(\d+)$/.exec(n);
+    return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+  });
+}
+
+// Deletes the stale ones (real subvolumes only) in one process; a failure is only a warning.
+function removeStaleSnapshots(dir: string): void {
+  const stale = staleDiffSnapshots(readdirSync(dir), (pid) => existsSync(`/proc/${pid}`)).filter((n) => kindOf(join(dir, n)) === 'subvolume');
+  if (!stale.length) return;
+  const r = runCommand(deleteArgv(stale.map((n) => join(dir, n))));
+  if (r.code !== 0) process.stderr.write(`pantheros-rollback: warning: could not delete stale ${stale.join(', ')}: ${r.stderr.trim()}\n`);
+}
+
 async function runDiff(ctx: Context, archive: string | undefined, prefixes: string[]): Promise<DiffReport> {
   const started = performance.now();
   const top = ctx.top.path;
@@ -98,6 +114,7 @@ async function runDiff(ctx: Context, archive: string | undefined, prefixes: stri
   const persisted = [...new Set([...ctx.config.persistentPaths.map((p) => normalisePrefix(p) ?? p), ...mountedPersistedPaths(mounts, topEntry.majorMinor, ctx.config.subvolumes.root)])].sort();
 
   mkdirSync(join(top, oldRoots), { recursive: true });
+  removeStaleSnapshots(join(top, oldRoots));
   const temp = join(top, oldRoots, `${DIFF_SNAPSHOT_PREFIX}${process.pid}`);
   if (existsSync(temp)) throw new PreconditionError(`${temp} already exists (left by a crashed diff?); delete it with: btrfs subvolume delete ${temp}`);
   try {

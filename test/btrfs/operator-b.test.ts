@@ -94,7 +94,14 @@ describe.each(RUNTIMES)('diff under $name', (runtime: Runtime) => {
     const c = useBootCase(runtime);
     prepareRoot(c);
     const config = { persistentPaths: ['/var/log'] };
+    // A snapshot left by a killed diff (its process is gone) is removed; one of a live process is not.
+    let deadPid = 4_000_000;
+    while (existsSync(`/proc/${deadPid}`)) deadPid += 1;
+    sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@root'), c.abs(`${OLD_ROOTS}/.pantheros-diff-${deadPid}`)]);
+    sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@root'), c.abs(`${OLD_ROOTS}/.pantheros-diff-1`)]);
     const d = json<DiffJson>(run(c, ['diff', '--json'], config));
+    expect(leftovers(c)).toEqual(['.pantheros-diff-1']);
+    sh('btrfs', ['subvolume', 'delete', c.abs(`${OLD_ROOTS}/.pantheros-diff-1`)]);
     const at = new Map(d.entries.map((e) => [e.path, e]));
     expect(d.source).toEqual({ kind: 'root', name: '@root', path: '@root' });
     expect(at.get('/etc/newfile')).toMatchObject({ status: 'added', type: 'file' });
