@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lintMountOptions, parseMountOptionsFlag, settingOf, type MountOptions } from '../../../src/check/lint-mount-options.js';
-import { btrfsMountGroups } from '../../../src/commands/check.js';
+import { btrfsMountGroups, takeMountOptions } from '../../../src/commands/check.js';
 import { parseMountinfo } from '../../../src/fs/mountinfo.js';
 import { readFileSync } from 'node:fs';
 
@@ -147,5 +147,15 @@ describe('btrfsMountGroups', () => {
     const [vda, vdb] = btrfsMountGroups(mounts);
     expect(summary(vda!.mounts)).toEqual([]);
     expect(summary(vdb!.mounts)).toEqual(['warning: commit=600 is over 300 s', 'warning: autodefrag with snapshots']);
+  });
+});
+
+describe('takeMountOptions', () => {
+  it('collects every --mount-options (both spellings) and leaves the rest to parseFlags', () => {
+    expect(takeMountOptions(['--json', '--mount-options', '/=ssd', '--mount-options=/nix=nossd', '--device', '/dev/x'])).toEqual({
+      values: ['/=ssd', '/nix=nossd'],
+      rest: ['--json', '--device', '/dev/x'],
+    });
+    expect(() => takeMountOptions(['--mount-options'])).toThrow(/needs a value/);
   });
 });
