@@ -1,8 +1,9 @@
 // Real btrfs, bundled file, Node and Bun: power loss after every step N of a plan
 // (PANTHEROS_FAILPOINT=after-step:N → SIGKILL), then a normal boot must leave a bootable root and lose no archive.
-import { readdirSync } from 'node:fs';
+import { readdirSync, renameSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BASE_CONFIG, describeRun, NEXT_BOOT, OLD_ROOTS, outsideState, seedArchives, withBootCase, type BootCase } from '../helpers/boot-case.js';
+import { sh } from '../helpers/btrfs-image.js';
+import { BASE_CONFIG, describeRun, NEW_ROOT, NEXT_BOOT, OLD_ROOTS, outsideState, seedArchives, withBootCase, type BootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 
 beforeAll(() => requirePrerequisites());
@@ -13,6 +14,7 @@ const CONFIG = { ...BASE_CONFIG, oldRoots: { keepDays: 30, keepAtLeast: 1 } };
 const X = '20260901T000000Z'; // expired: the only archive the age-out may delete
 const Y = '20261120T000000Z';
 const Z = '20261125T000000Z';
+const INTERRUPTED = '20261126T055900Z'; // the root an interrupted earlier run archived
 
 interface Scenario {
   name: string;
@@ -64,6 +66,17 @@ const scenarios: Scenario[] = [
     mustInclude: ['snapshot', 'rename', 'delete'],
     madeRootMarker: `archive ${Y}\n`,
   },
+  {
+    name: 'recovering from an earlier interruption (half-made new root left, @root already archived) while an archive ages out',
+    seed: (c) => {
+      seedArchives(c, [X, Y, Z]);
+      sh('btrfs', ['subvolume', 'snapshot', c.abs('@root-blank'), c.abs(NEW_ROOT)]);
+      renameSync(c.abs('@root'), c.abs(`${OLD_ROOTS}/${INTERRUPTED}`));
+    },
+    deletable: [X],
+    mustInclude: ['delete-leftover', 'snapshot', 'rename', 'delete'],
+    madeRootMarker: null,
+  },
 ];
 
 /** Steps of the plan for this scenario, from a --dry-run --json report (dry-run changes nothing: boot-normal tests it). */
@@ -92,15 +105,16 @@ describe.each(RUNTIMES)('power loss after every step under $name', (runtime) => 
         s.seed(c);
         expect(planSteps(c, s), at).toEqual(steps);
         const outside = outsideState(c);
-        const live = c.subvolume('@root')!;
+        // The root that is live before the interrupted boot (none when an earlier run already archived it).
+        const live = c.subvolume('@root');
         const before = idsByName(c);
 
         const killed = c.boot(NOW, { cmdline: s.cmdline, config: CONFIG, env: { PANTHEROS_FAILPOINT: `after-step:${n}` } });
         expect(killed.signal, `${at}\n${describeRun(killed)}`).toBe('SIGKILL');
         // At no instant is data lost: the live root still exists, under its name or as an archive.
-        expect(c.image.subvolumes().some((v) => v.id === live.id), at).toBe(true);
+        if (live) expect(c.image.subvolumes().some((v) => v.id === live.id), at).toBe(true);
         const rootAfterKill = c.subvolume('@root');
-        const placed = rootAfterKill !== undefined && rootAfterKill.id !== live.id ? rootAfterKill : undefined;
+        const placed = rootAfterKill !== undefined && rootAfterKill.id !== live?.id ? rootAfterKill : undefined;
 
         const r = c.boot(LATER, { config: CONFIG });
         expect(r.code, `${at}\n${describeRun(r)}`).toBe(0);
@@ -121,11 +135,15 @@ describe.each(RUNTIMES)('power loss after every step under $name', (runtime) => 
         }
         expect(c.read(`${OLD_ROOTS}/${Y}/marker`), at).toBe(`archive ${Y}\n`);
         // ... plus the root of the interrupted boot, with its content ...
-        const archivedLive = [...after].find(([, id]) => id === live.id);
-        expect(archivedLive, `${at}: the root that was live before the interrupted boot is archived`).toBeDefined();
-        expect(c.read(`${OLD_ROOTS}/${archivedLive![0]}/marker`), at).toBe('live-root\n');
+        const archivedLive = live ? [...after].find(([, id]) => id === live.id) : undefined;
+        if (live) {
+          expect(archivedLive, `${at}: the root that was live before the interrupted boot is archived`).toBeDefined();
+          expect(c.read(`${OLD_ROOTS}/${archivedLive![0]}/marker`), at).toBe('live-root\n');
+        } else {
+          expect(c.read(`${OLD_ROOTS}/${INTERRUPTED}/marker`), at).toBe('live-root\n');
+        }
         // ... plus, if the interrupted boot got as far as putting its new root in place, that root.
-        const known = new Set([...before.values(), live.id]);
+        const known = new Set([...before.values(), ...(live ? [live.id] : [])]);
         const extra = [...after].filter(([, id]) => !known.has(id));
         if (placed) {
           expect(extra.map(([, id]) => id), at).toEqual([placed.id]);
@@ -136,7 +154,8 @@ describe.each(RUNTIMES)('power loss after every step under $name', (runtime) => 
           expect(extra, at).toEqual([]);
         }
         // Names still sort in boot order: the interrupted boot's archive(s) after the seeds.
-        expect(c.archives().slice(-1 - extra.length)[0], at).toBe(archivedLive![0]);
+        if (archivedLive) expect(c.archives().slice(-1 - extra.length)[0], at).toBe(archivedLive[0]);
+        if (extra.length) expect(c.archives().at(-1), at).toBe(extra[0]![0]);
         expect(outsideState(c), at).toEqual(outside);
         expect(c.read('@persistent/marker'), at).toBe('persistent\n');
       });

@@ -2,10 +2,11 @@
 // filesystem, and `--device` (the tool mounts the top level itself, privately, and unmounts it).
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
-import { BASE_CONFIG, commit, describeRun, fullState, LAST_REPORT, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
-import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
+import { BASE_CONFIG, CMDLINE_BASE, commit, describeRun, fullState, LAST_REPORT, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
+import { BUNDLE, requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'dd']));
 
@@ -48,6 +49,29 @@ function fill(c: BootCase): { data: number; links: number } {
   }
   commit(c);
   return { data: Number(sh('stat', ['-c', '%s', c.abs('@root/big')]).trim()), links };
+}
+
+function writeConfig(c: BootCase, config: unknown): string {
+  const file = join(c.image.dir, 'late-config.json');
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+function writeCmdline(c: BootCase): string {
+  const file = join(c.image.dir, 'late-cmdline');
+  writeFileSync(file, `${CMDLINE_BASE}\n`);
+  return file;
+}
+
+/** Starts the bundle without waiting (runBundle blocks), for a device that appears while it waits. */
+function spawnBoot(c: BootCase, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(c.runtime.bin, [BUNDLE, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
 }
 
 describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name', (runtime) => {
@@ -189,6 +213,22 @@ describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name',
     expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('root-before-boot\n');
     expect(ls(c, '@root')).toEqual([]);
     expect(JSON.parse(c.read(LAST_REPORT))).toMatchObject({ device: c.image.loop, result: 'ok' });
+  });
+
+  it('--device that appears during the wait (udev late): the boot waits for it and succeeds', async () => {
+    const c = useBootCase(runtime);
+    c.image.unmount();
+    const late = join(c.image.dir, 'late-device');
+    const run = spawnBoot(c, ['boot', '--device', late, '--config', writeConfig(c, { ...BASE_CONFIG, deviceTimeoutSeconds: 10 }), '--cmdline', writeCmdline(c), '--now', NOW, '--report', join(c.image.dir, 'late.json')]);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    symlinkSync(c.image.loop, late);
+    const { code, stderr } = await run;
+    const mountedAfter = mountsOf(c.image.loop);
+    c.image.mount();
+    expect(code, stderr).toBe(0);
+    expect(mountedAfter).toEqual([]);
+    expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('root-before-boot\n');
+    expect(ls(c, '@root')).toEqual([]);
   });
 
   it('--device that never appears: fails after the bounded wait (deviceTimeoutSeconds) with a clear message', () => {

@@ -37,6 +37,9 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
       expect(r.code, describeRun(r)).toBe(0);
       expect(r.report?.result).toBe('ok');
       expect(r.report?.exitCode).toBe(0);
+      // The bundle really ran under this runtime.
+      expect(r.report?.runtime).toMatch(new RegExp(`^${runtime.name} \\d`));
+      expect(r.report?.now).toBe(new Date(now).toISOString());
       expect(r.report?.archived).toEqual({ name: expectedNames[i], path: `${OLD_ROOTS}/${expectedNames[i]}` });
       expect(r.report?.created).toEqual({ path: '@root', from: '@root-blank' });
       expect(r.report?.deleted).toEqual([]);
@@ -246,6 +249,18 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.archives()).toEqual(['20261120T000000Z', '20261126T060000Z']);
   });
 
+  it('names keep sorting in boot order past _99 (e.g. 100 boots with the clock stuck behind the newest archive)', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20261126T060000Z', '20261126T060000Z_98', '20261126T060000Z_99']);
+    const r = c.boot('2000-01-01T00:00:00Z');
+    expect(r.code, describeRun(r)).toBe(0);
+    const name = r.report!.archived!.name;
+    expect(c.read(`${OLD_ROOTS}/${name}/marker`)).toBe('live-root\n');
+    // The new archive sorts after every existing name, as plain strings (ls, sort, the operator's eye).
+    expect(c.archives().at(-1)).toBe(name);
+    expect([...c.archives()].sort().at(-1)).toBe(name);
+  });
+
   it('a new archive name never overwrites anything: a directory and a symlink already holding the names get skipped', () => {
     const c = useBootCase(runtime);
     mkdirSync(c.abs(`${OLD_ROOTS}/20261126T060000Z`));
@@ -270,6 +285,24 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.archives()).toEqual(['20261126T060000Z']);
     expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('root-before-boot\n');
     expect(ls(c, '@root')).toEqual([]);
+  });
+
+  it('custom subvolume names from the config are used (nothing hard-coded)', () => {
+    const c = useBootCase(runtime, { layout: false });
+    for (const sv of ['root', 'blank', 'persist', 'snaps']) c.createSubvolume(sv);
+    writeFileSync(c.abs('root/marker'), 'custom root\n');
+    writeFileSync(c.abs('blank/from-blank'), 'custom blank\n');
+    sh('btrfs', ['property', 'set', '-ts', c.abs('blank'), 'ro', 'true']);
+    mkdirSync(c.abs('archive/roots'), { recursive: true });
+    const cfg = { ...BASE_CONFIG, subvolumes: { root: 'root', blank: 'blank', oldRoots: 'archive/roots', snapshots: 'snaps' } };
+    const r = c.boot(NOW, { config: cfg });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.archived).toEqual({ name: '20261126T060000Z', path: 'archive/roots/20261126T060000Z' });
+    expect(r.report?.created).toEqual({ path: 'root', from: 'blank' });
+    expect(c.read('archive/roots/20261126T060000Z/marker')).toBe('custom root\n');
+    expect(ls(c, 'root')).toEqual(['from-blank']);
+    expect(c.image.paths()).toEqual(['archive/roots/20261126T060000Z', 'blank', 'persist', 'root', 'snaps']);
+    expect(c.kind('@root')).toBe('missing');
   });
 
   it('missing blank: the new root is an empty subvolume and the report warns', () => {
@@ -323,6 +356,18 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(r.report?.warnings.join('\n')).toMatch(/next-boot request.*ignored/);
     expect(ls(c, '@root')).toEqual([]);
     expect(c.read(`${OLD_ROOTS}/20261126T060200Z/marker`)).toBe('third root\n');
+  });
+
+  it('a next-boot request that is a symlink is not followed: ignored with a warning, the normal boot happens', () => {
+    const c = useBootCase(runtime);
+    c.write('@persistent/request', 'previous\n');
+    symlinkSync('../../@persistent/request', c.abs(NEXT_BOOT));
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.target).toMatchObject({ origin: 'default', kind: 'blank' });
+    expect(r.report?.warnings.join('\n')).toMatch(/pantheros-next-boot/);
+    expect(ls(c, '@root')).toEqual([]);
+    expect(c.read('@persistent/request')).toBe('previous\n');
   });
 
   it('--dry-run changes nothing, writes no report copy, and prints a reason for every step', () => {

@@ -125,6 +125,27 @@ describe.each(RUNTIMES)('boot targets under $name', (runtime) => {
     expect(outsideState(c)).toEqual(outside);
   });
 
+  it('previous (and keep) when @root is missing after an interrupted boot: the newest archive comes back, no archive is touched', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20261120T000000Z', '20261125T000000Z']);
+    sh('btrfs', ['subvolume', 'delete', c.abs('@root')]);
+    const ids = c.archives().map((n) => c.subvolume(`${OLD_ROOTS}/${n}`)!.id);
+    let r = c.boot(NOW, { cmdline: 'pantheros.rollback=previous' });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.archived).toBeNull();
+    expect(r.report?.target).toMatchObject({ kind: 'previous', source: `${OLD_ROOTS}/20261125T000000Z` });
+    expect(c.read('@root/marker')).toBe('archive 20261125T000000Z\n');
+    expect(c.archives().map((n) => c.subvolume(`${OLD_ROOTS}/${n}`)!.id)).toEqual(ids);
+    // keep cannot keep what is not there: a root is made all the same, and nothing is lost.
+    sh('btrfs', ['subvolume', 'delete', c.abs('@root')]);
+    r = c.boot('2026-11-26T07:00:00Z', { cmdline: 'pantheros.rollback=keep' });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(c.kind('@root')).toBe('subvolume');
+    expect(c.image.isReadOnly('@root')).toBe(false);
+    expect(c.archives().map((n) => c.subvolume(`${OLD_ROOTS}/${n}`)!.id)).toEqual(ids);
+    expect(r.report?.warnings.join('\n')).toMatch(/@root/);
+  });
+
   it('keep, 0, no, off, false (and KEEP in capitals, rd.pantheros.rollback=keep): nothing changes, same subvolume ids and generations', () => {
     const c = useBootCase(runtime);
     twoBoots(c);
@@ -152,6 +173,18 @@ describe.each(RUNTIMES)('boot targets under $name', (runtime) => {
     expect(r.report?.created).toEqual({ path: '@root', from: '@root-blank' });
     expect(ls(c, '@root')).toEqual([]);
     expect(c.read(`${OLD_ROOTS}/${A3}/marker`)).toBe('root-before-boot\n');
+  });
+
+  it('a bare pantheros.rollback (systemd reads it as =1) and =1: the normal boot', () => {
+    const c = useBootCase(runtime);
+    for (const [i, word] of ['pantheros.rollback', 'pantheros.rollback=1'].entries()) {
+      c.write('@root/marker', `${word}\n`);
+      const r = c.boot(`2026-11-26T06:0${i}:00Z`, { cmdline: word });
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.report?.created, word).toEqual({ path: '@root', from: '@root-blank' });
+      expect(ls(c, '@root'), word).toEqual([]);
+      expect(c.read(`${OLD_ROOTS}/${r.report!.archived!.name}/marker`), word).toBe(`${word}\n`);
+    }
   });
 
   it('rd.pantheros.rollback= and pantheros.rollback=: whichever comes last wins, in both directions', () => {
