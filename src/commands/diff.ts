@@ -8,6 +8,7 @@ import { PreconditionError, UsageError } from '../errors.js';
 import { deleteArgv, snapshotArgv } from '../btrfs/commands.js';
 import { CommandError, runChecked, runCommand } from '../btrfs/run.js';
 import { readMountinfo } from '../fs/mountinfo.js';
+import { listSubvolumes } from '../btrfs/list.js';
 import { kindOf, topLevelMount } from '../boot/observe.js';
 import { dumpDifference } from '../diff/send-dump.js';
 import { isUnder, mountedPersistedPaths, normalisePrefix } from '../diff/persisted.js';
@@ -142,8 +143,14 @@ async function runDiff(ctx: Context, archive: string | undefined, prefixes: stri
     process.off('SIGTERM', onSignal);
     cleanUp();
   }
+  // Send streams leave nested subvolumes out; they move to the archive with the root, so the next boot removes them too.
+  const listing = listSubvolumes(top);
+  const nestedIn = (base: string) => new Set(listing.filter((s) => s.path.startsWith(`${base}/`)).map((s) => s.path.slice(base.length)));
+  const inBlank = nestedIn(blank);
+  const nested: DiffEntry[] = [...nestedIn(source.path)].filter((p) => !inBlank.has(p)).map((path) => ({ path, status: 'added', type: 'subvolume', changes: [] }));
+  const all = nested.length ? [...result.entries, ...nested].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) : result.entries;
   let persistedSkipped = 0;
-  const entries = result.entries.filter((e) => {
+  const entries = all.filter((e) => {
     if (prefixes.length && !isUnder(e.path, prefixes)) return false;
     if (isUnder(e.path, persisted)) {
       persistedSkipped++;
@@ -170,7 +177,8 @@ function showPath(p: string): string {
 
 function describeEntry(e: DiffEntry): string {
   const parts: string[] = [];
-  if (e.type && e.type !== 'hardlink') parts.push(e.type);
+  if (e.type === 'subvolume') parts.push('nested subvolume; its contents are not listed');
+  else if (e.type && e.type !== 'hardlink') parts.push(e.type);
   if (e.type === 'hardlink') parts.push(`hard link to ${showPath(e.target ?? '?')}`);
   else if (e.target !== undefined) parts.push(`→ ${showPath(e.target)}`);
   if (e.from !== undefined) parts.push(`renamed from ${showPath(e.from)}`);

@@ -6,7 +6,8 @@
 // in the parent (null for new inodes), so temporary names, moves and replacements resolve at the end.
 
 export type ChangeKind = 'content' | 'mode' | 'owner' | 'xattr' | 'times' | 'replaced';
-export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'device' | 'hardlink';
+/** `subvolume`: a nested subvolume, which send streams leave out; the diff command adds those from the subvolume list. */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'device' | 'hardlink' | 'subvolume';
 
 export interface DiffEntry {
   /** Absolute path inside the root ("/" for the root directory itself). */

@@ -86,6 +86,7 @@ function prepareRoot(c: BootCase): void {
   writeFileSync(r('var/log/persisted.log'), 'kept across boots\n');
   mkdirSync(r('srv'));
   writeFileSync(r('srv/under-a-bind-mount'), 'hidden by the mount\n');
+  c.createSubvolume('@root/var/lib/machines', { inside: 'container\n' });
   commit(c);
 }
 
@@ -119,6 +120,9 @@ describe.each(RUNTIMES)('diff under $name', (runtime: Runtime) => {
     expect(at.get('/etc/oldlink')).toMatchObject({ status: 'changed', type: 'symlink', target: 'other', changes: ['replaced'] });
     expect(at.get('/etc/renamed')).toMatchObject({ status: 'added', from: '/etc/renameme' });
     for (const p of ['/etc/deleteme', '/etc/deldir', '/etc/deldir/f', '/etc/renameme']) expect(at.get(p)?.status, p).toBe('deleted');
+    // A nested subvolume (left out of send streams) is reported from the subvolume list, its contents are not.
+    expect(at.get('/var/lib/machines')).toEqual({ path: '/var/lib/machines', status: 'added', type: 'subvolume', changes: [] });
+    expect(at.has('/var/lib/machines/inside')).toBe(false);
     // Untouched files are not reported; persisted paths are not reported.
     expect(at.has('/etc/untouched')).toBe(false);
     expect([...at.keys()].filter((p) => p.startsWith('/var/log'))).toEqual([]);
