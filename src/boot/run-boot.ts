@@ -126,7 +126,10 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   };
 
   if (top) {
-    if (!options.dryRun && error === undefined) {
+    // Keep a copy for `status` after the next switch-root, failures included — but never write
+    // through a symlink or into something that is not a real directory.
+    const oldKind = options.dryRun ? 'missing' : observePath(top.path, oldRoots, {});
+    if (oldKind === 'directory' || oldKind === 'subvolume') {
       stamp();
       try {
         writeJsonAtomic(join(top.path, oldRoots, LAST_REPORT_FILE), report);
