@@ -196,7 +196,9 @@ export function formatDiff(r: DiffReport): string {
   }
   const s = r.summary;
   lines.push(
-    `${s.added} added, ${s.changed} changed, ${s.deleted} deleted${r.source.kind === 'root' ? ' — the next boot erases these' : ''}` +
+    (r.entries.length === 0
+      ? `no differences${r.source.kind === 'root' ? ': the next boot erases nothing' : ''}`
+      : `${s.added} added, ${s.changed} changed, ${s.deleted} deleted${r.source.kind === 'root' ? ' — the next boot erases these' : ''}`) +
       `${s.persistedSkipped ? `; ${s.persistedSkipped} under persisted paths not shown` : ''} (${r.durationMs} ms)`,
   );
   return lines.join('\n');

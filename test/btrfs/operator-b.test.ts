@@ -180,6 +180,9 @@ describe.each(RUNTIMES)('diff under $name', (runtime: Runtime) => {
     expect(a.entries.map((e) => e.path)).toEqual(['/etc/newfile']);
     const live = json<DiffJson>(run(c, ['diff', '--json', '--prefix', '/after-archiving']));
     expect(live.entries.map((e) => e.path)).toEqual(['/after-archiving']);
+    const none = run(c, ['diff', '--prefix', '/no/such/path']);
+    expect(none.code, show(none, none.argv)).toBe(0);
+    expect(none.stdout).toMatch(/^no differences: the next boot erases nothing \(\d+ ms\)$/m);
     const before = c.image.paths();
     for (const [argv, pattern] of [
       [['diff', '20991231T000000Z'], /no archive named "20991231T000000Z"/],
