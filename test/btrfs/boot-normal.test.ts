@@ -1,6 +1,7 @@
 // Real btrfs, bundled file, Node and Bun: normal boots, naming, ageing out, odd entries in the archive
 // directory, blank problems, next-boot requests, --dry-run and a bad config.
 import { readdirSync, readlinkSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
 import {
@@ -16,6 +17,7 @@ import {
   type BootCase,
 } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
+import { runBundle } from '../helpers/run-bundle.js';
 
 beforeAll(() => requirePrerequisites());
 
@@ -153,6 +155,20 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.read(`${OLD_ROOTS}/20260107T000000Z/marker`)).toBe('archive 20260107T000000Z\n');
   });
 
+  it('after a long power-off with keepAtLeast 1: the boot still succeeds, the archived root stays, older archives age out', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20260101T000000Z', '20260102T000000Z', '20260103T000000Z']);
+    const live = c.subvolume('@root')!;
+    const r = c.boot(NOW, { config: config(30, 1) });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('ok');
+    expect(ls(c, '@root')).toEqual([]);
+    expect(c.subvolume(`${OLD_ROOTS}/20261126T060000Z`)?.id).toBe(live.id);
+    // 20260103 was the newest archive before this boot: keeping it as well is allowed, the older two go.
+    expect(c.archives().filter((n) => n !== '20260103T000000Z')).toEqual(['20261126T060000Z']);
+    expect(r.report?.deleted.map((d) => d.path)).toEqual(expect.arrayContaining([`${OLD_ROOTS}/20260101T000000Z`, `${OLD_ROOTS}/20260102T000000Z`]));
+  });
+
   it('never deletes the newest archive (by creation generation, not by name), even when no root is archived this boot', () => {
     const c = useBootCase(runtime);
     // 20260901 was made last (highest generation): it is the newest although its name is older.
@@ -207,6 +223,31 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.read(`${B}/var/lib/machines/a/plain-dir/f`)).toBe('f\n');
     expect(c.kind(A)).toBe('missing');
     expect(outsideState(c)).toEqual(outside);
+  });
+
+  it('nested subvolumes with a space or a leading dash in their names are deleted with their expired archive', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20260101T000000Z', '20261120T000000Z']);
+    const A = `${OLD_ROOTS}/20260101T000000Z`;
+    c.createSubvolume(`${A}/var/lib/my machine`);
+    c.createSubvolume(`${A}/var/lib/my machine/-rf`);
+    c.createSubvolume(`${A}/var/lib/my machine/-rf/--commit-each`);
+    const r = c.boot(NOW, { config: config(30, 1) });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.warnings).toEqual([]);
+    expect(r.report?.deleted.map((d) => d.subvolumes)).toEqual([[`${A}/var/lib/my machine/-rf/--commit-each`, `${A}/var/lib/my machine/-rf`, `${A}/var/lib/my machine`, A]]);
+    expect(c.image.paths().filter((p) => p.startsWith(`${OLD_ROOTS}/`))).toEqual([`${OLD_ROOTS}/20261120T000000Z`, `${OLD_ROOTS}/20261126T060000Z`]);
+  });
+
+  it('an archive whose name is not a timestamp is never aged out', () => {
+    const c = useBootCase(runtime);
+    c.createSubvolume(`${OLD_ROOTS}/before-upgrade`, { marker: 'manual\n' });
+    seedArchives(c, ['20260101T000000Z', '20260102T000000Z']);
+    const r = c.boot(NOW, { config: config(30, 2) });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(c.archives()).toEqual(['20260102T000000Z', '20261126T060000Z', 'before-upgrade']);
+    expect(c.read(`${OLD_ROOTS}/before-upgrade/marker`)).toBe('manual\n');
+    expect(r.report?.kept.find((k) => k.name === 'before-upgrade')?.reason).toMatch(/not a timestamp/);
   });
 
   it('a plain directory and symlinks with expired-looking names inside old_roots are left alone, and what they point to is untouched', () => {
@@ -331,6 +372,21 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('root-before-boot\n');
   });
 
+  it('a blank that is a symlink (to @persistent) is not followed: the new root is empty, @persistent untouched', () => {
+    const c = useBootCase(runtime);
+    sh('btrfs', ['subvolume', 'delete', c.abs('@root-blank')]);
+    symlinkSync('@persistent', c.abs('@root-blank'));
+    const outside = outsideState(c);
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.created?.from).toMatch(/empty/);
+    expect(r.report?.warnings.join('\n')).toMatch(/@root-blank is a symlink/);
+    expect(ls(c, '@root')).toEqual([]);
+    expect(readlinkSync(c.abs('@root-blank'))).toBe('@persistent');
+    expect(outsideState(c)).toEqual(outside);
+    expect(ls(c, '@persistent')).toEqual(['marker']);
+  });
+
   it('a next-boot request "previous" is consumed and acted on; with a cmdline target the cmdline wins and the request is still consumed', () => {
     const c = useBootCase(runtime);
     c.write('@root/marker', 'current root\n');
@@ -401,6 +457,20 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(text.stdout).toMatch(/dry run/i);
     expect(text.stdout.match(/because /g)?.length).toBe(plan.steps.length);
     expect(plan.deleted.map((d) => d.path)).toEqual([`${OLD_ROOTS}/20260101T000000Z`]);
+  });
+
+  it.each([
+    ['an unparsable --now', ['--now', 'yesterday'], /--now/],
+    ['an unknown option', ['--dryrun'], /unknown option --dryrun/],
+    ['both --device and --top-level', ['--device', '/dev/null'], /either --device or --top-level/],
+  ])('bad flags (%s) exit 2 with a clear message and change nothing', (_what, extra, message) => {
+    const c = useBootCase(runtime);
+    const before = fullState(c);
+    const r = runBundle(runtime, ['boot', '--top-level', c.top, '--cmdline', '/dev/null', '--report', join(c.image.dir, 'r.json'), ...(extra[0] === '--now' ? [] : ['--now', NOW]), ...extra]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(fullState(c)).toEqual(before);
+    expect(c.entries()).toEqual([]);
   });
 
   it.each([

@@ -312,6 +312,17 @@ describe.each(RUNTIMES)('boot targets under $name', (runtime) => {
       setup: (c) => mkdirSync(c.abs('@snapshots/daily/plain')),
       untouched: ['@snapshots/daily/plain'],
     },
+    {
+      what: 'a snapshot path when @snapshots itself is a symlink (to the archive directory)',
+      cmdline: `pantheros.rollback=old_roots/${A2}`,
+      setup: (c) => {
+        twoBoots(c);
+        sh('btrfs', ['subvolume', 'delete', c.abs('@snapshots')]);
+        symlinkSync('@btrfs_tmp', c.abs('@snapshots'));
+      },
+      untouched: ['@snapshots'],
+      reason: /symlink/,
+    },
     { what: 'a missing snapshot', cmdline: 'pantheros.rollback=daily/20991231T000000Z', reason: /does not exist/ },
     { what: 'a snapshot class directory', cmdline: 'pantheros.rollback=daily' },
     { what: '.pantheros-new-root', cmdline: 'pantheros.rollback=.pantheros-new-root', reason: /hidden/ },
