@@ -66,6 +66,8 @@ interface DiffReport {
   prefixes: string[];
   persisted: string[];
   summary: { added: number; changed: number; deleted: number; persistedSkipped: number };
+  /** Lines of the dump that were not a command on the compared subvolume (raw xattr values with newlines, unknown commands). */
+  unparsedLines: number;
   entries: DiffEntry[];
   durationMs: number;
 }
@@ -165,6 +167,7 @@ async function runDiff(ctx: Context, archive: string | undefined, prefixes: stri
     prefixes,
     persisted,
     summary: { added: count('added'), changed: count('changed'), deleted: count('deleted'), persistedSkipped },
+    unparsedLines: result.skippedLines,
     entries,
     durationMs: Math.round(performance.now() - started),
   };
@@ -201,6 +204,7 @@ export function formatDiff(r: DiffReport): string {
       : `${s.added} added, ${s.changed} changed, ${s.deleted} deleted${r.source.kind === 'root' ? ' — the next boot erases these' : ''}`) +
       `${s.persistedSkipped ? `; ${s.persistedSkipped} under persisted paths not shown` : ''} (${r.durationMs} ms)`,
   );
+  if (r.unparsedLines) lines.push(`note: ${r.unparsedLines} line(s) of the btrfs receive --dump output were not commands on the compared subvolume (e.g. xattr values holding newlines) and were skipped`);
   return lines.join('\n');
 }
 

@@ -5,7 +5,8 @@
 // directories carry their contents along. A tree of nodes replays it: every node remembers the path it had
 // in the parent (null for new inodes), so temporary names, moves and replacements resolve at the end.
 
-export type ChangeKind = 'content' | 'mode' | 'owner' | 'xattr' | 'times' | 'replaced';
+/** `flags`: inode flags (chattr) or fs-verity, in version 2 send streams. */
+export type ChangeKind = 'content' | 'mode' | 'owner' | 'xattr' | 'flags' | 'times' | 'replaced';
 /** `subvolume`: a nested subvolume, which send streams leave out; the diff command adds those from the subvolume list. */
 export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'device' | 'hardlink' | 'subvolume';
 
@@ -48,7 +49,7 @@ interface Node {
   target: string | undefined;
 }
 
-const CHANGE_ORDER: ChangeKind[] = ['replaced', 'content', 'mode', 'owner', 'xattr', 'times'];
+const CHANGE_ORDER: ChangeKind[] = ['replaced', 'content', 'mode', 'owner', 'xattr', 'flags', 'times'];
 const ESCAPES: Record<string, number> = { a: 7, b: 8, e: 27, f: 12, n: 10, r: 13, t: 9, v: 11, ' ': 32, '\\': 92 };
 const CREATE: Record<string, EntryType> = { mkfile: 'file', mkdir: 'dir', mknod: 'device', mkfifo: 'fifo', mksock: 'socket', symlink: 'symlink' };
 const MODIFY: Record<string, ChangeKind> = {
@@ -56,6 +57,10 @@ const MODIFY: Record<string, ChangeKind> = {
   update_extent: 'content',
   clone: 'content',
   truncate: 'content',
+  fallocate: 'content',
+  encoded_write: 'content',
+  fileattr: 'flags',
+  enable_verity: 'flags',
   chmod: 'mode',
   chown: 'owner',
   utimes: 'times',

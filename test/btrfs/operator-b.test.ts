@@ -25,6 +25,7 @@ interface DiffJson {
   summary: { added: number; changed: number; deleted: number; persistedSkipped: number };
   persisted: string[];
   entries: Entry[];
+  unparsedLines: number;
 }
 interface Verdict {
   path: string;
@@ -63,7 +64,7 @@ function prepareRoot(c: BootCase): void {
   const b = (p: string) => c.abs(`@root-blank/${p}`);
   mkdirSync(b('etc/deldir'), { recursive: true });
   mkdirSync(b('var/log'), { recursive: true });
-  for (const f of ['untouched', 'hosts', 'chmodme', 'chownme', 'xattrme', 'touchme', 'deleteme', 'renameme', 'deldir/f']) writeFileSync(b(`etc/${f}`), `${f}\n`);
+  for (const f of ['untouched', 'binxattr', 'hosts', 'chmodme', 'chownme', 'xattrme', 'touchme', 'deleteme', 'renameme', 'deldir/f']) writeFileSync(b(`etc/${f}`), `${f}\n`);
   symlinkSync('hosts', b('etc/oldlink'));
   sh('btrfs', ['property', 'set', '-ts', c.abs('@root-blank'), 'ro', 'true']);
   sh('btrfs', ['subvolume', 'delete', '--commit-after', c.abs('@root')]);
@@ -77,6 +78,8 @@ function prepareRoot(c: BootCase): void {
   chmodSync(r('etc/chmodme'), 0o600);
   chownSync(r('etc/chownme'), 1000, 1000);
   sh('setfattr', ['-n', 'user.pantheros', '-v', 'yes', r('etc/xattrme')]);
+  // A binary value with newlines, one line looking like a command: receive --dump prints it raw.
+  sh('setfattr', ['-n', 'user.bin', '-v', `0x${Buffer.from('\nAB\nunlink ./etc/hosts\n').toString('hex')}`, r('etc/binxattr')]);
   utimesSync(r('etc/touchme'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
   unlinkSync(r('etc/deleteme'));
   rmSync(r('etc/deldir'), { recursive: true });
@@ -117,6 +120,8 @@ describe.each(RUNTIMES)('diff under $name', (runtime: Runtime) => {
     expect(at.get('/etc/xattrme')).toMatchObject({ status: 'changed', xattrs: ['user.pantheros'] });
     expect(at.get('/etc/xattrme')?.changes).toContain('xattr');
     expect(at.get('/etc/touchme')).toMatchObject({ status: 'changed', changes: ['times'] });
+    expect(at.get('/etc/binxattr')).toMatchObject({ status: 'changed', xattrs: ['user.bin'] });
+    expect(d.unparsedLines).toBeGreaterThanOrEqual(2);
     expect(at.get('/etc/oldlink')).toMatchObject({ status: 'changed', type: 'symlink', target: 'other', changes: ['replaced'] });
     expect(at.get('/etc/renamed')).toMatchObject({ status: 'added', from: '/etc/renameme' });
     for (const p of ['/etc/deleteme', '/etc/deldir', '/etc/deldir/f', '/etc/renameme']) expect(at.get(p)?.status, p).toBe('deleted');

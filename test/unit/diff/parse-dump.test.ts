@@ -126,6 +126,14 @@ describe('stream semantics (hand-written streams in the same format)', () => {
       ],
     },
     { what: 'paths outside the sent subvolume are ignored', lines: ['unlink ./other/x', 'garbage'], expected: [] },
+    {
+      what: 'version 2 stream commands (fallocate, fileattr, enable_verity)',
+      lines: ['fallocate ./r/a mode=0 offset=0 len=4096', 'fileattr ./r/b fileattr=0x10', 'enable_verity ./r/b algorithm=1 block_size=4096'],
+      expected: [
+        { path: '/a', status: 'changed', changes: ['content'] },
+        { path: '/b', status: 'changed', changes: ['flags'] },
+      ],
+    },
   ])('$what', ({ lines, expected }) => {
     expect(run(...lines)).toEqual(expected);
   });
