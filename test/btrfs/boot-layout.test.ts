@@ -231,6 +231,24 @@ describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name',
     expect(ls(c, '@root')).toEqual([]);
   });
 
+  it('"device" from the config is used when no flag is given, and --top-level wins over it', () => {
+    const c = useBootCase(runtime);
+    const missing = `/dev/pantheros-test-missing-${process.pid}-${Date.now()}`;
+    // --top-level given: the (missing) device of the config is not waited for.
+    let r = c.boot(NOW, { config: { ...BASE_CONFIG, device: missing } });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.device).toBeNull();
+    // No flag: the config's device is mounted privately and unmounted again.
+    c.image.unmount();
+    r = c.boot('2026-11-26T06:01:00Z', { access: [], config: { ...BASE_CONFIG, device: c.image.loop } });
+    const mountedAfter = mountsOf(c.image.loop);
+    c.image.mount();
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(mountedAfter).toEqual([]);
+    expect(r.report?.device).toBe(c.image.loop);
+    expect(c.archives()).toEqual(['20261126T060000Z', '20261126T060100Z']);
+  });
+
   it('--device that never appears: fails after the bounded wait (deviceTimeoutSeconds) with a clear message', () => {
     const c = useBootCase(runtime);
     const missing = `/dev/pantheros-test-missing-${process.pid}-${Date.now()}`;

@@ -316,6 +316,21 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.read('@persistent/marker')).toBe('persistent\n');
   });
 
+  it('archive directory and its parent as subvolumes: archives move in and age out, the directory itself stays', () => {
+    const c = useBootCase(runtime);
+    sh('rm', ['-r', c.abs('@btrfs_tmp')]);
+    c.createSubvolume('@btrfs_tmp');
+    c.createSubvolume(OLD_ROOTS);
+    seedArchives(c, ['20260101T000000Z', '20261120T000000Z']);
+    c.createSubvolume(`${OLD_ROOTS}/20260101T000000Z/var/lib/machines`);
+    const r = c.boot(NOW, { config: config(30, 1) });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.deleted.map((d) => d.subvolumes)).toEqual([[`${OLD_ROOTS}/20260101T000000Z/var/lib/machines`, `${OLD_ROOTS}/20260101T000000Z`]]);
+    expect(c.image.paths().filter((p) => p.startsWith('@btrfs_tmp'))).toEqual(['@btrfs_tmp', OLD_ROOTS, `${OLD_ROOTS}/20261120T000000Z`, `${OLD_ROOTS}/20261126T060000Z`]);
+    expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('live-root\n');
+    expect(ls(c, '@root')).toEqual([]);
+  });
+
   it('a missing archive directory is created, then the normal boot happens', () => {
     const c = useBootCase(runtime);
     sh('rm', ['-r', c.abs('@btrfs_tmp')]);
@@ -412,6 +427,19 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(r.report?.warnings.join('\n')).toMatch(/next-boot request.*ignored/);
     expect(ls(c, '@root')).toEqual([]);
     expect(c.read(`${OLD_ROOTS}/20261126T060200Z/marker`)).toBe('third root\n');
+  });
+
+  it('a next-boot request "keep" is consumed and nothing else changes', () => {
+    const c = useBootCase(runtime);
+    c.write(NEXT_BOOT, 'keep\n');
+    const before = fullState(c);
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('kept');
+    expect(r.report?.target).toMatchObject({ origin: 'next-boot', kind: 'keep' });
+    expect(c.kind(NEXT_BOOT)).toBe('missing');
+    expect(fullState(c)).toEqual(before);
+    expect(c.read('@root/marker')).toBe('root-before-boot\n');
   });
 
   it('a next-boot request that is a symlink is not followed: ignored with a warning, the normal boot happens', () => {

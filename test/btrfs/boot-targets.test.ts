@@ -166,9 +166,11 @@ describe.each(RUNTIMES)('boot targets under $name', (runtime) => {
 
   it('blank (explicit): the normal boot', () => {
     const c = useBootCase(runtime);
-    const r = c.boot(NOW, { cmdline: 'pantheros.rollback=blank' });
+    const r = c.boot(NOW, { cmdline: 'pantheros.rollback=blank', json: true });
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.report?.result).toBe('ok');
+    // --json prints the same report that --report writes.
+    expect(r.json).toEqual(r.report);
     expect(r.report?.target).toMatchObject({ requested: 'blank', kind: 'blank', refused: null });
     expect(r.report?.created).toEqual({ path: '@root', from: '@root-blank' });
     expect(ls(c, '@root')).toEqual([]);
