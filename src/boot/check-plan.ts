@@ -2,7 +2,7 @@
 import type { Config } from '../config/load-config.js';
 import { InternalError } from '../errors.js';
 import { orderNewestFirst } from '../retention/age-out.js';
-import { NEW_ROOT_PREFIX, NEXT_BOOT_FILE, type Observed } from './observe.js';
+import { isLeftoverName, NEXT_BOOT_FILE, type Observed } from './observe.js';
 import type { Plan } from './plan.js';
 
 const inside = (path: string, dir: string) => path.startsWith(`${dir}/`) && !path.slice(dir.length + 1).split('/').some((c) => c === '' || c === '.' || c === '..');
@@ -30,7 +30,7 @@ export function findViolations(plan: Plan, observed: Observed, config: Config): 
           if (!inside(p, oldRoots)) v.push(`step ${step.n} deletes ${p}, which is not strictly inside ${oldRoots}`);
           if (!listed.has(p)) v.push(`step ${step.n} deletes ${p}, which is not a subvolume in the listing`);
           if (protectedArchives.has(archiveOf(p))) v.push(`step ${step.n} deletes ${p} inside protected archive ${archiveOf(p)} (newest, archived this boot, or the source of this boot)`);
-          if (step.action === 'delete-leftover' && !archiveOf(p).slice(oldRoots.length + 1).startsWith(NEW_ROOT_PREFIX)) v.push(`step ${step.n} deletes ${p} as a leftover, but it is not a ${NEW_ROOT_PREFIX} subvolume`);
+          if (step.action === 'delete-leftover' && !isLeftoverName(archiveOf(p).slice(oldRoots.length + 1))) v.push(`step ${step.n} deletes ${p} as a leftover, but it is not one of this tool's temporary subvolumes`);
           if (step.action === 'delete' && archiveOf(p).slice(oldRoots.length + 1).startsWith('.')) v.push(`step ${step.n} ages out ${p}, which is not an archive`);
         }
         // Deepest first: nothing may be deleted before a subvolume below it.

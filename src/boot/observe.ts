@@ -28,6 +28,11 @@ export interface Observed {
 export const NEXT_BOOT_FILE = '.pantheros-next-boot';
 export const LAST_REPORT_FILE = '.pantheros-last-report.json';
 export const NEW_ROOT_PREFIX = '.pantheros-new-root';
+/** Temporary read-only snapshots of the root taken by `diff`; one left behind by a killed diff is removed at boot. */
+export const DIFF_SNAPSHOT_PREFIX = '.pantheros-diff-';
+/** Names in the archive directory that only ever hold temporary subvolumes of this tool. */
+export const LEFTOVER_PREFIXES = [NEW_ROOT_PREFIX, DIFF_SNAPSHOT_PREFIX] as const;
+export const isLeftoverName = (name: string) => LEFTOVER_PREFIXES.some((p) => name.startsWith(p));
 
 /** The kind of one path, never following a symlink; a subvolume is a directory with inode 256. */
 export function kindOf(abs: string): EntryKind {

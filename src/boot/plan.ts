@@ -4,7 +4,7 @@ import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { decideRetention, orderNewestFirst, type Verdict } from '../retention/age-out.js';
-import { NEW_ROOT_PREFIX, NEXT_BOOT_FILE, type EntryKind, type Observed } from './observe.js';
+import { isLeftoverName, NEW_ROOT_PREFIX, NEXT_BOOT_FILE, type EntryKind, type Observed } from './observe.js';
 import { describeTarget, parseTarget, type Target } from './target.js';
 
 export type Step =
@@ -153,15 +153,19 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     };
   }
 
-  // Leftovers of an interrupted run: a half-made new root inside the archive directory.
-  const leftovers = observed.entries.filter((e) => e.name.startsWith(NEW_ROOT_PREFIX));
+  // Leftovers of an interrupted run (a half-made new root) or of a killed `diff` (its temporary snapshot).
+  const leftovers = observed.entries.filter((e) => isLeftoverName(e.name));
   const leftoverSubs = leftovers.filter((e) => e.kind === 'subvolume').map((e) => `${oldRoots}/${e.name}`);
   for (const e of leftovers) if (e.kind !== 'subvolume') warnings.push(`${oldRoots}/${e.name} is a ${e.kind}, not a subvolume: left alone`);
   if (leftoverSubs.length) {
     if (!observed.listing) needsListing = true;
     const paths = leftoverSubs.flatMap((p) => subvolumesUnder(observed, p));
-    specs.push({ action: 'delete-leftover', paths: paths.length ? paths : leftoverSubs, reason: `an earlier run was interrupted before its new root was in place; that half-made root holds no data (it is a fresh snapshot) and is made again` });
-    recovered.push(`removed the unfinished new root ${leftoverSubs.join(', ')} of an interrupted run`);
+    specs.push({
+      action: 'delete-leftover',
+      paths: paths.length ? paths : leftoverSubs,
+      reason: `temporary subvolumes left by an interrupted run (a half-made new root, made again now) or by a killed diff (a throwaway copy of a root) hold nothing else`,
+    });
+    recovered.push(`removed temporary subvolume(s) ${leftoverSubs.join(', ')} left by an interrupted run`);
   }
   if (rootKind === 'missing') {
     recovered.push(`${root} was missing (an earlier run was interrupted after archiving it, or the layout is new): making a new one`);
@@ -170,7 +174,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
 
   // Names.
   const taken = new Set(observed.entries.map((e) => e.name));
-  const occupiedNewRoot = new Set(leftovers.filter((e) => e.kind !== 'subvolume').map((e) => e.name));
+  const occupiedNewRoot = new Set(leftovers.filter((e) => e.kind !== 'subvolume' && e.name.startsWith(NEW_ROOT_PREFIX)).map((e) => e.name));
   let newRootName = NEW_ROOT_PREFIX;
   for (let i = 1; occupiedNewRoot.has(newRootName); i++) newRootName = `${NEW_ROOT_PREFIX}.${i}`;
   const newRoot = `${oldRoots}/${newRootName}`;

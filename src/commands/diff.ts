@@ -9,13 +9,13 @@ import { deleteArgv, snapshotArgv } from '../btrfs/commands.js';
 import { CommandError, runChecked, runCommand } from '../btrfs/run.js';
 import { readMountinfo } from '../fs/mountinfo.js';
 import { listSubvolumes } from '../btrfs/list.js';
-import { kindOf, topLevelMount } from '../boot/observe.js';
+import { DIFF_SNAPSHOT_PREFIX, kindOf, topLevelMount } from '../boot/observe.js';
 import { dumpDifference } from '../diff/send-dump.js';
 import { isUnder, mountedPersistedPaths, normalisePrefix } from '../diff/persisted.js';
 import type { DiffEntry } from '../diff/parse-dump.js';
 
 /** Prefix of the temporary read-only snapshot diff takes of a writable source; the boot engine never treats it as an archive. */
-export const DIFF_SNAPSHOT_PREFIX = '.pantheros-diff-';
+
 
 const USAGE = `Usage: pantheros-rollback diff [ARCHIVE] [--prefix PATH ...] [--device DEV | --top-level DIR]
                                [--config FILE] [--json]

@@ -165,6 +165,22 @@ describe('planBoot: interrupted runs and broken layouts', () => {
     safe(o, p);
   });
 
+  it('removes a temporary snapshot left by a killed diff, and nothing else that is hidden', () => {
+    const o = {
+      archives: ['20261125T000000Z'],
+      others: [
+        { name: '.pantheros-diff-4242', kind: 'subvolume' as const },
+        { name: '.hand-made', kind: 'subvolume' as const },
+      ],
+    };
+    const p = plan(o);
+    const step = p.steps.find((s) => s.action === 'delete-leftover');
+    expect(step && step.action === 'delete-leftover' && step.paths).toEqual([`${OLD}/.pantheros-diff-4242`]);
+    safe(o, p);
+    step!.action === 'delete-leftover' && step!.paths.push(`${OLD}/.hand-made`);
+    expect(findViolations(p, state(o), config).join()).toMatch(/not one of this tool's temporary subvolumes/);
+  });
+
   it('with the root missing, archives nothing and makes a new root', () => {
     const p = plan({ archives: ['20261125T000000Z'], root: 'missing', others: [{ name: '.pantheros-new-root', kind: 'subvolume' as const }] });
     expect(p.archive).toBeNull();
