@@ -361,6 +361,26 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.kind('@root')).toBe('missing');
   });
 
+  it('temporary subvolumes of this tool left in old_roots (half-made root, killed diff) are removed; other hidden entries are left alone', () => {
+    const c = useBootCase(runtime);
+    sh('btrfs', ['subvolume', 'snapshot', c.abs('@root-blank'), c.abs(`${OLD_ROOTS}/.pantheros-new-root`)]);
+    sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@root'), c.abs(`${OLD_ROOTS}/.pantheros-diff-4242`)]);
+    c.createSubvolume(`${OLD_ROOTS}/.operator-kept`, { marker: 'hidden\n' });
+    symlinkSync('../../@persistent', c.abs(`${OLD_ROOTS}/.pantheros-diff-link`));
+    mkdirSync(c.abs(`${OLD_ROOTS}/.pantheros-new-root-dir`));
+    const outside = outsideState(c);
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.recovered.join('\n')).toMatch(/pantheros-new-root/);
+    expect(c.image.paths().filter((p) => p.startsWith(`${OLD_ROOTS}/`))).toEqual([`${OLD_ROOTS}/.operator-kept`, `${OLD_ROOTS}/20261126T060000Z`]);
+    expect(c.read(`${OLD_ROOTS}/.operator-kept/marker`)).toBe('hidden\n');
+    expect(readlinkSync(c.abs(`${OLD_ROOTS}/.pantheros-diff-link`))).toBe('../../@persistent');
+    expect(c.kind(`${OLD_ROOTS}/.pantheros-new-root-dir`)).toBe('directory');
+    expect(c.read(`${OLD_ROOTS}/20261126T060000Z/marker`)).toBe('root-before-boot\n');
+    expect(ls(c, '@root')).toEqual([]);
+    expect(outsideState(c)).toEqual(outside);
+  });
+
   it('missing blank: the new root is an empty subvolume and the report warns', () => {
     const c = useBootCase(runtime);
     sh('btrfs', ['subvolume', 'delete', c.abs('@root-blank')]);
