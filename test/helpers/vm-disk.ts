@@ -14,6 +14,7 @@ export interface DiskImage {
   top: string;
   mount(): void;
   unmount(): void;
+  isMounted(): boolean;
   /** Mounts, runs fn on the top level, unmounts (also when fn throws). */
   inspect<T>(fn: (top: string) => T): T;
   subvolumes(): Subvolume[];
@@ -44,6 +45,7 @@ export function createDiskImage(size = '1G'): DiskImage {
       sh('umount', [top]);
       mounted = false;
     },
+    isMounted: () => mounted,
     inspect: (fn) => {
       const wasMounted = mounted;
       if (!wasMounted) disk.mount();

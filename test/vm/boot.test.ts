@@ -17,6 +17,8 @@ const ARCHIVE_NAME = /^\d{8}T\d{6}Z(_\d\d)?$/;
 /** Archives made on the host for scenario 6, oldest first: all far older than keepDays. */
 const OLD_ARCHIVES = ['01', '02', '03', '04', '05', '06', '07', '08'].map((m) => `2026${m}01T000000Z`);
 const BOOT_TIMEOUT_MS = 180_000;
+/** initrd/pantheros-rollback.service's ExecStart as /init runs it in this VM. */
+const UNIT_COMMAND = '/usr/bin/pantheros-rollback boot --device /dev/vda --report /run/pantheros-rollback/report.json';
 
 /** Archives (direct children of the archive directory), in name order. */
 function archivesOf(subvolumes: Subvolume[]): Subvolume[] {
@@ -44,11 +46,20 @@ for (const runtime of RUNTIMES) {
       for (const d of [chain, ...extraDisks]) d?.destroy(failed);
     });
 
-    /** Boots once; on a failed test prints the serial log tail of this boot. */
-    function boot(label: string, options: Omit<BootOptions, 'kernel' | 'initrd'>): BootOutcome {
+    /**
+     * Boots once with disk as /dev/vda (unmounted on the host while QEMU runs, mounted again after
+     * for the assertions); on a failed test prints the serial log tail of this boot.
+     */
+    function boot(label: string, disk: DiskImage | null, options: Omit<BootOptions, 'kernel' | 'initrd' | 'disk'> = {}): BootOutcome {
       bootCount += 1;
-      const outcome = bootVm({ kernel: rig.kernel, initrd: rig.initrd.path, bootNumber: bootCount, timeoutMs: BOOT_TIMEOUT_MS, ...options });
-      rig.boots.push({ label, durationMs: outcome.report?.durationMs ?? null, wallMs: outcome.wallMs });
+      if (disk?.isMounted()) disk.unmount();
+      const outcome = bootVm({
+        kernel: rig.kernel, initrd: rig.initrd.path, disk: disk?.file, bootNumber: bootCount, timeoutMs: BOOT_TIMEOUT_MS, ...options,
+      });
+      disk?.mount();
+      rig.boots.push({
+        label, disk: disk !== null, durationMs: outcome.report?.durationMs ?? null, processMs: outcome.report?.processMs ?? null, wallMs: outcome.wallMs,
+      });
       onTestFailed(() => {
         failed = true;
         console.error(`--- ${runtime.name}, boot "${label}": last serial lines ---\n${serialTail(outcome.serial)}`);
@@ -63,6 +74,7 @@ for (const runtime of RUNTIMES) {
       expect(o.report, o.reportText ?? 'no report').not.toBeNull();
       expect(o.report!.exitCode).toBe(0);
       expect(o.report!.runtime.startsWith(`${runtime.name} `)).toBe(true);
+      expect(o.command).toBe(UNIT_COMMAND);
       expect(o.root, 'the new @root could not be mounted and written').toBe('ok');
       // The tool unmounted its private top-level mount.
       expect(o.mountinfo).not.toMatch(/ - btrfs /);
@@ -91,14 +103,14 @@ for (const runtime of RUNTIMES) {
     }
 
     it('the bundle starts under this runtime inside the initrd', () => {
-      const o = boot('version', { mode: 'version' });
+      const o = boot('version', null, { mode: 'version' });
       expect(o.version?.trim()).toBe('0.1.0');
     }, BOOT_TIMEOUT_MS);
 
     it('1: boot 1 archives @root with its marker and creates a fresh @root; @persistent is untouched', () => {
       const before = chain.subvolumes();
       expect(chain.read('@root/marker')).toBe('root-before-boot\n');
-      const o = boot('1 normal', { disk: chain.file });
+      const o = boot('1 normal', chain);
       const { archive } = expectRolledBack(chain, before, o);
       expect(o.report!.result).toBe('ok');
       expect(o.report!.target?.kind).toBe('blank');
@@ -112,7 +124,7 @@ for (const runtime of RUNTIMES) {
     it('2: boots 2 and 3 in a row make one archive each; names sort in boot order', () => {
       for (const n of [2, 3]) {
         const before = chain.subvolumes();
-        const o = boot(`${n} normal`, { disk: chain.file });
+        const o = boot(`${n} normal`, chain);
         const { archive } = expectRolledBack(chain, before, o);
         expect(o.report!.result).toBe('ok');
         // The archive is the root of the previous boot, which /init marked with that boot's number.
@@ -130,7 +142,7 @@ for (const runtime of RUNTIMES) {
       chain.write('@root/last-root', 'written before the previous boot\n');
       const before = chain.subvolumes();
       const bootOfLastRoot = chain.read('@root/vmtest-boot');
-      const o = boot('3 previous', { disk: chain.file, cmdline: ['pantheros.rollback=previous'] });
+      const o = boot('3 previous', chain, { cmdline: ['pantheros.rollback=previous'] });
       const { archive, root } = expectRolledBack(chain, before, o);
       expect(o.report!.result).toBe('ok');
       expect(o.report!.target).toMatchObject({ requested: 'previous', origin: 'cmdline', kind: 'previous', refused: null });
@@ -148,7 +160,7 @@ for (const runtime of RUNTIMES) {
       for (const value of ['../@persistent', 'no-such-archive', '']) {
         chain.write('@root/hostile', `before pantheros.rollback=${value}\n`);
         const before = chain.subvolumes();
-        const o = boot(`4 hostile "${value}"`, { disk: chain.file, cmdline: [`pantheros.rollback=${value}`] });
+        const o = boot(`4 hostile "${value}"`, chain, { cmdline: [`pantheros.rollback=${value}`] });
         const { archive } = expectRolledBack(chain, before, o);
         expect(o.report!.result, value).toBe('fell-back');
         expect(o.report!.target?.requested, value).toBe(value);
@@ -167,7 +179,7 @@ for (const runtime of RUNTIMES) {
       chain.write('@root/keep', 'kept across this boot\n');
       const before = chain.subvolumes();
       const entries = entriesOf(chain, '@root');
-      const o = boot('5 keep', { disk: chain.file, cmdline: ['pantheros.rollback=keep'] });
+      const o = boot('5 keep', chain, { cmdline: ['pantheros.rollback=keep'] });
       expect(o.exitCode, o.stderr).toBe(0);
       expect(o.report?.result, o.reportText ?? 'no report').toBe('kept');
       expect(o.report!.target?.kind).toBe('keep');
@@ -205,7 +217,7 @@ for (const runtime of RUNTIMES) {
       const disk = diskWithOldArchives();
       const before = disk.subvolumes();
       // An RTC reset to a date before the newest archive (2026-08-01) but after most of them.
-      const o = boot('6a clock behind', { disk: disk.file, rtcBase: '2026-03-15T00:00:00' });
+      const o = boot('6a clock behind', disk, { rtcBase: '2026-03-15T00:00:00' });
       expect(o.date.startsWith('2026-03-15'), `VM clock ${o.date}`).toBe(true);
       const { archive } = expectRolledBack(disk, before, o);
       expect(o.report!.now.startsWith('2026-03-15')).toBe(true);
@@ -219,7 +231,7 @@ for (const runtime of RUNTIMES) {
     it('6b: with the clock right, archives older than keepDays beyond the newest keepAtLeast are deleted', () => {
       const disk = diskWithOldArchives();
       const before = disk.subvolumes();
-      const o = boot('6b clock right', { disk: disk.file });
+      const o = boot('6b clock right', disk);
       const vmClock = Date.parse(o.date);
       expect(Math.abs(vmClock - Date.now()), `VM clock ${o.date}`).toBeLessThan(3_600_000);
       expect(o.exitCode, o.stderr).toBe(0);
@@ -240,7 +252,7 @@ for (const runtime of RUNTIMES) {
     }, BOOT_TIMEOUT_MS);
 
     it('7: when the disk never appears the tool gives up after its bounded wait and the init continues', () => {
-      const o = boot('7 no disk', {});
+      const o = boot('7 no disk', null);
       expect(o.exitCode, o.stderr).toBe(3);
       const message = [o.stderr, ...o.kmsg].join('\n');
       expect(message).toContain('/dev/vda');

@@ -1,10 +1,9 @@
 #!/bin/sh
 # /init of the VM test initrd: does what systemd stage 1 does around pantheros-rollback.service
-# (modules, devices, the unit's command), then checks the new @root, prints the outcome between
+# (modules, devices, then the unit's ExecStart), checks the new @root, prints the outcome between
 # ==vmtest:…== markers on the serial console for test/vm/qemu.ts, and powers off.
 # Kernel parameters without a dot reach us as environment: vmtest_boot=N (written into the new
-# @root so archives can be told apart), vmtest_args=A,B,… (extra arguments for the tool),
-# vmtest_mode=version (run only `pantheros-rollback --version`).
+# @root so archives can be told apart) and vmtest_mode=version (run only `pantheros-rollback --version`).
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin
 
 mount -t proc proc /proc
@@ -37,17 +36,18 @@ if [ "${vmtest_mode:-}" = version ]; then
   poweroff -f
 fi
 
-# The unit's ExecStart, with the device of this VM and the default report path made explicit.
+# The unit's own command (the last ExecStart= of pantheros-rollback.service) with its placeholder
+# device replaced by this VM's disk; the report path is the default, made explicit.
+command=$(sed -n 's/^ExecStart=//p' /etc/systemd/system/pantheros-rollback.service | tail -n 1 |
+  sed 's|--device [^ ]*|--device /dev/vda|')
 set -f
-IFS=,
-# shellcheck disable=SC2086 # split vmtest_args on commas on purpose
-set -- ${vmtest_args:-}
-IFS=' '
+# shellcheck disable=SC2086 # word splitting of the unit's command line on purpose
+set -- $command --report /run/pantheros-rollback/report.json
 set +f
+echo "$*" | section command
 mkdir -p /run/vmtest
 echo "==vmtest:tool-start:$(cut -d' ' -f1 /proc/uptime)=="
-/usr/bin/pantheros-rollback boot --device /dev/vda --report /run/pantheros-rollback/report.json "$@" \
-  >/run/vmtest/stdout 2>/run/vmtest/stderr
+"$@" >/run/vmtest/stdout 2>/run/vmtest/stderr
 rc=$?
 echo "==vmtest:tool-end:$(cut -d' ' -f1 /proc/uptime)=="
 echo "==vmtest:exit:$rc=="

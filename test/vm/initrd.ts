@@ -1,6 +1,6 @@
 // Builds the VM test initramfs from the host's Debian packages: a cached, zstd-compressed base
 // (busybox, btrfs-progs, the runtime and their libraries, kernel modules) plus a small uncompressed
-// overlay (/init, the entry script, the bundle, the config), concatenated the way early-microcode
+// overlay (/init, the unit and its entry script, the bundle, the config), concatenated the way early-microcode
 // initrds are. Both are cached under .cache/vm keyed by a hash of their inputs.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,6 +16,7 @@ const BUSYBOX = '/bin/busybox';
 const ZSTD_LEVEL = '-19';
 const INIT = join(REPO, 'test/vm/init.sh');
 const ENTRY = join(REPO, 'initrd/pantheros-rollback-entry.sh');
+const UNIT = join(REPO, 'initrd/pantheros-rollback.service');
 
 export interface Initrd {
   runtime: string;
@@ -71,7 +72,8 @@ function buildBase(kernel: Kernel, runtime: Runtime): { path: string; cached: bo
   const btrfs = which('btrfs');
   const binaries: [string, string][] = [[BUSYBOX, '/bin/busybox'], [btrfs, '/bin/btrfs'], [runtime.bin, runtimeTarget]];
   const key = hashOf(
-    readFileSync(new URL(import.meta.url)), kernel.version, kernel.modules.join(','), ZSTD_LEVEL,
+    // The code that lays the base out (not the whole file: overlay changes must not recompress it).
+    buildBase.toString(), install.toString(), packCpio.toString(), kernel.version, kernel.modules.join(','), ZSTD_LEVEL,
     ...binaries.map(([from, to]) => `${to}:${hashOf(readFileSync(from))}`),
   );
   const path = join(CACHE, `base-${runtime.name}-${key}.cpio.zst`);
@@ -107,13 +109,14 @@ function buildBase(kernel: Kernel, runtime: Runtime): { path: string; cached: bo
   return { path, cached: false };
 }
 
-/** The small per-build part: /init, the entry script, the bundle and the config. */
+/** The small per-build part: /init, the unit and its entry script, the bundle and the config. */
 function buildOverlay(config: object): Buffer {
   const stage = mkdtempSync(join(CACHE, 'overlay-'));
   const out = `${stage}.cpio`;
   try {
     install(stage, INIT, '/init');
     install(stage, ENTRY, '/usr/bin/pantheros-rollback');
+    install(stage, UNIT, '/etc/systemd/system/pantheros-rollback.service', 0o644);
     install(stage, BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback.mjs', 0o644);
     mkdirSync(join(stage, 'etc/pantheros'), { recursive: true });
     writeFileSync(join(stage, 'etc/pantheros/rollback.json'), `${JSON.stringify(config, null, 2)}\n`);

@@ -16,8 +16,6 @@ export interface BootOptions {
   cmdline?: string[];
   /** Number written into the new @root by /init (vmtest_boot=N). */
   bootNumber?: number;
-  /** Extra arguments for `pantheros-rollback boot` (vmtest_args, comma-separated; no commas or spaces inside). */
-  toolArgs?: string[];
   /** QEMU -rtc base=…: the clock the VM starts with (e.g. 2026-03-15T00:00:00); host UTC by default. */
   rtcBase?: string;
   /** version: /init only runs `pantheros-rollback --version` (vmtest_mode=version). */
@@ -40,6 +38,8 @@ export interface BootOutcome {
   /** ok: @root mounted and a file was written; read-only; unmountable; null if /init never got there. */
   root: string | null;
   rootListing: string;
+  /** The command /init ran (the unit's ExecStart pointed at /dev/vda). */
+  command: string | null;
   /** Output of `pantheros-rollback --version` (vmtest_mode=version). */
   version: string | null;
   /** The VM's clock (UTC) before the tool ran. */
@@ -87,6 +87,7 @@ export function parseSerial(serial: string, wallMs: number, exited: boolean): Bo
     root: marker(serial, 'root'),
     rootListing: section(serial, 'root-listing') ?? '',
     version: section(serial, 'version'),
+    command: section(serial, 'command')?.trim() ?? null,
     date: (section(serial, 'date') ?? '').trim(),
     uptime: { init: uptime('init'), modules: uptime('modules'), toolStart: uptime('tool-start'), toolEnd: uptime('tool-end') },
   };
@@ -100,7 +101,6 @@ export function serialTail(serial: string, lines = 60): string {
 export function qemuArgs(options: BootOptions): string[] {
   const append = ['console=ttyS0', 'panic=-1', 'quiet', `vmtest_boot=${options.bootNumber ?? 0}`, ...(options.cmdline ?? [])];
   if (options.mode) append.push(`vmtest_mode=${options.mode}`);
-  if (options.toolArgs?.length) append.push(`vmtest_args=${options.toolArgs.join(',')}`);
   const args = [
     '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', '1024',
     // No default devices (no NIC option ROM to load), serial console on stdout, no monitor.

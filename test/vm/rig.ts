@@ -14,8 +14,12 @@ const VM_PACKAGES = 'apt-get install -y --no-install-recommends qemu-system-x86 
 
 export interface BootRecord {
   label: string;
+  /** Whether a disk was attached (the no-disk boot's duration is its bounded wait). */
+  disk: boolean;
   /** The tool's own durationMs from its report; null when there was no report. */
   durationMs: number | null;
+  /** The report's processMs: durationMs plus the runtime's start-up. */
+  processMs: number | null;
   /** Wall time of the whole QEMU run (kernel, initrd, tool, checks, power-off). */
   wallMs: number;
 }
@@ -54,13 +58,19 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 /** The summary line of one runtime; also written to .cache/vm/summary-<runtime>.json. */
 export function summarize(rig: Rig): string {
-  const durations = rig.boots.map((b) => b.durationMs).filter((d): d is number => d !== null);
+  const withDisk = rig.boots.filter((b) => b.disk && b.durationMs !== null);
+  const durations = withDisk.map((b) => b.durationMs!);
+  const processes = withDisk.map((b) => b.processMs).filter((p): p is number => p !== null);
   const walls = rig.boots.map((b) => b.wallMs / 1000);
+  const noDisk = rig.boots.filter((b) => !b.disk && b.durationMs !== null).map((b) => `${(b.durationMs! / 1000).toFixed(1)} s`);
   const line =
     `vm summary ${rig.runtime.name}: ${rig.boots.length} boots, tool duration median ${median(durations).toFixed(0)} ms, ` +
-    `max ${Math.max(...durations).toFixed(0)} ms (${durations.length} reports); boot wall median ${median(walls).toFixed(1)} s, ` +
-    `max ${Math.max(...walls).toFixed(1)} s; initrd ${mb(rig.initrd.bytes)} (zstd -19 base ${mb(rig.initrd.baseBytes)}); ` +
-    `kernel ${rig.kernel.version}; prepare ${(rig.prepareMs / 1000).toFixed(1)} s${rig.initrd.cachedBase ? ' (cached base)' : ''}`;
+    `max ${Math.max(...durations).toFixed(0)} ms over ${durations.length} boots with a disk ` +
+    `(process incl. runtime start-up median ${median(processes).toFixed(0)} ms); ` +
+    `boot wall median ${median(walls).toFixed(1)} s, max ${Math.max(...walls).toFixed(1)} s; ` +
+    `no-disk boot gave up after ${noDisk.join(', ') || 'n/a'}; ` +
+    `initrd ${mb(rig.initrd.bytes)} (zstd -19 base ${mb(rig.initrd.baseBytes)}); kernel ${rig.kernel.version}; ` +
+    `prepare ${(rig.prepareMs / 1000).toFixed(1)} s${rig.initrd.cachedBase ? ' (cached base)' : ''}`;
   writeFileSync(join(CACHE, `summary-${rig.runtime.name}.json`), `${JSON.stringify({ line, boots: rig.boots, initrd: rig.initrd }, null, 2)}\n`);
   return line;
 }
