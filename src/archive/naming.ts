@@ -57,22 +57,28 @@ export interface NewName {
  */
 export function nextArchiveName(now: Date, existing: Iterable<string>): NewName {
   const taken = new Set(existing);
-  let newest: { stamp: string; seq: number; time: number } | undefined;
+  let newest: { seq: number; time: number } | undefined;
   for (const name of taken) {
     const p = parseArchiveName(name);
     if (!p || p.legacy) continue;
-    const key = { stamp: name.slice(0, 16), seq: p.seq, time: p.time.getTime() };
+    const key = { seq: p.seq, time: p.time.getTime() };
     if (!newest || key.time > newest.time || (key.time === newest.time && key.seq > newest.seq)) newest = key;
   }
-  let stamp = formatTimestamp(now);
+  let time = Math.floor(now.getTime() / 1000) * 1000;
   let seq = 0;
   let clockBehind = false;
-  if (newest && newest.time >= Math.floor(now.getTime() / 1000) * 1000) {
+  if (newest && newest.time >= time) {
     clockBehind = newest.time > now.getTime();
-    stamp = newest.stamp;
+    time = newest.time;
     seq = newest.seq + 1;
   }
   for (;;) {
+    // _01.._99 keep text order; past that, move on to the next second so names still sort.
+    if (seq > 99) {
+      time += 1000;
+      seq = 0;
+    }
+    const stamp = formatTimestamp(new Date(time));
     const name = seq === 0 ? stamp : `${stamp}_${pad(seq)}`;
     if (!taken.has(name)) return { name, clockBehind };
     seq += 1;

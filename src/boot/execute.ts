@@ -1,7 +1,7 @@
 // The only code that changes the filesystem at boot: applies a checked plan step by step.
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { runChecked } from '../btrfs/run.js';
+import { runChecked, runCommand } from '../btrfs/run.js';
 import { createArgv, deleteArgv, snapshotArgv } from '../btrfs/commands.js';
 import { describeError, StepError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -82,7 +82,14 @@ function apply(step: Step, top: string, oldRoots: string): void {
 
 /** Puts some root back in place after a failed step, preferring the new one; returns what the system looks like now. */
 function restoreRoot(plan: Plan, top: string, root: string): string {
-  if (kindOf(join(top, root)) === 'subvolume') return `${root} exists and boots`;
+  if (kindOf(join(top, root)) === 'subvolume') {
+    // The root never moved: remove the unfinished new root too, so the filesystem is as it was found.
+    if (!plan.newRoot || kindOf(join(top, plan.newRoot)) !== 'subvolume') return `${root} exists and boots`;
+    const r = runCommand(deleteArgv([join(top, plan.newRoot)]));
+    return r.code === 0
+      ? `${root} exists and boots; removed the unfinished ${plan.newRoot}`
+      : `${root} exists and boots; the unfinished ${plan.newRoot} could not be removed (${r.stderr.trim()}), the next run removes it`;
+  }
   const candidates = [plan.newRoot, plan.archive?.path].filter((p): p is string => p !== null && p !== undefined);
   for (const c of candidates) {
     if (kindOf(join(top, c)) !== 'subvolume') continue;

@@ -3,7 +3,7 @@ import { accessSync, constants, lstatSync, readdirSync, readFileSync, realpathSy
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
-import { listSubvolumes, type SubvolumeInfo } from '../btrfs/list.js';
+import { listReadOnlyIds, listSubvolumes, type SubvolumeInfo } from '../btrfs/list.js';
 import { mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 
 export type EntryKind = 'subvolume' | 'directory' | 'symlink' | 'file' | 'missing' | 'other';
@@ -21,6 +21,8 @@ export interface Observed {
   entries: { name: string; kind: EntryKind }[];
   /** The full subvolume listing, when it was taken (only when something may be deleted or ordered by generation). */
   listing: SubvolumeInfo[] | null;
+  /** Paths of the read-only subvolumes, taken with the listing. */
+  readOnlyPaths: string[] | null;
   /** The next-boot request left by `pantheros-rollback next-boot`, if any. */
   nextBoot: { target: string } | { problem: string } | null;
 }
@@ -125,6 +127,8 @@ export function observeFilesystem(top: string, config: Config, options: ObserveO
   }
   const blankAbs = join(top, blank);
   const blankOk = blankKind === 'subvolume';
+  const listing = options.listing ? listSubvolumes(top) : null;
+  const readOnlyIds = options.listing ? listReadOnlyIds(top) : null;
   return {
     top,
     kinds,
@@ -132,7 +136,8 @@ export function observeFilesystem(top: string, config: Config, options: ObserveO
     blankReadOnly: blankOk && isReadOnly(blankAbs),
     blankEntries: blankOk ? readdirSync(blankAbs).length : 0,
     entries,
-    listing: options.listing ? listSubvolumes(top) : null,
+    listing,
+    readOnlyPaths: listing && readOnlyIds ? listing.filter((s) => readOnlyIds.has(s.id)).map((s) => s.path) : null,
     nextBoot,
   };
 }

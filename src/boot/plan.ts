@@ -255,19 +255,28 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     const srcName = targetReport.source.slice(oldRoots.length + 1);
     protect.set(srcName, protect.has(srcName) ? `${protect.get(srcName)}; source of this boot's root` : "source of this boot's root");
   }
-  const verdicts = decideRetention(allFacts, config.oldRoots, request.now, protect);
+  // The newest archive before this boot stays too (with keepAtLeast 1 it would otherwise go the boot after a long power-off).
+  const newestBefore = orderNewestFirst(facts)[0];
+  if (newestBefore && !protect.has(newestBefore.name)) protect.set(newestBefore.name, 'newest archive before this boot');
+  const readOnly = new Set(observed.readOnlyPaths ?? []);
   const deletions: Deletion[] = [];
-  const toDelete = verdicts.filter((v) => v.action === 'delete');
-  if (toDelete.length && !observed.listing) needsListing = true;
-  for (const v of toDelete) {
+  const verdicts = decideRetention(allFacts, config.oldRoots, request.now, protect).map((v): Verdict => {
+    if (v.action !== 'delete') return v;
+    if (!observed.listing) {
+      needsListing = true;
+      return v;
+    }
     const path = `${oldRoots}/${v.name}`;
     const subvolumes = subvolumesUnder(observed, path);
-    if (observed.listing && !subvolumes.includes(path)) {
-      warnings.push(`${path} is not in the subvolume listing: left alone`);
-      continue;
-    }
+    const keep = (reason: string): Verdict => ({ ...v, action: 'keep', reason });
+    if (!subvolumes.includes(path)) return keep('not in the subvolume listing: left alone');
+    if (readOnly.has(path)) return keep(`read-only, so protected (to let it age out: btrfs property set -ts <top>/${path} ro false)`);
+    // btrfs cannot unlink a nested subvolume from a read-only parent: such an archive would be left half-deleted.
+    const blocked = subvolumes.find((s) => readOnly.has(s) && subvolumes.some((t) => t.startsWith(`${s}/`)));
+    if (blocked) return keep(`holds subvolumes inside the read-only ${blocked}, which btrfs cannot delete: kept whole`);
     deletions.push({ path, reason: v.reason, subvolumes });
-  }
+    return v;
+  });
   if (deletions.length) {
     specs.push({
       action: 'delete',

@@ -55,7 +55,8 @@ function observeAndPlan(top: string, config: Config, cmdline: string, now: Date)
   }
   let plan = planBoot(observed, config, { cmdline, now });
   if (plan.needsListing) {
-    observed = { ...observed, listing: observeFilesystem(top, config, { listing: true }).listing };
+    const full = observeFilesystem(top, config, { listing: true });
+    observed = { ...observed, listing: full.listing, readOnlyPaths: full.readOnlyPaths };
     plan = planBoot(observed, config, { cmdline, now });
   }
   return { observed, plan };

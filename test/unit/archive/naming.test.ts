@@ -52,6 +52,12 @@ describe('nextArchiveName', () => {
     expect(taken).not.toContain(r.name);
     expect(r.name).toBe('20261126T063251Z_03');
   });
+  it('moves on to the next second past _99 so names keep sorting', () => {
+    const taken = ['20261126T063251Z', '20261126T063251Z_98', '20261126T063251Z_99'];
+    const r = nextArchiveName(t('2000-01-01T00:00:00Z'), taken);
+    expect(r).toEqual({ name: '20261126T063252Z', clockBehind: true });
+    expect([...taken, r.name].sort().at(-1)).toBe(r.name);
+  });
   it('ignores legacy and foreign names for ordering but never collides with them', () => {
     expect(nextArchiveName(now, ['2027-1-1_00:00:00', 'foo']).name).toBe('20261126T063251Z');
   });

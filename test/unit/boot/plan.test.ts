@@ -62,6 +62,26 @@ describe('planBoot: ageing out', () => {
     safe(o, p);
   });
 
+  it('keeps the newest archive before this boot even with keepAtLeast 1 after a long power-off', () => {
+    const o = { archives: ['20260101T000000Z', '20260102T000000Z', '20260103T000000Z'] };
+    const p = planBoot(state(o), { ...config, oldRoots: { keepDays: 30, keepAtLeast: 1 } }, { cmdline: '', now });
+    expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/20260102T000000Z`, `${OLD}/20260101T000000Z`]);
+    expect(p.verdicts.find((v) => v.name === '20260103T000000Z')?.reason).toBe('newest archive before this boot');
+    safe(o, p);
+  });
+
+  it('keeps a read-only archive, and one whose nested subvolumes sit in a read-only subvolume', () => {
+    const nested = [`${OLD}/${old[1]}/ro`, `${OLD}/${old[1]}/ro/child`];
+    const o = { archives: [...old, ...recent], nested, readOnly: [`${OLD}/${old[0]}`, `${OLD}/${old[1]}/ro`] };
+    const p = plan(o);
+    expect(p.deletions).toEqual([]);
+    expect(p.verdicts.find((v) => v.name === old[0])?.reason).toMatch(/read-only, so protected/);
+    expect(p.verdicts.find((v) => v.name === old[1])?.reason).toMatch(/inside the read-only .*\/ro, which btrfs cannot delete/);
+    // A read-only leaf is fine: btrfs deletes read-only subvolumes from a writable parent.
+    const q = plan({ ...o, readOnly: [`${OLD}/${old[1]}/ro/child`] });
+    expect(q.deletions.map((d) => d.path)).toEqual([`${OLD}/${old[1]}`, `${OLD}/${old[0]}`]);
+  });
+
   it('leaves plain directories and symlinks in the archive directory alone, with a warning', () => {
     const o = { archives: recent, others: [{ name: '20200101T000000Z', kind: 'directory' as const }, { name: '20200102T000000Z', kind: 'symlink' as const }] };
     const p = plan(o);

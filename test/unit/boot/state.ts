@@ -19,6 +19,8 @@ export interface StateOptions {
   nested?: string[];
   listing?: boolean;
   mounted?: string[];
+  /** Read-only subvolume paths (taken with the listing). */
+  readOnly?: string[];
   nextBoot?: Observed['nextBoot'];
   kinds?: Record<string, EntryKind>;
 }
@@ -52,6 +54,7 @@ export function state(o: StateOptions = {}): Observed {
     blankEntries: 0,
     entries,
     listing: o.listing === false ? null : listing,
+    readOnlyPaths: o.listing === false ? null : ['@root-blank', ...(o.readOnly ?? [])],
     nextBoot: o.nextBoot ?? (entries.some((e) => e.name === '.pantheros-next-boot') ? { target: 'previous' } : null),
   };
 }
