@@ -5,10 +5,16 @@
 // directories carry their contents along. A tree of nodes replays it: every node remembers the path it had
 // in the parent (null for new inodes), so temporary names, moves and replacements resolve at the end.
 
-/** `flags`: inode flags (chattr) or fs-verity, in version 2 send streams. */
-export type ChangeKind = 'content' | 'mode' | 'owner' | 'xattr' | 'flags' | 'times' | 'replaced';
-/** `subvolume`: a nested subvolume, which send streams leave out; the diff command adds those from the subvolume list. */
-export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'device' | 'hardlink' | 'subvolume';
+/**
+ * `flags`: inode flags (chattr) or fs-verity, in version 2 send streams. `metadata` (walk only): only the inode's
+ * change time differs and no xattr did — a link count, inode flags, or times set back to their old values.
+ */
+export type ChangeKind = 'content' | 'mode' | 'owner' | 'xattr' | 'flags' | 'times' | 'replaced' | 'metadata';
+/**
+ * `subvolume`: a nested subvolume, which send streams leave out; the diff command adds those from the subvolume list.
+ * `mount` (walk only): a directory on another device (something mounted inside the compared subvolume).
+ */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'device' | 'hardlink' | 'subvolume' | 'mount';
 
 export interface DiffEntry {
   /** Absolute path inside the root ("/" for the root directory itself). */
