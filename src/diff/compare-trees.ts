@@ -116,9 +116,10 @@ export function compareTrees(source: TreeReader, blank: TreeReader, options: Com
     const path = pathOf(rel);
     const rNest = r && nestedType(r, sourceTop, rel);
     const bNest = b && nestedType(b, blankTop, rel);
-    if (persisted.length && isUnder(path, persisted)) {
+    // A persisted path in scope counts once if it differs; one that only leads to a prefix is walked through like any other.
+    if (report && persisted.length && isUnder(path, persisted)) {
       const differs = r && b ? !(rNest && bNest) && !(sameInode(r, b) && r.ctimeNs === b.ctimeNs && r.mtimeNs === b.mtimeNs) : r !== b;
-      if (report && differs) persistedSkipped++;
+      if (differs) persistedSkipped++;
       return;
     }
     if (r && r.nlink > 1 && r.type !== 'dir') {

@@ -7,6 +7,7 @@ import { sh } from '../helpers/btrfs-image.js';
 import { commit, OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 import { runBundle, type RunResult } from '../helpers/run-bundle.js';
+import { rootFromFilledBlank } from '../helpers/diff-case.js';
 import { parseExposition, sampleValue } from '../helpers/prometheus.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setfattr']));
@@ -60,16 +61,12 @@ const leftovers = (c: BootCase) => readdirSync(c.abs(OLD_ROOTS)).filter((n) => n
  * symlink, a rename, and writes under a persisted path.
  */
 function prepareRoot(c: BootCase): void {
-  sh('btrfs', ['property', 'set', '-ts', c.abs('@root-blank'), 'ro', 'false']);
-  const b = (p: string) => c.abs(`@root-blank/${p}`);
-  mkdirSync(b('etc/deldir'), { recursive: true });
-  mkdirSync(b('var/log'), { recursive: true });
-  for (const f of ['untouched', 'binxattr', 'hosts', 'chmodme', 'chownme', 'xattrme', 'touchme', 'deleteme', 'renameme', 'deldir/f']) writeFileSync(b(`etc/${f}`), `${f}\n`);
-  symlinkSync('hosts', b('etc/oldlink'));
-  sh('btrfs', ['property', 'set', '-ts', c.abs('@root-blank'), 'ro', 'true']);
-  sh('btrfs', ['subvolume', 'delete', '--commit-after', c.abs('@root')]);
-  sh('btrfs', ['subvolume', 'snapshot', c.abs('@root-blank'), c.abs('@root')]);
-  const r = (p: string) => c.abs(`@root/${p}`);
+  const r = rootFromFilledBlank(c, (b) => {
+    mkdirSync(b('etc/deldir'), { recursive: true });
+    mkdirSync(b('var/log'), { recursive: true });
+    for (const f of ['untouched', 'binxattr', 'hosts', 'chmodme', 'chownme', 'xattrme', 'touchme', 'deleteme', 'renameme', 'deldir/f']) writeFileSync(b(`etc/${f}`), `${f}\n`);
+    symlinkSync('hosts', b('etc/oldlink'));
+  });
   writeFileSync(r('etc/newfile'), 'new\n');
   mkdirSync(r('etc/newdir'));
   writeFileSync(r('etc/newdir/inner'), 'inner\n');

@@ -220,6 +220,14 @@ describe('compareTrees', () => {
     expect(listed).not.toContain('srv/keep');
   });
 
+  it('a prefix below a persisted path: read down to it, counted as persisted, not reported', () => {
+    const { blank, root } = setUp();
+    root.make('var/log/new', 'file').make('var/log/other', 'file');
+    const r = compareTrees(root, blank, { prefixes: ['/var/log/new', '/var/log/none'], persisted: ['/var/log'] });
+    expect(r.entries).toEqual([]);
+    expect(r.persistedSkipped).toBe(1);
+  });
+
   it('without probes: same-size rewrites count as content, change-time-only changes as metadata', () => {
     const { blank, root } = setUp();
     root.write('etc/hosts', 'hosts\n').change('etc/motd', { xattrs: { 'user.a': '1' } });
