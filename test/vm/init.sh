@@ -58,7 +58,7 @@ if [ -f /run/pantheros-rollback/report.json ]; then
 fi
 # What the tool left mounted (it must unmount its private top-level mount whatever happens).
 section mountinfo </proc/self/mountinfo
-dmesg | grep -i pantheros | section kmsg
+dmesg | grep 'pantheros-rollback:' | section kmsg
 
 # What sysroot.mount would do next: mount the new @root and use it.
 if mount -t btrfs -o subvol=@root /dev/vda /sysroot 2>/run/vmtest/mount-error; then
