@@ -16,7 +16,7 @@ import type { DiffEntry } from '../diff/parse-dump.js';
 import { compareTrees } from '../diff/compare-trees.js';
 import { fsProbe, fsTreeReader } from '../diff/walk-fs.js';
 
-const USAGE = `Usage: pantheros-rollback diff [ARCHIVE] [--prefix PATH ...] [--method walk|send]
+const USAGE = `Usage: pantheros-rollback diff [ARCHIVE] [--prefix PATH ...] [--method walk|send] [--summary]
                                [--device DEV | --top-level DIR] [--config FILE] [--json]
 
 Shows what differs between the current root subvolume (default; e.g. @root) or an archived root
@@ -41,6 +41,7 @@ points of other subvolumes of the same filesystem (bind mounts from @persistent,
   ARCHIVE          an archive name (see: pantheros-rollback list); default: the live root
   --prefix PATH    only paths at or below PATH (absolute; may be given several times)
   --method M       walk (default) or send
+  --summary        counts per top-level directory instead of one line per path (JSON: groups, no entries)
   --device DEV     mount the btrfs top level of DEV privately for this run
   --top-level DIR  use an already-mounted top level (subvolid=5)
   --config FILE    JSON config (default /etc/pantheros/rollback.json)
@@ -77,8 +78,30 @@ interface DiffReport {
   summary: { added: number; changed: number; deleted: number; persistedSkipped: number };
   /** Lines of the dump that were not a command on the compared subvolume (raw xattr values with newlines, unknown commands). */
   unparsedLines: number;
-  entries: DiffEntry[];
+  /** Absent with --summary. */
+  entries?: DiffEntry[];
+  /** With --summary: counts per top-level directory. */
+  groups?: DiffGroup[];
   durationMs: number;
+}
+
+export interface DiffGroup {
+  path: string;
+  added: number;
+  changed: number;
+  deleted: number;
+}
+
+/** Counts per top-level directory ("/" for the root directory itself), in path order; for --summary. */
+export function groupEntries(entries: readonly DiffEntry[]): DiffGroup[] {
+  const groups = new Map<string, DiffGroup>();
+  for (const e of entries) {
+    const path = e.path === '/' ? '/' : `/${e.path.slice(1).split('/')[0]}`;
+    let g = groups.get(path);
+    if (!g) groups.set(path, (g = { path, added: 0, changed: 0, deleted: 0 }));
+    g[e.status]++;
+  }
+  return [...groups.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 // The source to compare: the live root, or an archive that must be a real subvolume directly in the archive directory.
@@ -228,13 +251,17 @@ function describeEntry(e: DiffEntry): string {
 export function formatDiff(r: DiffReport): string {
   const mark = { added: 'A', changed: 'C', deleted: 'D' } as const;
   const lines = [`${r.source.kind === 'root' ? `root ${r.source.name}` : `archive ${r.source.name}`} compared with ${r.blank}${r.prefixes.length ? ` under ${r.prefixes.join(', ')}` : ''}:`];
-  for (const e of r.entries) {
+  for (const e of r.entries ?? []) {
     const what = describeEntry(e);
     lines.push(`${mark[e.status]} ${showPath(e.path)}${what ? `  (${what})` : ''}`);
   }
+  for (const g of r.groups ?? []) {
+    const counts = (['added', 'changed', 'deleted'] as const).filter((k) => g[k]).map((k) => `${g[k]} ${k}`);
+    lines.push(`${showPath(g.path)}  ${counts.join(', ')}`);
+  }
   const s = r.summary;
   lines.push(
-    (r.entries.length === 0
+    (s.added + s.changed + s.deleted === 0
       ? `no differences${r.source.kind === 'root' ? ': the next boot erases nothing' : ''}`
       : `${s.added} added, ${s.changed} changed, ${s.deleted} deleted${r.source.kind === 'root' ? ' — the next boot erases these' : ''}`) +
       `${s.persistedSkipped ? `; ${s.persistedSkipped} under persisted paths not shown` : ''} (${r.durationMs} ms)`,
@@ -249,7 +276,7 @@ export const diffCommand: Command = {
   usage: USAGE,
   async run(argv) {
     const { rest, values } = takeRepeated(argv, 'prefix');
-    const args: ParsedArgs = parseFlags(rest, { string: ['method'] }, 'diff');
+    const args: ParsedArgs = parseFlags(rest, { string: ['method'], boolean: ['summary'] }, 'diff');
     const method = stringFlag(args, 'method') ?? 'walk';
     if (method !== 'walk' && method !== 'send') throw new UsageError(`diff: --method must be walk or send, not ${JSON.stringify(method)}`);
     if (args._.length > 1) throw new UsageError(`diff: at most one ARCHIVE, got ${args._.length} arguments`);
@@ -261,6 +288,10 @@ export const diffCommand: Command = {
     const archive = args._[0] === undefined ? undefined : String(args._[0]);
     return withTopLevel(args, {}, async (ctx) => {
       const report = await runDiff(ctx, archive, prefixes, method);
+      if (args.summary === true) {
+        report.groups = groupEntries(report.entries ?? []);
+        delete report.entries;
+      }
       output(ctx.json, report, () => formatDiff(report));
       return 0;
     });

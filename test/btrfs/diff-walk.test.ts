@@ -205,5 +205,15 @@ describe.each(RUNTIMES)('diff --method walk under $name', (runtime: Runtime) => 
     const human = runBundle(runtime, ['diff', '--top-level', c.top, '--config', config, '--prefix', '/d0/f1']);
     expect(human.stdout).toMatch(/^A \/d0\/f1 {2}\(file\)$/m);
     expect(human.stdout).toMatch(/^1 added, 0 changed, 0 deleted — the next boot erases these/m);
+    // --summary: counts per top-level directory instead of 2 000 lines.
+    const summary = runBundle(runtime, ['diff', '20261126T060000Z', '--summary', '--top-level', c.top, '--config', config]);
+    expect(summary.code, summary.stderr).toBe(0);
+    const lines = summary.stdout.trim().split('\n');
+    expect(lines.slice(1, 4)).toEqual(['/  1 changed', '/d0  101 added', '/d1  101 added']);
+    expect(lines).toHaveLength(1 + 1 + 20 + 1 + 1);
+    expect(lines.at(-1)).toMatch(/^2021 added, 1 changed, 0 deleted \(\d+ ms\)$/);
+    const groups = diff(c, ['20261126T060000Z', '--summary']) as DiffJson & { groups: { path: string; added: number }[] };
+    expect(groups.entries).toBeUndefined();
+    expect(groups.groups.find((g) => g.path === '/marker')).toEqual({ path: '/marker', added: 1, changed: 0, deleted: 0 });
   });
 });
