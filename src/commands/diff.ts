@@ -175,7 +175,12 @@ function walkDifference(ctx: Context, source: DiffReport['source'], prefixes: st
   const top = ctx.top.path;
   const tree = fsTreeReader(join(top, source.path));
   const blankTree = fsTreeReader(join(top, ctx.config.subvolumes.blank));
-  const r = compareTrees(tree, blankTree, { prefixes, persisted, probe: fsProbe(tree, blankTree) });
+  let r;
+  try {
+    r = compareTrees(tree, blankTree, { prefixes, persisted, probe: fsProbe(tree, blankTree) });
+  } catch (error) {
+    throw new PreconditionError(`cannot compare ${source.path} with ${ctx.config.subvolumes.blank}: ${(error as Error).message}`, { cause: error });
+  }
   return { entries: r.entries, persistedSkipped: r.persistedSkipped, unparsedLines: 0 };
 }
 

@@ -61,6 +61,8 @@ export interface CompareResult {
   visited: number;
 }
 
+/** btrfs's BTRFS_EMPTY_SUBVOL_DIR_OBJECTID. */
+const STUB_INO = 2n;
 const ORDER: ChangeKind[] = ['replaced', 'content', 'mode', 'owner', 'xattr', 'flags', 'times', 'metadata'];
 
 const inodeKey = (m: Meta) => `${m.ino}:${m.birthNs}`;
@@ -68,9 +70,12 @@ const sameInode = (a: Meta, b: Meta) => a.ino === b.ino && a.birthNs === b.birth
 const pathOf = (rel: string) => (rel === '' ? '/' : `/${rel}`);
 const byPath = (a: DiffEntry, b: DiffEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
-/** A directory that belongs to another subvolume or filesystem: reported as one entry, never entered. */
+/**
+ * A directory that belongs to another subvolume or filesystem: reported as one entry, never entered. Not the empty
+ * stub (inode 2, its own st_dev) a snapshot holds where its source had a nested subvolume: that is an empty directory.
+ */
 function nestedType(m: Meta, top: Meta, rel: string): EntryType | undefined {
-  if (m.type !== 'dir' || rel === '') return undefined;
+  if (m.type !== 'dir' || rel === '' || m.ino === STUB_INO) return undefined;
   if (m.ino === 256n) return 'subvolume';
   return m.dev !== top.dev ? 'mount' : undefined;
 }
@@ -144,6 +149,8 @@ export function compareTrees(source: TreeReader, blank: TreeReader, options: Com
       return;
     }
     if (!r || !b || (rNest && bNest)) return;
+    // Where a snapshot met a nested subvolume it holds an empty stub directory (inode 2) whose times are made up on each read.
+    if (r.ino === STUB_INO && b.ino === STUB_INO && r.type === 'dir' && b.type === 'dir') return;
     if (rNest || bNest || !sameInode(r, b)) {
       if (report) {
         const e = withTarget({ path, status: 'changed', type: rNest ?? r.type, changes: ['replaced'] }, source, rel, r);

@@ -162,6 +162,14 @@ describe.each(RUNTIMES)('diff --method walk under $name', (runtime: Runtime) => 
       expect({ ...other, type: e.type === undefined ? undefined : other.type }, path).toEqual(e);
     }
     expect(c.image.paths()).toEqual(before);
+
+    // A snapshot of the root holds an empty stub (inode 2, its own st_dev) where the nested subvolume was: the walk
+    // shows an empty directory, send shows nothing there (its stream skips subvolume entries).
+    sh('btrfs', ['subvolume', 'snapshot', c.abs('@root'), c.abs(`${OLD_ROOTS}/20261126T060000Z`)]);
+    const stub = diff(c, ['20261126T060000Z', '--prefix', '/var/lib']);
+    expect(stub.entries.map(brief)).toEqual(['C /var/lib [times]', 'A /var/lib/machines dir']);
+    const stubSend = diff(c, ['20261126T060000Z', '--prefix', '/var/lib', '--method', 'send']);
+    expect(stubSend.entries.map((e) => `${e.status} ${e.path}`)).toEqual(['changed /var/lib']);
   });
 
   it('--prefix prunes both methods alike; persisted paths stay hidden even when asked for', () => {
