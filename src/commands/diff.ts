@@ -24,8 +24,8 @@ Shows what differs between the current root subvolume (default; e.g. @root) or a
 changed and deleted path, i.e. exactly what the next boot erases. Changes of metadata only (mode,
 owner, extended attributes, timestamps) count too.
 
-How (--method walk, the default): both trees are read through the top level side by side, directory by
-directory, with lstat only. The root was snapshotted from the blank, so an entry it has not touched
+How (--method walk, the default): both trees are read through the top level side by side,
+directory by directory, with lstat only. The root was snapshotted from the blank, so an entry it has not touched
 has the same inode number, birth time and change time (ns) in both; the change time moves on every
 write, chmod, chown, xattr change, link and rename, so nothing is missed. Subtrees outside --prefix
 and below persisted paths are not read. Reads the live root (no snapshot): a file written during

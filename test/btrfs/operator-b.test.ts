@@ -203,6 +203,7 @@ describe.each(RUNTIMES)('diff under $name', (runtime: Runtime) => {
       [['diff', '--prefix', 'etc'], /--prefix must be an absolute path/],
       [['diff', 'a', 'b'], /at most one ARCHIVE/],
       [['diff', '--bogus'], /unknown option --bogus/],
+      [['diff', '--method', 'fast'], /--method must be walk or send, not "fast"/],
     ] as const) {
       const r = run(c, [...argv]);
       expect(r.code, show(r, r.argv)).toBe(2);
