@@ -133,7 +133,7 @@ export function compareTrees(source: TreeReader, blank: TreeReader, options: Com
       if (list) list.push(path);
       else links.set(key, [path]);
     }
-    if (b && (!r || rNest || bNest || !sameInode(r, b)) && !bNest) gone.set(inodeKey(b), { path, meta: b });
+    if (b && !bNest && (!r || rNest || !sameInode(r, b))) gone.set(inodeKey(b), { path, meta: b });
     if (r && !b) {
       if (report) {
         const e = withTarget({ path, status: 'added', type: rNest ?? r.type, changes: [] }, source, rel, r);
