@@ -62,8 +62,12 @@ function packCpio(stage: string, out: string): void {
   execFileSync('sh', ['-c', `find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "${out}"`], { cwd: stage });
 }
 
+/** Removes older builds of the same kind; spares recent ones, which a concurrent test run may be booting. */
 function removeStale(prefix: string, keep: string): void {
-  for (const f of readdirSync(CACHE)) if (f.startsWith(prefix) && join(CACHE, f) !== keep) rmSync(join(CACHE, f), { force: true });
+  for (const f of readdirSync(CACHE)) {
+    const path = join(CACHE, f);
+    if (f.startsWith(prefix) && path !== keep && Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { force: true });
+  }
 }
 
 /** The runtime, tools and modules: large and slow to compress, so cached by everything that goes in. */
@@ -100,8 +104,8 @@ function buildBase(kernel: Kernel, runtime: Runtime): { path: string; cached: bo
     writeFileSync(join(stage, 'etc/initrd-release'), 'NAME="pantheros-rollback VM test initrd"\nID=initrd\nVERSION_ID=1\n');
     const cpio = join(stage, '..', `${key}.cpio`);
     packCpio(stage, cpio);
-    execFileSync('zstd', ['-q', '-f', '-T0', ZSTD_LEVEL, '--rm', cpio, '-o', `${path}.tmp`]);
-    renameSync(`${path}.tmp`, path);
+    execFileSync('zstd', ['-q', '-f', '-T0', ZSTD_LEVEL, '--rm', cpio, '-o', `${path}.${process.pid}.tmp`]);
+    renameSync(`${path}.${process.pid}.tmp`, path);
   } finally {
     rmSync(stage, { recursive: true, force: true });
   }
@@ -135,8 +139,8 @@ export function buildInitrd(kernel: Kernel, runtime: Runtime, config: object): I
   const path = join(CACHE, `initrd-${runtime.name}-${hashOf(base.path, overlay)}.img`);
   if (!existsSync(path)) {
     // Uncompressed cpio first, compressed one after: the layout the kernel documents for early microcode.
-    writeFileSync(`${path}.tmp`, Buffer.concat([overlay, readFileSync(base.path)]));
-    renameSync(`${path}.tmp`, path);
+    writeFileSync(`${path}.${process.pid}.tmp`, Buffer.concat([overlay, readFileSync(base.path)]));
+    renameSync(`${path}.${process.pid}.tmp`, path);
     removeStale(`initrd-${runtime.name}-`, path);
   }
   return { runtime: runtime.name, path, baseBytes: statSync(base.path).size, bytes: statSync(path).size, cachedBase: base.cached };
