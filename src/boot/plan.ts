@@ -248,7 +248,8 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   const protect = new Map<string, string>();
   const allFacts = [...facts];
   if (archive) {
-    allFacts.push({ name: archive.name, cgen: cgenOf(root) });
+    // The root archived this boot is the newest archive whatever generations hand-placed subvolumes carry.
+    allFacts.push({ name: archive.name, cgen: Number.MAX_SAFE_INTEGER });
     protect.set(archive.name, 'archived this boot');
   }
   if (targetReport.source?.startsWith(`${oldRoots}/`)) {

@@ -62,6 +62,17 @@ describe('planBoot: ageing out', () => {
     safe(o, p);
   });
 
+  it('counts the root archived this boot as the newest, even when a hand-placed archive has a later generation', () => {
+    // state() gives archives cgen 10.. in order and @root the next one; a late hand-placed snapshot gets more.
+    const o = { archives: ['20260101T000000Z', '20260102T000000Z', '20260103T000000Z'] };
+    const s = state(o);
+    s.listing!.find((x) => x.path === `${OLD}/20260101T000000Z`)!.cgen = 999;
+    const p = planBoot(s, { ...config, oldRoots: { keepDays: 30, keepAtLeast: 2 } }, { cmdline: '', now });
+    expect(p.verdicts[0]).toMatchObject({ name: '20261126T120000Z', reason: 'archived this boot' });
+    expect(p.verdicts[1]).toMatchObject({ name: '20260101T000000Z', action: 'keep' });
+    expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/20260103T000000Z`, `${OLD}/20260102T000000Z`]);
+  });
+
   it('keeps the newest archive before this boot even with keepAtLeast 1 after a long power-off', () => {
     const o = { archives: ['20260101T000000Z', '20260102T000000Z', '20260103T000000Z'] };
     const p = planBoot(state(o), { ...config, oldRoots: { keepDays: 30, keepAtLeast: 1 } }, { cmdline: '', now });
