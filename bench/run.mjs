@@ -103,18 +103,18 @@ async function main() {
     const loadBefore = loadavg()[0];
     log(`== ${s}`);
     if (s === 'startup') stamp(s, { loadBefore, ...measureStartup({ runs: runs(21, 7), log }) });
-    else if (s === 'trivial') stamp(s, { loadBefore, ...benchTrivial({ runs: runs(15, 5), log }) });
-    else if (s === 'bigroot') stamp(s, { loadBefore, ...benchBigRoot({ runs: runs(9, 3), sizes: q ? [10_000, 100_000] : [100_000, 1_000_000], log }) });
-    else if (s === 'cleanup') stamp(s, { loadBefore, ...benchCleanup({ runs: runs(7, 3), sweep: q ? [0, 2, 10] : [0, 1, 2, 5, 10], log }) });
-    else if (s === 'many') stamp(s, { loadBefore, ...benchManyArchives({ runs: runs(9, 3), count: q ? 300 : 1000, log }) });
+    else if (s === 'trivial') stamp(s, { loadBefore, ...(await benchTrivial({ runs: runs(15, 5), log })) });
+    else if (s === 'bigroot') stamp(s, { loadBefore, ...(await benchBigRoot({ runs: runs(15, 3), sizes: q ? [10_000, 100_000] : [100_000, 1_000_000], log })) });
+    else if (s === 'cleanup') stamp(s, { loadBefore, ...(await benchCleanup({ runs: runs(7, 3), sweep: q ? [0, 2, 10] : [0, 1, 2, 5, 10], log })) });
+    else if (s === 'many') stamp(s, { loadBefore, ...(await benchManyArchives({ runs: runs(9, 3), count: q ? 300 : 1000, log })) });
     else if (s === 'diff') {
       const probe = probeDiff();
       if (probe.status === 'todo') stamp(s, { loadBefore, ...probe });
-      else stamp(s, { loadBefore, status: 'measured', usage: probe.usage, ...benchDiff({ runs: runs(5, 3), files: q ? 20_000 : 100_000, log }) });
+      else stamp(s, { loadBefore, status: 'measured', usage: probe.usage, ...(await benchDiff({ runs: runs(5, 3), files: q ? 20_000 : 100_000, log })) });
     }
     else if (s === 'profiles') {
       if (!profilesAvailable()) throw new Error('profiles need fio, chattr and tar — run: apt-get install -y fio e2fsprogs tar');
-      stamp(s, { loadBefore, ...benchProfiles({ runs: runs(4, 2), quick: q, log }) });
+      stamp(s, { loadBefore, ...(await benchProfiles({ runs: runs(5, 2), quick: q, log })) });
     } else if (s === 'footprint') stamp(s, { loadBefore, ...measureFootprint({ log }) });
     log(`   ${s} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }

@@ -1,6 +1,6 @@
 // Footprint: bundle bytes (plain and minified) and the compressed initrd growth per runtime
 // (zstd -19 of a newc cpio holding the runtime binary, its ldd libraries and the bundle).
-import { copyFileSync, cpSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BUN, BUNDLE, NODE, REPO } from './rollback.mjs';
 import { scratchDir } from './image.mjs';
@@ -11,15 +11,17 @@ const IN_SYSTEMD_INITRD = /^(libc|libm|libdl|libpthread|librt|ld-linux-x86-64)\.
 
 const size = (p) => statSync(p).size;
 
-/** Builds the minified bundle in a private copy of the sources (dist/ is shared by the team). */
-function minifiedBundleBytes() {
+/** Builds the minified bundle (MINIFY=1 scripts/build.mjs) in a private copy of the sources (dist/ is shared); returns its path. */
+export function buildMinifiedBundle() {
   const dir = join(scratchDir(), 'minify');
+  const out = join(dir, 'dist/pantheros-rollback.mjs');
+  if (existsSync(out)) return out;
   mkdirSync(dir);
   for (const p of ['src', 'scripts', 'package.json']) cpSync(join(REPO, p), join(dir, p), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   mkdirSync(join(dir, 'dist'));
   sh(NODE, ['scripts/build.mjs'], { cwd: dir, env: { ...process.env, MINIFY: '1' } });
-  return size(join(dir, 'dist/pantheros-rollback.mjs'));
+  return out;
 }
 
 function lddLibraries(binary) {
@@ -51,7 +53,7 @@ function compressedCpio(files, name) {
 /** Everything the footprint table needs; slow (zstd -19 over ~200 MB), so only in full runs. */
 export function measureFootprint({ log }) {
   const bundleBytes = size(BUNDLE);
-  const minified = minifiedBundleBytes();
+  const minified = size(buildMinifiedBundle());
   const bundleZstd = compressedCpio([{ path: BUNDLE }], 'bundle');
   log(`  bundle ${bundleBytes} B, minified ${minified} B, bundle alone zstd -19 ${bundleZstd.zstd19Bytes} B`);
   const runtimes = {};

@@ -64,6 +64,11 @@ export function cleanUp() {
   workDir = null;
 }
 
+/** Lets the event loop run so a Ctrl-C/SIGTERM handler can clean up; call between measured runs. */
+export function breathe() {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {
     cleanUp();

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { detachImage, makeImage, mountImage, scratchDir } from './image.mjs';
+import { breathe, detachImage, makeImage, mountImage, scratchDir } from './image.mjs';
 import { sh, timeCommand } from './sh.mjs';
 import { rotate, round, summarize } from './stats.mjs';
 import { REPO } from './rollback.mjs';
@@ -16,7 +16,7 @@ const PROVISIONAL = {
   'io-optimized': ['noatime'],
   'space-optimized': ['noatime', 'compress=zstd:3'],
 };
-/** Modes that put the database directory on chattr +C (nodatacow) as a per-path setting. */
+/** Modes that put the database directory on chattr +C (nodatacow); provisional, lib.nix's perPathAttributes wins. */
 const NOCOW_DB = new Set(['io-optimized']);
 
 function asOptionList(value) {
@@ -30,21 +30,28 @@ function asOptionList(value) {
 export function modeOptions(log) {
   const lib = join(REPO, 'nix/lib.nix');
   const modes = {};
+  const nocow = {};
   let source = 'provisional table (nix/lib.nix missing)';
   if (existsSync(lib)) {
     try {
+      const evalNix = (expr) => JSON.parse(sh('nix-instantiate', ['--eval', '--strict', '--json', '-E', expr], { cwd: REPO }));
       for (const mode of MODES) {
-        const out = sh('nix-instantiate', ['--eval', '--strict', '--json', '-E', `(import ./nix/lib.nix).mountOptionsFor "${mode}"`], { cwd: REPO });
-        modes[mode] = asOptionList(JSON.parse(out));
+        modes[mode] = asOptionList(evalNix(`(import ./nix/lib.nix).mountOptionsFor "${mode}"`));
+        try {
+          const attrs = evalNix(`(import ./nix/lib.nix).perPathAttributes "${mode}"`);
+          nocow[mode] = attrs['/var/lib/postgresql'] === 'nocow' || attrs['/var/lib/mysql'] === 'nocow';
+        } catch {
+          // older lib.nix without perPathAttributes: keep the provisional per-path table
+        }
       }
-      source = 'nix/lib.nix mountOptionsFor';
+      source = 'nix/lib.nix mountOptionsFor / perPathAttributes';
     } catch (error) {
       log(`  nix/lib.nix did not evaluate (${error.message.split('\n')[0]}); using the provisional table`);
       source = 'provisional table (nix/lib.nix did not evaluate)';
     }
   }
   for (const mode of MODES) modes[mode] ??= PROVISIONAL[mode];
-  return { source, modes: Object.fromEntries(MODES.map((m) => [m, { options: modes[m], nocowDb: NOCOW_DB.has(m) }])) };
+  return { source, modes: Object.fromEntries(MODES.map((m) => [m, { options: modes[m], nocowDb: nocow[m] ?? NOCOW_DB.has(m) }])) };
 }
 
 /** The options the kernel actually applied (findmnt), minus the subvolume selectors. */
@@ -99,15 +106,17 @@ function workloads(quick, tarball) {
   return [
     {
       name: 'db-randwrite-fsync',
-      title: '4 KiB random writes, fsync each (database-like), ms per 1 000 writes',
+      title: '4 KiB random writes, fsync each (database-like): ms per 1 000 writes from the median write + median fsync latency',
       usesNocow: true,
       run(top, config) {
         const dir = join(top, 'db');
         mkdirSync(dir);
         if (config.nocowDb) sh('chattr', ['+C', dir]);
-        const out = sh('fio', ['--name=db', `--directory=${dir}`, '--rw=randwrite', '--bs=4k', `--size=${quick ? '32M' : '64M'}`, '--fsync=1', '--time_based', `--runtime=${quick ? 3 : 5}`, ...common]);
-        const iops = JSON.parse(out.slice(out.indexOf('{'))).jobs[0].write.iops;
-        return { ms: 1_000_000 / iops, iops };
+        const out = sh('fio', ['--name=db', `--directory=${dir}`, '--rw=randwrite', '--bs=4k', `--size=${quick ? '32M' : '64M'}`, '--fsync=1', '--time_based', `--runtime=${quick ? 3 : 4}`, ...common]);
+        const job = JSON.parse(out.slice(out.indexOf('{'))).jobs[0];
+        // Median write + median fsync latency: robust to the bursts of a shared host disk (mean IOPS is not).
+        const p50 = (lat) => lat?.percentile?.['50.000000'] ?? Number.NaN;
+        return { ms: ((p50(job.write.clat_ns) + p50(job.sync.lat_ns)) / 1e6) * 1000, iops: job.write.iops };
       },
     },
     {
@@ -150,7 +159,7 @@ function dataBytesUsed(top) {
 }
 
 /** Runs all workloads × configs `runs` times, a fresh image (direct-I/O loop) each, alternating order. */
-export function benchProfiles({ runs, quick, log }) {
+export async function benchProfiles({ runs, quick, log }) {
   const { source, modes } = modeOptions(log);
   log(`  mode options from ${source}: ${JSON.stringify(modes)}`);
   const { configs, ablations, kernelDefaults } = configsFor(modes);
@@ -166,6 +175,7 @@ export function benchProfiles({ runs, quick, log }) {
     for (const w of list) {
       const applicable = configs.filter((c) => w.usesNocow || !c.nocowDb);
       for (const c of rotate(applicable, r)) {
+        await breathe();
         const file = join(scratchDir(), 'fio.img');
         makeImage(file, '3G');
         let m = mountImage(file, { options: c.options, directIo: true });
@@ -191,7 +201,7 @@ export function benchProfiles({ runs, quick, log }) {
   }
   const results = {};
   for (const w of list) {
-    results[w.name] = { title: w.title, configs: {} };
+    results[w.name] = { title: w.title, usesNocow: Boolean(w.usesNocow), configs: {} };
     for (const c of configs) {
       const s = samples[`${w.name}|${c.key}`];
       if (s) results[w.name].configs[c.key] = { ...summarize(s), dataBytes: space[`${w.name}|${c.key}`] };
@@ -215,9 +225,11 @@ function judge(modes, ablations, results, noise) {
   const verdicts = {};
   for (const mode of Object.keys(modes)) {
     const a = ablations[mode];
+    // Per-path +C only exists where a database directory does (the db workload); elsewhere the mode is its mount.
+    const on = (r, key) => r.configs[r.usesNocow ? key : key.replace(/ \+C$/, '')];
     verdicts[mode] = { vsDefaults: {}, options: {} };
     for (const [w, r] of Object.entries(results)) {
-      const full = r.configs[a.full];
+      const full = on(r, a.full);
       if (full) verdicts[mode].vsDefaults[w] = full.ratioToDefaults;
     }
     for (const [opt, key] of Object.entries(a.without)) {
@@ -229,8 +241,10 @@ function judge(modes, ablations, results, noise) {
       let helps = 0;
       let hurts = 0;
       for (const [w, r] of Object.entries(results)) {
-        if (!r.configs[a.full] || !r.configs[key]) continue;
-        const ratio = r.configs[a.full].median / r.configs[key].median;
+        const withIt = on(r, a.full);
+        const without = on(r, key);
+        if (!withIt || !without || withIt === without) continue;
+        const ratio = withIt.median / without.median;
         ratios[w] = round(ratio);
         const floor = Math.max(0.05, noise[w] ?? 0);
         if (ratio <= 1 - floor) helps++;

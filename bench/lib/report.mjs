@@ -56,10 +56,14 @@ export function evaluateGoals(results) {
     for (const rt of ['node', 'bun', 'baseline']) {
       const a = med(big.summary, `${rt}@${small}`);
       const b = med(big.summary, `${rt}@${large}`);
-      if (Number.isFinite(a) && Number.isFinite(b)) add(`big root flat (${rt}): ${large} files within 10 % of ${small}`, `${fmt(a)} → ${fmt(b)} ms (${b >= a ? '+' : ''}${fmt((b / a - 1) * 100)} %)`, b <= a * 1.1);
+      const wa = med(big.summary, `${rt}@${small}`, 'durationMs');
+      const wb = med(big.summary, `${rt}@${large}`, 'durationMs');
+      const work = Number.isFinite(wa) ? `; the tool's own durationMs ${fmt(wa)} → ${fmt(wb)} ms (${wb >= wa ? '+' : ''}${fmt((wb / wa - 1) * 100)} %)` : '';
+      if (Number.isFinite(a) && Number.isFinite(b)) add(`big root flat (${rt}): ${large} files within 10 % of ${small}`, `wall ${fmt(a)} → ${fmt(b)} ms (${b >= a ? '+' : ''}${fmt((b / a - 1) * 100)} %)${work}`, b <= a * 1.1);
     }
   }
-  if (s.footprint) add('bundle under 300 KB unminified', `${s.footprint.bundleBytes} B (${kb(s.footprint.bundleBytes)}); minified ${s.footprint.minifiedBundleBytes} B`, s.footprint.bundleBytes < 300_000);
+  const sizes = s.startup?.bundleBytes ? s.startup : s.footprint;
+  if (sizes) add('bundle under 300 KB unminified', `${sizes.bundleBytes} B (${kb(sizes.bundleBytes)}); minified ${sizes.minifiedBundleBytes} B (${kb(sizes.minifiedBundleBytes)})`, sizes.bundleBytes < 300_000);
   return goals;
 }
 
@@ -133,23 +137,52 @@ function footprintSection(f) {
   return out.join('\n');
 }
 
+/** Where the tool's time goes: wall = (exec + runtime init + bundle load + config) + work + exit. */
+function breakdownTable(results) {
+  const s = results.sections;
+  const cases = [];
+  if (s.trivial) cases.push(['trivial', s.trivial.summary, '']);
+  const heavy = s.cleanup?.points?.find((p) => p.k === 10);
+  if (heavy) cases.push(['clean-up heavy', heavy.summary, '']);
+  if (s.many) cases.push(['many archives', s.many.summary, '']);
+  if (s.bigroot) for (const n of s.bigroot.sizes) cases.push([`big root ${n}`, s.bigroot.summary, `@${n}`]);
+  const rows = [];
+  for (const [label, summary, suffix] of cases) {
+    for (const rt of ['node', 'bun']) {
+      const v = summary?.[`${rt}${suffix}`];
+      if (!v?.processMs) continue;
+      const wall = v.wall.median;
+      const proc = v.processMs.median;
+      const work = v.durationMs.median;
+      rows.push(`| ${label} | ${rt} | ${fmt(wall)} | ${fmt(s.startup?.[rt]?.median)} | ${fmt(proc - work)} | ${fmt(work)} | ${fmt(wall - proc)} | ${v.spawns?.median ?? '—'} |`);
+    }
+  }
+  if (!rows.length) return '';
+  return [
+    '| scenario | runtime | wall | `--version` alone | in-process before the work (processMs − durationMs) | work (durationMs) | outside the process clock (wall − processMs) | processes spawned |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+  ].join('\n');
+}
+
 /** The whole results.md. */
 export function renderMarkdown(results) {
   const m = results.machine;
   const s = results.sections;
   const out = [];
   out.push(`# pantheros-rollback benchmark results${results.quick ? ' (--quick)' : ''}`, '');
-  out.push(`- Date: ${results.date} (finished ${results.finished})`);
-  out.push(`- Command: \`npm run bench\` = \`npm run build && ${results.command}\``);
+  out.push(`- Date: ${results.date.slice(0, 10)}; last invocation \`${results.command}\` (\`npm run bench\` = \`npm run build && node bench/run.mjs\`; \`--only\` reruns merge into the same results)`);
   if (results.bundle) out.push(`- Bundle under test: ${results.bundle.bytes} B, sha256 ${results.bundle.sha256.slice(0, 12)}…, git ${results.bundle.gitCommit}${results.bundle.srcDirty ? ' (+ uncommitted src changes)' : ''}`);
   out.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, ${m.btrfsProgs}, Node ${m.node}, Bun ${m.bun}, ${m.fio}; ${m.storage}`);
-  out.push(`- Load average (1 min) when each section started: ${Object.entries(s).map(([k, v]) => `${k} ${fmt(v.loadBefore, 2)}`).join(', ')}`);
+  out.push(`- Sections (measured at, UTC; load average over 1 min when it started): ${Object.entries(s).map(([k, v]) => `${k} ${v.measuredAt?.slice(11, 16) ?? '?'} (load ${fmt(v.loadBefore, 2)})`).join(', ')}`);
   out.push('');
   if (s.startup) {
     const st = s.startup;
-    out.push(`Start-up alone (\`RUNTIME dist/pantheros-rollback.mjs --version\`, median of ${st.node.n}): Node ${fmt(st.node.median)} ms, Bun ${fmt(st.bun.median)} ms (without Bun's on-disk transpiler cache, as in an initrd; with a warm cache ${fmt(st['bun-warm-cache']?.median)} ms); an empty script: Node ${fmt(st['node-empty-script']?.median)} ms, Bun ${fmt(st['bun-empty-script']?.median)} ms; \`bash -c :\` ${fmt(st.bash.median)} ms. All Bun runs below are cold-cache (\`BUN_RUNTIME_TRANSPILER_CACHE_PATH=0\`).`, '');
+    out.push(`Start-up alone (\`RUNTIME dist/pantheros-rollback.mjs --version\`, median of ${st.node.n}): Node ${fmt(st.node.median)} ms, Bun ${fmt(st.bun.median)} ms (without Bun's on-disk transpiler cache, as in an initrd; with a warm cache ${fmt(st['bun-warm-cache']?.median)} ms); an empty script: Node ${fmt(st['node-empty-script']?.median)} ms, Bun ${fmt(st['bun-empty-script']?.median)} ms; Bun with only \`import 'node:child_process'\`: ${fmt(st['bun-import-child-process']?.median)} ms; the minified bundle (\`MINIFY=1\`): Node ${fmt(st['node-minified-bundle']?.median)} ms, Bun ${fmt(st['bun-minified-bundle']?.median)} ms; \`bash -c :\` ${fmt(st.bash.median)} ms (minima: Node ${fmt(st.node.min)}, Bun ${fmt(st.bun.min)}, Bun empty ${fmt(st['bun-empty-script']?.min)} ms). All Bun runs below are cold-cache (\`BUN_RUNTIME_TRANSPILER_CACHE_PATH=0\`).`, '');
   }
   out.push('## Rollback (median wall ms per boot run; "− start-up" subtracts the runtime\'s start-up; durationMs is the tool\'s own report)', '', rollbackTable(results), '');
+  const breakdown = breakdownTable(results);
+  if (breakdown) out.push('### Where the tool\'s time goes (medians, ms)', '', breakdown, '');
   const goals = evaluateGoals(results);
   if (goals.length) {
     out.push('## Goals', '', '| goal | measured | met |', '|---|---|---|');

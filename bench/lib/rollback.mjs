@@ -1,13 +1,14 @@
 // The rollback scenarios: tool (bundle under Node and Bun) against the shell baseline, alternated,
 // each measured run on a fresh copy of a golden image so all variants see identical state.
-import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { addArchive, archiveDates, fillFiles, layOut, OLD_ROOTS } from './generate.mjs';
-import { copyImage, detachImage, makeImage, mountImage, scratchDir } from './image.mjs';
+import { breathe, copyImage, detachImage, makeImage, mountImage, scratchDir } from './image.mjs';
 import { sh, timeCommand } from './sh.mjs';
 import { rotate, summarize } from './stats.mjs';
+import { buildMinifiedBundle } from './footprint.mjs';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const BUILT_BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
@@ -69,7 +70,7 @@ function runVariant(variant, top) {
   if (r.code !== 0) throw new Error(`${variant.name} boot exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
   const rep = JSON.parse(readFileSync(report, 'utf8'));
   const deletedSubvolumes = (rep.deleted ?? []).reduce((n, d) => n + Math.max(1, d.subvolumes?.length ?? 1), 0);
-  return { wall: r.ms, durationMs: rep.durationMs, result: rep.result, deletedSubvolumes };
+  return { wall: r.ms, durationMs: rep.durationMs, processMs: rep.processMs, spawns: rep.spawns, result: rep.result, deletedSubvolumes };
 }
 
 /** Builds an unmounted golden image by running `populate(top)` on a fresh filesystem. */
@@ -88,13 +89,14 @@ function buildGolden(name, populate, { from, size = '1G' } = {}) {
 }
 
 /** Measures every variant `runs` times on copies of one golden image, alternating the order. */
-function measureOnGolden(golden, { runs, expectDeleted, variants = VARIANTS, log }) {
+async function measureOnGolden(golden, { runs, expectDeleted, variants = VARIANTS, log }) {
   const samples = Object.fromEntries(variants.map((v) => [v.name, []]));
   const errors = {};
   const load = [loadavg()[0]];
   for (let r = 0; r < runs; r++) {
     for (const v of rotate(variants, r)) {
       if (errors[v.name]) continue;
+      await breathe();
       const file = copyImage(golden.file, join(scratchDir(), 'run.img'));
       const m = mountImage(file);
       try {
@@ -123,7 +125,9 @@ export function summarizeSamples(samples) {
   for (const [name, list] of Object.entries(samples)) {
     if (list.length === 0) continue;
     out[name] = { wall: summarize(list.map((s) => s.wall)) };
-    if (list[0].durationMs !== undefined) out[name].durationMs = summarize(list.map((s) => s.durationMs));
+    for (const field of ['durationMs', 'processMs', 'spawns']) {
+      if (list[0][field] !== undefined) out[name][field] = summarize(list.map((s) => s[field]));
+    }
     const mismatches = list.filter((s) => s.mismatch).map((s) => s.mismatch);
     if (mismatches.length) out[name].mismatches = [...new Set(mismatches)];
   }
@@ -142,9 +146,13 @@ export function measureStartup({ runs, log }) {
     { name: 'bun-warm-cache', cmd: BUN, args: [BUNDLE, '--version'] },
     { name: 'bun-empty-script', cmd: BUN, args: [join(scratchDir(), 'empty.mjs')] },
     { name: 'node-empty-script', cmd: NODE, args: [join(scratchDir(), 'empty.mjs')] },
+    { name: 'bun-import-child-process', cmd: BUN, args: [join(scratchDir(), 'child-process.mjs')] },
+    { name: 'bun-minified-bundle', cmd: BUN, args: [buildMinifiedBundle(), '--version'], env: BUN_COLD },
+    { name: 'node-minified-bundle', cmd: NODE, args: [buildMinifiedBundle(), '--version'] },
     { name: 'bash', cmd: 'bash', args: ['-c', ':'] },
   ];
   writeFileSync(join(scratchDir(), 'empty.mjs'), '');
+  writeFileSync(join(scratchDir(), 'child-process.mjs'), "import 'node:child_process';\n");
   const samples = Object.fromEntries(cmds.map((c) => [c.name, []]));
   for (let r = 0; r < runs; r++) {
     for (const c of rotate(cmds, r)) {
@@ -154,20 +162,22 @@ export function measureStartup({ runs, log }) {
     }
   }
   const out = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
-  log(`  start-up medians: ${Object.entries(out).map(([k, v]) => `${k} ${v.median} ms`).join(', ')}`);
+  out.bundleBytes = statSync(BUNDLE).size;
+  out.minifiedBundleBytes = statSync(buildMinifiedBundle()).size;
+  log(`  start-up medians: ${Object.entries(out).filter(([, v]) => v.median !== undefined).map(([k, v]) => `${k} ${v.median} ms`).join(', ')}`);
   return out;
 }
 
 /** 1. trivial: one root to archive, nothing to delete. */
-export function benchTrivial({ runs, log }) {
+export async function benchTrivial({ runs, log }) {
   const golden = buildGolden('trivial', (top) => layOut(top));
-  const m = measureOnGolden(golden, { runs, expectDeleted: 0, log });
+  const m = await measureOnGolden(golden, { runs, expectDeleted: 0, log });
   logMedians(log, 'trivial', summarizeSamples(m.samples));
   return { description: 'one root to archive, nothing to delete', ...m, summary: summarizeSamples(m.samples) };
 }
 
 /** 3. clean-up heavy and the sweep: 30 recent archives + k expired, each with `nested` nested subvolumes. */
-export function benchCleanup({ runs, sweep, nested = 50, recent = 30, log }) {
+export async function benchCleanup({ runs, sweep, nested = 50, recent = 30, log }) {
   const now = new Date();
   const points = [];
   for (const k of [...sweep].sort((a, b) => a - b)) {
@@ -178,7 +188,7 @@ export function benchCleanup({ runs, sweep, nested = 50, recent = 30, log }) {
     });
     log(`  golden for ${k} expired archives (${golden.subvolumes} subvolumes) built in ${Date.now() - t0} ms`);
     const expectDeleted = k * (nested + 1);
-    const m = measureOnGolden(golden, { runs, expectDeleted, log });
+    const m = await measureOnGolden(golden, { runs, expectDeleted, log });
     rmSync(golden.file, { force: true });
     points.push({ k, archives: recent + k, deletedSubvolumes: expectDeleted, ...m, summary: summarizeSamples(m.samples) });
     logMedians(log, `k=${k}`, points.at(-1).summary);
@@ -187,14 +197,14 @@ export function benchCleanup({ runs, sweep, nested = 50, recent = 30, log }) {
 }
 
 /** 4. many archives: 1 000 archives, none expired. */
-export function benchManyArchives({ runs, count, log }) {
+export async function benchManyArchives({ runs, count, log }) {
   const t0 = Date.now();
   const golden = buildGolden('many', (top) => {
     layOut(top);
     for (const d of archiveDates(new Date(), { recent: count, expired: 0 })) addArchive(top, d, 0);
   });
   log(`  golden with ${count} archives built in ${Date.now() - t0} ms`);
-  const m = measureOnGolden(golden, { runs, expectDeleted: 0, log });
+  const m = await measureOnGolden(golden, { runs, expectDeleted: 0, log });
   rmSync(golden.file, { force: true });
   logMedians(log, 'many', summarizeSamples(m.samples));
   return { description: `${count} archives, none expired`, ...m, summary: summarizeSamples(m.samples) };
@@ -204,7 +214,7 @@ export function benchManyArchives({ runs, count, log }) {
  * 2. big root: @root holding `sizes` files. Each file tree is written once into @src<N>; every run
  * snapshots it into @root (O(1)), runs a variant, then removes the archive and the new root.
  */
-export function benchBigRoot({ runs, sizes, log }) {
+export async function benchBigRoot({ runs, sizes, log }) {
   const file = join(scratchDir(), 'bigroot.img');
   makeImage(file, '8G');
   const m = mountImage(file);
@@ -222,11 +232,15 @@ export function benchBigRoot({ runs, sizes, log }) {
       log(`  wrote @src${n} (${n} files) in ${Date.now() - t0} ms`);
       for (const v of VARIANTS) samples[`${v.name}@${n}`] = [];
     }
+    // Flush the generated trees through the loop device to the host disk first, so background
+    // writeback of ~1 GB of metadata does not compete with the first measured runs.
+    sh('sync', []);
     for (let r = 0; r < runs; r++) {
       for (const n of rotate(sizes, r)) {
         for (const v of rotate(VARIANTS, r)) {
           const key = `${v.name}@${n}`;
           if (errors[key]) continue;
+          await breathe();
           sh('btrfs', ['subvolume', 'snapshot', join(m.top, `@src${n}`), join(m.top, '@root')]);
           try {
             samples[key].push(runVariant(v, m.top));
@@ -255,7 +269,7 @@ export function benchBigRoot({ runs, sizes, log }) {
  * its snapshot with every file rewritten. Compared with the community fs-diff.sh approach
  * (`btrfs subvolume find-new` since the blank's generation; it misses deletions and metadata).
  */
-export function benchDiff({ runs, files, log }) {
+export async function benchDiff({ runs, files, log }) {
   const file = join(scratchDir(), 'diff.img');
   makeImage(file, '4G');
   const m = mountImage(file);
@@ -284,6 +298,7 @@ export function benchDiff({ runs, files, log }) {
     for (let r = 0; r < runs; r++) {
       for (const v of rotate(variants, r)) {
         if (errors[v.name]) continue;
+        await breathe();
         const t = timeCommand(v.cmd, v.args, { env: { ...process.env, ...v.env } });
         if (t.code !== 0) {
           errors[v.name] = `${v.name} exited ${t.code}: ${t.stderr.trim().slice(0, 300)}`;
