@@ -1,8 +1,9 @@
 // `npm run bench`: the rollback benchmark (tool under Node and Bun vs the shell baseline), the mount
 // profiles (fio), and the footprint. Writes bench/results/{results.json,results.md,cleanup-sweep.svg}.
-// Usage: node bench/run.mjs [--quick] [--only trivial,bigroot,cleanup,many,startup,diff,profiles,footprint] [--runs N]
+// Usage: node bench/run.mjs [--quick] [--only startup,trivial,bigroot,cleanup,many,diff,profiles,footprint] [--runs N] [--render]
 //   --quick   a few minutes: fewer runs, smaller trees, no footprint (results go to bench/results/quick/)
 //   --only    run some sections and merge them into the existing results.json (rerun key numbers)
+//   --render  only rewrite results.md and the plot from results.json
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -23,10 +24,11 @@ function parseArgs(argv) {
     if (a === '--quick') opts.quick = true;
     else if (a === '--only') opts.only = argv[++i].split(',');
     else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',');
+    else if (a === '--render') opts.render = true;
     else if (a === '--runs') opts.runs = Number(argv[++i]);
     else if (a.startsWith('--runs=')) opts.runs = Number(a.slice(7));
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(`${readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 5).join('\n')}\n`);
+      process.stdout.write(`${readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 6).join('\n')}\n`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -69,8 +71,16 @@ function bootWorks() {
   return r.status === 0 && !/not yet implemented/.test(r.stdout + r.stderr);
 }
 
+/** Rewrites results.md and the plot from an existing results.json (no measuring, no root needed). */
+function render(outDir) {
+  const results = JSON.parse(readFileSync(join(outDir, 'results.json'), 'utf8'));
+  if (results.sections.cleanup) writeFileSync(join(outDir, 'cleanup-sweep.svg'), renderSweepPlot(results));
+  writeFileSync(join(outDir, 'results.md'), renderMarkdown(results));
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.render) return render(join(REPO, 'bench/results', opts.quick ? 'quick' : ''));
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)');
   if (!existsSync(BUILT_BUNDLE)) throw new Error(`${BUILT_BUNDLE} is missing — run: npm run build`);
   const bundleSha256 = freezeBundle();
@@ -121,8 +131,7 @@ async function main() {
   results.date = started.toISOString();
   results.finished = new Date().toISOString();
   writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
-  if (results.sections.cleanup) writeFileSync(join(outDir, 'cleanup-sweep.svg'), renderSweepPlot(results));
-  writeFileSync(join(outDir, 'results.md'), renderMarkdown(results));
+  render(outDir);
   log(`bench: wrote ${outDir}/results.{json,md}${results.sections.cleanup ? ' and cleanup-sweep.svg' : ''}`);
 }
 

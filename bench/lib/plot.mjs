@@ -17,22 +17,37 @@ function ticks(max, count = 5) {
   return out;
 }
 
+/** 1-2-5 ticks spanning [min, max] for a logarithmic axis. */
+function logTicks(min, max) {
+  const out = [];
+  for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+    for (const m of [1, 2, 5]) {
+      const t = m * 10 ** e;
+      if (t >= min / 1.0001 && t <= max * 1.0001) out.push(t);
+    }
+  }
+  return out;
+}
+
 /**
  * Renders series [{ name, points: [[x, y], …] }] as an SVG document string.
- * Options: title, xLabel, yLabel, width, height.
+ * Options: title, xLabel, yLabel, width, height, logY (logarithmic y axis, for series far apart).
  */
-export function renderLineChart(series, { title, xLabel, yLabel, width = 720, height = 440 } = {}) {
+export function renderLineChart(series, { title, xLabel, yLabel, width = 720, height = 440, logY = false } = {}) {
   const m = { left: 70, right: 210, top: 40, bottom: 55 };
   const w = width - m.left - m.right;
   const h = height - m.top - m.bottom;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const xTicks = ticks(Math.max(...xs, 1));
-  const yTicks = ticks(Math.max(...ys, 1));
   const xMax = xTicks[xTicks.length - 1];
-  const yMax = yTicks[yTicks.length - 1];
+  const yLo = logY ? 10 ** Math.floor(Math.log10(Math.max(Math.min(...ys), 1e-9))) : 0;
+  const yTicks = logY ? logTicks(yLo, 10 ** Math.ceil(Math.log10(Math.max(...ys)))) : ticks(Math.max(...ys, 1));
+  const yMax = logY ? 10 ** Math.ceil(Math.log10(Math.max(...ys))) : yTicks[yTicks.length - 1];
   const px = (x) => m.left + (x / xMax) * w;
-  const py = (y) => m.top + h - (y / yMax) * h;
+  const py = logY
+    ? (y) => m.top + h - ((Math.log10(y) - Math.log10(yLo)) / (Math.log10(yMax) - Math.log10(yLo))) * h
+    : (y) => m.top + h - (y / yMax) * h;
   const out = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`);

@@ -22,9 +22,10 @@ export function renderSweepPlot(results) {
     }))
     .filter((s) => s.points.length);
   return renderLineChart(series, {
-    title: 'Boot rollback time vs. deleted subvolumes (medians)',
+    title: 'Boot rollback time vs. deleted subvolumes (medians, log scale)',
     xLabel: 'subvolumes deleted in this boot (expired archives × 51)',
-    yLabel: 'wall time per boot run (ms)',
+    yLabel: 'wall time per boot run (ms, log scale)',
+    logY: true,
   });
 }
 
