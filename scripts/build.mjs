@@ -12,7 +12,9 @@ await build({
   target: ['node20'],
   minify: process.env.MINIFY === '1',
   legalComments: 'none',
-  banner: { js: '#!/usr/bin/env node' },
+  // `// @bun` tells Bun the file is already plain JavaScript, so it skips its own transpiler on every
+  // start (about 11 ms for this bundle in an initrd, where Bun has no transpiler cache); Node ignores it.
+  banner: { js: '#!/usr/bin/env node\n// @bun' },
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);
