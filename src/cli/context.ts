@@ -2,6 +2,7 @@
 import { loadConfig, type Config } from '../config/load-config.js';
 import { acquireTopLevel, releaseTopLevel, type TopLevel } from '../btrfs/top-level.js';
 import { stringFlag, type ParsedArgs } from './args.js';
+import { writeOut, writeErr } from './io.js';
 
 export interface Context {
   config: Config;
@@ -26,11 +27,11 @@ export async function withTopLevel<T>(args: ParsedArgs, options: { readOnly?: bo
     return await fn({ config, top, json: args.json === true });
   } finally {
     const problem = releaseTopLevel(top);
-    if (problem) process.stderr.write(`pantheros-rollback: warning: ${problem}\n`);
+    if (problem) writeErr(`pantheros-rollback: warning: ${problem}\n`);
   }
 }
 
 /** Prints data as JSON with --json, else the human text. */
 export function output(json: boolean, data: unknown, human: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
+  writeOut(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
 }

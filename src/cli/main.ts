@@ -1,11 +1,12 @@
 // Entry point: dispatches to a subcommand and maps errors to exit codes.
 import { describeError, exitCodeFor, InternalError, StepError, UsageError } from '../errors.js';
-import type { Command } from './command.js';
+import type { CommandEntry } from './command.js';
 import { COMMANDS } from '../commands/index.js';
+import { writeOut, writeErr } from './io.js';
 
 export const VERSION = '0.1.0';
 
-function overview(commands: readonly Command[]): string {
+function overview(commands: readonly CommandEntry[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'pantheros-rollback — boot-time btrfs root rollback for NixOS impermanence',
@@ -20,21 +21,22 @@ function overview(commands: readonly Command[]): string {
 }
 
 /** Runs the CLI; returns the exit code instead of exiting so tests can call it. */
-export async function main(argv: string[], commands: readonly Command[] = COMMANDS): Promise<number> {
+export async function main(argv: string[], commands: readonly CommandEntry[] = COMMANDS): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${overview(commands)}\n`);
+    writeOut(`${overview(commands)}\n`);
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === 'version') {
-    process.stdout.write(`${VERSION}\n`);
+    writeOut(`${VERSION}\n`);
     return 0;
   }
-  const command = commands.find((c) => c.name === name);
+  const entry = commands.find((c) => c.name === name);
   try {
-    if (!command) throw new UsageError(`unknown command "${name}" (see: pantheros-rollback --help)`);
+    if (!entry) throw new UsageError(`unknown command "${name}" (see: pantheros-rollback --help)`);
+    const command = await entry.load();
     if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(`${command.usage}\n`);
+      writeOut(`${command.usage}\n`);
       return 0;
     }
     return await command.run(rest);
@@ -47,7 +49,7 @@ export async function main(argv: string[], commands: readonly Command[] = COMMAN
     if (!(error instanceof Error) || error instanceof InternalError || code === 4) {
       text += `\n  this is a bug; please report it with the output above${error instanceof Error && error.stack ? `\n${error.stack}` : ''}`;
     }
-    process.stderr.write(`${text}\n`);
+    writeErr(`${text}\n`);
     return code;
   }
 }

@@ -7,6 +7,7 @@ import { createLogger } from '../log/logger.js';
 import { parseFailpoint } from '../boot/execute.js';
 import { runBoot } from '../boot/run-boot.js';
 import { DEFAULT_REPORT, formatPlan } from '../boot/report.js';
+import { writeOut } from '../cli/io.js';
 
 const USAGE = `Usage: pantheros-rollback boot [--device DEV | --top-level DIR] [--config FILE] [--cmdline FILE]
                                [--now ISO-8601] [--report FILE] [--dry-run] [--json]
@@ -39,7 +40,6 @@ Exit: 0 a bootable root is in place (also when a target was refused and it fell 
 
 export const bootCommand: Command = {
   name: 'boot',
-  summary: 'archive the root and make a fresh one (run by the initrd)',
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, { string: ['cmdline', 'now', 'report'], boolean: ['dry-run'] }, 'boot');
@@ -73,8 +73,8 @@ export const bootCommand: Command = {
     if (report.error !== null) log.error(summary);
     else log.info(summary);
     log.close();
-    if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else if (dryRun) process.stdout.write(`dry run — nothing is changed\n${formatPlan(report)}\n`);
+    if (json) writeOut(`${JSON.stringify(report, null, 2)}\n`);
+    else if (dryRun) writeOut(`dry run — nothing is changed\n${formatPlan(report)}\n`);
     return report.exitCode;
   },
 };

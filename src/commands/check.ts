@@ -75,7 +75,6 @@ export function btrfsMountGroups(mounts: readonly MountEntry[], majorMinor?: str
 
 export const checkCommand: Command = {
   name: 'check',
-  summary: 'validate the config and layout, lint btrfs mount options',
   usage: USAGE,
   async run(argv) {
     const { values, rest } = takeMountOptions(argv);

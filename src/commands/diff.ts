@@ -15,6 +15,7 @@ import { isUnder, mountedPersistedPaths, normalisePrefix } from '../diff/persist
 import type { DiffEntry } from '../diff/parse-dump.js';
 import { compareTrees } from '../diff/compare-trees.js';
 import { fsProbe, fsTreeReader } from '../diff/walk-fs.js';
+import { writeErr } from '../cli/io.js';
 
 const USAGE = `Usage: pantheros-rollback diff [ARCHIVE] [--prefix PATH ...] [--method walk|send] [--summary]
                                [--device DEV | --top-level DIR] [--config FILE] [--json]
@@ -135,7 +136,7 @@ function removeStaleSnapshots(dir: string): void {
   const stale = staleDiffSnapshots(readdirSync(dir), (pid) => existsSync(`/proc/${pid}`)).filter((n) => kindOf(join(dir, n)) === 'subvolume');
   if (!stale.length) return;
   const r = runCommand(deleteArgv(stale.map((n) => join(dir, n))));
-  if (r.code !== 0) process.stderr.write(`pantheros-rollback: warning: could not delete stale ${stale.join(', ')}: ${r.stderr.trim()}\n`);
+  if (r.code !== 0) writeErr(`pantheros-rollback: warning: could not delete stale ${stale.join(', ')}: ${r.stderr.trim()}\n`);
 }
 
 async function runDiff(ctx: Context, archive: string | undefined, prefixes: string[], method: DiffMethod): Promise<DiffReport> {
@@ -198,7 +199,7 @@ async function sendDifference(ctx: Context, source: DiffReport['source'], prefix
   }
   const cleanUp = () => {
     const r = runCommand(deleteArgv([temp]));
-    if (r.code !== 0) process.stderr.write(`pantheros-rollback: warning: could not delete ${temp}: ${r.stderr.trim()}\n`);
+    if (r.code !== 0) writeErr(`pantheros-rollback: warning: could not delete ${temp}: ${r.stderr.trim()}\n`);
   };
   const onSignal = (signal: NodeJS.Signals) => {
     cleanUp();
@@ -277,7 +278,6 @@ export function formatDiff(r: DiffReport): string {
 
 export const diffCommand: Command = {
   name: 'diff',
-  summary: 'what the next boot erases: the root (or an archive) compared with the blank',
   usage: USAGE,
   async run(argv) {
     const { rest, values } = takeRepeated(argv, 'prefix');

@@ -97,7 +97,6 @@ export function formatListing(l: Listing): string {
 
 export const listCommand: Command = {
   name: 'list',
-  summary: 'list archived roots and snapshots with age, size and retention verdict',
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, { string: ['now'] }, 'list');

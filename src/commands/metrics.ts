@@ -14,6 +14,7 @@ import { collectSnapshotFacts } from '../retention/snapshot-facts.js';
 import { buildMetrics, type LastBoot } from '../metrics/collect.js';
 import { formatExposition } from '../metrics/exposition.js';
 import { parseDeviceStats, parseFilesystemUsage } from '../metrics/parse-btrfs.js';
+import { writeOut, writeErr } from '../cli/io.js';
 
 const USAGE = `Usage: pantheros-rollback metrics [--output FILE] [--report FILE]
                                   [--device DEV | --top-level DIR] [--config FILE] [--json]
@@ -84,7 +85,6 @@ function readLastBoot(candidates: string[], warn: (m: string) => void): LastBoot
 
 export const metricsCommand: Command = {
   name: 'metrics',
-  summary: 'Prometheus metrics for node exporter\'s textfile collector',
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, { string: ['output', 'report'] }, 'metrics');
@@ -94,7 +94,7 @@ export const metricsCommand: Command = {
     return withTopLevel(args, { readOnly: true }, (ctx) => {
       const top = ctx.top.path;
       const { oldRoots, snapshots } = ctx.config.subvolumes;
-      const warn = (m: string) => process.stderr.write(`pantheros-rollback: warning: ${m}\n`);
+      const warn = (m: string) => writeErr(`pantheros-rollback: warning: ${m}\n`);
       const listing = listSubvolumes(top);
       const archives = listing.filter((s) => s.path.startsWith(`${oldRoots}/`) && !s.path.slice(oldRoots.length + 1).includes('/') && !s.path.slice(oldRoots.length + 1).startsWith('.')).length;
       const usage = runCommand([BTRFS, 'filesystem', 'usage', '-b', assertSafePath(top)]);
@@ -113,7 +113,7 @@ export const metricsCommand: Command = {
       if (outFile) {
         writeFileAtomic(outFile, text);
         output(ctx.json, { output: outFile, metrics: metrics.length }, () => `wrote ${metrics.length} metrics to ${outFile}`);
-      } else process.stdout.write(ctx.json ? `${JSON.stringify({ metrics }, null, 2)}\n` : text);
+      } else writeOut(ctx.json ? `${JSON.stringify({ metrics }, null, 2)}\n` : text);
       return 0;
     });
   },

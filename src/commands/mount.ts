@@ -49,7 +49,6 @@ function prepareDir(dir: string): void {
 
 export const mountCommand: Command = {
   name: 'mount',
-  summary: 'mount an archived root or a snapshot read-only for browsing',
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, {}, 'mount');

@@ -95,7 +95,6 @@ function cmdlineNote(): string | null {
 
 export const nextBootCommand: Command = {
   name: 'next-boot',
-  summary: 'ask the next boot (once) to start from an archive, snapshot, previous, keep or blank',
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, { boolean: ['cancel'] }, 'next-boot');

@@ -48,7 +48,6 @@ function formatPrune(verdicts: SnapshotVerdict[], ignored: { path: string; reaso
 
 export const pruneCommand: Command = {
   name: 'prune',
-  summary: 'delete timed snapshots beyond the newest N per class and subvolume, with reasons',
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, { string: ['class'], boolean: ['dry-run'] }, 'prune');

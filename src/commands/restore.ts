@@ -39,7 +39,6 @@ bad PATH, DEST exists), 3 the top level cannot be mounted.`;
 
 export const restoreCommand: Command = {
   name: 'restore',
-  summary: 'copy a file or directory back out of an archived root or a snapshot',
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, { string: ['from', 'to'], boolean: ['force'] }, 'restore');

@@ -65,7 +65,6 @@ function checkSubvolumeArg(s: string): string {
 
 export const snapshotCommand: Command = {
   name: 'snapshot',
-  summary: 'take read-only timed snapshots of persistent subvolumes (hourly/daily/weekly/monthly)',
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, { string: ['class', 'now'] }, 'snapshot');

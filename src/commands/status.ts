@@ -9,6 +9,7 @@ import { EXIT, UsageError } from '../errors.js';
 import { LAST_REPORT_FILE } from '../boot/observe.js';
 import { DEFAULT_REPORT, type BootReport } from '../boot/report.js';
 import { formatUtc } from '../list/format.js';
+import { writeErr } from '../cli/io.js';
 
 const USAGE = `Usage: pantheros-rollback status [--report FILE] [--device DEV | --top-level DIR] [--config FILE] [--json]
 
@@ -100,13 +101,12 @@ function show(json: boolean, report: BootReport, source: string): number {
 }
 
 function fail(message: string): number {
-  process.stderr.write(`pantheros-rollback: status: ${message}\n`);
+  writeErr(`pantheros-rollback: status: ${message}\n`);
   return EXIT.precondition;
 }
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: "show what the last boot's rollback did (and whether it failed or fell back)",
   usage: USAGE,
   async run(argv) {
     const args = parseFlags(argv, { string: ['report'] }, 'status');

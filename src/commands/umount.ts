@@ -69,7 +69,6 @@ function removeEmptyDirs(dir: string): void {
 
 export const umountCommand: Command = {
   name: 'umount',
-  summary: 'unmount what `mount` mounted',
   usage: USAGE,
   run(argv) {
     const args = parseFlags(argv, {}, 'umount');

@@ -1,5 +1,6 @@
 // Log lines go to /dev/kmsg inside an initrd (so they land in the journal) and to stderr otherwise.
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { writeErr } from '../cli/io.js';
 
 export interface Logger {
   info(message: string): void;
@@ -35,7 +36,7 @@ export function createLogger(options: { kmsg?: boolean; quiet?: boolean } = {}):
           fd = undefined;
         }
       }
-      if (!options.quiet || priority <= 4) process.stderr.write(`${TAG}: ${label}${line}\n`);
+      if (!options.quiet || priority <= 4) writeErr(`${TAG}: ${label}${line}\n`);
     }
   };
   return {
