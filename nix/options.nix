@@ -91,12 +91,16 @@ in
         every option). All mounts of the filesystem get the same btrfs options, because btrfs applies
         them filesystem-wide.
 
-        - `balanced`: `noatime`, `compress=zstd:1`, `space_cache=v2`, `discard=async`; databases under
-          `/var/lib/postgresql` and `/var/lib/mysql` get `chattr +C`.
-        - `io-optimized`: no filesystem-wide compression; `noatime`, `space_cache=v2`, `discard=async`;
-          databases and VM images `chattr +C`, `/var/log` compressed per path.
+        - `balanced`: `noatime`, `compress=zstd:1`; databases under `/var/lib/postgresql` and
+          `/var/lib/mysql` get `chattr +C`.
+        - `io-optimized`: no filesystem-wide compression; `noatime`; databases and VM images
+          `chattr +C`, `/var/log` compressed per path.
         - `space-optimized`: `compress-force=zstd:3`; databases stay copy-on-write (compressed,
           checksummed); `/var/backup` compressed per path.
+
+        Measured (`npm run bench`): no mode is 20 % faster than btrfs defaults on any workload;
+        `chattr +C` on a database directory is the one setting that speeds I/O (about 12 % on
+        4 KiB writes with fsync). Compression trades write speed for half the space.
       '';
     };
 
