@@ -1,6 +1,7 @@
 // The safety filter every plan passes before its first change (snapper's filter_undeletables, made total).
 import type { Config } from '../config/load-config.js';
 import { InternalError } from '../errors.js';
+import { cgenByPath } from '../btrfs/list.js';
 import { orderNewestFirst } from '../retention/age-out.js';
 import { isLeftoverName, NEXT_BOOT_FILE, type Observed } from './observe.js';
 import type { Plan } from './plan.js';
@@ -11,9 +12,9 @@ const inside = (path: string, dir: string) => path.startsWith(`${dir}/`) && !pat
 export function findViolations(plan: Plan, observed: Observed, config: Config): string[] {
   const { root, oldRoots } = config.subvolumes;
   const v: string[] = [];
-  const listed = new Set((observed.listing ?? []).map((s) => s.path));
   const archiveNames = observed.entries.filter((e) => e.kind === 'subvolume' && !e.name.startsWith('.')).map((e) => e.name);
-  const cgen = (name: string) => observed.listing?.find((s) => s.path === `${oldRoots}/${name}`)?.cgen;
+  const cgens = cgenByPath(observed.listing);
+  const cgen = (name: string) => cgens.get(`${oldRoots}/${name}`);
   const newestExisting = orderNewestFirst(archiveNames.map((name) => ({ name, cgen: cgen(name) })))[0]?.name;
   const protectedArchives = new Set<string>();
   if (newestExisting) protectedArchives.add(`${oldRoots}/${newestExisting}`);
@@ -28,7 +29,7 @@ export function findViolations(plan: Plan, observed: Observed, config: Config): 
       case 'delete-leftover':
         for (const p of step.paths) {
           if (!inside(p, oldRoots)) v.push(`step ${step.n} deletes ${p}, which is not strictly inside ${oldRoots}`);
-          if (!listed.has(p)) v.push(`step ${step.n} deletes ${p}, which is not a subvolume in the listing`);
+          if (!cgens.has(p)) v.push(`step ${step.n} deletes ${p}, which is not a subvolume in the listing`);
           if (protectedArchives.has(archiveOf(p))) v.push(`step ${step.n} deletes ${p} inside protected archive ${archiveOf(p)} (newest, archived this boot, or the source of this boot)`);
           if (step.action === 'delete-leftover' && !isLeftoverName(archiveOf(p).slice(oldRoots.length + 1))) v.push(`step ${step.n} deletes ${p} as a leftover, but it is not one of this tool's temporary subvolumes`);
           if (step.action === 'delete' && archiveOf(p).slice(oldRoots.length + 1).startsWith('.')) v.push(`step ${step.n} ages out ${p}, which is not an archive`);

@@ -2,6 +2,7 @@
 import { nextArchiveName } from '../archive/naming.js';
 import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
+import { cgenByPath } from '../btrfs/list.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { decideRetention, orderNewestFirst, type Verdict } from '../retention/age-out.js';
 import { isLeftoverName, NEW_ROOT_PREFIX, NEXT_BOOT_FILE, type EntryKind, type Observed } from './observe.js';
@@ -126,7 +127,8 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     if (e.kind === 'directory') warnings.push(`${oldRoots}/${e.name} is a plain directory, not a subvolume: left alone`);
     else if (e.kind === 'symlink') warnings.push(`${oldRoots}/${e.name} is a symlink: left alone, never followed`);
   }
-  const cgenOf = (path: string) => observed.listing?.find((s) => s.path === path)?.cgen;
+  const cgens = cgenByPath(observed.listing);
+  const cgenOf = (path: string) => cgens.get(path);
   const facts = archives.map((a) => ({ name: a.name, cgen: cgenOf(`${oldRoots}/${a.name}`) }));
   let needsListing = false;
 
@@ -206,7 +208,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     const e = observed.entries.find((x) => x.name === name);
     if (!e) refuse(`no archive named "${name}" in ${oldRoots}`);
     else if (e.kind !== 'subvolume') refuse(`${oldRoots}/${name} is a ${e.kind}, not a subvolume`);
-    else if (observed.listing && !observed.listing.some((s) => s.path === `${oldRoots}/${name}`)) refuse(`${oldRoots}/${name} is not in the subvolume listing`);
+    else if (observed.listing && !cgens.has(`${oldRoots}/${name}`)) refuse(`${oldRoots}/${name} is not in the subvolume listing`);
     else source = from = `${oldRoots}/${name}`;
   } else if (target.kind === 'snapshot') {
     const path = `${snapshots}/${target.path}`;

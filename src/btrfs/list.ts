@@ -42,6 +42,11 @@ export function parseSubvolumeList(text: string): SubvolumeInfo[] {
   return out;
 }
 
+/** Creation generation by path, for looking many archives up in one listing without rescanning it. */
+export function cgenByPath(listing: readonly SubvolumeInfo[] | null): Map<string, number> {
+  return new Map((listing ?? []).map((s) => [s.path, s.cgen]));
+}
+
 /** Every subvolume of the filesystem whose top level is mounted at `top`. */
 export function listSubvolumes(top: string): SubvolumeInfo[] {
   return parseSubvolumeList(runChecked(listArgv(top)).stdout);
