@@ -20,10 +20,13 @@ export class StepError extends Error {
     message: string,
     readonly completed: string[],
     readonly state: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; execution?: unknown },
   ) {
     super(message, options);
+    this.execution = options?.execution;
   }
+  /** What the executor did before the failure (src/engine/execute.ts Execution), when a plan was executing. */
+  readonly execution: unknown;
 }
 
 /** A bug: an invariant of the program itself did not hold. Exit 4. */

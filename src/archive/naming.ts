@@ -45,42 +45,17 @@ export function parseArchiveName(name: string): ParsedName | undefined {
   return undefined;
 }
 
-export interface NewName {
-  name: string;
-  /** True when the clock is not after the newest archive's time: the name was placed after it instead. */
-  clockBehind: boolean;
-}
-
 /**
- * The name for a new archive at `now`, given every entry name already in the directory:
- * it sorts after every existing archive name (even when the clock went back) and collides with nothing.
+ * The name for a new archive made at `now`, given every entry name already in the directory: the time of this
+ * boot as the clock says it (never moved to sort after a name a wrong clock once wrote: order comes from the
+ * creation generation), with `_01`, `_02`… when that name is taken. Never collides with an existing entry.
  */
-export function nextArchiveName(now: Date, existing: Iterable<string>): NewName {
+export function nextArchiveName(now: Date, existing: Iterable<string>): string {
   const taken = new Set(existing);
-  let newest: { seq: number; time: number } | undefined;
-  for (const name of taken) {
-    const p = parseArchiveName(name);
-    if (!p || p.legacy) continue;
-    const key = { seq: p.seq, time: p.time.getTime() };
-    if (!newest || key.time > newest.time || (key.time === newest.time && key.seq > newest.seq)) newest = key;
-  }
-  let time = Math.floor(now.getTime() / 1000) * 1000;
-  let seq = 0;
-  let clockBehind = false;
-  if (newest && newest.time >= time) {
-    clockBehind = newest.time > now.getTime();
-    time = newest.time;
-    seq = newest.seq + 1;
-  }
-  for (;;) {
-    // _01.._99 keep text order; past that, move on to the next second so names still sort.
-    if (seq > 99) {
-      time += 1000;
-      seq = 0;
-    }
-    const stamp = formatTimestamp(new Date(time));
-    const name = seq === 0 ? stamp : `${stamp}_${pad(seq)}`;
-    if (!taken.has(name)) return { name, clockBehind };
-    seq += 1;
+  const stamp = formatTimestamp(now);
+  if (!taken.has(stamp)) return stamp;
+  for (let seq = 1; ; seq++) {
+    const name = `${stamp}_${pad(seq)}`;
+    if (!taken.has(name)) return name;
   }
 }

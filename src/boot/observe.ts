@@ -1,33 +1,21 @@
-// Reads everything the boot planner decides on, without changing anything.
-import { accessSync, constants, lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+// Reads everything the planners decide on, without changing anything. What it reads depends on what the plan may
+// need: the subvolume facts (two listings, verified on disk) only when something may be deleted or copied.
+import { accessSync, constants, readdirSync, realpathSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
-import { listReadOnlyIds, listSubvolumes, type SubvolumeInfo } from '../btrfs/list.js';
+import { isDirectoryKind, kindOf, walkPath, type EntryKind } from '../fs/entry-kind.js';
+import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { rollbackParameter } from '../cmdline/parse-cmdline.js';
+import { mayAgeOut } from '../retention/age-out.js';
+import { NEXT_BOOT_FILE, readRequestFile, type Request } from './request-file.js';
+import { chooseTarget, type ChosenTarget } from './target.js';
 
-export type EntryKind = 'subvolume' | 'directory' | 'symlink' | 'file' | 'missing' | 'other';
+// Kept for the commands that import them from here.
+export { kindOf, type EntryKind } from '../fs/entry-kind.js';
+export { NEXT_BOOT_FILE } from './request-file.js';
 
-export interface Observed {
-  /** Absolute mount point of the top level; the planner works with paths relative to it. */
-  top: string;
-  /** Kind of every path component the planner may act on or resolve, keyed by path relative to top. */
-  kinds: Record<string, EntryKind>;
-  /** Mount points where @root (or something inside it) is mounted right now. */
-  rootMountedAt: string[];
-  blankReadOnly: boolean;
-  blankEntries: number;
-  /** Direct children of the archive directory. */
-  entries: { name: string; kind: EntryKind }[];
-  /** The full subvolume listing, when it was taken (only when something may be deleted or ordered by generation). */
-  listing: SubvolumeInfo[] | null;
-  /** Paths of the read-only subvolumes, taken with the listing. */
-  readOnlyPaths: string[] | null;
-  /** The next-boot request left by `pantheros-rollback next-boot`, if any. */
-  nextBoot: { target: string } | { problem: string } | null;
-}
-
-export const NEXT_BOOT_FILE = '.pantheros-next-boot';
 export const LAST_REPORT_FILE = '.pantheros-last-report.json';
 export const NEW_ROOT_PREFIX = '.pantheros-new-root';
 /** Temporary read-only snapshots of the root taken by `diff`; one left behind by a killed diff is removed at boot. */
@@ -36,44 +24,50 @@ export const DIFF_SNAPSHOT_PREFIX = '.pantheros-diff-';
 export const LEFTOVER_PREFIXES = [NEW_ROOT_PREFIX, DIFF_SNAPSHOT_PREFIX] as const;
 export const isLeftoverName = (name: string) => LEFTOVER_PREFIXES.some((p) => name.startsWith(p));
 
-/** The kind of one path, never following a symlink; a subvolume is a directory with inode 256. */
-export function kindOf(abs: string): EntryKind {
-  try {
-    const st = lstatSync(abs);
-    if (st.isSymbolicLink()) return 'symlink';
-    if (st.isDirectory()) return st.ino === 256 ? 'subvolume' : 'directory';
-    if (st.isFile()) return 'file';
-    return 'other';
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
-    throw error;
-  }
+export interface DirEntry {
+  name: string;
+  kind: EntryKind;
+  /** False when the name is not valid UTF-8 (such entries are reported and left alone). */
+  validName: boolean;
 }
 
-/** Records the kind of each component of rel (a/b/c → a, a/b, a/b/c), stopping below anything that is not a directory. */
-export function observePath(top: string, rel: string, kinds: Record<string, EntryKind>): EntryKind {
-  const parts = rel.split('/');
-  let kind: EntryKind = 'missing';
-  for (let i = 1; i <= parts.length; i++) {
-    const p = parts.slice(0, i).join('/');
-    kind = kinds[p] ?? kindOf(join(top, p));
-    kinds[p] = kind;
-    if (kind !== 'directory' && kind !== 'subvolume') {
-      for (let j = i + 1; j <= parts.length; j++) kinds[parts.slice(0, j).join('/')] = 'missing';
-      break;
-    }
-  }
-  return kinds[rel]!;
+/** Subvolume facts, taken only when the plan may need them; every one verified (src/btrfs/inventory.ts). */
+export interface SubvolumeFacts {
+  /** Facts of the subvolumes the plan may act on or order, by path relative to the top level. */
+  records: Map<string, SubvolumeRecord>;
+  /** Subvolumes strictly below each such path (deepest first). */
+  nested: Map<string, NestedSubvolume[]>;
+  /** Id of the default subvolume, when btrfs said. */
+  defaultId: number | undefined;
+  /** What the listing held that could not be trusted. */
+  notes: string[];
 }
 
-export function isReadOnly(abs: string): boolean {
-  try {
-    accessSync(abs, constants.W_OK);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EROFS';
-  }
+export interface Space {
+  totalBytes: number;
+  /** Available to a non-root writer (statfs f_bavail; for btrfs unallocated space counts). */
+  freeBytes: number;
+  freePercent: number;
+}
+
+export interface Observed {
+  /** Absolute mount point of the top level; the planners work with paths relative to it. */
+  top: string;
+  /** Kind of every path component the planners may act on or resolve, keyed by path relative to top. */
+  kinds: Record<string, EntryKind>;
+  /** Mount points where the root subvolume (or something inside it) is mounted now: planning goes on, a boot refuses to execute. */
+  rootMountedAt: string[];
+  /** Paths (relative to the top level) of every subvolume of this filesystem mounted somewhere now. */
+  mountedPaths: string[];
+  blankReadOnly: boolean | null;
+  blankEntries: number;
+  /** Direct children of the archive directory. */
+  entries: DirEntry[];
+  request: Request;
+  space: Space | null;
+  /** What the boot is asked for (command line, then next-boot request). */
+  chosen: ChosenTarget;
+  subvolumes: SubvolumeFacts | null;
 }
 
 /** Checks that `top` is the top level (subvolid=5) of a mounted btrfs filesystem; returns its mountinfo entry. */
@@ -91,60 +85,125 @@ export function topLevelMount(top: string, mounts: readonly MountEntry[]): Mount
   return entry;
 }
 
-export interface ObserveOptions {
-  /** Snapshot paths (relative to the snapshots directory) a target names, so their components are checked. */
-  snapshotPaths?: string[];
-  /** Take the full subvolume listing now. */
-  listing?: boolean;
-  mountinfo?: MountEntry[];
+/** Direct children of a real directory with their kinds, never following a symlink; empty when it is not one. */
+export function listDirectory(dirAbs: string): DirEntry[] {
+  if (!isDirectoryKind(kindOf(dirAbs))) return [];
+  return readdirSync(dirAbs, { encoding: 'buffer' })
+    .map((raw) => {
+      const name = raw.toString('utf8');
+      const validName = Buffer.from(name).equals(raw);
+      return { name, kind: validName ? kindOf(join(dirAbs, name)) : kindOf(Buffer.concat([Buffer.from(`${dirAbs}/`), raw])), validName };
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-export function observeFilesystem(top: string, config: Config, options: ObserveOptions = {}): Observed {
+function measureSpace(top: string): Space | null {
+  try {
+    const s = statfsSync(top);
+    const totalBytes = s.blocks * s.bsize;
+    const freeBytes = s.bavail * s.bsize;
+    return { totalBytes, freeBytes, freePercent: totalBytes > 0 ? (freeBytes / totalBytes) * 100 : 0 };
+  } catch {
+    return null;
+  }
+}
+
+export interface ObserveOptions {
+  /** Text of the kernel command line (the target decides what must be read). */
+  cmdline: string;
+  now: Date;
+  /** 'auto': subvolume facts only when the plan may need them (the boot); 'full': always (dry runs, operator commands). */
+  facts: 'auto' | 'full';
+  mountinfo?: MountEntry[];
+  /** Plan as if this next-boot request were pending (next-boot checks a target before writing it). */
+  request?: Request;
+  /** An inventory already taken of this filesystem (operator commands that plan several things share one). */
+  inventory?: Inventory;
+}
+
+/**
+ * Observes the top level mounted at `top` for the boot planner. Throws PreconditionError when `top` is not the
+ * btrfs top level; everything else (a mounted root, a broken layout) is recorded for the planner to judge.
+ */
+export function observeBoot(top: string, config: Config, options: ObserveOptions): Observed {
   const { root, blank, oldRoots, snapshots } = config.subvolumes;
   const mounts = options.mountinfo ?? readMountinfo();
   const topEntry = topLevelMount(top, mounts);
   const kinds: Record<string, EntryKind> = {};
-  observePath(top, root, kinds);
-  const blankKind = observePath(top, blank, kinds);
-  const oldKind = observePath(top, oldRoots, kinds);
-  observePath(top, snapshots, kinds);
-  for (const p of options.snapshotPaths ?? []) observePath(top, `${snapshots}/${p}`, kinds);
+  walkPath(top, root, kinds);
+  const blankKind = walkPath(top, blank, kinds);
+  const oldKind = walkPath(top, oldRoots, kinds);
+  walkPath(top, snapshots, kinds);
 
-  const entries: Observed['entries'] = [];
-  let nextBoot: Observed['nextBoot'] = null;
-  if (oldKind === 'directory' || oldKind === 'subvolume') {
-    for (const d of readdirSync(join(top, oldRoots), { withFileTypes: true })) {
-      let kind: EntryKind;
-      if (d.isSymbolicLink()) kind = 'symlink';
-      else if (d.isDirectory()) kind = kindOf(join(top, oldRoots, d.name));
-      else if (d.isFile()) kind = 'file';
-      else kind = 'other';
-      entries.push({ name: d.name, kind });
-      kinds[`${oldRoots}/${d.name}`] = kind;
+  const entries = isDirectoryKind(oldKind) ? listDirectory(join(top, oldRoots)) : [];
+  for (const e of entries) kinds[`${oldRoots}/${e.name}`] = e.kind;
+  const request = options.request !== undefined ? options.request : entries.some((e) => e.name === NEXT_BOOT_FILE) ? readRequestFile(join(top, oldRoots)) : null;
+  const chosen = chooseTarget(rollbackParameter(options.cmdline), request);
+  if (chosen.target.kind === 'snapshot') walkPath(top, `${snapshots}/${chosen.target.path}`, kinds);
+  const space = measureSpace(top);
+  const writableMount = !topEntry.options.split(',').includes('ro');
+
+  let blankReadOnly: boolean | null = null;
+  if (blankKind === 'subvolume' && writableMount) {
+    try {
+      accessSync(join(top, blank), constants.W_OK);
+      blankReadOnly = false;
+    } catch (error) {
+      blankReadOnly = (error as NodeJS.ErrnoException).code === 'EROFS';
     }
-    const request = entries.find((e) => e.name === NEXT_BOOT_FILE);
-    if (request) nextBoot = readRequest(join(top, oldRoots, NEXT_BOOT_FILE), request.kind);
   }
-  const blankAbs = join(top, blank);
-  const blankOk = blankKind === 'subvolume';
-  const listing = options.listing ? listSubvolumes(top) : null;
-  const readOnlyIds = options.listing ? listReadOnlyIds(top) : null;
+
+  const archiveNames = entries.filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.')).map((e) => e.name);
+  const leftovers = entries.filter((e) => e.kind === 'subvolume' && isLeftoverName(e.name)).map((e) => e.name);
+  const needsFacts =
+    options.facts === 'full' ||
+    leftovers.length > 0 ||
+    ['previous', 'archive', 'snapshot'].includes(chosen.target.kind) ||
+    (chosen.target.kind === 'keep' && kinds[root] === 'missing') ||
+    mayAgeOut(archiveNames, config.oldRoots, options.now, space?.freePercent);
+
+  let subvolumes: SubvolumeFacts | null = null;
+  if (needsFacts) {
+    const inventory = options.inventory ?? takeInventory(top, { writableMount });
+    subvolumes = collectFacts(inventory, config, [...archiveNames, ...leftovers], chosen);
+    subvolumes.defaultId = readDefaultSubvolumeId(top);
+    const blankRecord = subvolumes.records.get(blank);
+    if (blankRecord && blankReadOnly === null) blankReadOnly = blankRecord.readOnly;
+  }
+
   return {
     top,
     kinds,
     rootMountedAt: mountsOfSubvolume(mounts, topEntry.majorMinor, root),
-    blankReadOnly: blankOk && isReadOnly(blankAbs),
-    blankEntries: blankOk ? readdirSync(blankAbs).length : 0,
+    mountedPaths: mounts.filter((m) => m.majorMinor === topEntry.majorMinor && m.fsType === 'btrfs' && m.root !== '/').map((m) => m.root.slice(1)),
+    blankReadOnly,
+    blankEntries: blankKind === 'subvolume' ? readdirSync(join(top, blank)).length : 0,
     entries,
-    listing,
-    readOnlyPaths: listing && readOnlyIds ? listing.filter((s) => readOnlyIds.has(s.id)).map((s) => s.path) : null,
-    nextBoot,
+    request,
+    space,
+    chosen,
+    subvolumes,
   };
 }
 
-function readRequest(abs: string, kind: EntryKind): Observed['nextBoot'] {
-  if (kind !== 'file') return { problem: `${NEXT_BOOT_FILE} is a ${kind}, not a regular file: ignored` };
-  const text = readFileSync(abs, 'utf8');
-  if (text.length > 4096) return { problem: `${NEXT_BOOT_FILE} is larger than 4 KiB: ignored` };
-  return { target: (text.split('\n')[0] ?? '').trim() };
+/** Records of the archive directory's items, the root, the blank and the target; what lies below each of them. */
+function collectFacts(inventory: Inventory, config: Config, items: string[], chosen: ChosenTarget): SubvolumeFacts {
+  const { root, blank, oldRoots, snapshots } = config.subvolumes;
+  const records = new Map<string, SubvolumeRecord>();
+  const nested = new Map<string, NestedSubvolume[]>();
+  const remember = (path: string) => {
+    const r = inventory.record(path);
+    if (r) records.set(path, r);
+    return r;
+  };
+  for (const [name, below] of inventory.belowEach(oldRoots, items)) {
+    if (remember(`${oldRoots}/${name}`)) nested.set(`${oldRoots}/${name}`, below);
+  }
+  if (remember(root)) nested.set(root, inventory.below(root));
+  remember(blank);
+  if (chosen.target.kind === 'snapshot') {
+    const path = `${snapshots}/${chosen.target.path}`;
+    if (remember(path)) nested.set(path, inventory.below(path));
+  }
+  return { records, nested, defaultId: undefined, notes: inventory.notes };
 }

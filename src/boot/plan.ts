@@ -1,305 +1,371 @@
-// The boot decision: observed state + config + command line + clock → plan. Pure: no disk, no clock.
+// The boot decision: observed state + config + clock → plan. Pure: no disk, no clock. Read top to bottom:
+// preconditions, target, names, source, steps, retention.
 import { nextArchiveName } from '../archive/naming.js';
 import type { Config } from '../config/load-config.js';
-import { PreconditionError } from '../errors.js';
-import { cgenByPath } from '../btrfs/list.js';
-import { rollbackParameter } from '../cmdline/parse-cmdline.js';
+import { InternalError, PreconditionError } from '../errors.js';
+import { blockingComponent, isDirectoryKind } from '../fs/entry-kind.js';
+import { numberSteps, type DeleteItem, type Notice, type Step, type StepSpec } from '../engine/plan.js';
 import { decideRetention, orderNewestFirst, type Verdict } from '../retention/age-out.js';
-import { isLeftoverName, NEW_ROOT_PREFIX, NEXT_BOOT_FILE, type EntryKind, type Observed } from './observe.js';
-import { describeTarget, parseTarget, type Target } from './target.js';
-
-export type Step =
-  | { n: number; action: 'consume-request'; path: string; reason: string }
-  | { n: number; action: 'delete-leftover'; paths: string[]; reason: string }
-  | { n: number; action: 'ensure-dir'; path: string; reason: string }
-  | { n: number; action: 'snapshot'; source: string; dest: string; reason: string }
-  | { n: number; action: 'create-subvolume'; dest: string; reason: string }
-  | { n: number; action: 'rename'; from: string; to: string; reason: string }
-  | { n: number; action: 'delete'; paths: string[]; archives: string[]; reason: string };
-
-type StepSpec = Step extends infer S ? (S extends Step ? Omit<S, 'n'> : never) : never;
+import { parseSnapshotName } from '../retention/snapshots.js';
+import type { NestedSubvolume } from '../btrfs/inventory.js';
+import { isLeftoverName, NEW_ROOT_PREFIX, type Observed, type Space } from './observe.js';
+import { NEXT_BOOT_FILE } from './request-file.js';
+import { describeTarget, type Target } from './target.js';
 
 export interface TargetReport {
   requested: string | null;
   origin: 'cmdline' | 'next-boot' | 'default';
-  kind: Target['kind'];
-  /** The subvolume the new root is a snapshot of (relative to the top level), or null. */
+  kind: Exclude<Target['kind'], 'refused'>;
+  /** The subvolume the new root is a snapshot of (relative to the top level), or null for the blank. */
   source: string | null;
   refused: string | null;
 }
 
-export interface Deletion {
-  /** The archive, relative to the top level. */
+/** A nested subvolume of the source brought back into the new root as a writable snapshot. */
+export interface NestedRestore {
+  /** Where it is in the new root, relative to the root (e.g. var/lib/docker). */
   path: string;
-  reason: string;
-  /** Every subvolume deleted for it, deepest first (the archive itself last). */
-  subvolumes: string[];
+  /** The subvolume it is a snapshot of, relative to the top level. */
+  from: string;
 }
 
-export interface Plan {
-  /** True when the plan needs the full subvolume listing that `observed` lacks: observe again with it and re-plan. */
-  needsListing: boolean;
+export interface BootPlan {
+  kind: 'boot';
   result: 'ok' | 'fell-back' | 'kept';
   target: TargetReport;
+  /** Where the current root goes, when there is one. */
   archive: { name: string; path: string } | null;
   created: { path: string; from: string } | null;
   /** The temporary name the new root is made under before it is renamed into place. */
   newRoot: string | null;
+  nested: NestedRestore[];
   steps: Step[];
+  /** Every archive with its verdict, newest first (the root archived this boot first). */
   verdicts: Verdict[];
-  deletions: Deletion[];
-  warnings: string[];
+  /** Archives to age out. */
+  deletions: DeleteItem[];
+  notices: Notice[];
   recovered: string[];
+  /** Facts that stop execution but not planning (the root is mounted: this is the running system). */
+  blockers: string[];
+  space: (Space & { minFreePercent: number }) | null;
 }
 
 export interface BootRequest {
-  /** Text of /proc/cmdline. */
-  cmdline: string;
   now: Date;
 }
 
-const isSub = (k: EntryKind | undefined) => k === 'subvolume';
-const isDir = (k: EntryKind | undefined) => k === 'directory' || k === 'subvolume';
+type Note = (severity: Notice['severity'], subject: string | null, what: string, why?: string, fix?: string) => void;
 
-function chooseRequest(cmdline: string, observed: Observed, warnings: string[]): { raw: string | null; origin: TargetReport['origin'] } {
-  const param = rollbackParameter(cmdline);
-  if (observed.nextBoot && 'problem' in observed.nextBoot) warnings.push(`next-boot request ${observed.nextBoot.problem}`);
-  const request = observed.nextBoot && 'target' in observed.nextBoot ? observed.nextBoot.target : undefined;
-  if (param) {
-    if (request !== undefined) warnings.push(`next-boot request "${request}" ignored: ${param.key}= on the kernel command line wins`);
-    return { raw: param.value, origin: 'cmdline' };
-  }
-  if (request !== undefined) return { raw: request, origin: 'next-boot' };
-  return { raw: null, origin: 'default' };
-}
-
-/** Subvolumes at or below `path` from the listing, deepest first. */
-function subvolumesUnder(observed: Observed, path: string): string[] {
-  return (observed.listing ?? [])
-    .map((s) => s.path)
-    .filter((p) => p === path || p.startsWith(`${path}/`))
-    .sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : a > b ? -1 : 0));
-}
-
-/** Plans one boot. Throws PreconditionError when nothing may be changed. */
-export function planBoot(observed: Observed, config: Config, request: BootRequest): Plan {
-  const { root, blank, oldRoots, snapshots } = config.subvolumes;
-  const k = observed.kinds;
-  const warnings: string[] = [];
+/** Plans one boot. Throws PreconditionError when the layout is one no step may touch. */
+export function planBoot(observed: Observed, config: Config, request: BootRequest): BootPlan {
+  const { root, blank, oldRoots } = config.subvolumes;
+  const notices: Notice[] = [];
+  const note: Note = (severity, subject, what, why = '', fix = 'nothing') => notices.push({ severity, subject, what, why, fix });
   const recovered: string[] = [];
-  const specs: StepSpec[] = [];
-
-  // Preconditions: refuse to touch a layout we do not understand.
-  const rootKind = k[root];
-  if (rootKind !== 'subvolume' && rootKind !== 'missing') {
-    throw new PreconditionError(`${root} is a ${rootKind}, not a subvolume; fix the layout by hand`);
-  }
-  if (observed.rootMountedAt.length > 0) {
-    throw new PreconditionError(`${root} is mounted at ${observed.rootMountedAt.join(', ')}; the rollback must run before it is mounted (in the initrd, before sysroot.mount)`);
-  }
-  const oldKind = k[oldRoots];
-  if (oldKind !== 'missing' && !isDir(oldKind)) {
-    throw new PreconditionError(`${oldRoots} (or a directory above it) is a ${oldKind}, not a directory; archives cannot be kept safely there`);
-  }
-  const parentKinds = oldRoots.split('/').slice(0, -1).map((_, i, a) => k[a.slice(0, i + 1).join('/')]);
-  if (parentKinds.some((pk) => pk !== undefined && pk !== 'missing' && !isDir(pk))) {
-    throw new PreconditionError(`a directory above ${oldRoots} is not a directory; archives cannot be kept safely there`);
+  const blockers = preconditions(observed, config);
+  for (const w of observed.chosen.warnings) note('warning', `${oldRoots}/${NEXT_BOOT_FILE}`, w, 'a request the boot cannot act on is dropped', 'pantheros-rollback next-boot TARGET to ask again');
+  for (const n of observed.subvolumes?.notes ?? []) note('warning', null, n, 'every fact the boot acts on must come from the filesystem itself', 'look for subvolumes whose names hold newlines (btrfs subvolume list) and remove them');
+  describeArchiveDirectory(observed, config, note);
+  const defaultId = observed.subvolumes?.defaultId;
+  if (defaultId !== undefined && observed.subvolumes?.records.get(root)?.id === defaultId) {
+    note('error', root, `${root} is the default subvolume`, 'a mount without subvol= gets the root instead of the top level, and btrfs refuses to delete the default subvolume, so its archive could never age out', `make the top level the default again: btrfs subvolume set-default 5 <top>; mount the root with subvol=${root}`);
   }
 
-  // What was asked for.
-  const { raw, origin } = chooseRequest(request.cmdline, observed, warnings);
-  let target = parseTarget(raw);
-  const targetReport: TargetReport = { requested: raw, origin, kind: target.kind, source: null, refused: null };
+  // Target.
+  const { raw, origin } = observed.chosen;
+  let target = observed.chosen.target;
+  const report: TargetReport = { requested: raw, origin, kind: 'blank', source: null, refused: null };
   const refuse = (reason: string) => {
-    targetReport.refused = reason;
-    warnings.push(`pantheros.rollback=${JSON.stringify(raw)} (from ${origin}) refused: ${reason}; booting a fresh root from ${blank} instead`);
+    report.refused = reason;
+    note('warning', null, `pantheros.rollback=${JSON.stringify(raw)} (from ${origin}) refused: ${reason}; booting a fresh root from ${blank} instead`, 'a request that cannot be honoured safely falls back to the normal boot', 'see pantheros-rollback list for what exists');
     target = { kind: 'blank' };
   };
-
-  const requestEntry = observed.entries.find((e) => e.name === NEXT_BOOT_FILE);
-  if (requestEntry?.kind === 'file') {
-    specs.push({ action: 'consume-request', path: `${oldRoots}/${NEXT_BOOT_FILE}`, reason: 'a next-boot request applies to one boot only: remove it before acting on it, so a boot loop cannot repeat it' });
-  }
-
-  const archives = observed.entries.filter((e) => e.kind === 'subvolume' && !e.name.startsWith('.'));
-  for (const e of observed.entries) {
-    if (e.name.startsWith('.')) continue;
-    if (e.kind === 'directory') warnings.push(`${oldRoots}/${e.name} is a plain directory, not a subvolume: left alone`);
-    else if (e.kind === 'symlink') warnings.push(`${oldRoots}/${e.name} is a symlink: left alone, never followed`);
-  }
-  const cgens = cgenByPath(observed.listing);
-  const cgenOf = (path: string) => cgens.get(path);
-  const facts = archives.map((a) => ({ name: a.name, cgen: cgenOf(`${oldRoots}/${a.name}`) }));
-  let needsListing = false;
-
+  if (target.kind === 'refused') refuse(target.reason);
+  const rootKind = observed.kinds[root];
   if (target.kind === 'keep' && rootKind === 'missing') {
-    warnings.push(`pantheros.rollback=keep, but ${root} is missing (an earlier run was interrupted): making it from the previous root instead`);
+    note('warning', root, `pantheros.rollback=keep, but ${root} is missing (an earlier run was interrupted): making it from the previous root instead`);
     target = { kind: 'previous' };
   }
+  const requestFile = observed.entries.find((e) => e.name === NEXT_BOOT_FILE && e.kind === 'file');
+  const consume: StepSpec | null = requestFile
+    ? { action: 'remove-file', path: `${oldRoots}/${NEXT_BOOT_FILE}`, reason: 'a next-boot request applies to one boot only: removed in the same commit as the swap, so it is never lost before the boot it asked for and a boot loop cannot repeat it' }
+    : null;
 
+  const facts = archiveFacts(observed, config);
   if (target.kind === 'keep') {
-    targetReport.kind = 'keep';
-    const steps = specs.map((s, i) => ({ ...s, n: i + 1 }) as Step);
+    report.kind = 'keep';
     return {
-      needsListing: false,
+      kind: 'boot',
       result: 'kept',
-      target: targetReport,
+      target: report,
       archive: null,
       created: null,
       newRoot: null,
-      steps,
-      verdicts: orderNewestFirst(facts).map((f) => ({ name: f.name, action: 'keep', reason: 'pantheros.rollback=keep: nothing changes this boot', ageDays: undefined })),
+      nested: [],
+      steps: numberSteps(consume ? [consume, { action: 'commit', reason: 'make the removal of the request durable before the boot goes on' }] : []),
+      verdicts: orderNewestFirst(facts).map((f) => ({ name: f.name, action: 'keep', reason: 'pantheros.rollback=keep: nothing changes this boot', ageDays: undefined, ageFrom: 'unknown' })),
       deletions: [],
-      warnings,
+      notices,
       recovered,
+      blockers,
+      space: observed.space && { ...observed.space, minFreePercent: config.oldRoots.minFreePercent },
     };
   }
 
-  // Leftovers of an interrupted run (a half-made new root) or of a killed `diff` (its temporary snapshot).
-  const leftovers = observed.entries.filter((e) => isLeftoverName(e.name));
-  const leftoverSubs = leftovers.filter((e) => e.kind === 'subvolume').map((e) => `${oldRoots}/${e.name}`);
-  for (const e of leftovers) if (e.kind !== 'subvolume') warnings.push(`${oldRoots}/${e.name} is a ${e.kind}, not a subvolume: left alone`);
-  if (leftoverSubs.length) {
-    if (!observed.listing) needsListing = true;
-    const paths = leftoverSubs.flatMap((p) => subvolumesUnder(observed, p));
-    specs.push({
-      action: 'delete-leftover',
-      paths: paths.length ? paths : leftoverSubs,
-      reason: `temporary subvolumes left by an interrupted run (a half-made new root, made again now) or by a killed diff (a throwaway copy of a root) hold nothing else`,
-    });
-    recovered.push(`removed temporary subvolume(s) ${leftoverSubs.join(', ')} left by an interrupted run`);
-  }
-  if (rootKind === 'missing') {
-    recovered.push(`${root} was missing (an earlier run was interrupted after archiving it, or the layout is new): making a new one`);
-    warnings.push(`${root} was missing: making a new one`);
-  }
-
-  // Names.
+  // Names: the archive for the current root, a free temporary name for the new one.
   const taken = new Set(observed.entries.map((e) => e.name));
-  const occupiedNewRoot = new Set(leftovers.filter((e) => e.kind !== 'subvolume' && e.name.startsWith(NEW_ROOT_PREFIX)).map((e) => e.name));
   let newRootName = NEW_ROOT_PREFIX;
-  for (let i = 1; occupiedNewRoot.has(newRootName); i++) newRootName = `${NEW_ROOT_PREFIX}.${i}`;
+  for (let i = 1; taken.has(newRootName); i++) newRootName = `${NEW_ROOT_PREFIX}.${i}`;
   const newRoot = `${oldRoots}/${newRootName}`;
   const archiving = rootKind === 'subvolume';
-  let archive: Plan['archive'] = null;
-  if (archiving) {
-    const { name, clockBehind } = nextArchiveName(request.now, [...taken].filter((n) => !n.startsWith('.')));
-    if (clockBehind) warnings.push(`the clock (${request.now.toISOString()}) is earlier than the newest archive: named the new archive ${name} so names keep their order; nothing is deleted by age this boot`);
-    archive = { name, path: `${oldRoots}/${name}` };
+  const archive = archiving ? { name: nextArchiveName(request.now, taken), path: '' } : null;
+  if (archive) archive.path = `${oldRoots}/${archive.name}`;
+  if (rootKind === 'missing') {
+    recovered.push(`${root} was missing (an earlier run was interrupted after archiving it, or the layout is new): making a new one`);
+    note('warning', root, `${root} was missing: making a new one`);
   }
 
-  // Resolve the source of the new root.
-  let source: string | null = null;
+  // Source of the new root.
+  const source = resolveSource(target, observed, config, archive, refuse);
+  report.kind = report.refused === null && source ? (target.kind as TargetReport['kind']) : 'blank';
+  report.source = source ? source.shown : null;
+
+  // Steps: clean up, age out (before the new root needs space), new root under a temporary name, nested
+  // subvolumes of the source into it, the request consumed, old root away, new root into place, one commit.
+  const specs: StepSpec[] = [];
+  if (observed.kinds[oldRoots] === 'missing') specs.push({ action: 'ensure-dir', path: oldRoots, reason: `${oldRoots} does not exist yet` });
+  const leftovers = leftoverItems(observed, config);
+  if (leftovers.length) {
+    specs.push({ action: 'delete', purpose: 'leftover', items: leftovers, reason: 'temporary subvolumes left by an interrupted run (a half-made new root) or a killed diff (a throwaway copy of a root) hold nothing else' });
+    recovered.push(`removing temporary subvolume(s) ${leftovers.map((l) => l.path).join(', ')} left by an interrupted run`);
+  }
+  const retention = ageOut(observed, config, request.now, facts, archive, source?.shown ?? null, note);
+  if (retention.deletions.length) {
+    specs.push({
+      action: 'delete',
+      purpose: 'age-out',
+      items: retention.deletions,
+      reason: `age out ${retention.deletions.length} archive(s) before the new root is made, so a full filesystem gets the space first`,
+    });
+  }
   let from: string;
-  if (target.kind === 'previous') {
-    if (archiving) {
-      source = root;
-      from = archive!.path;
-    } else if (facts.length === 0) {
-      refuse('there is no previous root: no archive exists');
-    } else {
-      if (!observed.listing && facts.length > 1) needsListing = true;
-      const newest = orderNewestFirst(facts)[0]!;
-      source = `${oldRoots}/${newest.name}`;
-      from = source;
-    }
-  } else if (target.kind === 'archive') {
-    const name = target.name;
-    const e = observed.entries.find((x) => x.name === name);
-    if (!e) refuse(`no archive named "${name}" in ${oldRoots}`);
-    else if (e.kind !== 'subvolume') refuse(`${oldRoots}/${name} is a ${e.kind}, not a subvolume`);
-    else if (observed.listing && !cgens.has(`${oldRoots}/${name}`)) refuse(`${oldRoots}/${name} is not in the subvolume listing`);
-    else source = from = `${oldRoots}/${name}`;
-  } else if (target.kind === 'snapshot') {
-    const path = `${snapshots}/${target.path}`;
-    const parts = path.split('/');
-    const bad = parts.map((_, i) => parts.slice(0, i + 1).join('/')).find((p, i, all) => (i < all.length - 1 ? !isDir(k[p]) : !isSub(k[p])));
-    if (bad !== undefined) refuse(k[bad] === 'symlink' ? `${bad} is a symlink` : k[bad] === 'missing' || k[bad] === undefined ? `${bad} does not exist` : `${bad} is a ${k[bad]}, not a ${bad === path ? 'subvolume' : 'directory'}`);
-    else source = from = path;
-  } else if (target.kind === 'refused') {
-    refuse(target.reason);
-  }
-  targetReport.kind = target.kind === 'refused' ? 'blank' : target.kind;
-  if (target.kind === 'blank') {
-    source = null;
+  if (source) {
+    from = source.shown;
+    specs.push({ action: 'snapshot', source: source.path, dest: newRoot, readOnly: false, reason: `the new root is a writable snapshot of ${source.shown} (${describeTarget(target)}); the source stays intact` });
+  } else if (observed.kinds[blank] === 'subvolume') {
     from = blank;
-  }
-  targetReport.source = source === root ? archive!.path : source;
-
-  // Steps: new root under a temporary name, old root away, new root into place, then age out.
-  // No sync step: btrfs commits a transaction as a whole, so a crash before the next commit finds
-  // the state before the renames (a leftover new root, which the next run removes) or after both;
-  // every write to the new root commits the renames with it.
-  if (oldKind === 'missing') specs.push({ action: 'ensure-dir', path: oldRoots, reason: `${oldRoots} does not exist yet` });
-  if (source !== null) {
-    specs.push({ action: 'snapshot', source, dest: newRoot, reason: `the new root is a writable snapshot of ${targetReport.source} (${describeTarget(target)}); the source stays intact` });
-  } else if (isSub(k[blank])) {
-    if (!observed.blankReadOnly) warnings.push(`${blank} is not read-only: anything written into it reappears in every new root (make it read-only: btrfs property set -ts <top>/${blank} ro true)`);
-    if (observed.blankEntries > 0) warnings.push(`${blank} is not empty (${observed.blankEntries} entries): every new root starts with them`);
-    specs.push({ action: 'snapshot', source: blank, dest: newRoot, reason: `the new root is a writable snapshot of the blank ${blank}` });
+    if (observed.blankReadOnly === false) note('error', blank, `${blank} is not read-only: anything written into it reappears in every new root`, 'the blank must stay empty for every new root to start clean', `btrfs property set -ts <top>/${blank} ro true`);
+    if (observed.blankEntries > 0) note('warning', blank, `${blank} is not empty (${observed.blankEntries} entries): every new root starts with them`, 'fine if intended (a skeleton), surprising otherwise', `recreate it empty: btrfs subvolume delete <top>/${blank} && btrfs subvolume create <top>/${blank} && btrfs property set -ts <top>/${blank} ro true`);
+    specs.push({ action: 'snapshot', source: blank, dest: newRoot, readOnly: false, reason: `the new root is a writable snapshot of the blank ${blank}` });
   } else {
-    const why = k[blank] === 'missing' ? 'does not exist' : `is a ${k[blank]}, not a subvolume`;
-    warnings.push(`blank ${blank} ${why}: the new root is an empty subvolume (create a read-only blank: btrfs subvolume create <top>/${blank} && btrfs property set -ts <top>/${blank} ro true)`);
+    const why = observed.kinds[blank] === 'missing' ? 'does not exist' : `is a ${observed.kinds[blank]}, not a subvolume`;
     from = 'an empty subvolume';
+    note('error', blank, `the blank ${blank} ${why}: the new root is an empty subvolume`, 'every boot falls back to an empty subvolume', `create a read-only blank: btrfs subvolume create <top>/${blank} && btrfs property set -ts <top>/${blank} ro true`);
     specs.push({ action: 'create-subvolume', dest: newRoot, reason: `no usable blank (${blank} ${why}): the new root starts empty` });
   }
+  const nested = source ? restoreNested(source, newRoot, specs) : [];
+  if (consume) specs.push(consume);
   if (archive) specs.push({ action: 'rename', from: root, to: archive.path, reason: `archive the root of the previous boot as ${archive.name}` });
   specs.push({ action: 'rename', from: newRoot, to: root, reason: `put the new root in place as ${root}` });
+  specs.push({ action: 'commit', reason: 'commit the swap: when the boot goes on, the new root is on disk whatever happens next' });
 
-  // Age out.
+  return {
+    kind: 'boot',
+    result: report.refused !== null ? 'fell-back' : 'ok',
+    target: report,
+    archive,
+    created: { path: root, from },
+    newRoot,
+    nested,
+    steps: numberSteps(specs),
+    verdicts: retention.verdicts,
+    deletions: retention.deletions,
+    notices,
+    recovered,
+    blockers,
+    space: observed.space && { ...observed.space, minFreePercent: config.oldRoots.minFreePercent },
+  };
+}
+
+/** Refuses a layout no step may touch (throws); returns what only stops execution. */
+function preconditions(observed: Observed, config: Config): string[] {
+  const { root, oldRoots } = config.subvolumes;
+  const k = observed.kinds;
+  // A missing component is fine (the root is made again, the archive directory is created); anything else in the way is not.
+  const rootBlock = blockingComponent(k, root);
+  if (rootBlock && rootBlock.kind !== 'missing') throw new PreconditionError(`${rootBlock.path} is a ${rootBlock.kind}, not a directory, so ${root} cannot be reached safely; fix the layout by hand`);
+  if (k[root] !== 'subvolume' && k[root] !== 'missing') throw new PreconditionError(`${root} is a ${k[root]}, not a subvolume; fix the layout by hand`);
+  const oldBlock = blockingComponent(k, oldRoots) ?? (k[oldRoots] !== 'missing' && !isDirectoryKind(k[oldRoots]) ? { path: oldRoots, kind: k[oldRoots]! } : undefined);
+  if (oldBlock && oldBlock.kind !== 'missing') throw new PreconditionError(`${oldBlock.path} is a ${oldBlock.kind}, not a directory; archives cannot be kept safely there`);
+  return observed.rootMountedAt.length
+    ? [`${root} is mounted at ${observed.rootMountedAt.join(', ')}: this is the running system; the rollback runs in the initrd before sysroot.mount (this plan is what the next boot will do)`]
+    : [];
+}
+
+function describeArchiveDirectory(observed: Observed, config: Config, note: Note): void {
+  const { oldRoots } = config.subvolumes;
+  for (const e of observed.entries) {
+    const path = `${oldRoots}/${e.name}`;
+    if (!e.validName) note('warning', path, `an entry whose name is not valid UTF-8 (${JSON.stringify(e.name)}): left alone`, 'only names this tool can read back exactly are acted on', 'rename or remove it by hand');
+    else if (isLeftoverName(e.name) && e.kind !== 'subvolume') note('warning', path, `a ${e.kind} with the name of a temporary subvolume of this tool: left alone`, '', 'move it away');
+    else if (e.name.startsWith('.')) continue;
+    else if (e.kind === 'directory') note('warning', path, 'a plain directory, not a subvolume: left alone, never aged out', 'it is not an archived root', 'move it elsewhere');
+    else if (e.kind === 'symlink') note('warning', path, 'a symlink: left alone, never followed', 'it is not an archived root', 'remove it');
+    else if (e.kind !== 'subvolume') note('warning', path, `a ${e.kind} in the archive directory: left alone`, 'it is not an archived root', 'move it elsewhere');
+  }
+}
+
+interface ArchiveFactWithPath {
+  name: string;
+  path: string;
+  cgen: number | undefined;
+}
+
+/** The archives (subvolumes with readable, non-hidden names in the archive directory) with their generations. */
+function archiveFacts(observed: Observed, config: Config): ArchiveFactWithPath[] {
+  const { oldRoots } = config.subvolumes;
+  return observed.entries
+    .filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.'))
+    .map((e) => ({ name: e.name, path: `${oldRoots}/${e.name}`, cgen: observed.subvolumes?.records.get(`${oldRoots}/${e.name}`)?.cgen }));
+}
+
+interface Source {
+  /** The subvolume snapshotted, relative to the top level (the root itself for `previous`). */
+  path: string;
+  /** What the report calls it (for `previous`: the archive the root becomes). */
+  shown: string;
+  nested: NestedSubvolume[];
+}
+
+/** The subvolume the new root is a snapshot of, or null for the blank; refuses (falls back) what cannot be used. */
+function resolveSource(target: Target, observed: Observed, config: Config, archive: BootPlan['archive'], refuse: (reason: string) => void): Source | null {
+  const { root, oldRoots, snapshots } = config.subvolumes;
+  const sv = observed.subvolumes;
+  const withFacts = (path: string, shown: string): Source | null => {
+    if (!sv) throw new InternalError(`the subvolume facts were not read, but ${path} is the source of the new root`);
+    if (!sv.records.has(path)) {
+      refuse(`${path} is not confirmed as a subvolume by the filesystem and the subvolume listing`);
+      return null;
+    }
+    return { path, shown, nested: sv.nested.get(path) ?? [] };
+  };
+  switch (target.kind) {
+    case 'previous': {
+      if (archive) return withFacts(root, archive.path);
+      const facts = archiveFacts(observed, config);
+      if (!facts.length) {
+        refuse('there is no previous root: no archive exists');
+        return null;
+      }
+      const newest = orderNewestFirst(facts)[0]!;
+      return withFacts(newest.path, newest.path);
+    }
+    case 'archive': {
+      const e = observed.entries.find((x) => x.name === target.name);
+      if (!e) refuse(`no archive named "${target.name}" in ${oldRoots}`);
+      else if (e.kind !== 'subvolume') refuse(`${oldRoots}/${target.name} is a ${e.kind}, not a subvolume`);
+      else return withFacts(`${oldRoots}/${target.name}`, `${oldRoots}/${target.name}`);
+      return null;
+    }
+    case 'snapshot': {
+      const path = `${snapshots}/${target.path}`;
+      const k = observed.kinds;
+      const block = blockingComponent(k, path);
+      const parsed = parseSnapshotName(target.path.split('/').at(-1)!);
+      if (block) refuse(block.kind === 'symlink' ? `${block.path} is a symlink` : `${block.path} ${block.kind === 'missing' ? 'does not exist' : `is a ${block.kind}, not a directory`}`);
+      else if (k[path] !== 'subvolume') refuse(k[path] === 'missing' || k[path] === undefined ? `${path} does not exist` : `${path} is a ${k[path]}, not a subvolume`);
+      else if (parsed && parsed.subvolume !== root) refuse(`${path} is a snapshot of ${parsed.subvolume}, not of the root ${root}: that is service state, rolled back with a state rollback (pantheros.rollback.state=), never made into a root`);
+      else return withFacts(path, path);
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+/** Steps that bring every nested subvolume of the source into the new root (shallowest first), as writable snapshots. */
+function restoreNested(source: Source, newRoot: string, specs: StepSpec[]): NestedRestore[] {
+  const out: NestedRestore[] = [];
+  const rel = (n: NestedSubvolume) => n.path.slice(source.path.length + 1);
+  for (const n of [...source.nested].reverse()) {
+    const path = rel(n);
+    if (!n.bytes.equals(Buffer.from(n.path))) continue; // not valid UTF-8: reported by the planner's notes
+    specs.push({ action: 'remove-stub', path: `${newRoot}/${path}`, reason: `a snapshot does not take nested subvolumes along: ${path} is an empty directory in the new root` });
+    specs.push({ action: 'snapshot', source: n.path, dest: `${newRoot}/${path}`, readOnly: false, reason: `bring the nested subvolume ${path} of ${source.shown} back as a writable snapshot (the source stays intact)` });
+    out.push({ path, from: n.path });
+  }
+  return out;
+}
+
+/** Every leftover temporary subvolume of this tool in the archive directory, with what lies below it. */
+function leftoverItems(observed: Observed, config: Config): DeleteItem[] {
+  const { oldRoots } = config.subvolumes;
+  const sv = observed.subvolumes;
+  return observed.entries
+    .filter((e) => e.kind === 'subvolume' && isLeftoverName(e.name))
+    .flatMap((e) => {
+      const path = `${oldRoots}/${e.name}`;
+      if (!sv) throw new InternalError(`the subvolume facts were not read, but ${path} is to be removed`);
+      if (!sv.records.has(path)) return [];
+      const nested = sv.nested.get(path) ?? [];
+      return [{ path, reason: 'temporary subvolume of an interrupted run', subvolumes: [...nested.map(ref), { path }] }];
+    });
+}
+
+const ref = (n: NestedSubvolume) => (n.bytes.equals(Buffer.from(n.path)) ? { path: n.path } : { path: n.path, bytes: n.bytes });
+
+/** Retention with the facts only the filesystem gives: candidates by age and count, then what must stay whatever. */
+function ageOut(
+  observed: Observed,
+  config: Config,
+  now: Date,
+  facts: ArchiveFactWithPath[],
+  archive: BootPlan['archive'],
+  source: string | null,
+  note: Note,
+): { verdicts: Verdict[]; deletions: DeleteItem[] } {
+  const { oldRoots } = config.subvolumes;
   const protect = new Map<string, string>();
-  const allFacts = [...facts];
+  const all = facts.map((f) => ({ name: f.name, cgen: f.cgen }));
   if (archive) {
-    // The root archived this boot is the newest archive whatever generations hand-placed subvolumes carry.
-    allFacts.push({ name: archive.name, cgen: Number.MAX_SAFE_INTEGER });
+    all.push({ name: archive.name, cgen: Number.MAX_SAFE_INTEGER });
     protect.set(archive.name, 'archived this boot');
   }
-  if (targetReport.source?.startsWith(`${oldRoots}/`)) {
-    const srcName = targetReport.source.slice(oldRoots.length + 1);
-    protect.set(srcName, protect.has(srcName) ? `${protect.get(srcName)}; source of this boot's root` : "source of this boot's root");
+  if (source?.startsWith(`${oldRoots}/`)) {
+    const name = source.slice(oldRoots.length + 1);
+    protect.set(name, protect.has(name) ? `${protect.get(name)}; source of this boot's root` : "source of this boot's root");
   }
   // The newest archive before this boot stays too (with keepAtLeast 1 it would otherwise go the boot after a long power-off).
   const newestBefore = orderNewestFirst(facts)[0];
   if (newestBefore && !protect.has(newestBefore.name)) protect.set(newestBefore.name, 'newest archive before this boot');
-  const readOnly = new Set(observed.readOnlyPaths ?? []);
-  const deletions: Deletion[] = [];
-  const verdicts = decideRetention(allFacts, config.oldRoots, request.now, protect).map((v): Verdict => {
+  const result = decideRetention({ archives: all, policy: config.oldRoots, now, protect, freePercent: observed.space?.freePercent });
+  for (const w of result.warnings) note('warning', oldRoots, w);
+
+  const sv = observed.subvolumes;
+  const deletions: DeleteItem[] = [];
+  const verdicts = result.verdicts.map((v): Verdict => {
     if (v.action !== 'delete') return v;
-    if (!observed.listing) {
-      needsListing = true;
-      return v;
-    }
+    if (!sv) throw new InternalError(`the subvolume facts were not read, but ${v.name} is to be aged out`);
     const path = `${oldRoots}/${v.name}`;
-    const subvolumes = subvolumesUnder(observed, path);
     const keep = (reason: string): Verdict => ({ ...v, action: 'keep', reason });
-    if (!subvolumes.includes(path)) return keep('not in the subvolume listing: left alone');
-    if (readOnly.has(path)) return keep(`read-only, so protected (to let it age out: btrfs property set -ts <top>/${path} ro false)`);
+    const record = sv.records.get(path);
+    if (!record) return keep('not confirmed as a subvolume by the filesystem and the subvolume listing: left alone');
+    if (record.readOnly && record.receivedUuid) return keep(`received with btrfs receive and read-only, so protected; btrfs refuses to make a received subvolume writable: if it should go, delete it by hand (btrfs subvolume delete <top>/${path})`);
+    if (record.readOnly) return keep(`read-only, so protected (to let it age out: btrfs property set -ts <top>/${path} ro false)`);
+    if (sv.defaultId === record.id) {
+      note('error', path, `${path} is the default subvolume: btrfs refuses to delete it, so it never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
+      return keep('the default subvolume (btrfs subvolume set-default): btrfs refuses to delete it');
+    }
+    const mounted = observed.mountedPaths.find((m) => m === path || m.startsWith(`${path}/`));
+    if (mounted) return keep(`mounted (${mounted}): left alone while it is in use`);
+    const nested = sv.nested.get(path) ?? [];
+    const parents = [{ path, readOnly: record.readOnly as boolean | null }, ...nested];
     // btrfs cannot unlink a nested subvolume from a read-only parent: such an archive would be left half-deleted.
-    const blocked = subvolumes.find((s) => readOnly.has(s) && subvolumes.some((t) => t.startsWith(`${s}/`)));
-    if (blocked) return keep(`holds subvolumes inside the read-only ${blocked}, which btrfs cannot delete: kept whole`);
-    deletions.push({ path, reason: v.reason, subvolumes });
+    const blocked = parents.find((p) => p.readOnly !== false && nested.some((n) => n.path.startsWith(`${p.path}/`)));
+    if (blocked) return keep(blocked.readOnly ? `holds subvolumes inside the read-only ${blocked.path}, which btrfs cannot delete: kept whole` : `holds subvolumes inside ${blocked.path}, whose read-only flag cannot be told: kept whole`);
+    deletions.push({ path, reason: v.reason, subvolumes: [...nested.map(ref), { path }] });
     return v;
   });
-  if (deletions.length) {
-    specs.push({
-      action: 'delete',
-      paths: deletions.flatMap((d) => d.subvolumes),
-      archives: deletions.map((d) => d.path),
-      reason: `age out ${deletions.length} archive(s): ${deletions.map((d) => `${d.path.slice(oldRoots.length + 1)} (${d.reason})`).join('; ')}`,
-    });
-  }
-
-  return {
-    needsListing,
-    result: targetReport.refused !== null ? 'fell-back' : 'ok',
-    target: targetReport,
-    archive,
-    created: { path: root, from: from! },
-    newRoot,
-    steps: specs.map((s, i) => ({ ...s, n: i + 1 }) as Step),
-    verdicts,
-    deletions,
-    warnings,
-    recovered,
-  };
+  return { verdicts, deletions };
 }

@@ -1,16 +1,20 @@
-// The JSON report of one boot run: what was archived, created from what, deleted and kept, and why.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import type { Plan, TargetReport } from './plan.js';
-import type { StepStatus } from './execute.js';
+// The JSON report of one boot run: what was archived, created from what, deleted and kept and why — built from
+// what the executor actually did, never from what was planned (a failed run reports the steps as they went).
+import type { StepStatus, Execution } from '../engine/execute.js';
+import { formatNotice, stepDetail } from '../engine/plan.js';
+import type { BootPlan, NestedRestore, TargetReport } from './plan.js';
+import type { Space } from './observe.js';
 
 export const DEFAULT_REPORT = '/run/pantheros-rollback/report.json';
+export const REPORT_VERSION = 2;
 
 export interface BootReport {
-  version: 1;
+  /** 2 since the report lists nested subvolumes, space and blockers; `status` still reads version 1. */
+  version: 2;
   tool: string;
   runtime: string;
   startedAt: string;
+  /** The clock the run decided with. */
   now: string;
   /** Milliseconds of rollback work, from argument parsing to the report. */
   durationMs: number;
@@ -20,54 +24,112 @@ export interface BootReport {
   spawns: number;
   result: 'ok' | 'fell-back' | 'kept' | 'dry-run' | 'failed' | 'refused';
   dryRun: boolean;
+  /** True when it ran in the initrd (stage 1). */
+  stage1: boolean;
   device: string | null;
   target: TargetReport | null;
+  /** Set only when the root was really moved to the archive (or, in a dry run, would be). */
   archived: { name: string; path: string } | null;
+  /** Set only when the new root is really in place (or, in a dry run, would be). */
   created: { path: string; from: string } | null;
+  /** Nested subvolumes of the source brought back into the new root. */
+  nested: NestedRestore[];
+  /** Archives the filesystem shows gone after the delete (or, in a dry run, that would go). */
   deleted: { path: string; reason: string; subvolumes: string[] }[];
+  /** Every archive that stays, with why (a failed delete says what failed). */
   kept: { name: string; reason: string }[];
   recovered: string[];
   warnings: string[];
   steps: { n: number; action: string; reason: string; status: StepStatus; detail: string }[];
+  space: (Space & { minFreePercent: number }) | null;
+  /** What stopped execution although a plan was made (the root is mounted: the running system). */
+  blockers: string[];
   error: string | null;
   exitCode: number;
 }
 
-/** A one-line description of a step's operands, for the report and --dry-run. */
-export function stepDetail(step: Plan['steps'][number]): string {
-  switch (step.action) {
-    case 'consume-request':
-    case 'ensure-dir':
-      return step.path;
-    case 'delete':
-    case 'delete-leftover':
-      return step.paths.join(', ');
-    case 'snapshot':
-      return `${step.source} → ${step.dest}`;
-    case 'create-subvolume':
-      return step.dest;
-    case 'rename':
-      return `${step.from} → ${step.to}`;
-  }
+export interface ReportInput {
+  tool: string;
+  runtime: string;
+  startedAt: Date;
+  now: Date;
+  dryRun: boolean;
+  stage1: boolean;
+  device: string | null;
+  plan: BootPlan | undefined;
+  execution: Execution | undefined;
+  result: BootReport['result'];
+  warnings: string[];
+  error: string | null;
+  exitCode: number;
 }
 
-/** Writes JSON atomically (temporary file, then rename), creating the directory. */
-export function writeJsonAtomic(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, path);
+/** The report of one run, from the plan and what the executor did (statuses as they happened). */
+export function buildBootReport(input: ReportInput): BootReport {
+  const { plan, execution, dryRun } = input;
+  const status = (n: number): StepStatus => (dryRun ? 'planned' : (execution?.status.get(n) ?? 'not-run'));
+  const done = (pred: (s: BootPlan['steps'][number]) => boolean) => plan?.steps.some((s) => pred(s) && (dryRun || execution?.status.get(s.n) === 'done')) ?? false;
+  const root = plan?.created?.path;
+  const archived = plan?.archive && done((s) => s.action === 'rename' && s.to === plan.archive!.path) ? plan.archive : null;
+  const created = plan?.created && done((s) => s.action === 'rename' && s.to === root) ? plan.created : null;
+  const nested = created ? (plan?.nested ?? []) : [];
+  const gone = (path: string) => dryRun || execution?.items.get(path)?.deleted === true;
+  const deletions = plan?.deletions ?? [];
+  const deleted = deletions.filter((d) => gone(d.path)).map((d) => ({ path: d.path, reason: d.reason, subvolumes: d.subvolumes.map((s) => s.path) }));
+  const kept = (plan?.verdicts ?? [])
+    .map((v) => {
+      const item = deletions.find((d) => d.path.endsWith(`/${v.name}`));
+      if (v.action === 'keep') return { name: v.name, reason: v.reason };
+      if (item && !gone(item.path)) {
+        const outcome = execution?.items.get(item.path);
+        return { name: v.name, reason: `to be aged out (${v.reason}) but ${outcome?.error ? `the delete failed: ${outcome.error}` : 'the delete did not run'}; tried again next boot` };
+      }
+      return undefined;
+    })
+    .filter((k): k is { name: string; reason: string } => k !== undefined)
+    // The root "archived this boot" is listed only when it was.
+    .filter((k) => archived !== null || k.name !== plan?.archive?.name);
+  return {
+    version: REPORT_VERSION,
+    tool: input.tool,
+    runtime: input.runtime,
+    startedAt: input.startedAt.toISOString(),
+    now: input.now.toISOString(),
+    durationMs: 0,
+    processMs: 0,
+    spawns: 0,
+    result: input.result,
+    dryRun,
+    stage1: input.stage1,
+    device: input.device,
+    target: plan?.target ?? null,
+    archived,
+    created,
+    nested,
+    deleted,
+    kept,
+    recovered: plan?.recovered ?? [],
+    warnings: [...input.warnings, ...(plan?.notices ?? []).filter((n) => n.severity !== 'info').map(formatNotice), ...(execution?.warnings ?? [])],
+    steps: (plan?.steps ?? []).map((s) => ({ n: s.n, action: s.action, reason: s.reason, status: status(s.n), detail: stepDetail(s) })),
+    space: plan?.space ?? null,
+    blockers: plan?.blockers ?? [],
+    error: input.error,
+    exitCode: input.exitCode,
+  };
 }
 
-/** The plan as readable text: each step with its reason, then the retention verdicts. */
+/** The plan as readable text: each step with its reason, then the archive verdicts, then warnings. */
 export function formatPlan(report: BootReport): string {
   const lines: string[] = [];
-  lines.push(`target: ${report.target ? `${report.target.kind}${report.target.source ? ` (${report.target.source})` : ''}${report.target.refused ? ` — requested "${report.target.requested}" refused: ${report.target.refused}` : ''}` : '-'}`);
+  const t = report.target;
+  lines.push(`target: ${t ? `${t.kind}${t.source ? ` (${t.source})` : ''}${t.refused ? ` — requested "${t.requested}" refused: ${t.refused}` : ''}` : '-'}`);
+  for (const b of report.blockers) lines.push(`note: ${b}`);
   for (const s of report.steps) lines.push(`  ${s.n}. ${s.action} ${s.detail} [${s.status}]\n       because ${s.reason}`);
   if (!report.steps.length) lines.push('  (no steps)');
   if (report.kept.length || report.deleted.length) lines.push('archives:');
   for (const d of report.deleted) lines.push(`  delete ${d.path}: ${d.reason}${d.subvolumes.length > 1 ? ` (${d.subvolumes.length} subvolumes)` : ''}`);
   for (const k of report.kept) lines.push(`  keep   ${k.name}: ${k.reason}`);
+  if (report.space) lines.push(`space: ${report.space.freePercent.toFixed(1)} % free (floor oldRoots.minFreePercent ${report.space.minFreePercent} %)`);
   for (const w of report.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n');
 }

@@ -1,20 +1,25 @@
-// One boot run: observe → plan → check → execute → report. Wires the pure planner to the one mutator.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// One boot run: observe → plan → check → execute → report. Wires the pure planner to the one executor.
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/load-config.js';
-import { describeError, exitCodeFor, PreconditionError, StepError } from '../errors.js';
+import { describeError, exitCodeFor, PreconditionError, StepError, UsageError } from '../errors.js';
 import { acquireTopLevel, releaseTopLevel, type TopLevel } from '../btrfs/top-level.js';
+import { deleteSubvolumes, syncFilesystem } from '../btrfs/native.js';
 import { spawnCounter } from '../btrfs/run.js';
-import { rollbackParameter } from '../cmdline/parse-cmdline.js';
+import { checkPlan } from '../engine/check.js';
+import { executePlan, type Execution } from '../engine/execute.js';
+import type { Step } from '../engine/plan.js';
+import { kindOf, walkPath, isDirectoryKind } from '../fs/entry-kind.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { Logger } from '../log/logger.js';
-import { checkPlan } from './check-plan.js';
-import { executePlan, type Execution } from './execute.js';
-import { LAST_REPORT_FILE, observeFilesystem, observePath, type Observed } from './observe.js';
-import { planBoot, type Plan } from './plan.js';
-import { stepDetail, writeJsonAtomic, type BootReport } from './report.js';
-import { parseTarget } from './target.js';
+import { TOOL } from '../version.js';
+import { bootCheckFacts, bootScope, checkBootShape } from './check-facts.js';
+import { LAST_REPORT_FILE, observeBoot, type ObserveOptions, type Observed } from './observe.js';
+import { planBoot, type BootPlan } from './plan.js';
+import { buildBootReport, type BootReport } from './report.js';
+import { requestFileContent } from './request-file.js';
 
-export const TOOL = 'pantheros-rollback 0.1.0';
+export { TOOL } from '../version.js';
 
 export interface BootOptions {
   config: Config;
@@ -24,11 +29,13 @@ export interface BootOptions {
   now: Date;
   reportFile: string | undefined;
   dryRun: boolean;
+  /** Running in the initrd (stage 1). */
+  stage1: boolean;
   failpoint: number | undefined;
   log: Logger;
 }
 
-function runtimeName(): string {
+export function runtimeName(): string {
   const bun = (process.versions as Record<string, string | undefined>).bun;
   return bun ? `bun ${bun}` : `node ${process.versions.node}`;
 }
@@ -42,24 +49,81 @@ function readCmdline(file: string, warnings: string[]): string {
   }
 }
 
-/** Observes, re-observing with the full listing and the target's snapshot path when the planner needs them. */
-function observeAndPlan(top: string, config: Config, cmdline: string, now: Date): { observed: Observed; plan: Plan } {
-  const snapshotPaths: string[] = [];
-  const param = rollbackParameter(cmdline);
-  const fromCmdline = param ? parseTarget(param.value) : undefined;
-  if (fromCmdline?.kind === 'snapshot') snapshotPaths.push(fromCmdline.path);
-  let observed = observeFilesystem(top, config, { snapshotPaths });
-  if (!param && observed.nextBoot && 'target' in observed.nextBoot) {
-    const t = parseTarget(observed.nextBoot.target);
-    if (t.kind === 'snapshot') observePath(top, `${config.subvolumes.snapshots}/${t.path}`, observed.kinds);
-  }
-  let plan = planBoot(observed, config, { cmdline, now });
-  if (plan.needsListing) {
-    const full = observeFilesystem(top, config, { listing: true });
-    observed = { ...observed, listing: full.listing, readOnlyPaths: full.readOnlyPaths };
-    plan = planBoot(observed, config, { cmdline, now });
-  }
-  return { observed, plan };
+/** Drops the delete items the check refused from the plan (they stay, with the check's words as the reason). */
+function withChecked(plan: BootPlan, steps: Step[], dropped: { path: string; why: string }[]): BootPlan {
+  if (!dropped.length) return plan;
+  const why = new Map(dropped.map((d) => [d.path, d.why]));
+  return {
+    ...plan,
+    steps,
+    deletions: plan.deletions.filter((d) => !why.has(d.path)),
+    verdicts: plan.verdicts.map((v) => {
+      const w = [...why].find(([p]) => p.endsWith(`/${v.name}`))?.[1];
+      return w ? { ...v, action: 'keep', reason: `kept: the safety check refused it (${w})` } : v;
+    }),
+    notices: [...plan.notices, ...dropped.map((d) => ({ severity: 'warning' as const, subject: d.path, what: `not deleted: ${d.why}`, why: 'the safety check keeps anything it cannot confirm', fix: 'see the warning' }))],
+  };
+}
+
+/**
+ * What puts a root back after a failed step: the root never moved → the unfinished new root goes; the root moved
+ * but the new one is not in place → the old one comes back. A consumed next-boot request comes back unless the
+ * swap it asked for happened. Returns how the system looks now.
+ */
+function bootRecovery(plan: BootPlan, observed: Observed, top: string, config: Config) {
+  const { root, oldRoots } = config.subvolumes;
+  const abs = (p: string) => join(top, p);
+  return (execution: Execution): string => {
+    const done = (s: Step) => execution.status.get(s.n) === 'done';
+    const said: string[] = [];
+    const placed = plan.steps.some((s) => s.action === 'rename' && s.to === root && done(s));
+    if (placed) said.push(`the new ${root} is in place`);
+    else if (kindOf(abs(root)) === 'subvolume') {
+      said.push(`${root} was never moved and boots`);
+      if (plan.newRoot && kindOf(abs(plan.newRoot)) === 'subvolume') {
+        const made = plan.steps.filter((s) => s.action === 'snapshot' && s.dest.startsWith(`${plan.newRoot}/`) && done(s)).map((s) => (s as { dest: string }).dest);
+        const results = deleteSubvolumes([...made.reverse(), plan.newRoot].map(abs), { commit: true });
+        said.push(results.every((r) => !r.error) ? `removed the unfinished ${plan.newRoot}` : `the unfinished ${plan.newRoot} could not be removed (the next boot removes it)`);
+      }
+    } else {
+      const back = plan.archive && kindOf(abs(plan.archive.path)) === 'subvolume' ? plan.archive.path : null;
+      try {
+        if (!back) throw new Error('no archived root to move back');
+        renameSync(abs(back), abs(root));
+        said.push(`moved ${back} back to ${root}; it boots`);
+      } catch (error) {
+        said.push(`${root} is missing and could not be put back (${describeError(error)}); the next boot makes a new one`);
+      }
+    }
+    const consumed = plan.steps.find((s) => s.action === 'remove-file' && done(s));
+    if (consumed && !placed && observed.request && 'target' in observed.request) {
+      try {
+        writeFileAtomic(abs((consumed as { path: string }).path), requestFileContent(observed.request.target), { mode: 0o600 });
+        said.push(`the next-boot request "${observed.request.target}" was put back`);
+      } catch (error) {
+        said.push(`the next-boot request "${observed.request.target}" could not be put back (${describeError(error)})`);
+      }
+    }
+    try {
+      syncFilesystem(top);
+    } catch {
+      // the next transaction commit carries it
+    }
+    return said.join('; ');
+  };
+}
+
+/**
+ * Observes, plans and checks one boot at the top level mounted at `top`: what `boot` executes, and what `boot
+ * --dry-run`, `list`, `next-boot` and `check` print. Throws PreconditionError for a layout no step may touch and
+ * InternalError for a plan the check refuses.
+ */
+export function makeBootPlan(top: string, config: Config, options: ObserveOptions): { observed: Observed; plan: BootPlan } {
+  const observed = observeBoot(top, config, options);
+  const planned = planBoot(observed, config, { now: options.now });
+  checkBootShape(planned, config);
+  const checked = checkPlan(planned.steps, bootScope(config), bootCheckFacts(observed, planned, config));
+  return { observed, plan: withChecked(planned, checked.steps, checked.dropped) };
 }
 
 /** Runs one boot and returns its report; never throws (errors become the report's error and exit code). */
@@ -67,9 +131,9 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   const started = performance.now();
   const startedAt = new Date();
   const { config, log } = options;
-  const { root, oldRoots } = config.subvolumes;
+  const { oldRoots } = config.subvolumes;
   const warnings: string[] = [];
-  let plan: Plan | undefined;
+  let plan: BootPlan | undefined;
   let execution: Execution | undefined;
   let top: TopLevel | undefined;
   let error: unknown;
@@ -77,49 +141,41 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
 
   try {
     top = await acquireTopLevel({ device: options.device, topLevel: options.topLevel, timeoutSeconds: config.deviceTimeoutSeconds });
-    const planned = observeAndPlan(top.path, config, cmdline, options.now);
-    plan = planned.plan;
-    checkPlan(plan, planned.observed, config);
-    for (const w of plan.warnings) log.warn(w);
-    if (!options.dryRun) execution = executePlan(plan, top.path, root, oldRoots, log, options.failpoint);
+    const made = makeBootPlan(top.path, config, { cmdline, now: options.now, facts: options.dryRun ? 'full' : 'auto' });
+    plan = made.plan;
+    const observed = made.observed;
+    for (const n of plan.notices) if (n.severity !== 'info') log.warn(`${n.subject ? `${n.subject}: ` : ''}${n.what}`);
+    if (!options.dryRun) {
+      if (plan.blockers.length) throw new PreconditionError(plan.blockers.join('; '));
+      execution = executePlan(plan.steps, { top: top.path, log, failpoint: options.failpoint, recover: bootRecovery(plan, observed, top.path, config) });
+    }
   } catch (e) {
     error = e;
+    if (e instanceof StepError) execution = e.execution as Execution | undefined;
   }
 
   const exitCode = error === undefined ? 0 : exitCodeFor(error);
-  const statusOf = (n: number) => (options.dryRun ? 'planned' : (execution?.status.get(n) ?? 'not-run'));
   let result: BootReport['result'];
-  if (error instanceof PreconditionError) result = 'refused';
+  if (error instanceof PreconditionError || error instanceof UsageError) result = 'refused';
   else if (error !== undefined) result = 'failed';
   else if (options.dryRun) result = 'dry-run';
   else result = plan!.result;
-  const executed = error === undefined && !options.dryRun;
-  const report: BootReport = {
-    version: 1,
+  const report = buildBootReport({
     tool: TOOL,
     runtime: runtimeName(),
-    startedAt: startedAt.toISOString(),
-    now: options.now.toISOString(),
-    durationMs: 0,
-    processMs: 0,
-    spawns: 0,
-    result,
+    startedAt,
+    now: options.now,
     dryRun: options.dryRun,
+    stage1: options.stage1,
     device: top?.mountedDevice ?? options.device ?? null,
-    target: plan?.target ?? null,
-    archived: plan?.archive && (executed || options.dryRun) ? plan.archive : null,
-    created: plan?.created && (executed || options.dryRun) ? plan.created : null,
-    deleted: executed || options.dryRun ? (plan?.deletions ?? []) : [],
-    kept: (plan?.verdicts ?? []).filter((v) => v.action === 'keep').map((v) => ({ name: v.name, reason: v.reason })),
-    recovered: plan?.recovered ?? [],
-    warnings: [...warnings, ...(plan?.warnings ?? []), ...(execution?.warnings ?? [])],
-    steps: (plan?.steps ?? []).map((s) => ({ n: s.n, action: s.action, reason: s.reason, status: statusOf(s.n), detail: stepDetail(s) })),
+    plan,
+    execution,
+    result,
+    warnings,
     error: error === undefined ? null : describeError(error),
     exitCode,
-  };
+  });
   if (error instanceof StepError) report.warnings.push(`after the failure: ${error.state}`);
-  const deleteStep = plan?.steps.find((s) => s.action === 'delete');
-  if (deleteStep && execution?.status.get(deleteStep.n) === 'failed') report.deleted = [];
   const stamp = () => {
     report.durationMs = Math.round((performance.now() - started) * 100) / 100;
     report.processMs = Math.round(process.uptime() * 100_000) / 100;
@@ -127,13 +183,12 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   };
 
   if (top) {
-    // Keep a copy for `status` after the next switch-root, failures included — but never write
-    // through a symlink or into something that is not a real directory.
-    const oldKind = options.dryRun ? 'missing' : observePath(top.path, oldRoots, {});
-    if (oldKind === 'directory' || oldKind === 'subvolume') {
+    // A copy for `status` after the next switch-root, from every run that executed (failures included) — never from
+    // a dry run or a refused run, never through a symlink or into something that is not a real directory.
+    if (execution !== undefined && isDirectoryKind(walkPath(top.path, oldRoots))) {
       stamp();
       try {
-        writeJsonAtomic(join(top.path, oldRoots, LAST_REPORT_FILE), report);
+        writeFileAtomic(join(top.path, oldRoots, LAST_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
       } catch (e) {
         report.warnings.push(`could not keep a copy of this report in ${oldRoots}: ${describeError(e)}`);
       }
@@ -142,12 +197,16 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
     if (unmountProblem) report.warnings.push(unmountProblem);
   }
   stamp();
-  if (options.reportFile) {
-    try {
-      writeJsonAtomic(options.reportFile, report);
-    } catch (e) {
-      log.warn(`could not write the report to ${options.reportFile}: ${describeError(e)}`);
-    }
-  }
+  if (options.reportFile) writeReportFile(options.reportFile, report, log);
   return report;
+}
+
+/** Writes the report to `file` (creating its directory), atomically; a failure is only a log line. */
+export function writeReportFile(file: string, report: unknown, log: Logger): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+    writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
+  } catch (e) {
+    log.warn(`could not write the report to ${file}: ${describeError(e)}`);
+  }
 }

@@ -45,3 +45,27 @@ export function describeTarget(t: Target): string {
       return t.kind;
   }
 }
+
+export interface ChosenTarget {
+  /** The value asked for; null when nothing was asked (or a bare key). */
+  raw: string | null;
+  origin: 'cmdline' | 'next-boot' | 'default';
+  target: Target;
+  warnings: string[];
+}
+
+/**
+ * What this boot was asked for: `pantheros.rollback=` on the kernel command line wins over a pending next-boot
+ * request (which is still consumed); a request the boot cannot read is ignored with a warning.
+ */
+export function chooseTarget(param: { key: string; value: string | null } | undefined, request: { target: string } | { problem: string } | null): ChosenTarget {
+  const warnings: string[] = [];
+  if (request && 'problem' in request) warnings.push(`next-boot request ${request.problem}`);
+  const requested = request && 'target' in request ? request.target : undefined;
+  if (param) {
+    if (requested !== undefined) warnings.push(`next-boot request "${requested}" ignored: ${param.key}= on the kernel command line wins`);
+    return { raw: param.value, origin: 'cmdline', target: parseTarget(param.value), warnings };
+  }
+  if (requested !== undefined) return { raw: requested, origin: 'next-boot', target: parseTarget(requested), warnings };
+  return { raw: null, origin: 'default', target: { kind: 'blank' }, warnings };
+}

@@ -51,3 +51,19 @@ export function runChecked(argv: string[]): CommandResult {
   if (r.code !== 0) throw new CommandError(r);
   return r;
 }
+
+/** Like runCommand, but stdout as exact bytes (for output that holds raw file names, which need not be UTF-8). */
+export function runCommandBytes(argv: string[]): { argv: string[]; code: number; stdout: Buffer; stderr: string } {
+  spawnCounter.count += 1;
+  if (bun) {
+    try {
+      const r = bun.spawnSync(argv, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
+      return { argv, code: r.exitCode ?? 128, stdout: Buffer.from(r.stdout ?? new Uint8Array()), stderr: r.stderr ? decoder.decode(r.stderr) : '' };
+    } catch (error) {
+      return { argv, code: 127, stdout: Buffer.alloc(0), stderr: `cannot run ${argv[0]}: ${(error as Error).message}` };
+    }
+  }
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
+  if (r.error) return { argv, code: 127, stdout: Buffer.alloc(0), stderr: `cannot run ${argv[0]}: ${r.error.message}` };
+  return { argv, code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
+}

@@ -4,7 +4,8 @@ import type { CommandEntry } from './command.js';
 import { COMMANDS } from '../commands/index.js';
 import { writeOut, writeErr } from './io.js';
 
-export const VERSION = '0.1.0';
+export { VERSION } from '../version.js';
+import { VERSION } from '../version.js';
 
 function overview(commands: readonly CommandEntry[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));

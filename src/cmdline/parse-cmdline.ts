@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // Kernel command line parsing with systemd's rules (proc-cmdline.c): quotes, last one wins, - equals _.
 
 /** Splits a command line into words: whitespace separates, ' and " quote (and are removed), an unterminated quote runs to the end. */
@@ -57,4 +58,13 @@ export const ROLLBACK_KEYS = ['pantheros.rollback', 'rd.pantheros.rollback'] as 
 /** The pantheros.rollback= or rd.pantheros.rollback= value that wins on this command line. */
 export function rollbackParameter(text: string): CmdlineValue | undefined {
   return lastValue(text, ROLLBACK_KEYS);
+}
+
+/** The running kernel's command line (/proc/cmdline), or '' when it cannot be read. */
+export function readCmdlineText(file = '/proc/cmdline'): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }

@@ -1,20 +1,25 @@
-// `boot`: the initrd's rollback (archive @root, make a new one), also runnable by hand with --dry-run.
+// `boot`: the initrd's rollback (archive @root, make a new one); on a running system `--dry-run` shows what the
+// next boot will do.
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
-import { loadConfig } from '../config/load-config.js';
-import { UsageError } from '../errors.js';
-import { createLogger } from '../log/logger.js';
-import { parseFailpoint } from '../boot/execute.js';
-import { runBoot } from '../boot/run-boot.js';
-import { DEFAULT_REPORT, formatPlan } from '../boot/report.js';
+import { loadConfig, type Config } from '../config/load-config.js';
+import { describeError, exitCodeFor, UsageError } from '../errors.js';
+import { createLogger, inInitrd } from '../log/logger.js';
+import { parseFailpoint } from '../engine/execute.js';
+import { runBoot, runtimeName, writeReportFile } from '../boot/run-boot.js';
+import { buildBootReport, DEFAULT_REPORT, formatPlan } from '../boot/report.js';
+import { parseNow } from '../list/clock.js';
 import { writeOut } from '../cli/io.js';
+import { TOOL } from '../version.js';
 
 const USAGE = `Usage: pantheros-rollback boot [--device DEV | --top-level DIR] [--config FILE] [--cmdline FILE]
                                [--now ISO-8601] [--report FILE] [--dry-run] [--json]
 
 Archives the current root subvolume under the archive directory and makes a fresh root from the
 read-only blank (or from the target named by pantheros.rollback= on the kernel command line, or by
-a next-boot request), then ages out old archives. Runs in the initrd before sysroot.mount.
+a next-boot request), ages out old archives, and commits. Runs in the initrd before sysroot.mount.
+On a running system --dry-run prints what the next boot will do (the root is mounted, so a real
+run is refused there).
 
   --device DEV      mount the btrfs top level (subvolid=5) of DEV privately, waiting up to
                     deviceTimeoutSeconds (config, default 30) for it to appear; unmounted at the end
@@ -22,7 +27,8 @@ a next-boot request), then ages out old archives. Runs in the initrd before sysr
   --config FILE     JSON config (default /etc/pantheros/rollback.json; missing means defaults)
   --cmdline FILE    kernel command line to read (default /proc/cmdline)
   --now ISO-8601    the clock to use (default: the system clock)
-  --report FILE     where to write the JSON report (default ${DEFAULT_REPORT})
+  --report FILE     where to write the JSON report (default in the initrd: ${DEFAULT_REPORT};
+                    elsewhere none, so a run by hand never replaces the boot's report)
   --dry-run         print the plan with a reason for every step; change nothing
   --json            print the JSON report on stdout
 
@@ -31,12 +37,26 @@ Kernel command line: pantheros.rollback=<target> (or rd.pantheros.rollback=; the
   keep | 0 | no | off | false  change nothing this boot
   previous                   a writable copy of the root of the previous boot
   <archive name>             a writable copy of that archive, e.g. 20261126T063251Z
-  <class>/<name>             a writable copy of a snapshot under the snapshots directory
+  <class>/<name>             a writable copy of a snapshot of the root under the snapshots directory
 Anything else is refused with a warning, and the normal boot happens.
 
-Exit: 0 a bootable root is in place (also when a target was refused and it fell back),
+Exit: 0 a bootable root is in place and committed (also when a target was refused and it fell back),
       1 a step failed (the report says what is in place now; the next run recovers),
-      2 usage, 3 a precondition failed (nothing was changed), 4 internal error.`;
+      2 usage or config error, 3 a precondition failed (nothing was changed), 4 internal error.`;
+
+/** In stage 1 a bad config still leaves a report (result failed), so status and metrics show the boot did not roll back. */
+function reportConfigError(error: unknown, args: { json: boolean; report: string | undefined }): number {
+  const exitCode = exitCodeFor(error);
+  const now = new Date();
+  const report = buildBootReport({ tool: TOOL, runtime: runtimeName(), startedAt: now, now, dryRun: false, stage1: true, device: null, plan: undefined, execution: undefined, result: 'failed', warnings: [], error: describeError(error), exitCode });
+  report.processMs = Math.round(process.uptime() * 100_000) / 100;
+  const log = createLogger();
+  log.error(`failed: ${describeError(error)}; the root was not rolled back this boot`);
+  writeReportFile(args.report ?? DEFAULT_REPORT, report, log);
+  log.close();
+  if (args.json) writeOut(`${JSON.stringify(report, null, 2)}\n`);
+  return exitCode;
+}
 
 export const bootCommand: Command = {
   name: 'boot',
@@ -44,14 +64,17 @@ export const bootCommand: Command = {
   async run(argv) {
     const args = parseFlags(argv, { string: ['cmdline', 'now', 'report'], boolean: ['dry-run'] }, 'boot');
     if (args._.length) throw new UsageError(`boot: unexpected argument ${String(args._[0])}`);
-    const config = loadConfig(stringFlag(args, 'config'));
-    const nowText = stringFlag(args, 'now');
-    const now = nowText === undefined ? new Date() : new Date(nowText);
-    if (Number.isNaN(now.getTime()) || (nowText !== undefined && !/^\d{4}-\d{2}-\d{2}T/.test(nowText))) {
-      throw new UsageError(`boot: --now must be an ISO-8601 time such as 2026-11-26T06:00:00Z, not ${JSON.stringify(nowText)}`);
-    }
     const json = args.json === true;
     const dryRun = args['dry-run'] === true;
+    const stage1 = inInitrd();
+    let config: Config;
+    try {
+      config = loadConfig(stringFlag(args, 'config'));
+    } catch (error) {
+      if (stage1 && !dryRun) return reportConfigError(error, { json, report: stringFlag(args, 'report') });
+      throw error;
+    }
+    const now = parseNow(stringFlag(args, 'now'), 'boot');
     const log = createLogger();
     const report = await runBoot({
       config,
@@ -59,8 +82,9 @@ export const bootCommand: Command = {
       topLevel: stringFlag(args, 'top-level'),
       cmdlineFile: stringFlag(args, 'cmdline') ?? '/proc/cmdline',
       now,
-      reportFile: stringFlag(args, 'report') ?? (dryRun ? undefined : DEFAULT_REPORT),
+      reportFile: stringFlag(args, 'report') ?? (stage1 && !dryRun ? DEFAULT_REPORT : undefined),
       dryRun,
+      stage1,
       failpoint: parseFailpoint(process.env.PANTHEROS_FAILPOINT),
       log,
     });
@@ -71,7 +95,7 @@ export const bootCommand: Command = {
           ? 'kept: the root is unchanged this boot'
           : `${report.result}: archived ${report.archived?.name ?? '(nothing)'}; new root from ${report.created?.from ?? '-'}; deleted ${report.deleted.length} archive(s); ${report.durationMs} ms`;
     if (report.error !== null) log.error(summary);
-    else log.info(summary);
+    else if (!dryRun) log.info(summary);
     log.close();
     if (json) writeOut(`${JSON.stringify(report, null, 2)}\n`);
     else if (dryRun) writeOut(`dry run — nothing is changed\n${formatPlan(report)}\n`);

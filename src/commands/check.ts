@@ -7,7 +7,8 @@ import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/load-config.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { formatFinding, type Finding } from '../check/finding.js';
-import { checkLayout, observeLayout } from '../check/layout.js';
+import { layoutFindings } from '../check/layout.js';
+import { readCmdlineText } from '../cmdline/parse-cmdline.js';
 import { parseFstab } from '../check/fstab.js';
 import { lintMountOptions, parseMountOptionsFlag, type MountOptions } from '../check/lint-mount-options.js';
 import { locateTopLevel } from '../list/location.js';
@@ -16,9 +17,10 @@ const USAGE = `Usage: pantheros-rollback check [--mount-options MOUNTPOINT=OPT,O
                                 [--device DEV | --top-level DIR] [--config FILE] [--json]
 
 Validates the config (a bad key is a usage error naming it, exit 2) and the layout at the top level:
-the root is a subvolume; the blank exists, is a subvolume, read-only and empty; the archive and
-snapshot directories are directories (no symlinks); the subvolumes to snapshot exist; the root is not
-the default subvolume (btrfs subvolume get-default); no stray entries in the archive directory.
+the findings are what the next boot's plan, a prune and a snapshot of each configured subvolume say
+about it (the same plans boot --dry-run, list and next-boot print): the root is a subvolume and not
+the default subvolume; the blank exists, is read-only and empty; the archive and snapshot directories
+are real directories; stray entries; subvolume listing lines a name forged; the subvolumes to snapshot.
 
 Then lints btrfs mount options: contradictions (ssd+nossd, nodatacow+compress, nodatasum+compress),
 commit over 300 s, autodefrag with snapshots, nodatacow/nodatasum for a whole filesystem,
@@ -107,7 +109,7 @@ export const checkCommand: Command = {
     let layout = 'not checked';
     if (stringFlag(args, 'device') || stringFlag(args, 'top-level') || config.device) {
       await withTopLevel(args, { readOnly: true }, ({ top }) => {
-        findings.push(...checkLayout(observeLayout(top.path, config), config));
+        findings.push(...layoutFindings(top.path, config, { now: new Date(), cmdline: readCmdlineText(), readOnlyMount: true }));
         const location = locateTopLevel(top);
         layout = `checked (${location.device ?? top.path})`;
         if (!explicit) lintGroups(btrfsMountGroups(readMountinfo(), location.majorMinor));

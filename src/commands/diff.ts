@@ -8,7 +8,7 @@ import { PreconditionError, UsageError } from '../errors.js';
 import { deleteArgv, snapshotArgv } from '../btrfs/commands.js';
 import { CommandError, runChecked, runCommand } from '../btrfs/run.js';
 import { readMountinfo } from '../fs/mountinfo.js';
-import { listSubvolumes } from '../btrfs/list.js';
+import { takeInventory } from '../btrfs/inventory.js';
 import { DIFF_SNAPSHOT_PREFIX, kindOf, topLevelMount } from '../boot/observe.js';
 import { dumpDifference } from '../diff/send-dump.js';
 import { isUnder, mountedPersistedPaths, normalisePrefix } from '../diff/persisted.js';
@@ -218,8 +218,8 @@ async function sendDifference(ctx: Context, source: DiffReport['source'], prefix
     cleanUp();
   }
   // Send streams leave nested subvolumes out; they move to the archive with the root, so the next boot removes them too.
-  const listing = listSubvolumes(top);
-  const nestedIn = (base: string) => new Set(listing.filter((s) => s.path.startsWith(`${base}/`)).map((s) => s.path.slice(base.length)));
+  const inventory = takeInventory(top);
+  const nestedIn = (base: string) => new Set(inventory.below(base).map((s) => s.path.slice(base.length)));
   const inBlank = nestedIn(blank);
   const nested: DiffEntry[] = [...nestedIn(source.path)].filter((p) => !inBlank.has(p)).map((path) => ({ path, status: 'added', type: 'subvolume', changes: [] }));
   const all = nested.length ? [...result.entries, ...nested].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) : result.entries;

@@ -1,19 +1,25 @@
-// `list`: archived roots and snapshots with creation time, age, read-only flag, size and retention verdict.
+// `list`: archived roots and snapshots with creation time, age, read-only flag, size and retention verdict —
+// the verdicts are the next boot's plan and prune's plan, never rules of its own.
 import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
-import { UsageError } from '../errors.js';
-import { kindOf } from '../boot/observe.js';
-import { parseTarget } from '../boot/target.js';
-import { listReadOnlyIds, listSubvolumes } from '../btrfs/list.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { parseArchiveName } from '../archive/naming.js';
+import { takeInventory } from '../btrfs/inventory.js';
+import { listDirectory } from '../boot/observe.js';
+import { describeBootPlan } from '../boot/describe.js';
+import type { TargetReport } from '../boot/plan.js';
+import { makeBootPlan } from '../boot/run-boot.js';
+import { readCmdlineText } from '../cmdline/parse-cmdline.js';
+import { formatNotice } from '../engine/plan.js';
 import { readCreationTime, readQgroups, type QgroupSize } from '../list/btrfs-info.js';
 import { parseNow } from '../list/clock.js';
 import { formatAge, formatBytes, formatTable, formatUtc } from '../list/format.js';
 import { browseHint, locateTopLevel, type TopLocation } from '../list/location.js';
-import { readRequest } from '../list/request.js';
-import { readInventory, type StoredItem } from '../list/stored.js';
-import { decideArchiveVerdicts, decideSnapshotVerdicts, timeFromName, type Verdict } from '../list/verdicts.js';
+import { parseSnapshotName } from '../retention/snapshots.js';
+import { observeSnapshots } from '../snapshots/observe.js';
+import { planPrune } from '../snapshots/plan-prune.js';
 
 const USAGE = `Usage: pantheros-rollback list [--device DEV | --top-level DIR] [--config FILE] [--now ISO-8601] [--json]
 
@@ -21,10 +27,11 @@ Lists the archived roots (under the archive directory, subvolumes.oldRoots) and 
 (under <subvolumes.snapshots>/<class>/) with their creation time, age, read-only flag, size (when
 btrfs quotas are enabled: exclusive bytes, i.e. what deleting it frees) and the retention verdict
 with its reason:
-  archives   as the next boot would decide if it ran now: it archives the current root first (which
-             then counts among the newest), then keeps the newest oldRoots.keepAtLeast and everything
-             within oldRoots.keepDays
-  snapshots  as \`prune\` decides: the newest snapshotRetention.<class> of each class per subvolume
+  archives   the next boot's plan (what boot --dry-run prints, with this kernel command line and a
+             pending next-boot request): it archives the current root first (which then counts as the
+             newest), then keeps the newest oldRoots.keepAtLeast and everything within oldRoots.keepDays,
+             unless free space is below oldRoots.minFreePercent
+  snapshots  prune's plan: the newest snapshotRetention.<class> of each class per subvolume
 
 Also says where the top level is and how to mount it: archives live at the btrfs top level
 (subvolid=5), which the running system usually does not mount.
@@ -52,7 +59,7 @@ export interface ListedItem {
   ageSeconds: number | null;
   readOnly: boolean | null;
   sizeBytes: QgroupSize | null;
-  verdict: Verdict;
+  verdict: { action: 'keep' | 'delete'; reason: string };
 }
 
 export interface Listing {
@@ -61,7 +68,10 @@ export interface Listing {
   quotas: boolean;
   archives: ListedItem[];
   snapshots: ListedItem[];
+  /** The pending next-boot request, when the next boot will act on it. */
   nextBoot: string | null;
+  /** What the next boot will do (the plan boot --dry-run prints); null when it refuses to run. */
+  nextBootPlan: { target: TargetReport; effect: string; deletions: string[] } | null;
   notes: string[];
 }
 
@@ -91,9 +101,13 @@ export function formatListing(l: Listing): string {
   if (l.archives.length) lines.push('AGE counts from the time in the name (when it was archived or snapshotted), as retention does');
   if (!l.quotas) lines.push('EXCL: sizes need btrfs quotas (btrfs quota enable <top level>); they are off');
   if (l.nextBoot) lines.push(`Next boot: pantheros.rollback=${l.nextBoot} was requested (pantheros-rollback next-boot)`);
+  if (l.nextBootPlan) lines.push(`Next boot: ${l.nextBootPlan.effect}`);
   for (const n of l.notes) lines.push(`note: ${n}`);
   return lines.join('\n');
 }
+
+/** The verdict `list` shows for an archive when the next boot cannot be planned (a broken layout). */
+const NO_PLAN = (why: string) => ({ action: 'keep' as const, reason: `no verdict: the next boot refuses to run (${why})` });
 
 export const listCommand: Command = {
   name: 'list',
@@ -103,52 +117,68 @@ export const listCommand: Command = {
     if (args._.length) throw new UsageError(`list: unexpected argument ${String(args._[0])}`);
     const now = parseNow(stringFlag(args, 'now'), 'list');
     return withTopLevel(args, { readOnly: true }, ({ config, top, json }) => {
-      const { root, oldRoots, snapshots } = config.subvolumes;
-      const inv = readInventory(top.path, config);
-      const listing = listSubvolumes(top.path);
-      const readOnlyIds = listReadOnlyIds(top.path);
+      const { oldRoots, snapshots } = config.subvolumes;
+      const inventory = takeInventory(top.path, { writableMount: false });
+      // The archive verdicts are the next boot's plan; the snapshot verdicts are prune's plan.
+      let boot: ReturnType<typeof makeBootPlan> | undefined;
+      let refused: string | undefined;
+      try {
+        boot = makeBootPlan(top.path, config, { cmdline: readCmdlineText(), now, facts: 'full', inventory });
+      } catch (error) {
+        if (!(error instanceof PreconditionError)) throw error;
+        refused = error.message;
+      }
+      const snapshotsObserved = observeSnapshots(top.path, config, [], { inventory });
+      const prune = planPrune(snapshotsObserved, config);
       const quotas = readQgroups(top.path);
-      const request = readRequest(top.path, config);
-      const requested = request && 'target' in request ? request.target : null;
-      const requestedTarget = requested === null ? undefined : parseTarget(requested);
-
-      const facts = (item: StoredItem) => {
-        const info = listing.find((s) => s.path === item.path);
-        return { ...item, info, created: readCreationTime(join(top.path, item.path)), named: timeFromName(item), cgen: info?.cgen };
+      const archiveEntries = boot?.observed.entries ?? listDirectory(join(top.path, oldRoots));
+      const archiveItems = archiveEntries.filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.'));
+      const verdictOf = (name: string) => {
+        if (refused) return NO_PLAN(refused);
+        const v = boot!.plan.verdicts.find((x) => x.name === name);
+        return v ? { action: v.action, reason: v.reason } : { action: 'keep' as const, reason: 'no verdict' };
       };
-      const archiveFacts = inv.archives.map(facts);
-      const snapshotFacts = inv.snapshots.map(facts);
-      const archiveVerdicts = decideArchiveVerdicts(archiveFacts, config, {
-        now,
-        rootExists: kindOf(join(top.path, root)) === 'subvolume' && requestedTarget?.kind !== 'keep',
-        nextBootArchive: requestedTarget?.kind === 'archive' ? requestedTarget.name : undefined,
-      });
-      const snapshotVerdicts = decideSnapshotVerdicts(snapshotFacts, config);
-      const toListed = (f: (typeof archiveFacts)[number], verdict: Verdict | undefined): ListedItem => ({
-        kind: f.kind,
-        name: f.name,
-        class: f.class ?? null,
-        path: f.path,
-        id: f.info?.id ?? null,
-        created: f.created?.toISOString() ?? null,
-        named: f.named?.toISOString() ?? null,
-        ageSeconds: (f.named ?? f.created) ? Math.floor((now.getTime() - (f.named ?? f.created)!.getTime()) / 1000) : null,
-        readOnly: f.info ? readOnlyIds.has(f.info.id) : null,
-        sizeBytes: f.info ? (quotas.sizes.get(f.info.id) ?? null) : null,
-        verdict: verdict ?? { action: 'keep', reason: 'no verdict (not in the subvolume listing)' },
-      });
+      const item = (kind: 'archive' | 'snapshot', name: string, cls: string | null, path: string, verdict: ListedItem['verdict']): ListedItem => {
+        const record = inventory.record(path);
+        const named = kind === 'archive' ? parseArchiveName(name)?.time : parseSnapshotName(name.slice(name.indexOf('/') + 1))?.time;
+        const created = readCreationTime(join(top.path, path));
+        const base = named ?? created;
+        return {
+          kind,
+          name,
+          class: cls,
+          path,
+          id: record?.id ?? null,
+          created: created?.toISOString() ?? null,
+          named: named?.toISOString() ?? null,
+          ageSeconds: base ? Math.floor((now.getTime() - base.getTime()) / 1000) : null,
+          readOnly: record ? record.readOnly : null,
+          sizeBytes: record ? (quotas.sizes.get(record.id) ?? null) : null,
+          verdict,
+        };
+      };
+      const archives = archiveItems.map((e) => item('archive', e.name, null, `${oldRoots}/${e.name}`, verdictOf(e.name)));
+      const snapshotItems: ListedItem[] = [];
+      for (const v of prune.verdicts) snapshotItems.push(item('snapshot', `${v.class}/${v.name}`, v.class, v.path, { action: v.action, reason: v.reason }));
+      for (const i of prune.ignored) {
+        const [cls, ...rest] = i.path.slice(snapshots.length + 1).split('/');
+        if (snapshotsObserved.kinds[i.path] === 'subvolume') snapshotItems.push(item('snapshot', `${cls}/${rest.join('/')}`, cls ?? null, i.path, { action: 'keep', reason: i.reason }));
+      }
       const location = locateTopLevel(top);
-      const notes = [...inv.warnings];
+      const notes = [...(boot?.plan.notices ?? []).filter((n) => n.severity !== 'info').map(formatNotice), ...prune.notices.map(formatNotice)];
+      if (refused) notes.unshift(`the next boot refuses to run: ${refused}`);
       if (quotas.note && quotas.enabled) notes.push(quotas.note);
-      if (request && 'problem' in request) notes.push(`next-boot request: ${request.problem}`);
-      if (requestedTarget?.kind === 'keep') notes.push('the next boot keeps the root (next-boot request): it archives and deletes nothing; verdicts apply to the boot after it');
+      const plan = boot?.plan;
+      if (plan?.archive) notes.push(`the next boot archives the current root as ${plan.archive.name} (it then counts as the newest archive)`);
+      if (plan?.result === 'kept') notes.push('the next boot keeps the root (pantheros.rollback=keep): it archives and deletes nothing; verdicts apply to the boot after it');
       const result: Listing = {
         now: now.toISOString(),
         topLevel: { ...location, archiveDir: oldRoots, snapshotDir: snapshots, hint: browseHint(location, oldRoots) },
         quotas: quotas.enabled,
-        archives: archiveFacts.map((f) => toListed(f, archiveVerdicts.get(f.name))).sort((a, b) => (a.name < b.name ? -1 : 1)),
-        snapshots: snapshotFacts.map((f) => toListed(f, snapshotVerdicts.get(f.path))),
-        nextBoot: requested,
+        archives: archives.sort((a, b) => (a.name < b.name ? -1 : 1)),
+        snapshots: snapshotItems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+        nextBoot: plan?.target.origin === 'next-boot' ? plan.target.requested : null,
+        nextBootPlan: plan ? { target: plan.target, effect: describeBootPlan(plan, config.subvolumes.root), deletions: plan.deletions.map((d) => d.path) } : null,
         notes,
       };
       output(json, result, () => formatListing(result));

@@ -6,11 +6,14 @@ import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { assertSafePath, BTRFS } from '../btrfs/commands.js';
-import { listSubvolumes } from '../btrfs/list.js';
+import { takeInventory } from '../btrfs/inventory.js';
+import { listDirectory } from '../boot/observe.js';
+import { observeSnapshots } from '../snapshots/observe.js';
+import { realSnapshots } from '../snapshots/plan-prune.js';
+import { SNAPSHOT_CLASSES } from '../config/load-config.js';
 import { runCommand } from '../btrfs/run.js';
 import { LAST_REPORT_FILE } from '../boot/observe.js';
 import { DEFAULT_REPORT } from '../boot/report.js';
-import { collectSnapshotFacts } from '../retention/snapshot-facts.js';
 import { buildMetrics, type LastBoot } from '../metrics/collect.js';
 import { formatExposition } from '../metrics/exposition.js';
 import { parseDeviceStats, parseFilesystemUsage } from '../metrics/parse-btrfs.js';
@@ -95,8 +98,9 @@ export const metricsCommand: Command = {
       const top = ctx.top.path;
       const { oldRoots, snapshots } = ctx.config.subvolumes;
       const warn = (m: string) => writeErr(`pantheros-rollback: warning: ${m}\n`);
-      const listing = listSubvolumes(top);
-      const archives = listing.filter((s) => s.path.startsWith(`${oldRoots}/`) && !s.path.slice(oldRoots.length + 1).includes('/') && !s.path.slice(oldRoots.length + 1).startsWith('.')).length;
+      // Counted from the filesystem (names in the archive and class directories, facts verified), as list and prune count.
+      const inventory = takeInventory(top, { writableMount: false });
+      const archives = listDirectory(join(top, oldRoots)).filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.') && inventory.record(`${oldRoots}/${e.name}`)).length;
       const usage = runCommand([BTRFS, 'filesystem', 'usage', '-b', assertSafePath(top)]);
       if (usage.code !== 0) warn(`btrfs filesystem usage failed: ${usage.stderr.trim()}`);
       const stats = runCommand([BTRFS, 'device', 'stats', assertSafePath(top)]);
@@ -104,7 +108,7 @@ export const metricsCommand: Command = {
       const metrics = buildMetrics({
         now: new Date(),
         archives,
-        snapshots: collectSnapshotFacts(listing, snapshots).facts,
+        snapshots: realSnapshots(observeSnapshots(top, ctx.config, [], { inventory }), ctx.config, SNAPSHOT_CLASSES).facts,
         lastBoot: readLastBoot(reportFile ? [reportFile] : [DEFAULT_REPORT, join(top, oldRoots, LAST_REPORT_FILE)], warn),
         usage: usage.code === 0 ? parseFilesystemUsage(usage.stdout) : undefined,
         deviceStats: parseDeviceStats(stats.stdout),

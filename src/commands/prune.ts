@@ -1,16 +1,17 @@
 // `prune`: deletes timed snapshots beyond the newest N of each class (per subvolume), with a reason for every verdict.
-import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
-import { InternalError, PreconditionError, StepError, UsageError } from '../errors.js';
+import { EXIT, PreconditionError, UsageError } from '../errors.js';
 import { SNAPSHOT_CLASSES } from '../config/load-config.js';
-import { deleteArgv } from '../btrfs/commands.js';
-import { listSubvolumes } from '../btrfs/list.js';
-import { CommandError, runChecked } from '../btrfs/run.js';
-import { isReadOnly, kindOf, observePath, type EntryKind } from '../boot/observe.js';
-import { collectSnapshotFacts } from '../retention/snapshot-facts.js';
-import { decideSnapshotRetention, type SnapshotVerdict } from '../retention/snapshots.js';
+import { checkPlan } from '../engine/check.js';
+import { executePlan, type Execution, type StepStatus } from '../engine/execute.js';
+import { formatNotice } from '../engine/plan.js';
+import { isDirectoryKind } from '../fs/entry-kind.js';
+import { createLogger } from '../log/logger.js';
+import { observeSnapshots } from '../snapshots/observe.js';
+import { planPrune, pruneCheckFacts, pruneScope, type PrunePlan } from '../snapshots/plan-prune.js';
+import { formatSteps, stepsJson } from '../cli/plan-text.js';
 import { parseClassFlag } from './snapshot.js';
 
 const USAGE = `Usage: pantheros-rollback prune [--dry-run] [--class hourly|daily|weekly|monthly]
@@ -24,25 +25,36 @@ snapshot of a class is never deleted, even when N is 0. Order: btrfs creation ge
 Prints a reason for every snapshot kept and deleted.
 
 Only read-only subvolumes directly inside <snapshots>/<class>/ whose names parse as
-<subvolume>.<YYYYMMDDTHHMMSSZ>[_NN] are considered; anything else there is left alone (and listed).
-One "btrfs subvolume list" decides, one "btrfs subvolume delete --commit-after" deletes.
+<subvolume>.<YYYYMMDDTHHMMSSZ>[_NN] and that hold no nested subvolume are counted; anything else there
+is left alone (and listed). Facts come from the filesystem (src/btrfs/inventory.ts), each snapshot to
+delete is confirmed read-only with btrfs subvolume show, the plan passes the safety check (never the
+newest snapshot of a group, never the snapshot the running root was made from, never a mounted one),
+and one "btrfs subvolume delete --commit-after" deletes.
 
   --dry-run        print the verdicts, delete nothing
   --class C        only this class
   --device DEV     mount the btrfs top level of DEV privately for this run
   --top-level DIR  use an already-mounted top level (subvolid=5)
   --config FILE    JSON config (default /etc/pantheros/rollback.json)
-  --json           print {dryRun, verdicts:[{path, name, class, subvolume, action, reason}], ignored, deleted}
+  --json           print {version, dryRun, retention, verdicts:[{path, name, class, subvolume, action, reason}],
+                   ignored, deleted, failed, dropped, steps, warnings}
 
-Exit: 0 ok, 1 the delete failed (run prune again), 2 usage (e.g. unknown class), 3 precondition failed.`;
+Exit: 0 ok, 1 a delete failed (the snapshot stays; run prune again), 2 usage (e.g. unknown class),
+      3 precondition failed.`;
 
-function formatPrune(verdicts: SnapshotVerdict[], ignored: { path: string; reason: string }[], dryRun: boolean): string {
+function formatPrune(plan: PrunePlan, dropped: { path: string; why: string }[], dryRun: boolean, deleted: Set<string>, status: (n: number) => StepStatus): string {
   const lines: string[] = [];
   if (dryRun) lines.push('dry run — nothing is deleted');
-  for (const v of verdicts) lines.push(`${v.action === 'keep' ? 'keep  ' : dryRun ? 'would delete' : 'delete'} ${v.class}/${v.name}: ${v.reason}`);
-  for (const i of ignored) lines.push(`ignore ${i.path}: ${i.reason}`);
-  const del = verdicts.filter((v) => v.action === 'delete').length;
-  lines.push(`${verdicts.length - del} kept, ${del} ${dryRun ? 'would be deleted' : 'deleted'}${ignored.length ? `, ${ignored.length} ignored` : ''}`);
+  for (const v of plan.verdicts) {
+    const gone = v.action === 'delete' && (dryRun || deleted.has(v.path));
+    lines.push(`${v.action === 'keep' ? 'keep  ' : dryRun ? 'would delete' : gone ? 'delete' : 'FAILED to delete'} ${v.class}/${v.name}: ${v.reason}`);
+  }
+  for (const d of dropped) lines.push(`keep   ${d.path}: the safety check refused to delete it (${d.why})`);
+  for (const i of plan.ignored) lines.push(`ignore ${i.path}: ${i.reason}`);
+  for (const n of plan.notices) lines.push(`${n.severity}: ${formatNotice(n)}`);
+  if (plan.steps.length) lines.push('steps:', ...formatSteps(plan.steps, status));
+  const del = plan.verdicts.filter((v) => v.action === 'delete').length;
+  lines.push(`${plan.verdicts.length - del} kept, ${dryRun ? del : deleted.size} ${dryRun ? 'would be deleted' : 'deleted'}${plan.ignored.length ? `, ${plan.ignored.length} ignored` : ''}`);
   return lines.join('\n');
 }
 
@@ -54,37 +66,44 @@ export const pruneCommand: Command = {
     if (args._.length) throw new UsageError(`prune: unexpected argument ${String(args._[0])}`);
     const only = parseClassFlag(stringFlag(args, 'class'), 'prune', false);
     const dryRun = args['dry-run'] === true;
-    return withTopLevel(args, {}, (ctx) => {
-      const top = ctx.top.path;
-      const snapshots = ctx.config.subvolumes.snapshots;
-      const base = kindOf(join(top, snapshots));
-      if (base !== 'subvolume' && base !== 'directory') throw new PreconditionError(`the snapshots location ${snapshots} is ${base === 'missing' ? 'missing' : `a ${base}`}`);
-      const listing = listSubvolumes(top);
-      const { facts, ignored } = collectSnapshotFacts(listing, snapshots, only ? [only] : SNAPSHOT_CLASSES, (p) => isReadOnly(join(top, p)));
-      const verdicts = decideSnapshotRetention(facts, ctx.config.snapshotRetention);
-      const doomed = verdicts.filter((v) => v.action === 'delete');
-      // Invariants, checked on the final list: strictly inside a class directory, a real subvolume, never the newest of its group.
-      for (const v of doomed) {
-        if (!v.path.startsWith(`${snapshots}/${v.class}/`) || v.path.split('/').length !== snapshots.split('/').length + 2) throw new InternalError(`refusing to delete ${v.path}: not directly inside ${snapshots}/${v.class}/`);
-        const kinds: Record<string, EntryKind> = {};
-        observePath(top, v.path, kinds);
-        const notDir = Object.entries(kinds).find(([p, k]) => p !== v.path && k !== 'directory' && k !== 'subvolume');
-        if (notDir) throw new InternalError(`refusing to delete ${v.path}: ${notDir[0]} is a ${notDir[1]}, not a directory`);
-        if (kinds[v.path] !== 'subvolume') throw new InternalError(`refusing to delete ${v.path}: it is a ${kinds[v.path]}, not a subvolume`);
-        if (!verdicts.some((k) => k.action === 'keep' && k.class === v.class && k.subvolume === v.subvolume)) throw new InternalError(`refusing to delete every ${v.class} snapshot of ${v.subvolume}`);
+    return withTopLevel(args, { readOnly: dryRun }, (ctx) => {
+      const { config } = ctx;
+      const observed = observeSnapshots(ctx.top.path, config);
+      if (!isDirectoryKind(observed.kinds[config.subvolumes.snapshots])) {
+        throw new PreconditionError(`the snapshots location ${config.subvolumes.snapshots} is ${observed.kinds[config.subvolumes.snapshots] === 'missing' ? 'missing' : `a ${observed.kinds[config.subvolumes.snapshots]}`}`);
       }
-      let deleted: string[] = [];
-      if (!dryRun && doomed.length) {
-        try {
-          runChecked(deleteArgv(doomed.map((v) => join(top, v.path))));
-        } catch (error) {
-          const detail = error instanceof CommandError ? error.result.stderr.trim() : String(error);
-          throw new StepError(`deleting ${doomed.length} snapshot(s) failed: ${detail}`, [], 'some of them may be deleted; run prune again (it decides from what is left)', { cause: error });
-        }
-        deleted = doomed.map((v) => v.path);
+      let plan = planPrune(observed, config, only ? [only] : SNAPSHOT_CLASSES);
+      // Each snapshot to delete is confirmed read-only on its own (btrfs subvolume show), not from a listing line.
+      const confirmed = new Map(plan.deletions.flatMap((d) => {
+        const r = observed.confirm(d.path);
+        return r ? [[d.path, r] as const] : [];
+      }));
+      const checked = checkPlan(plan.steps, pruneScope(config), pruneCheckFacts(observed, config, confirmed));
+      if (checked.dropped.length) {
+        const dropped = new Set(checked.dropped.map((d) => d.path));
+        plan = { ...plan, steps: checked.steps, deletions: plan.deletions.filter((d) => !dropped.has(d.path)), verdicts: plan.verdicts.map((v) => (dropped.has(v.path) ? { ...v, action: 'keep', reason: `kept: the safety check refused it (${checked.dropped.find((d) => d.path === v.path)!.why})` } : v)) };
       }
-      output(ctx.json, { dryRun, retention: ctx.config.snapshotRetention, verdicts, ignored, deleted }, () => formatPrune(verdicts, ignored, dryRun));
-      return 0;
+      let execution: Execution | undefined;
+      if (!dryRun) execution = executePlan(plan.steps, { top: ctx.top.path, log: createLogger({ quiet: true }) });
+      const deleted = new Set([...(execution?.items.values() ?? [])].filter((o) => o.deleted).map((o) => o.path));
+      const status = (n: number): StepStatus => (dryRun ? 'planned' : (execution?.status.get(n) ?? 'not-run'));
+      const failed = plan.deletions.filter((d) => !dryRun && !deleted.has(d.path));
+      output(
+        ctx.json,
+        {
+          dryRun,
+          retention: config.snapshotRetention,
+          verdicts: plan.verdicts,
+          ignored: plan.ignored,
+          deleted: [...deleted],
+          failed: failed.map((d) => ({ path: d.path, error: execution?.items.get(d.path)?.error ?? null })),
+          dropped: checked.dropped,
+          steps: stepsJson(plan.steps, status),
+          warnings: plan.notices.map(formatNotice),
+        },
+        () => formatPrune(plan, checked.dropped, dryRun, deleted, status),
+      );
+      return failed.length ? EXIT.step : EXIT.ok;
     });
   },
 };

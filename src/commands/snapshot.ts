@@ -1,23 +1,24 @@
 // `snapshot`: read-only timed snapshots of persistent subvolumes under <snapshots>/<class>/ (run by a timer).
-import { mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
-import { parseFlags, stringFlag, type ParsedArgs } from '../cli/args.js';
+import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
 import { PreconditionError, StepError, UsageError } from '../errors.js';
 import { SNAPSHOT_CLASSES, type SnapshotClass } from '../config/load-config.js';
-import { snapshotArgv } from '../btrfs/commands.js';
-import { CommandError, runChecked } from '../btrfs/run.js';
-import { kindOf } from '../boot/observe.js';
-import { snapshotName } from '../retention/snapshots.js';
+import { checkPlan } from '../engine/check.js';
+import { executePlan, type Execution, type StepStatus } from '../engine/execute.js';
+import { createLogger } from '../log/logger.js';
+import { parseNow } from '../list/clock.js';
+import { observeSnapshots } from '../snapshots/observe.js';
+import { planSnapshot, snapshotCheckFacts, snapshotScope } from '../snapshots/plan-snapshot.js';
+import { formatSteps, stepsJson } from '../cli/plan-text.js';
 
 const USAGE = `Usage: pantheros-rollback snapshot --class hourly|daily|weekly|monthly [SUBVOLUME ...]
                                    [--now ISO-8601] [--device DEV | --top-level DIR] [--config FILE] [--json]
 
 Takes a read-only snapshot (btrfs subvolume snapshot -r) of each SUBVOLUME (default: the config's
 snapshotSubvolumes, ["@persistent"]) as <snapshots>/<class>/<name>, creating the class directory if
-needed. Names are <subvolume>.<YYYYMMDDTHHMMSSZ>[_NN] in UTC: they sort by time, and a second snapshot
-in the same second (or with the clock set back) gets _01, _02 … so names never collide. In the
+needed. Names are <subvolume>.<YYYYMMDDTHHMMSSZ>[_NN] in UTC, the time of the clock; a second snapshot
+in the same second gets _01, _02 … so names never collide (order comes from the creation generation). In the
 subvolume part every character outside A-Z a-z 0-9 _ @ : + - . (and a leading .) is written as ~ and
 two hex digits of its UTF-8 bytes: @home/alice → @home~2falice.20261126T063251Z. Such a name is also a
 valid boot target: pantheros.rollback=<class>/<name>.
@@ -28,21 +29,11 @@ valid boot target: pantheros.rollback=<class>/<name>.
   --device DEV     mount the btrfs top level of DEV privately for this run
   --top-level DIR  use an already-mounted top level (subvolid=5)
   --config FILE    JSON config (default /etc/pantheros/rollback.json)
-  --json           print {class, now, created:[{subvolume, name, path}]}
+  --dry-run        print the plan (one step per snapshot, with its reason); change nothing
+  --json           print {version, dryRun, class, now, created:[{subvolume, name, path}], steps}
 
 Exit: 0 all taken, 1 some taken and then one failed, 2 usage (e.g. unknown class),
       3 precondition failed (e.g. a subvolume does not exist; nothing was taken).`;
-
-/** --now as a Date; the system clock when absent. */
-export function parseNowFlag(args: ParsedArgs, command: string): Date {
-  const text = stringFlag(args, 'now');
-  if (text === undefined) return new Date();
-  const now = new Date(text);
-  if (Number.isNaN(now.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(text)) {
-    throw new UsageError(`${command}: --now must be an ISO-8601 time such as 2026-11-26T06:00:00Z, not ${JSON.stringify(text)}`);
-  }
-  return now;
-}
 
 /** --class as a snapshot class; a usage error names the valid ones. */
 export function parseClassFlag(value: string | undefined, command: string, required: boolean): SnapshotClass | undefined {
@@ -67,43 +58,39 @@ export const snapshotCommand: Command = {
   name: 'snapshot',
   usage: USAGE,
   async run(argv) {
-    const args = parseFlags(argv, { string: ['class', 'now'] }, 'snapshot');
+    const args = parseFlags(argv, { string: ['class', 'now'], boolean: ['dry-run'] }, 'snapshot');
     const cls = parseClassFlag(stringFlag(args, 'class'), 'snapshot', true)!;
-    const now = parseNowFlag(args, 'snapshot');
+    const now = parseNow(stringFlag(args, 'now'), 'snapshot');
+    const dryRun = args['dry-run'] === true;
     const requested = args._.map((a) => checkSubvolumeArg(String(a)));
-    return withTopLevel(args, {}, (ctx) => {
-      const top = ctx.top.path;
-      const subvolumes = [...new Set(requested.length ? requested : ctx.config.snapshotSubvolumes)];
-      if (!subvolumes.length) throw new UsageError('snapshot: no subvolumes given and the config\'s snapshotSubvolumes is empty');
-      // Check everything before the first change, so a mistake changes nothing.
-      for (const s of subvolumes) {
-        const kind = kindOf(join(top, s));
-        if (kind !== 'subvolume') throw new PreconditionError(`cannot snapshot ${s}: ${kind === 'missing' ? 'no such subvolume' : `it is a ${kind}, not a subvolume`}`);
-      }
-      const snapshots = ctx.config.subvolumes.snapshots;
-      const base = kindOf(join(top, snapshots));
-      if (base !== 'subvolume' && base !== 'directory') {
-        throw new PreconditionError(`the snapshots location ${snapshots} is ${base === 'missing' ? 'missing' : `a ${base}`}; create it with: btrfs subvolume create ${join(top, snapshots)}`);
-      }
-      const classDir = join(top, snapshots, cls);
-      const classKind = kindOf(classDir);
-      if (classKind === 'missing') mkdirSync(classDir);
-      else if (classKind !== 'directory' && classKind !== 'subvolume') throw new PreconditionError(`${snapshots}/${cls} is a ${classKind}, not a directory`);
-      const existing = new Set(readdirSync(classDir));
-      const created: { subvolume: string; name: string; path: string }[] = [];
-      for (const s of subvolumes) {
-        const name = snapshotName(s, now, existing);
-        existing.add(name);
+    return withTopLevel(args, { readOnly: dryRun }, (ctx) => {
+      const { config } = ctx;
+      const subvolumes = [...new Set(requested.length ? requested : config.snapshotSubvolumes)];
+      if (!subvolumes.length) throw new UsageError("snapshot: no subvolumes given and the config's snapshotSubvolumes is empty");
+      // Everything is checked before the first change, so a mistake changes nothing.
+      const observed = observeSnapshots(ctx.top.path, config, subvolumes);
+      const plan = planSnapshot(observed, config, cls, subvolumes, now);
+      checkPlan(plan.steps, snapshotScope(config, cls), snapshotCheckFacts(observed, config));
+      let execution: Execution | undefined;
+      let failure: StepError | undefined;
+      if (!dryRun) {
         try {
-          runChecked(snapshotArgv(join(top, s), join(classDir, name), true));
+          execution = executePlan(plan.steps, { top: ctx.top.path, log: createLogger({ quiet: true }) });
         } catch (error) {
-          const detail = error instanceof CommandError ? error.result.stderr.trim() : String(error);
-          if (!created.length) throw new PreconditionError(`cannot snapshot ${s}: ${detail}`, { cause: error });
-          throw new StepError(`cannot snapshot ${s}: ${detail}`, created.map((c) => `snapshot ${c.path}`), `the snapshots listed as completed exist; nothing else was changed`, { cause: error });
+          if (!(error instanceof StepError)) throw error;
+          failure = error;
+          execution = error.execution as Execution;
         }
-        created.push({ subvolume: s, name, path: `${snapshots}/${cls}/${name}` });
       }
-      output(ctx.json, { class: cls, now: now.toISOString(), created }, () => created.map((c) => `created ${c.path} (read-only snapshot of ${c.subvolume})`).join('\n'));
+      const status = (n: number): StepStatus => (dryRun ? 'planned' : (execution?.status.get(n) ?? 'not-run'));
+      const made = plan.created.filter((c) => dryRun || plan.steps.some((s) => s.action === 'snapshot' && s.dest === c.path && status(s.n) === 'done'));
+      if (failure && !made.length) throw new PreconditionError(failure.message.replace(/^step \d+ \S+ failed: /, ''), { cause: failure });
+      output(ctx.json, { dryRun, class: cls, now: now.toISOString(), created: made, steps: stepsJson(plan.steps, status) }, () =>
+        [
+          ...(dryRun ? ['dry run — nothing is changed', ...formatSteps(plan.steps, status)] : made.map((c) => `created ${c.path} (read-only snapshot of ${c.subvolume})`)),
+        ].join('\n'),
+      );
+      if (failure) throw failure;
       return 0;
     });
   },

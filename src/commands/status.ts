@@ -86,7 +86,8 @@ function readReport(path: string): Read {
   try {
     const report = JSON.parse(text) as BootReport;
     const lists = ['deleted', 'kept', 'recovered', 'warnings', 'steps'] as const;
-    if (report?.version !== 1 || typeof report.result !== 'string' || lists.some((k) => !Array.isArray(report[k]))) {
+    if ((report?.version as number) !== 1 && (report?.version as number) !== 2) return { problem: `${path} is not a pantheros-rollback report (version 1 or 2)` };
+    if (typeof report.result !== 'string' || lists.some((k) => !Array.isArray(report[k]))) {
       return { problem: `${path} is not a pantheros-rollback report (version 1)` };
     }
     return { report };

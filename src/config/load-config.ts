@@ -11,7 +11,7 @@ export interface Config {
   device: string | undefined;
   deviceTimeoutSeconds: number;
   subvolumes: { root: string; blank: string; oldRoots: string; snapshots: string };
-  oldRoots: { keepDays: number; keepAtLeast: number };
+  oldRoots: { keepDays: number; keepAtLeast: number; minFreePercent: number };
   snapshotRetention: Record<SnapshotClass, number>;
   snapshotSubvolumes: string[];
   persistentPaths: string[];
@@ -23,7 +23,7 @@ export const DEFAULTS: Config = {
   device: undefined,
   deviceTimeoutSeconds: 30,
   subvolumes: { root: '@root', blank: '@root-blank', oldRoots: '@btrfs_tmp/old_roots', snapshots: '@snapshots' },
-  oldRoots: { keepDays: 30, keepAtLeast: 5 },
+  oldRoots: { keepDays: 30, keepAtLeast: 5, minFreePercent: 10 },
   snapshotRetention: { hourly: 24, daily: 7, weekly: 4, monthly: 6 },
   snapshotSubvolumes: ['@persistent'],
   persistentPaths: [],

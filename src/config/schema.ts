@@ -27,6 +27,7 @@ export const configSchema = v.strictObject({
     v.strictObject({
       keepDays: v.optional(v.pipe(v.number(), v.minValue(0, 'must be at least 0'))),
       keepAtLeast: v.optional(count(1)),
+      minFreePercent: v.optional(v.pipe(v.number(), v.minValue(0, 'must be at least 0'), v.maxValue(90, 'must be at most 90'))),
     }),
   ),
   snapshotRetention: v.optional(

@@ -1,32 +1,59 @@
-// Which archived roots to age out, each with its reason. Pure: the clock is passed in.
+// Which archived roots to age out, each with its reason (btrbk's schedule; snapper's candidates → filters). Pure:
+// the clock and every fact are passed in. Decisions rest on the creation generation (cgen), which only grows;
+// the time in a name is believed only as far as the generations allow (a clock can be wrong at any one boot).
 import { parseArchiveName } from '../archive/naming.js';
 
 export interface ArchiveFact {
   name: string;
-  /** btrfs generation at which the subvolume was created; grows with every transaction, unlike the clock. Undefined when not listed. */
+  /** btrfs generation at which the subvolume was created; undefined when not known (ordered by name then). */
   cgen: number | undefined;
 }
 
 export interface RetentionPolicy {
   keepDays: number;
   keepAtLeast: number;
+  /** Below this much free space (percent of the filesystem), archives beyond keepAtLeast go even within keepDays. */
+  minFreePercent: number;
 }
 
 export interface Verdict {
   name: string;
   action: 'keep' | 'delete';
   reason: string;
-  /** Age in days from the name's timestamp, when it has one. */
+  /** Age in days the decision used; undefined when unknown. */
   ageDays: number | undefined;
+  /** Where the age comes from: the time in the name, a bound from the creation generations, or nowhere. */
+  ageFrom: 'name' | 'generation' | 'unknown';
+}
+
+export interface RetentionInput {
+  /** Every archive, including the root archived this boot (give it cgen Number.MAX_SAFE_INTEGER). */
+  archives: readonly ArchiveFact[];
+  policy: RetentionPolicy;
+  now: Date;
+  /** Archives that stay whatever their age, with the reason (archived this boot, source of this boot…). */
+  protect?: ReadonlyMap<string, string>;
+  /** Free space of the filesystem in percent (unallocated included); undefined when not measured. */
+  freePercent?: number | undefined;
+}
+
+export interface RetentionResult {
+  /** Newest first. */
+  verdicts: Verdict[];
+  /** The newest archive before this boot is dated after `now`: nothing is deleted by age this boot. */
+  clockBehind: boolean;
+  /** Plain statements for the report (clock problems, a big clean-up, the space floor). */
+  warnings: string[];
 }
 
 const DAY = 86_400_000;
 
 function days(n: number): string {
-  return `${Number.isInteger(n) ? n : n.toFixed(1)} d`;
+  const t = Math.floor(n * 10) / 10;
+  return `${Number.isInteger(t) ? t : t.toFixed(1)} d`;
 }
 
-/** Newest first: by creation generation, then by name (names sort in time order). */
+/** Newest first: by creation generation, then by name. */
 export function orderNewestFirst<T extends ArchiveFact>(archives: readonly T[]): T[] {
   return [...archives].sort((a, b) => {
     const ga = a.cgen ?? -1;
@@ -37,39 +64,110 @@ export function orderNewestFirst<T extends ArchiveFact>(archives: readonly T[]):
 }
 
 /**
- * Decides keep/delete for every archive. Deletes only what is older than keepDays AND beyond the
- * newest keepAtLeast; never the newest, never a protected one (archived or used as a source this
- * boot), never one whose age is unknown, and nothing by age when the clock is behind the newest archive.
+ * True when some archive might be aged out under the policy: more archives than keepAtLeast and either a name
+ * older than keepDays, a name dated in the future (its age is bounded by generations), or free space below the
+ * floor. Needs no generations: it decides whether the boot must read the subvolume facts at all. Never false
+ * when decideRetention could delete something.
  */
-export function decideRetention(
-  archives: readonly ArchiveFact[],
-  policy: RetentionPolicy,
-  now: Date,
-  protect: ReadonlyMap<string, string> = new Map(),
-): Verdict[] {
-  const ordered = orderNewestFirst(archives);
-  const times = ordered.map((a) => parseArchiveName(a.name)?.time);
-  const newestTime = Math.max(...times.map((t) => t?.getTime() ?? -Infinity));
-  const clockBehind = Number.isFinite(newestTime) && now.getTime() < newestTime;
+export function mayAgeOut(names: readonly string[], policy: RetentionPolicy, now: Date, freePercent: number | undefined): boolean {
+  if (names.length + 1 <= Math.max(1, policy.keepAtLeast)) return false;
+  if (freePercent !== undefined && freePercent < policy.minFreePercent) return true;
+  const limit = now.getTime() - policy.keepDays * DAY;
+  return names.some((n) => {
+    const t = parseArchiveName(n)?.time.getTime();
+    return t !== undefined && (t < limit || t > now.getTime());
+  });
+}
+
+/**
+ * Decides keep/delete for every archive, newest first by generation:
+ * - never the protected ones, never the newest keepAtLeast (at least 1), never one whose name is not a timestamp;
+ * - the age comes from the name; a name earlier than that of an archive made before it (a clock that was behind)
+ *   counts from that later time; a name dated after `now` (a clock that was ahead) has no age of its own and is
+ *   at least as old as the next newer archive with a known age;
+ * - nothing goes by age when the newest archive before this boot is dated after `now`;
+ * - below the free-space floor everything beyond keepAtLeast with a timestamp name goes, oldest first.
+ */
+export function decideRetention(input: RetentionInput): RetentionResult {
+  const { policy, now } = input;
+  const protect = input.protect ?? new Map<string, string>();
+  const ordered = orderNewestFirst(input.archives);
   const keepAtLeast = Math.max(1, policy.keepAtLeast);
-  return ordered.map((a, i): Verdict => {
-    const time = times[i];
-    const ageDays = time === undefined ? undefined : (now.getTime() - time.getTime()) / DAY;
-    const keep = (reason: string): Verdict => ({ name: a.name, action: 'keep', reason, ageDays });
+  const warnings: string[] = [];
+  const nowMs = now.getTime();
+
+  // Times from names, corrected from the oldest upwards: an archive is never older than one made before it.
+  const times = ordered.map((a) => parseArchiveName(a.name)?.time.getTime());
+  const effective: (number | undefined)[] = new Array(ordered.length).fill(undefined);
+  const raisedFrom: (string | undefined)[] = new Array(ordered.length).fill(undefined);
+  let floor: { time: number; name: string } | undefined;
+  for (let i = ordered.length - 1; i >= 0; i--) {
+    const t = times[i];
+    if (t === undefined || t > nowMs) continue;
+    if (floor && floor.time > t) {
+      effective[i] = floor.time;
+      raisedFrom[i] = floor.name;
+    } else {
+      effective[i] = t;
+      floor = { time: t, name: ordered[i]!.name };
+    }
+  }
+  // The newest archive before this boot: the first one that is not protected as archived this boot.
+  const newestBefore = ordered.find((a) => a.cgen !== Number.MAX_SAFE_INTEGER);
+  const newestBeforeTime = newestBefore ? times[ordered.indexOf(newestBefore)] : undefined;
+  const clockBehind = newestBeforeTime !== undefined && newestBeforeTime > nowMs;
+  if (clockBehind) {
+    warnings.push(
+      `the newest archive ${newestBefore!.name} is dated after the clock (${now.toISOString()}): either the clock is behind now or it was ahead at that boot; nothing is deleted by age this boot`,
+    );
+  }
+  const belowFloor = input.freePercent !== undefined && input.freePercent < policy.minFreePercent;
+  const floorText = belowFloor ? `free space ${input.freePercent!.toFixed(1)} % is below oldRoots.minFreePercent (${policy.minFreePercent} %)` : '';
+
+  const verdicts = ordered.map((a, i): Verdict => {
+    const t = times[i];
+    const future = t !== undefined && t > nowMs;
+    let ageDays: number | undefined;
+    let ageFrom: Verdict['ageFrom'] = 'unknown';
+    let bound: string | undefined;
+    if (effective[i] !== undefined) {
+      ageDays = (nowMs - effective[i]!) / DAY;
+      ageFrom = 'name';
+    } else if (future) {
+      // Made before every newer archive: at least as old as the nearest newer one with a known time.
+      for (let j = i - 1; j >= 0; j--) {
+        if (effective[j] !== undefined) {
+          ageDays = (nowMs - effective[j]!) / DAY;
+          ageFrom = 'generation';
+          bound = ordered[j]!.name;
+          break;
+        }
+      }
+    }
+    const keep = (reason: string): Verdict => ({ name: a.name, action: 'keep', reason, ageDays, ageFrom });
+    const del = (reason: string): Verdict => ({ name: a.name, action: 'delete', reason, ageDays, ageFrom });
+    const futureText = future ? `dated in the future (the clock was ahead at that boot)${bound ? `, made before ${bound}` : ''}` : '';
     const protectedReason = protect.get(a.name);
     if (protectedReason) return keep(protectedReason);
     if (i === 0) return keep('newest archive');
     if (i < keepAtLeast) return keep(`among the newest ${keepAtLeast}`);
-    if (time === undefined) return keep('name is not a timestamp: age unknown, never aged out');
-    if (clockBehind) {
-      return keep(`clock (${now.toISOString()}) is earlier than the newest archive (${new Date(newestTime).toISOString()}): nothing is deleted by age`);
-    }
-    if (ageDays! <= policy.keepDays) return keep(`within keepDays (${days(Math.floor(ageDays! * 10) / 10)} ≤ ${days(policy.keepDays)})`);
-    return {
-      name: a.name,
-      action: 'delete',
-      reason: `older than ${days(policy.keepDays)} (${days(Math.floor(ageDays! * 10) / 10)}) and beyond the newest ${keepAtLeast}`,
-      ageDays,
-    };
+    if (t === undefined) return keep('name is not a timestamp: age unknown, never aged out');
+    if (belowFloor) return del(`${floorText}: beyond the newest ${keepAtLeast}, aged out oldest first even within keepDays`);
+    if (clockBehind) return keep(`the clock is behind the newest archive (${newestBefore!.name}): nothing is deleted by age this boot`);
+    if (ageDays === undefined) return keep(`${futureText}: age unknown, kept until a newer archive is older than keepDays`);
+    const age = `${days(ageDays)}${ageFrom === 'generation' ? ' at least' : ''}`;
+    const raised = raisedFrom[i] ? `, counted from ${raisedFrom[i]} (made before it, with a later name)` : '';
+    if (ageDays <= policy.keepDays) return keep(`within keepDays (${age} ≤ ${days(policy.keepDays)}${raised})${future ? `; ${futureText}` : ''}`);
+    return del(`older than ${days(policy.keepDays)} (${age}${raised}) and beyond the newest ${keepAtLeast}${future ? `; ${futureText}` : ''}`);
   });
+
+  const deleted = verdicts.filter((v) => v.action === 'delete');
+  if (belowFloor && deleted.length) warnings.push(`${floorText}: ${deleted.length} archive(s) beyond the newest ${keepAtLeast} go this boot, oldest first, even within keepDays`);
+  const newestBeforeAge = newestBefore ? verdicts.find((v) => v.name === newestBefore.name)?.ageDays : undefined;
+  if (!belowFloor && deleted.length > 1 && newestBeforeAge !== undefined && newestBeforeAge > policy.keepDays) {
+    warnings.push(
+      `every archive is older than keepDays (the newest before this boot, ${newestBefore!.name}, is ${days(newestBeforeAge)} old): the machine was off for a long time or the clock jumped forward; ${deleted.length} archive(s) go at once, the newest ${keepAtLeast} stay (keepAtLeast)`,
+    );
+  }
+  return { verdicts, clockBehind, warnings };
 }

@@ -52,7 +52,7 @@ export function parseSnapshotName(name: string): { subvolume: string; time: Date
 
 /**
  * The name of a new snapshot of `subvolume` taken at `now`, given the names already in the class directory:
- * it sorts after every existing snapshot of that subvolume (even when the clock went back) and collides with nothing.
+ * the time of `now` (with `_NN` when taken); it collides with nothing.
  */
 export function snapshotName(subvolume: string, now: Date, existingNames: Iterable<string>): string {
   const prefix = `${encodeSubvolume(subvolume)}.`;
@@ -60,7 +60,7 @@ export function snapshotName(subvolume: string, now: Date, existingNames: Iterab
   for (const name of existingNames) {
     if (name.startsWith(prefix) && parseSnapshotName(name)?.subvolume === subvolume) stamps.push(name.slice(prefix.length));
   }
-  return `${prefix}${nextArchiveName(now, stamps).name}`;
+  return `${prefix}${nextArchiveName(now, stamps)}`;
 }
 
 export interface SnapshotFact {

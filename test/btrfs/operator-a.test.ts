@@ -18,6 +18,8 @@ const A60 = '20260927T060000Z';
 const A40 = '20261017T060000Z';
 const A1 = '20261125T060000Z';
 const SNAP = 'daily/@persistent.20261125T000000Z';
+/** A snapshot of the root: a root target (a snapshot of @persistent is state, never a root). */
+const ROOT_SNAP = 'daily/@root.20261125T000000Z';
 /** What the commands under test read: keep 2, so the history below has archives to age out. */
 const CONFIG = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 2 } };
 /** What the boots that build the history use, so they delete nothing. */
@@ -57,6 +59,12 @@ function history(c: BootCase): void {
   expect(c.archives()).toEqual([A60, A40, A1]);
 }
 
+/** history() plus a daily snapshot of the live root. */
+function historyWithRootSnapshot(c: BootCase): void {
+  history(c);
+  sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@root'), c.abs(`@snapshots/${ROOT_SNAP}`)]);
+}
+
 function browseMounts(): { root: string; mountPoint: string; options: string; source: string }[] {
   return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => e.fsType === 'btrfs');
 }
@@ -74,7 +82,7 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
     expect(l.archives.map((a) => `${a.verdict.action}: ${a.verdict.reason}`)).toEqual([
       'delete: older than 30 d (60 d) and beyond the newest 2',
       'delete: older than 30 d (40 d) and beyond the newest 2',
-      'keep: among the newest 2',
+      'keep: newest archive before this boot',
     ]);
     expect(l.archives[0]).toMatchObject({ readOnly: false, ageSeconds: 60 * 86_400, named: at(60).replace('Z', '.000Z'), sizeBytes: null });
     expect(Date.parse(l.archives[0].created)).toBeGreaterThan(Date.now() - 600_000);
@@ -211,19 +219,21 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
     expect(readFileSync(arch('/etc/app/app.conf'), 'utf8')).toBe('setting = 1\n');
   });
 
-  it('next-boot: validated request written atomically, shown, cancelled; a real boot consumes it; status reports it', () => {
+  it("next-boot: judged by the boot's planner, written atomically, shown, cancelled; a real boot consumes it; status reports it", () => {
     const c = useBootCase(runtime);
-    history(c);
-    const snapId = c.subvolume(`@snapshots/${SNAP}`)!.id;
+    historyWithRootSnapshot(c);
+    const snapId = c.subvolume(`@snapshots/${ROOT_SNAP}`)!.id;
 
     const show0 = op(c, ['next-boot']);
     expect(show0.code, explain(show0)).toBe(0);
     expect(show0.stdout).toMatch(/no next-boot request is pending/);
     for (const [target, message] of [
-      ['20200101T000000Z', /no archive named "20200101T000000Z"/],
-      ['yearly/@persistent.20261125T000000Z', /no snapshot class "yearly"/],
-      ['daily/nope', /no snapshot named "nope" in class daily/],
+      ['20200101T000000Z', /the boot would refuse "20200101T000000Z": no archive named "20200101T000000Z"/],
+      ['yearly/@persistent.20261125T000000Z', /@snapshots\/yearly does not exist/],
+      ['daily/nope', /@snapshots\/daily\/nope does not exist/],
       ['../etc', /not a valid target: path contains \.\./],
+      // Accepted at boot means accepted here, and the other way round: one planner.
+      [SNAP, /snapshot of @persistent, not of the root @root: that is service state/],
     ] as const) {
       const bad = op(c, ['next-boot', target]);
       expect(bad.code, explain(bad)).toBe(2);
@@ -239,27 +249,27 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
     expect(cancel.stdout).toMatch(`cancelled the next-boot request "${A40}"`);
     expect(c.kind(NEXT_BOOT)).toBe('missing');
 
-    const snap = op(c, ['next-boot', SNAP]);
+    const snap = op(c, ['next-boot', ROOT_SNAP]);
     expect(snap.code, explain(snap)).toBe(0);
-    expect(snap.stdout).toMatch(/the new @root is a writable copy of the snapshot @snapshots\/daily\/@persistent\.20261125T000000Z/);
+    expect(snap.stdout).toMatch(/the new @root is a writable snapshot of @snapshots\/daily\/@root\.20261125T000000Z/);
     const shown = op(c, ['next-boot', '--json']);
-    expect(shown.json).toMatchObject({ action: 'show', pending: SNAP, problem: null });
+    expect(shown.json).toMatchObject({ action: 'show', pending: ROOT_SNAP, problem: null, nextBoot: { target: { kind: 'snapshot', origin: 'next-boot', source: `@snapshots/${ROOT_SNAP}` } } });
 
     const b = c.boot(NOW, { config: CONFIG });
     expect(b.code, describeRun(b)).toBe(0);
     expect(c.kind(NEXT_BOOT)).toBe('missing');
-    expect(b.report?.target).toMatchObject({ requested: SNAP, origin: 'next-boot', kind: 'snapshot', source: `@snapshots/${SNAP}` });
-    expect(c.read('@root/marker')).toBe('persistent\n');
+    expect(b.report?.target).toMatchObject({ requested: ROOT_SNAP, origin: 'next-boot', kind: 'snapshot', source: `@snapshots/${ROOT_SNAP}` });
+    expect(c.read('@root/marker')).toBe('live root\n');
     expect(c.subvolume('@root')!.id).not.toBe(snapId);
-    expect(c.subvolume(`@snapshots/${SNAP}`)!.id).toBe(snapId);
-    expect(c.image.isReadOnly(`@snapshots/${SNAP}`)).toBe(true);
+    expect(c.subvolume(`@snapshots/${ROOT_SNAP}`)!.id).toBe(snapId);
+    expect(c.image.isReadOnly(`@snapshots/${ROOT_SNAP}`)).toBe(true);
     expect(c.image.paths()).toContain(`${OLD_ROOTS}/20261126T060000Z`);
 
     // status from the report the boot wrote, and from the copy kept on disk (with an empty /run, as after a reboot).
     const reportFile = b.argv[b.argv.indexOf('--report') + 1]!;
     const st = op(c, ['status', '--report', reportFile]);
     expect(st.code, explain(st)).toBe(0);
-    expect(st.stdout.split('\n')[0]).toBe(`Last boot: OK — new root from @snapshots/${SNAP}; previous root archived as 20261126T060000Z`);
+    expect(st.stdout.split('\n')[0]).toBe(`Last boot: OK — new root from @snapshots/${ROOT_SNAP}; previous root archived as 20261126T060000Z`);
     expect(st.stdout).toMatch(/deleted:\n(?: {4}.*\n)* {4}@btrfs_tmp\/old_roots\/20260927T060000Z: older than 30 d \(60 d\) and beyond the newest 2\n/);
     const configFile = join(c.image.dir, 'operator-config.json');
     const kept = runBundleWithEmptyRun(runtime, ['status', '--json', '--top-level', c.top, '--config', configFile]);
@@ -300,7 +310,8 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
     try {
       const bad = op(c, ['check', '--json'], ['--device', c.image.loop]);
       expect(bad.code, explain(bad)).toBe(1);
-      expect((bad.json as any).findings.map((f: any) => `${f.severity} ${f.subject}: ${f.what}`)).toEqual(['error @root-blank: the blank is writable', 'error @root: the root is the default subvolume']);
+      // The findings are the next boot's plan's notices: the same words boot --dry-run and the boot report use.
+      expect((bad.json as any).findings.map((f: any) => `${f.severity} ${f.subject}: ${f.what}`)).toEqual(['error @root: @root is the default subvolume', 'error @root-blank: @root-blank is not read-only: anything written into it reappears in every new root']);
     } finally {
       sh('btrfs', ['subvolume', 'set-default', '5', c.top]);
     }

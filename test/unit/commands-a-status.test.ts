@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { BootReport } from '../../src/boot/report.js';
 import { formatStatus, headline } from '../../src/commands/status.js';
-import { describeNextBoot } from '../../src/commands/next-boot.js';
-import { parseTarget } from '../../src/boot/target.js';
-import { validateConfig } from '../../src/config/load-config.js';
+import { describeBootPlan } from '../../src/boot/describe.js';
+import { planBoot } from '../../src/boot/plan.js';
+import { config, state } from './boot/state.js';
 
 function report(change: Partial<BootReport> = {}): BootReport {
   return {
-    version: 1,
+    version: 2,
     tool: 'pantheros-rollback 0.1.0',
     runtime: 'node 20.20.2',
     startedAt: '2026-11-26T06:32:51.000Z',
@@ -17,15 +17,19 @@ function report(change: Partial<BootReport> = {}): BootReport {
     spawns: 3,
     result: 'ok',
     dryRun: false,
+    stage1: true,
     device: '/dev/vda2',
     target: { requested: null, origin: 'default', kind: 'blank', source: null, refused: null },
     archived: { name: '20261126T063251Z', path: '@btrfs_tmp/old_roots/20261126T063251Z' },
     created: { path: '@root', from: '@root-blank' },
+    nested: [],
     deleted: [{ path: '@btrfs_tmp/old_roots/20261001T000000Z', reason: 'older than 30 d (56 d) and beyond the newest 5', subvolumes: ['@btrfs_tmp/old_roots/20261001T000000Z'] }],
     kept: [{ name: '20261126T063251Z', reason: 'archived this boot' }],
     recovered: [],
     warnings: [],
     steps: [{ n: 1, action: 'snapshot', reason: 'r', status: 'done', detail: '@root-blank → x' }],
+    space: { totalBytes: 100, freeBytes: 40, freePercent: 40, minFreePercent: 10 },
+    blockers: [],
     error: null,
     exitCode: 0,
     ...change,
@@ -57,15 +61,16 @@ describe('status headline', () => {
   });
 });
 
-describe('next-boot effect', () => {
-  const config = validateConfig({});
+describe('the next boot in words (next-boot, list)', () => {
+  const now = new Date('2026-11-26T12:00:00Z');
+  const archives = ['20261120T000000Z', '20261126T063251Z'];
   it.each<[string, RegExp]>([
-    ['blank', /fresh @root is made from @root-blank/],
-    ['off', /left as it is/],
-    ['previous', /writable copy of it/],
-    ['20261126T063251Z', /copy of the archived root @btrfs_tmp\/old_roots\/20261126T063251Z/],
-    ['daily/@persistent.20261126T000000Z', /copy of the snapshot @snapshots\/daily\/@persistent\.20261126T000000Z/],
-  ])('%s', (raw, expected) => {
-    expect(describeNextBoot(parseTarget(raw), config)).toMatch(expected);
+    ['', /@root is archived as @btrfs_tmp\/old_roots\/20261126T120000Z; the new @root is a writable snapshot of @root-blank$/],
+    ['pantheros.rollback=off', /left as it is/],
+    ['pantheros.rollback=previous', /new @root is a writable snapshot of @btrfs_tmp\/old_roots\/20261126T120000Z/],
+    ['pantheros.rollback=20261126T063251Z', /writable snapshot of @btrfs_tmp\/old_roots\/20261126T063251Z/],
+    ['pantheros.rollback=nope', /the request "nope" is refused: no archive named "nope"/],
+  ])('%s', (cmdline, expected) => {
+    expect(describeBootPlan(planBoot(state({ archives, cmdline }), config, { now }), '@root')).toMatch(expected);
   });
 });

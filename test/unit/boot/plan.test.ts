@@ -1,146 +1,221 @@
 import { describe, expect, it } from 'vitest';
-import { planBoot, type Plan } from '../../../src/boot/plan.js';
-import { findViolations } from '../../../src/boot/check-plan.js';
-import { PreconditionError } from '../../../src/errors.js';
+import { planBoot, type BootPlan } from '../../../src/boot/plan.js';
+import { bootCheckFacts, bootScope, checkBootShape } from '../../../src/boot/check-facts.js';
+import { checkPlan, findViolations } from '../../../src/engine/check.js';
+import type { Step } from '../../../src/engine/plan.js';
+import { InternalError, PreconditionError } from '../../../src/errors.js';
 import { config, OLD, state, type StateOptions } from './state.js';
 
 const now = new Date('2026-11-26T12:00:00Z');
-const plan = (o: StateOptions = {}, cmdline = '') => planBoot(state(o), config, { cmdline, now });
-const actions = (p: Plan) => p.steps.map((s) => (s.action === 'rename' ? `rename ${s.from} → ${s.to}` : s.action === 'snapshot' ? `snapshot ${s.source}` : s.action));
-const safe = (o: StateOptions, p: Plan) => expect(findViolations(p, state(o), config)).toEqual([]);
+const plan = (o: StateOptions = {}, c = config) => planBoot(state(o), c, { now });
+const actions = (p: BootPlan) =>
+  p.steps.map((s) => (s.action === 'rename' ? `rename ${s.from} → ${s.to}` : s.action === 'snapshot' ? `snapshot ${s.source} → ${s.dest}` : s.action === 'delete' ? `delete(${s.purpose}) ${s.items.map((i) => i.path).join(',')}` : s.action));
+/** The plan passes the one check unchanged (nothing dropped, nothing refused). */
+const safe = (o: StateOptions, p: BootPlan, c = config) => {
+  checkBootShape(p, c);
+  expect(findViolations(p.steps, bootScope(c), bootCheckFacts(state(o), p, c))).toEqual([]);
+};
+const warnings = (p: BootPlan) => p.notices.map((n) => `${n.what} ${n.fix}`).join('\n');
 
 describe('planBoot: normal boot', () => {
-  it('makes the new root first, then archives, then renames it into place', () => {
+  it('makes the new root first, archives the old one, renames the new one into place, then commits', () => {
     const o = { archives: ['20261125T000000Z'] };
     const p = plan(o);
-    expect(actions(p)).toEqual(['snapshot @root-blank', `rename @root → ${OLD}/20261126T120000Z`, `rename ${OLD}/.pantheros-new-root → @root`]);
-    expect(p).toMatchObject({ result: 'ok', archive: { name: '20261126T120000Z' }, created: { path: '@root', from: '@root-blank' }, needsListing: false });
+    expect(actions(p)).toEqual([`snapshot @root-blank → ${OLD}/.pantheros-new-root`, `rename @root → ${OLD}/20261126T120000Z`, `rename ${OLD}/.pantheros-new-root → @root`, 'commit']);
+    expect(p).toMatchObject({ result: 'ok', archive: { name: '20261126T120000Z' }, created: { path: '@root', from: '@root-blank' }, blockers: [] });
     expect(p.steps.every((s) => s.reason.length > 10)).toBe(true);
     safe(o, p);
   });
 
-  it('creates the archive directory when it is missing', () => {
-    const o = { oldRoots: 'missing' as const };
-    expect(actions(plan(o))[0]).toBe('ensure-dir');
-    safe(o, plan(o));
+  it('creates the archive directory when it (or its parent) is missing', () => {
+    for (const o of [{ oldRoots: 'missing' as const }, { oldRoots: 'missing' as const, kinds: { '@btrfs_tmp': 'missing' as const } }]) {
+      expect(actions(plan(o))[0]).toBe('ensure-dir');
+      safe(o, plan(o));
+    }
   });
 
-  it('makes an empty root when there is no blank, and says so', () => {
+  it('makes an empty root when there is no blank, and says so as an error', () => {
     const p = plan({ blank: 'missing' });
     expect(p.steps.map((s) => s.action)).toContain('create-subvolume');
     expect(p.created?.from).toBe('an empty subvolume');
-    expect(p.warnings.join()).toMatch(/blank @root-blank does not exist/);
+    expect(p.notices.find((n) => n.severity === 'error')?.what).toMatch(/blank @root-blank does not exist/);
   });
 
-  it('warns about a writable blank', () => {
-    expect(plan({ blankReadOnly: false }).warnings.join()).toMatch(/not read-only/);
+  it('warns about a writable blank, naming the fix', () => {
+    expect(warnings(plan({ blankReadOnly: false }))).toMatch(/not read-only.*btrfs property set -ts <top>\/@root-blank ro true/s);
   });
 
-  it('asks for the listing only when something may be deleted', () => {
-    const recent = Array.from({ length: 8 }, (_, i) => `202611${String(10 + i)}T000000Z`);
-    expect(plan({ archives: recent, listing: false }).needsListing).toBe(false);
-    expect(plan({ archives: ['20200101T000000Z', ...recent], listing: false }).needsListing).toBe(true);
+  it('a mounted root stops execution, not planning: the plan is what the next boot will do', () => {
+    const p = plan({ rootMountedAt: ['/'], archives: ['20261125T000000Z'] });
+    expect(p.blockers.join()).toMatch(/@root is mounted at \/: this is the running system/);
+    expect(actions(p)).toEqual(actions(plan({ archives: ['20261125T000000Z'] })));
+  });
+
+  it('names the archive with the time of this boot; a name taken in the same second gets _01', () => {
+    expect(plan({ archives: ['20261126T120000Z'] }).archive?.name).toBe('20261126T120000Z_01');
+    // A wrong clock once wrote a future name: this boot's name still carries this boot's time.
+    expect(plan({ archives: ['20991231T000000Z'] }).archive?.name).toBe('20261126T120000Z');
+  });
+
+  it('says when the root is the default subvolume', () => {
+    expect(plan({ defaultPath: '@root' }).notices.find((n) => n.severity === 'error')?.fix).toMatch(/btrfs subvolume set-default 5/);
   });
 });
 
 describe('planBoot: ageing out', () => {
   const old = ['20250101T000000Z', '20250102T000000Z'];
   const recent = ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z'];
-  it('deletes expired archives deepest first, with nested subvolumes from the one listing', () => {
-    const nested = [`${OLD}/${old[0]}/var/lib/machines`, `${OLD}/${old[0]}/var/lib/machines/a`, `${OLD}/${old[0]}/var/lib/machines/a/b`];
-    const o = { archives: [...old, ...recent], nested };
+  it('ages out before the new root is made (a full disk gets the space first), each archive with its nested subvolumes deepest first', () => {
+    const a = `${OLD}/${old[0]}`;
+    const o = { archives: [...old, ...recent], nested: { [a]: [`${a}/var/lib/machines`, `${a}/var/lib/machines/a`, `${a}/var/lib/machines/a/b`] } };
     const p = plan(o);
-    const del = p.steps.find((s) => s.action === 'delete');
-    expect(del && del.action === 'delete' && del.paths).toEqual([
-      `${OLD}/${old[1]}`,
-      `${OLD}/${old[0]}/var/lib/machines/a/b`,
-      `${OLD}/${old[0]}/var/lib/machines/a`,
-      `${OLD}/${old[0]}/var/lib/machines`,
-      `${OLD}/${old[0]}`,
-    ]);
-    expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/${old[1]}`, `${OLD}/${old[0]}`]);
+    expect(actions(p)[0]).toBe(`delete(age-out) ${OLD}/${old[1]},${OLD}/${old[0]}`);
+    const del = p.steps[0]!;
+    expect(del.action === 'delete' && del.items.find((i) => i.path === a)?.subvolumes.map((s) => s.path)).toEqual([`${a}/var/lib/machines/a/b`, `${a}/var/lib/machines/a`, `${a}/var/lib/machines`, a]);
     safe(o, p);
   });
 
   it('counts the root archived this boot as the newest, even when a hand-placed archive has a later generation', () => {
-    // state() gives archives cgen 10.. in order and @root the next one; a late hand-placed snapshot gets more.
-    const o = { archives: ['20260101T000000Z', '20260102T000000Z', '20260103T000000Z'] };
-    const s = state(o);
-    s.listing!.find((x) => x.path === `${OLD}/20260101T000000Z`)!.cgen = 999;
-    const p = planBoot(s, { ...config, oldRoots: { keepDays: 30, keepAtLeast: 2 } }, { cmdline: '', now });
+    const p = plan({ archives: [...old, 'hand-made', ...recent], cgens: { 'hand-made': 5000 } }, { ...config, oldRoots: { ...config.oldRoots, keepAtLeast: 2 } });
     expect(p.verdicts[0]).toMatchObject({ name: '20261126T120000Z', reason: 'archived this boot' });
-    expect(p.verdicts[1]).toMatchObject({ name: '20260101T000000Z', action: 'keep' });
-    expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/20260103T000000Z`, `${OLD}/20260102T000000Z`]);
+    expect(p.verdicts[1]).toMatchObject({ name: 'hand-made', action: 'keep' });
   });
 
   it('keeps the newest archive before this boot even with keepAtLeast 1 after a long power-off', () => {
-    const o = { archives: ['20260101T000000Z', '20260102T000000Z', '20260103T000000Z'] };
-    const p = planBoot(state(o), { ...config, oldRoots: { keepDays: 30, keepAtLeast: 1 } }, { cmdline: '', now });
-    expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/20260102T000000Z`, `${OLD}/20260101T000000Z`]);
-    expect(p.verdicts.find((v) => v.name === '20260103T000000Z')?.reason).toBe('newest archive before this boot');
+    const o = { archives: ['20250101T000000Z', '20250102T000000Z'] };
+    const c = { ...config, oldRoots: { ...config.oldRoots, keepAtLeast: 1 } };
+    const p = plan(o, c);
+    expect(p.verdicts.find((v) => v.name === '20250102T000000Z')).toMatchObject({ action: 'keep', reason: 'newest archive before this boot' });
+    expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/20250101T000000Z`]);
+    safe(o, p, c);
+  });
+
+  it.each<[string, StateOptions, RegExp]>([
+    ['read-only', { readOnly: [`${OLD}/${old[0]}`] }, /read-only, so protected.*ro false/],
+    ['received with btrfs receive', { readOnly: [`${OLD}/${old[0]}`], received: [`${OLD}/${old[0]}`] }, /received with btrfs receive.*refuses to make a received subvolume writable.*btrfs subvolume delete/],
+    ['holding a subvolume inside a read-only one', { nested: { [`${OLD}/${old[0]}`]: [`${OLD}/${old[0]}/a`, `${OLD}/${old[0]}/a/b`] }, nestedReadOnly: { [`${OLD}/${old[0]}/a`]: true } }, /inside the read-only .*\/a, which btrfs cannot delete/],
+    ['holding a subvolume inside one whose flag is unknown', { nested: { [`${OLD}/${old[0]}`]: [`${OLD}/${old[0]}/a`, `${OLD}/${old[0]}/a/b`] }, nestedReadOnly: { [`${OLD}/${old[0]}/a`]: null } }, /read-only flag cannot be told: kept whole/],
+    ['the default subvolume', { defaultPath: `${OLD}/${old[0]}` }, /default subvolume.*refuses to delete it/],
+    ['mounted', { mountedPaths: [`${OLD}/${old[0]}/var`] }, /mounted/],
+    ['not confirmed by the filesystem', { unconfirmed: [`${OLD}/${old[0]}`] }, /not confirmed as a subvolume/],
+  ])('keeps an expired archive that is %s, with the reason, and still ages out the others', (_, extra, why) => {
+    const o = { archives: [...old, ...recent], ...extra };
+    const p = plan(o);
+    expect(p.verdicts.find((v) => v.name === old[0])).toMatchObject({ action: 'keep' });
+    expect(p.verdicts.find((v) => v.name === old[0])!.reason).toMatch(why);
+    expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/${old[1]}`]);
+    expect(actions(p)).toContain(`rename ${OLD}/.pantheros-new-root → @root`);
     safe(o, p);
   });
 
-  it('keeps a read-only archive, and one whose nested subvolumes sit in a read-only subvolume', () => {
-    const nested = [`${OLD}/${old[1]}/ro`, `${OLD}/${old[1]}/ro/child`];
-    const o = { archives: [...old, ...recent], nested, readOnly: [`${OLD}/${old[0]}`, `${OLD}/${old[1]}/ro`] };
-    const p = plan(o);
-    expect(p.deletions).toEqual([]);
-    expect(p.verdicts.find((v) => v.name === old[0])?.reason).toMatch(/read-only, so protected/);
-    expect(p.verdicts.find((v) => v.name === old[1])?.reason).toMatch(/inside the read-only .*\/ro, which btrfs cannot delete/);
-    // A read-only leaf is fine: btrfs deletes read-only subvolumes from a writable parent.
-    const q = plan({ ...o, readOnly: [`${OLD}/${old[1]}/ro/child`] });
-    expect(q.deletions.map((d) => d.path)).toEqual([`${OLD}/${old[1]}`, `${OLD}/${old[0]}`]);
+  it('the default subvolume also gets a notice that names the fix', () => {
+    expect(plan({ archives: [...old, ...recent], defaultPath: `${OLD}/${old[0]}` }).notices.map((n) => n.fix).join()).toMatch(/set-default 5/);
   });
 
-  it('leaves plain directories and symlinks in the archive directory alone, with a warning', () => {
-    const o = { archives: recent, others: [{ name: '20200101T000000Z', kind: 'directory' as const }, { name: '20200102T000000Z', kind: 'symlink' as const }] };
-    const p = plan(o);
-    expect(p.steps.some((s) => s.action === 'delete')).toBe(false);
-    expect(p.warnings.join('\n')).toMatch(/20200101T000000Z is a plain directory.*\n.*20200102T000000Z is a symlink/);
+  it('below the free-space floor everything beyond keepAtLeast goes, even within keepDays, and the report says why', () => {
+    const archives = Array.from({ length: 9 }, (_, i) => `202611${String(10 + i)}T000000Z`);
+    const p = plan({ archives, freePercent: 3 });
+    expect(p.deletions).toHaveLength(5); // 9 + this boot's = 10 archives, newest 5 stay
+    expect(p.verdicts.filter((v) => v.action === 'delete').every((v) => /free space 3.0 % is below oldRoots.minFreePercent \(10 %\)/.test(v.reason))).toBe(true);
+    expect(warnings(p)).toMatch(/5 archive\(s\) beyond the newest 5 go this boot/);
+    expect(plan({ archives, freePercent: 30 }).deletions).toHaveLength(0);
   });
 
-  it('deletes nothing by age when the clock is behind the newest archive', () => {
-    const p = planBoot(state({ archives: [...old, ...recent] }), config, { cmdline: '', now: new Date('2024-01-01T00:00:00Z') });
-    expect(p.deletions).toEqual([]);
-    expect(p.archive?.name).toBe('20261124T000000Z_01');
-    expect(p.warnings.join()).toMatch(/clock .* is earlier than the newest archive/);
+  it('without subvolume facts (the cheap observation) nothing may be deleted: asking for a deletion is a bug, never a guess', () => {
+    expect(plan({ archives: recent, facts: false }).deletions).toEqual([]);
+    expect(() => plan({ archives: [...old, ...recent], facts: false })).toThrow(InternalError);
+  });
+});
+
+describe('planBoot: the clock', () => {
+  it('one boot with the clock in 2099: the next boot deletes nothing by age and says why; the boots after it age out again', () => {
+    const recent = ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z'];
+    const first = plan({ archives: ['20250101T000000Z', ...recent, '20991231T000000Z'] });
+    expect(first.deletions).toEqual([]);
+    expect(warnings(first)).toMatch(/20991231T000000Z is dated after the clock/);
+    // Two weeks later, with several right-clock boots after it: the future archive is ranked by generation.
+    const later = new Date('2026-12-26T12:00:00Z');
+    const after = ['20261201T000000Z', '20261205T000000Z', '20261210T000000Z', '20261215T000000Z', '20261220T000000Z'];
+    const p = planBoot(state({ archives: ['20250101T000000Z', ...recent, '20991231T000000Z', ...after] }), config, { now: later });
+    expect(p.deletions.map((d) => d.path.split('/').at(-1)).sort()).toEqual(['20250101T000000Z', '20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z']);
+    expect(p.verdicts.find((v) => v.name === '20991231T000000Z')).toMatchObject({ action: 'keep', ageFrom: 'generation' });
+    expect(p.verdicts.find((v) => v.name === '20991231T000000Z')!.reason).toMatch(/dated in the future .*made before 20261201T000000Z/);
   });
 
-  it('keeps everything on keep', () => {
-    const p = plan({ archives: [...old, ...recent] }, 'pantheros.rollback=keep');
-    expect(p).toMatchObject({ result: 'kept', steps: [], deletions: [], archive: null });
+  it('a future archive goes once an archive made after it is older than keepDays', () => {
+    const names = ['20991231T000000Z', '20261001T000000Z', '20261002T000000Z', '20261003T000000Z', '20261004T000000Z', '20261005T000000Z'];
+    const p = plan({ archives: names });
+    expect(p.verdicts.find((v) => v.name === '20991231T000000Z')).toMatchObject({ action: 'delete', ageFrom: 'generation' });
+    expect(p.verdicts.find((v) => v.name === '20991231T000000Z')!.reason).toMatch(/older than 30 d \(56.5 d at least\).*dated in the future/);
+  });
+
+  it('a future name in the impermanence snippet format is ranked the same way, and warned about', () => {
+    expect(warnings(plan({ archives: ['20261120T000000Z', '2099-1-1_00:00:00'] }))).toMatch(/2099-1-1_00:00:00 is dated after the clock/);
+  });
+
+  it('a name earlier than an archive made before it (a clock that was behind) is aged from that later time', () => {
+    const names = ['20261001T000000Z', '20261002T000000Z', '20000101T000000Z', '20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z'];
+    const p = plan({ archives: names });
+    const v = p.verdicts.find((x) => x.name === '20000101T000000Z')!;
+    expect(v.action).toBe('delete');
+    expect(v.reason).toMatch(/counted from 20261002T000000Z/);
+    expect(v.ageDays).toBeCloseTo(55.5, 1);
+  });
+
+  it('a clock that jumps forward deletes beyond keepAtLeast, and the report says plainly why so much went', () => {
+    const names = Array.from({ length: 8 }, (_, i) => `2000010${i + 1}T000000Z`);
+    const p = planBoot(state({ archives: names }), config, { now: new Date('2040-01-01T00:00:00Z') });
+    expect(p.deletions).toHaveLength(4); // 8 archives + this boot's, the newest 5 stay
+    expect(warnings(p)).toMatch(/every archive is older than keepDays .* the machine was off for a long time or the clock jumped forward; 4 archive\(s\) go at once/);
   });
 });
 
 describe('planBoot: targets', () => {
   const archives = ['20261120T000000Z', '20261121T000000Z'];
-  it('previous: snapshots the current root before archiving it; the archive is the reported source', () => {
-    const o = { archives };
-    const p = plan(o, 'pantheros.rollback=previous');
-    expect(actions(p).slice(0, 2)).toEqual(['snapshot @root', `rename @root → ${OLD}/20261126T120000Z`]);
-    expect(p.target).toMatchObject({ kind: 'previous', source: `${OLD}/20261126T120000Z`, refused: null });
+  it('previous: snapshots the current root (and its nested subvolumes, shallowest first) before archiving it', () => {
+    const o = { archives, cmdline: 'pantheros.rollback=previous', nested: { '@root': ['@root/var/lib/docker', '@root/var/lib/docker/btrfs/subvolumes/a'] } };
+    const p = plan(o);
+    const nr = `${OLD}/.pantheros-new-root`;
+    expect(actions(p)).toEqual([
+      `snapshot @root → ${nr}`,
+      'remove-stub',
+      `snapshot @root/var/lib/docker → ${nr}/var/lib/docker`,
+      'remove-stub',
+      `snapshot @root/var/lib/docker/btrfs/subvolumes/a → ${nr}/var/lib/docker/btrfs/subvolumes/a`,
+      `rename @root → ${OLD}/20261126T120000Z`,
+      `rename ${nr} → @root`,
+      'commit',
+    ]);
+    expect(p.nested).toEqual([
+      { path: 'var/lib/docker', from: '@root/var/lib/docker' },
+      { path: 'var/lib/docker/btrfs/subvolumes/a', from: '@root/var/lib/docker/btrfs/subvolumes/a' },
+    ]);
+    expect(p.target).toMatchObject({ kind: 'previous', source: `${OLD}/20261126T120000Z` });
     safe(o, p);
   });
 
-  it('previous with no root left: the newest archive by generation', () => {
-    const p = plan({ archives, root: 'missing' }, 'pantheros.rollback=previous');
-    expect(p.target.source).toBe(`${OLD}/20261121T000000Z`);
-    expect(p.archive).toBeNull();
+  it('previous with no root left: the newest archive by generation, with its nested subvolumes', () => {
+    const a = `${OLD}/20261120T000000Z`;
+    const p = plan({ archives, root: 'missing', cgens: { '20261120T000000Z': 99 }, cmdline: 'pantheros.rollback=previous', nested: { [a]: [`${a}/srv`] } });
+    expect(p.target.source).toBe(a);
+    expect(p.nested).toEqual([{ path: 'srv', from: `${a}/srv` }]);
   });
 
   it('an archive by name, protected from ageing out', () => {
-    const o = { archives: ['20200101T000000Z', ...archives, '20261122T000000Z', '20261123T000000Z', '20261124T000000Z', '20261125T000000Z'] };
-    const p = plan(o, 'pantheros.rollback=20200101T000000Z');
+    const names = ['20200101T000000Z', ...Array.from({ length: 6 }, (_, i) => `2026112${i}T000000Z`)];
+    const o = { archives: names, cmdline: 'pantheros.rollback=20200101T000000Z' };
+    const p = plan(o);
     expect(p.target).toMatchObject({ kind: 'archive', source: `${OLD}/20200101T000000Z` });
-    expect(p.verdicts.find((v) => v.name === '20200101T000000Z')).toMatchObject({ action: 'keep', reason: "source of this boot's root" });
+    expect(p.verdicts.find((v) => v.name === '20200101T000000Z')?.reason).toMatch(/source of this boot's root/);
     safe(o, p);
   });
 
-  it('a snapshot path under the snapshots directory', () => {
-    const kinds = { '@snapshots/daily': 'directory' as const, '@snapshots/daily/@root.20261125T000000Z': 'subvolume' as const };
-    const p = plan({ kinds }, 'pantheros.rollback=daily/@root.20261125T000000Z');
-    expect(p.target).toMatchObject({ kind: 'snapshot', source: '@snapshots/daily/@root.20261125T000000Z', refused: null });
+  it('a snapshot of the root under the snapshots directory; a snapshot of @persistent is refused, naming the state rollback', () => {
+    const kinds = { '@snapshots/daily': 'directory' as const, '@snapshots/daily/@root.20261125T000000Z': 'subvolume' as const, '@snapshots/daily/@persistent.20261125T000000Z': 'subvolume' as const };
+    expect(plan({ kinds, cmdline: 'pantheros.rollback=daily/@root.20261125T000000Z' }).target).toMatchObject({ kind: 'snapshot', source: '@snapshots/daily/@root.20261125T000000Z', refused: null });
+    const p = plan({ kinds, cmdline: 'pantheros.rollback=daily/@persistent.20261125T000000Z' });
+    expect(p.result).toBe('fell-back');
+    expect(p.target.refused).toMatch(/snapshot of @persistent, not of the root @root: that is service state, rolled back with a state rollback/);
   });
 
   it.each([
@@ -155,102 +230,129 @@ describe('planBoot: targets', () => {
     ['pantheros.rollback=daily/missing', /does not exist/],
     ['pantheros.rollback=evil/x', /symlink/],
     ['pantheros.rollback=$(reboot)', /characters/],
+    ['pantheros.rollback=20261121T000000Z', /not confirmed as a subvolume/],
   ])('%s is refused and the normal boot happens', (cmdline, why) => {
-    const o = {
+    const o: StateOptions = {
       archives,
-      others: [{ name: 'link', kind: 'symlink' as const }, { name: 'plain', kind: 'directory' as const }],
-      kinds: { '@snapshots/daily': 'directory' as const, '@snapshots/evil': 'symlink' as const },
+      others: [{ name: 'link', kind: 'symlink' }, { name: 'plain', kind: 'directory' }],
+      kinds: { '@snapshots/daily': 'directory', '@snapshots/evil': 'symlink' },
+      unconfirmed: [`${OLD}/20261121T000000Z`],
+      cmdline,
     };
-    const p = plan(o, cmdline);
+    const p = plan(o);
     expect(p.result).toBe('fell-back');
     expect(p.target.refused).toMatch(why);
     expect(p.created?.from).toBe('@root-blank');
-    expect(p.warnings.join()).toMatch(/refused/);
+    expect(warnings(p)).toMatch(/refused/);
     safe(o, p);
   });
 
-  it('a next-boot request is consumed first and acted on; the command line wins over it', () => {
-    const o = { archives, others: [{ name: '.pantheros-next-boot', kind: 'file' as const }], nextBoot: { target: 'previous' } };
+  it('a next-boot request is removed in the same commit as the swap (after the snapshot, before the renames); the command line wins over it', () => {
+    const o = { archives, request: { target: 'previous' } };
     const p = plan(o);
-    expect(p.steps[0]).toMatchObject({ action: 'consume-request', path: `${OLD}/.pantheros-next-boot` });
+    expect(actions(p)).toEqual([`snapshot @root → ${OLD}/.pantheros-new-root`, 'remove-file', `rename @root → ${OLD}/20261126T120000Z`, `rename ${OLD}/.pantheros-new-root → @root`, 'commit']);
     expect(p.target).toMatchObject({ origin: 'next-boot', kind: 'previous' });
-    const q = plan(o, 'pantheros.rollback=blank');
-    expect(q.steps[0]?.action).toBe('consume-request');
+    const q = plan({ ...o, cmdline: 'pantheros.rollback=blank' });
+    expect(q.steps.map((s) => s.action)).toContain('remove-file');
     expect(q.target).toMatchObject({ origin: 'cmdline', kind: 'blank' });
-    expect(q.warnings.join()).toMatch(/ignored/);
+    expect(warnings(q)).toMatch(/ignored/);
+    safe(o, p);
   });
 
-  it('keep with the root missing falls back to the previous root', () => {
-    const p = plan({ archives, root: 'missing' }, 'pantheros.rollback=keep');
+  it('keep changes nothing (a pending request is removed and committed); with the root missing it falls back to the previous root', () => {
+    expect(plan({ archives, cmdline: 'pantheros.rollback=keep' }).steps).toEqual([]);
+    expect(actions(plan({ archives, request: { target: 'keep' } }))).toEqual(['remove-file', 'commit']);
+    const p = plan({ archives, root: 'missing', cmdline: 'pantheros.rollback=keep' });
     expect(p.target.source).toBe(`${OLD}/20261121T000000Z`);
     expect(p.result).toBe('ok');
   });
 });
 
 describe('planBoot: interrupted runs and broken layouts', () => {
-  it('removes a half-made new root and makes it again', () => {
-    const o = { archives: ['20261125T000000Z'], others: [{ name: '.pantheros-new-root', kind: 'subvolume' as const }] };
+  it('removes a half-made new root (with what a previous boot restored into it) and makes the new root under a free name', () => {
+    const nr = `${OLD}/.pantheros-new-root`;
+    const o = { archives: ['20261125T000000Z'], others: [{ name: '.pantheros-new-root', kind: 'subvolume' as const }], nested: { [nr]: [`${nr}/var/lib/docker`] } };
     const p = plan(o);
-    expect(actions(p).slice(0, 2)).toEqual(['delete-leftover', 'snapshot @root-blank']);
+    expect(actions(p).slice(0, 2)).toEqual([`delete(leftover) ${nr}`, `snapshot @root-blank → ${nr}.1`]);
+    expect(p.steps[0]!.action === 'delete' && p.steps[0]!.items[0]!.subvolumes.map((s) => s.path)).toEqual([`${nr}/var/lib/docker`, nr]);
     expect(p.recovered.join()).toMatch(/interrupted/);
     safe(o, p);
   });
 
   it('removes a temporary snapshot left by a killed diff, and nothing else that is hidden', () => {
-    const o = {
-      archives: ['20261125T000000Z'],
-      others: [
-        { name: '.pantheros-diff-4242', kind: 'subvolume' as const },
-        { name: '.hand-made', kind: 'subvolume' as const },
-      ],
-    };
+    const o = { archives: ['20261125T000000Z'], others: [{ name: '.pantheros-diff-4242', kind: 'subvolume' as const }, { name: '.hand-made', kind: 'subvolume' as const }] };
     const p = plan(o);
-    const step = p.steps.find((s) => s.action === 'delete-leftover');
-    expect(step && step.action === 'delete-leftover' && step.paths).toEqual([`${OLD}/.pantheros-diff-4242`]);
+    expect(actions(p)[0]).toBe(`delete(leftover) ${OLD}/.pantheros-diff-4242`);
     safe(o, p);
-    step!.action === 'delete-leftover' && step!.paths.push(`${OLD}/.hand-made`);
-    expect(findViolations(p, state(o), config).join()).toMatch(/not one of this tool's temporary subvolumes/);
   });
 
   it('with the root missing, archives nothing and makes a new root', () => {
-    const p = plan({ archives: ['20261125T000000Z'], root: 'missing', others: [{ name: '.pantheros-new-root', kind: 'subvolume' as const }] });
+    const p = plan({ archives: ['20261125T000000Z'], root: 'missing' });
     expect(p.archive).toBeNull();
-    expect(actions(p)).toEqual(['delete-leftover', 'snapshot @root-blank', `rename ${OLD}/.pantheros-new-root → @root`]);
+    expect(actions(p)).toEqual([`snapshot @root-blank → ${OLD}/.pantheros-new-root`, `rename ${OLD}/.pantheros-new-root → @root`, 'commit']);
   });
 
   it.each<[StateOptions, RegExp]>([
     [{ root: 'directory' }, /@root is a directory, not a subvolume/],
     [{ root: 'symlink' }, /@root is a symlink/],
-    [{ mounted: ['/sysroot'] }, /@root is mounted at \/sysroot/],
     [{ oldRoots: 'file' }, /is a file, not a directory/],
     [{ oldRoots: 'symlink' }, /is a symlink, not a directory/],
+    [{ kinds: { '@btrfs_tmp': 'symlink' }, oldRoots: 'missing' }, /@btrfs_tmp is a symlink/],
   ])('refuses %j', (o, why) => {
     expect(() => plan(o)).toThrow(PreconditionError);
     expect(() => plan(o)).toThrow(why);
   });
-});
 
-describe('findViolations (the safety check)', () => {
-  const o = { archives: ['20200101T000000Z', '20200102T000000Z', '20261124T000000Z'] };
-  const base = () => planBoot(state(o), { ...config, oldRoots: { keepDays: 30, keepAtLeast: 1 } }, { cmdline: '', now });
-
-  it('accepts a correct plan', () => {
-    expect(findViolations(base(), state(o), config)).toEqual([]);
+  it('leaves plain directories, symlinks and odd entries in the archive directory alone, with a warning each', () => {
+    const p = plan({ others: [{ name: '20200101T000000Z', kind: 'directory' }, { name: 'x', kind: 'symlink' }, { name: 'f', kind: 'file' }] });
+    expect(warnings(p)).toMatch(/plain directory.*\n.*symlink.*\n.*file/);
+    expect(p.deletions).toEqual([]);
   });
 
-  it.each<[string, (p: Plan) => void, RegExp]>([
-    ['a delete outside the archive directory', (p) => p.steps.push({ n: 99, action: 'delete', paths: ['@persistent'], archives: ['@persistent'], reason: 'x' }), /not strictly inside/],
-    ['a delete through ..', (p) => p.steps.push({ n: 99, action: 'delete', paths: [`${OLD}/../x`], archives: [], reason: 'x' }), /not strictly inside/],
-    ['a delete of the newest archive', (p) => p.steps.push({ n: 99, action: 'delete', paths: [`${OLD}/20261124T000000Z`], archives: [], reason: 'x' }), /protected/],
-    ['a delete of the archive made this boot', (p) => p.steps.push({ n: 99, action: 'delete', paths: [p.archive!.path], archives: [], reason: 'x' }), /protected|not a subvolume in the listing/],
-    ['a delete of something not listed', (p) => p.steps.push({ n: 99, action: 'delete', paths: [`${OLD}/20200101T000000Z/plain`], archives: [], reason: 'x' }), /not a subvolume in the listing/],
-    ['a parent before its child', (p) => p.steps.push({ n: 99, action: 'delete', paths: [`${OLD}/20200101T000000Z`, `${OLD}/20200101T000000Z/x`], archives: [], reason: 'x' }), /before a subvolume inside it/],
-    ['a rename of something else', (p) => p.steps.push({ n: 99, action: 'rename', from: '@persistent', to: '@root', reason: 'x' }), /only @root/],
-    ['a snapshot outside the archive directory', (p) => p.steps.push({ n: 99, action: 'snapshot', source: '@root-blank', dest: '@nix', reason: 'x' }), /not the new root/],
-    ['a plan without a root', (p) => (p.steps = p.steps.filter((s) => !(s.action === 'rename' && s.to === '@root'))), /without a @root/],
-  ])('rejects %s', (_, mutate, why) => {
+  it('passes the notes of the subvolume listing on as warnings', () => {
+    expect(warnings(plan({ notes: ['2 lines of the subvolume listing name @snapshots/daily/x'] }))).toMatch(/2 lines of the subvolume listing/);
+  });
+});
+
+describe('the one check on boot plans', () => {
+  const o = { archives: ['20200101T000000Z', '20200102T000000Z', '20261124T000000Z'] };
+  const c = { ...config, oldRoots: { ...config.oldRoots, keepAtLeast: 1 } };
+  const base = () => planBoot(state(o), c, { now });
+  const judge = (steps: Step[]) => findViolations(steps, bootScope(c), bootCheckFacts(state(o), base(), c));
+  const del = (path: string, subvolumes = [path]): Step => ({ n: 99, action: 'delete', purpose: 'age-out', items: [{ path, reason: 'x', subvolumes: subvolumes.map((p) => ({ path: p })) }], reason: 'x' });
+
+  it('accepts the planner plan', () => {
+    expect(judge(base().steps)).toEqual([]);
+  });
+
+  it.each<[string, Step, RegExp]>([
+    ['a delete outside the archive directory', del('@persistent'), /not directly inside/],
+    ['a delete through ..', del(`${OLD}/../x`), /not directly inside/],
+    ['a delete of the newest archive', del(`${OLD}/20261124T000000Z`), /protected \(the newest archive/],
+    ['a delete of something not confirmed', del(`${OLD}/nothing`), /not a subvolume confirmed/],
+    ['a nested path that was not confirmed below it', del(`${OLD}/20200101T000000Z`, [`${OLD}/20200101T000000Z/plain`, `${OLD}/20200101T000000Z`]), /not a subvolume confirmed below it/],
+    ['a parent before its child', del(`${OLD}/20200101T000000Z`, [`${OLD}/20200101T000000Z`, `${OLD}/20200101T000000Z/x`]), /the item itself must be deleted last|comes before a subvolume inside it/],
+    ['a rename of something else', { n: 99, action: 'rename', from: '@persistent', to: '@root', reason: 'x' }, /neither/],
+    ['a snapshot outside the archive directory', { n: 99, action: 'snapshot', source: '@root-blank', dest: '@nix', readOnly: false, reason: 'x' }, /not directly inside/],
+    ['a snapshot over an existing archive', { n: 99, action: 'snapshot', source: '@root-blank', dest: `${OLD}/20200101T000000Z`, readOnly: false, reason: 'x' }, /already exists/],
+    ['removing another file', { n: 99, action: 'remove-file', path: `${OLD}/20200101T000000Z`, reason: 'x' }, /not a file this plan owns/],
+    ['a stub removed outside a new subvolume', { n: 99, action: 'remove-stub', path: '@persistent/x', reason: 'x' }, /not inside a subvolume this plan made/],
+  ])('finds %s', (_, step, why) => {
+    expect(judge([...base().steps, step]).map((v) => v.text).join('\n')).toMatch(why);
+  });
+
+  it('drops a refused delete item (kept, with the reason) and keeps the rest of the plan; any other violation refuses the whole plan', () => {
+    const steps = [del(`${OLD}/20261124T000000Z`), ...base().steps.map((s) => ({ ...s, n: s.n + 1 }))];
+    steps[0]!.n = 1;
+    const r = checkPlan(steps, bootScope(c), bootCheckFacts(state(o), base(), c));
+    expect(r.dropped.map((d) => d.path)).toEqual([`${OLD}/20261124T000000Z`]);
+    expect(r.steps.map((s) => s.action)).toEqual(base().steps.map((s) => s.action));
+    expect(() => checkPlan([...base().steps, { n: 99, action: 'rename', from: '@nix', to: '@root', reason: 'x' }], bootScope(c), bootCheckFacts(state(o), base(), c))).toThrow(InternalError);
+  });
+
+  it('a boot plan must end with a root in place and a commit', () => {
     const p = base();
-    mutate(p);
-    expect(findViolations(p, state(o), config).join('\n')).toMatch(why);
+    expect(() => checkBootShape({ ...p, steps: p.steps.filter((s) => !(s.action === 'rename' && s.to === '@root')) }, c)).toThrow(/ends without a @root/);
+    expect(() => checkBootShape({ ...p, steps: p.steps.filter((s) => s.action !== 'commit') }, c)).toThrow(/not followed by a commit/);
   });
 });

@@ -1,7 +1,11 @@
-// A small builder of observed states for the pure planner tests.
+// A small builder of observed states for the pure planner and check tests.
 import { validateConfig, type Config } from '../../../src/config/load-config.js';
-import type { EntryKind, Observed } from '../../../src/boot/observe.js';
-import type { SubvolumeInfo } from '../../../src/btrfs/list.js';
+import type { Observed, SubvolumeFacts } from '../../../src/boot/observe.js';
+import type { EntryKind } from '../../../src/fs/entry-kind.js';
+import type { NestedSubvolume, SubvolumeRecord } from '../../../src/btrfs/inventory.js';
+import { chooseTarget } from '../../../src/boot/target.js';
+import { rollbackParameter } from '../../../src/cmdline/parse-cmdline.js';
+import type { Request } from '../../../src/boot/request-file.js';
 
 export const config: Config = validateConfig({});
 export const OLD = '@btrfs_tmp/old_roots';
@@ -9,25 +13,42 @@ export const OLD = '@btrfs_tmp/old_roots';
 export interface StateOptions {
   root?: EntryKind;
   blank?: EntryKind;
-  blankReadOnly?: boolean;
+  blankReadOnly?: boolean | null;
   oldRoots?: EntryKind;
-  /** Archive names (subvolumes), oldest first; cgen grows in this order. */
+  /** Archive names (subvolumes), oldest first; cgen grows in this order unless `cgens` says otherwise. */
   archives?: string[];
-  /** Other entries of the archive directory. */
+  cgens?: Record<string, number>;
+  /** Other entries of the archive directory (leftovers are subvolumes with the tool's temporary names). */
   others?: { name: string; kind: EntryKind }[];
-  /** Extra subvolume paths for the listing (nested subvolumes). */
-  nested?: string[];
-  listing?: boolean;
-  mounted?: string[];
-  /** Read-only subvolume paths (taken with the listing). */
+  /** Nested subvolumes below an item (path relative to the top level → paths). */
+  nested?: Record<string, string[]>;
+  /** Nested subvolumes whose read-only flag is known to be set (or unknown: null). */
+  nestedReadOnly?: Record<string, boolean | null>;
+  /** Item paths whose record says read-only / received. */
   readOnly?: string[];
-  nextBoot?: Observed['nextBoot'];
+  received?: string[];
+  /** Item paths the filesystem does not confirm (no record). */
+  unconfirmed?: string[];
+  /** Take subvolume facts (default true); false is the boot's cheap observation. */
+  facts?: boolean;
+  rootMountedAt?: string[];
+  mountedPaths?: string[];
+  request?: Request;
+  cmdline?: string;
   kinds?: Record<string, EntryKind>;
+  /** Paths (relative to the top level) of the default subvolume. */
+  defaultPath?: string;
+  freePercent?: number;
+  notes?: string[];
 }
 
 export function state(o: StateOptions = {}): Observed {
   const archives = o.archives ?? [];
-  const entries = [...archives.map((name) => ({ name, kind: 'subvolume' as EntryKind })), ...(o.others ?? [])];
+  const entries = [
+    ...archives.map((name) => ({ name, kind: 'subvolume' as EntryKind, validName: true })),
+    ...(o.others ?? []).map((e) => ({ ...e, validName: true })),
+    ...(o.request !== undefined && o.request !== null ? [{ name: '.pantheros-next-boot', kind: 'file' as EntryKind, validName: true }] : []),
+  ];
   const kinds: Record<string, EntryKind> = {
     '@root': o.root ?? 'subvolume',
     '@root-blank': o.blank ?? 'subvolume',
@@ -38,23 +59,49 @@ export function state(o: StateOptions = {}): Observed {
     ...(o.kinds ?? {}),
   };
   let id = 256;
-  const sv = (path: string, cgen: number): SubvolumeInfo => ({ id: id++, gen: cgen, cgen, parent: 5, topLevel: 5, parentUuid: null, uuid: null, path });
-  const listing = [
-    sv('@root-blank', 1),
-    ...archives.map((a, i) => sv(`${OLD}/${a}`, 10 + i)),
-    ...entries.filter((e) => e.kind === 'subvolume' && e.name.startsWith('.')).map((e) => sv(`${OLD}/${e.name}`, 5)),
-    ...(o.nested ?? []).map((p) => sv(p, 9)),
-    ...(kinds['@root'] === 'subvolume' ? [sv('@root', 10 + archives.length)] : []),
-  ];
+  const records = new Map<string, SubvolumeRecord>();
+  const record = (path: string, cgen: number) => {
+    if (o.unconfirmed?.includes(path)) return;
+    records.set(path, {
+      id: id++,
+      gen: cgen,
+      cgen,
+      parent: 5,
+      uuid: `uuid-${id}`,
+      parentUuid: null,
+      receivedUuid: o.received?.includes(path) ? 'recv' : null,
+      path,
+      readOnly: o.readOnly?.includes(path) ?? false,
+      source: 'listing',
+    });
+  };
+  record('@root-blank', 1);
+  archives.forEach((a, i) => record(`${OLD}/${a}`, o.cgens?.[a] ?? 10 + i));
+  for (const e of o.others ?? []) if (e.kind === 'subvolume') record(`${OLD}/${e.name}`, 5);
+  if (kinds['@root'] === 'subvolume') record('@root', 1000);
+  for (const [path, kind] of Object.entries(o.kinds ?? {})) if (kind === 'subvolume' && !records.has(path)) record(path, 7);
+  const nested = new Map<string, NestedSubvolume[]>();
+  for (const [item, paths] of Object.entries(o.nested ?? {})) {
+    const depth = (p: string) => p.split('/').length;
+    nested.set(
+      item,
+      [...paths].sort((a, b) => depth(b) - depth(a) || (a < b ? 1 : -1)).map((path) => ({ path, bytes: Buffer.from(path), readOnly: o.nestedReadOnly && path in o.nestedReadOnly ? o.nestedReadOnly[path]! : false })),
+    );
+  }
+  const facts: SubvolumeFacts | null =
+    o.facts === false ? null : { records, nested, defaultId: o.defaultPath ? records.get(o.defaultPath)?.id : undefined, notes: o.notes ?? [] };
+  const request = o.request ?? null;
   return {
     top: '/top',
     kinds,
-    rootMountedAt: o.mounted ?? [],
-    blankReadOnly: o.blankReadOnly ?? true,
+    rootMountedAt: o.rootMountedAt ?? [],
+    mountedPaths: o.mountedPaths ?? [],
+    blankReadOnly: o.blankReadOnly === undefined ? true : o.blankReadOnly,
     blankEntries: 0,
     entries,
-    listing: o.listing === false ? null : listing,
-    readOnlyPaths: o.listing === false ? null : ['@root-blank', ...(o.readOnly ?? [])],
-    nextBoot: o.nextBoot ?? (entries.some((e) => e.name === '.pantheros-next-boot') ? { target: 'previous' } : null),
+    request,
+    space: o.freePercent === undefined ? { totalBytes: 100, freeBytes: 50, freePercent: 50 } : { totalBytes: 100, freeBytes: o.freePercent, freePercent: o.freePercent },
+    chosen: chooseTarget(rollbackParameter(o.cmdline ?? ''), request),
+    subvolumes: facts,
   };
 }

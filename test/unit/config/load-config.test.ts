@@ -13,7 +13,7 @@ describe('validateConfig', () => {
   it('merges partial sections with the defaults', () => {
     const c = validateConfig({ subvolumes: { root: 'root' }, oldRoots: { keepDays: 7 } });
     expect(c.subvolumes).toEqual({ ...DEFAULTS.subvolumes, root: 'root' });
-    expect(c.oldRoots).toEqual({ keepDays: 7, keepAtLeast: 5 });
+    expect(c.oldRoots).toEqual({ keepDays: 7, keepAtLeast: 5, minFreePercent: 10 });
   });
 
   it.each<[unknown, RegExp]>([

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { decideRetention, type ArchiveFact } from '../../../src/retention/age-out.js';
+import { decideRetention as decide, mayAgeOut, type ArchiveFact, type RetentionPolicy } from '../../../src/retention/age-out.js';
 import { formatTimestamp } from '../../../src/archive/naming.js';
 
 const DAY = 86_400_000;
 const now = new Date('2026-11-26T12:00:00Z');
-const policy = { keepDays: 30, keepAtLeast: 5 };
+const policy = { keepDays: 30, keepAtLeast: 5, minFreePercent: 10 };
+const decideRetention = (archives: ArchiveFact[], p: Omit<RetentionPolicy, 'minFreePercent'> & { minFreePercent?: number }, at: Date, protect?: Map<string, string>) =>
+  decide({ archives, policy: { minFreePercent: 10, ...p }, now: at, protect }).verdicts;
 /** n archives, one a day going back from `now - startDays`, cgen growing with time. */
 function archives(n: number, startDays = 0): ArchiveFact[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -52,9 +54,11 @@ describe('decideRetention', () => {
 
   it('deletes nothing by age when the clock is behind the newest archive', () => {
     const a = archives(40);
-    const v = decideRetention(a, policy, new Date(now.getTime() - 10 * DAY));
-    expect(deleted(v)).toEqual([]);
-    expect(v.at(-1)?.reason).toMatch(/clock .* is earlier than the newest archive/);
+    const r = decide({ archives: a, policy, now: new Date(now.getTime() - 10 * DAY) });
+    expect(deleted(r.verdicts)).toEqual([]);
+    expect(r.clockBehind).toBe(true);
+    expect(r.verdicts.at(-1)?.reason).toMatch(/the clock is behind the newest archive/);
+    expect(r.warnings.join()).toMatch(/is dated after the clock/);
   });
 
   it('never deletes a protected archive or one whose name is not a timestamp', () => {
@@ -69,5 +73,32 @@ describe('decideRetention', () => {
   it('ages legacy impermanence names too', () => {
     const v = decideRetention([{ name: '2026-1-2_03:04:05', cgen: 1 }, ...archives(5)], policy, now);
     expect(deleted(v)).toEqual(['2026-1-2_03:04:05']);
+  });
+
+  it('below the free-space floor deletes beyond keepAtLeast even within keepDays; above it only by age', () => {
+    const a = archives(10);
+    expect(deleted(decide({ archives: a, policy, now, freePercent: 9.9 }).verdicts)).toHaveLength(5);
+    expect(deleted(decide({ archives: a, policy, now, freePercent: 10 }).verdicts)).toHaveLength(0);
+  });
+});
+
+describe('mayAgeOut (whether a boot must read the subvolume facts)', () => {
+  const names = (a: ArchiveFact[]) => a.map((x) => x.name);
+  it('is false when nothing can go, and true whenever decideRetention could delete', () => {
+    for (const [a, free] of [
+      [archives(4), undefined],
+      [archives(20), undefined],
+      [archives(40), undefined],
+      [archives(8, 100), undefined],
+      [archives(10), 5],
+      [[...archives(6), { name: '20991231T000000Z', cgen: 1 }], undefined],
+      [[...archives(3), { name: '2020-1-2_03:04:05', cgen: 1 }, { name: 'hand', cgen: 2 }], undefined],
+    ] as [ArchiveFact[], number | undefined][]) {
+      const could = deleted(decide({ archives: [...a, { name: 'new', cgen: Number.MAX_SAFE_INTEGER }], policy, now, freePercent: free }).verdicts).length > 0;
+      if (could) expect(mayAgeOut(names(a), policy, now, free)).toBe(true);
+    }
+    expect(mayAgeOut(names(archives(4)), policy, now, undefined)).toBe(false);
+    expect(mayAgeOut(names(archives(20)), policy, now, undefined)).toBe(false);
+    expect(mayAgeOut(names(archives(40)), policy, now, undefined)).toBe(true);
   });
 });

@@ -63,7 +63,8 @@ describe('snapshotName', () => {
     ['same second taken', '@persistent', ['@persistent.20261126T063251Z'], '@persistent.20261126T063251Z_01'],
     ['two taken', '@persistent', ['@persistent.20261126T063251Z', '@persistent.20261126T063251Z_01'], '@persistent.20261126T063251Z_02'],
     ['other subvolume at the same second does not count', '@persistent', ['@nix.20261126T063251Z'], '@persistent.20261126T063251Z'],
-    ['clock behind the newest', '@persistent', ['@persistent.20270101T000000Z'], '@persistent.20270101T000000Z_01'],
+    ['a later name from a clock that was ahead: the time of now, not after it', '@persistent', ['@persistent.20270101T000000Z'], '@persistent.20261126T063251Z'],
+    ['same second', '@persistent', ['@persistent.20261126T063251Z'], '@persistent.20261126T063251Z_01'],
     ['slash encoded', '@home/alice', [], '@home~2falice.20261126T063251Z'],
     ['foreign names ignored', '@persistent', ['notes.txt', '@persistent.tmp'], '@persistent.20261126T063251Z'],
   ])('%s', (_, subvolume, existing, expected) => {
@@ -72,13 +73,13 @@ describe('snapshotName', () => {
     expect(parseSnapshotName(name)?.subvolume).toBe(subvolume);
   });
 
-  it('names taken in sequence sort by time and never collide', () => {
+  it('names taken in sequence carry their clock time and never collide', () => {
     const names: string[] = [];
     for (const iso of ['2026-11-26T06:00:00Z', '2026-11-26T06:00:00Z', '2026-11-26T06:00:00Z', '2026-11-26T07:00:00Z', '2026-11-26T05:00:00Z']) {
       names.push(snapshotName('@persistent', at(iso), names));
     }
     expect(new Set(names).size).toBe(names.length);
-    expect([...names].sort()).toEqual(names);
+    expect(names).toEqual(['@persistent.20261126T060000Z', '@persistent.20261126T060000Z_01', '@persistent.20261126T060000Z_02', '@persistent.20261126T070000Z', '@persistent.20261126T050000Z']);
   });
 });
 

@@ -1,0 +1,51 @@
+// What the one invariant check (src/engine/check.ts) needs to judge a boot plan, taken from the observation alone.
+import type { Config } from '../config/load-config.js';
+import type { CheckFacts, Scope } from '../engine/check.js';
+import { InternalError } from '../errors.js';
+import { orderNewestFirst } from '../retention/age-out.js';
+import type { Observed } from './observe.js';
+import type { BootPlan } from './plan.js';
+import { NEXT_BOOT_FILE } from './request-file.js';
+
+/** A boot owns the archive directory, may swap the root, and may remove the next-boot request. */
+export function bootScope(config: Config): Scope {
+  const { root, oldRoots } = config.subvolumes;
+  return { owned: [oldRoots], swapped: [root], files: [`${oldRoots}/${NEXT_BOOT_FILE}`] };
+}
+
+/**
+ * The facts the check decides on: what exists, the confirmed subvolumes, and what must never go — the newest
+ * archive by creation generation and every subvolume the plan snapshots from.
+ */
+export function bootCheckFacts(observed: Observed, plan: BootPlan, config: Config): CheckFacts {
+  const { oldRoots } = config.subvolumes;
+  const sv = observed.subvolumes;
+  const archives = observed.entries
+    .filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.'))
+    .map((e) => ({ name: e.name, cgen: sv?.records.get(`${oldRoots}/${e.name}`)?.cgen }));
+  const protectedPaths = new Map<string, string>();
+  const newest = orderNewestFirst(archives)[0];
+  if (newest) protectedPaths.set(`${oldRoots}/${newest.name}`, 'the newest archive by creation generation');
+  for (const s of plan.steps) if (s.action === 'snapshot') protectedPaths.set(s.source, 'a source of this plan');
+  return {
+    kinds: observed.kinds,
+    present: new Map([[oldRoots, new Set(observed.entries.map((e) => e.name))]]),
+    records: sv?.records ?? new Map(),
+    nested: sv?.nested ?? new Map(),
+    protected: protectedPaths,
+    defaultId: sv?.defaultId,
+    mountedPaths: observed.mountedPaths,
+  };
+}
+
+/** Boot-only invariants on top of the shared check: a boot that changes the root ends with a root in place. */
+export function checkBootShape(plan: BootPlan, config: Config): void {
+  const { root } = config.subvolumes;
+  if (plan.result !== 'kept' && !plan.steps.some((s) => s.action === 'rename' && s.to === root)) {
+    throw new InternalError(`refusing an unsafe plan (nothing was changed): it ends without a ${root}`);
+  }
+  const last = plan.steps.at(-1);
+  if (plan.steps.some((s) => s.action === 'rename') && last?.action !== 'commit') {
+    throw new InternalError('refusing an unsafe plan (nothing was changed): the swap is not followed by a commit');
+  }
+}

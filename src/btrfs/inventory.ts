@@ -1,0 +1,313 @@
+// Which subvolumes exist at and below a path, with facts a name cannot forge (issue: hostile names).
+//
+// `btrfs subvolume list` prints names raw, so any user who can create a subvolume (no privilege is needed) can
+// add lines to it that look like entries. Nothing here believes a line on its own:
+// - a path counts as a subvolume only when the filesystem says so: every component reached with lstat, never
+//   through a symlink, the last a directory with inode 256 on a device of its own (its own st_dev);
+// - the facts of a path (id, generations, read-only) come from the listing only when exactly one line names that
+//   path (a real subvolume always has its own line, so a second line naming it can only be forged); otherwise
+//   they are read with `btrfs subvolume show PATH`, whose fields after the (known) name cannot be forged;
+// - subvolumes below a path are the listing's candidates verified on disk, plus the real paths of lines cut short
+//   by a newline in a name (the line's text, a newline and the next lines, verified on disk the same way).
+import { accessSync, constants, lstatSync, readdirSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { assertSafePath, BTRFS, listArgv } from './commands.js';
+import { extendedText, parseListing, type ListingEntry, type ListingText } from './listing.js';
+import { CommandError, runCommand, runCommandBytes } from './run.js';
+
+export interface SubvolumeRecord {
+  id: number;
+  /** Generation of the last change. */
+  gen: number;
+  /** Generation at creation (otransid): grows with every transaction, unlike the clock. */
+  cgen: number;
+  /** Id of the subvolume holding it. */
+  parent: number;
+  uuid: string | null;
+  parentUuid: string | null;
+  /** Set when it was made by `btrfs receive` (btrfs then refuses `property set ro false`). */
+  receivedUuid: string | null;
+  /** Relative to the top level. */
+  path: string;
+  readOnly: boolean;
+  /** Where the facts come from: the one listing line naming the path, or `btrfs subvolume show`. */
+  source: 'listing' | 'show';
+}
+
+export interface NestedSubvolume {
+  /** Relative to the top level; exact for valid UTF-8 names (see `bytes` otherwise). */
+  path: string;
+  /** The exact bytes of the path, for names that are not valid UTF-8. */
+  bytes: Buffer;
+  /** True for a read-only subvolume; null when it cannot be told without trusting a forged line. */
+  readOnly: boolean | null;
+}
+
+/** The two listings an inventory is built from (exact bytes of `btrfs subvolume list` and of `list -r`). */
+export interface ListingOutput {
+  full: Buffer;
+  readOnly: Buffer;
+}
+
+const key = (b: Buffer) => b.toString('latin1');
+const MAX_EXTENSION_LINES = 64;
+const MAX_PATH_BYTES = 65_536;
+
+/** Runs the two listings (read-only subvolumes first, so a line cannot appear in it without being in the full one). */
+export function readListings(top: string): ListingOutput {
+  const run = (argv: string[]) => {
+    const r = runCommandBytes(argv);
+    if (r.code !== 0) throw new CommandError({ argv, code: r.code, stdout: '', stderr: r.stderr });
+    return r.stdout;
+  };
+  const readOnly = run(listArgv(top, true));
+  const full = run(listArgv(top));
+  return { full, readOnly };
+}
+
+/** Parses the fields of `btrfs subvolume show` that follow the known name line; undefined when the shape is not the expected one. */
+export function parseShow(output: string, relPath: string): Omit<SubvolumeRecord, 'path' | 'source'> | undefined {
+  const name = relPath.split('/').at(-1)!;
+  const lines = output.split('\n');
+  // Line 1 is the path, line 2 the name: both known, so nothing after them can come from a name.
+  if (lines[1]?.replace(/^\s*Name:\s*/, '') !== name) return undefined;
+  const fields = new Map<string, string>();
+  for (const line of lines.slice(2)) {
+    const m = /^\t([A-Za-z() ]+):\s*(.*)$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'Snapshot(s)') break;
+    fields.set(m[1]!, m[2]!.trim());
+  }
+  const num = (k: string) => (fields.has(k) && /^\d+$/.test(fields.get(k)!) ? Number(fields.get(k)) : undefined);
+  const uuid = (k: string) => (fields.get(k) && fields.get(k) !== '-' ? fields.get(k)! : null);
+  const id = num('Subvolume ID');
+  const gen = num('Generation');
+  const cgen = num('Gen at creation');
+  const parent = num('Parent ID');
+  if (id === undefined || gen === undefined || cgen === undefined || parent === undefined || !fields.has('Flags')) return undefined;
+  return { id, gen, cgen, parent, uuid: uuid('UUID'), parentUuid: uuid('Parent UUID'), receivedUuid: uuid('Received UUID'), readOnly: /\breadonly\b/.test(fields.get('Flags')!) };
+}
+
+function showSubvolume(abs: string): string | undefined {
+  const r = runCommand([BTRFS, 'subvolume', 'show', assertSafePath(abs)]);
+  return r.code === 0 ? r.stdout : undefined;
+}
+
+export interface InventoryOptions {
+  /** Reads `btrfs subvolume show` output for an absolute path (tests pass their own). */
+  show?: (abs: string) => string | undefined;
+  /** The top level is mounted read-write, so read-only subvolumes answer access(W_OK) with EROFS. */
+  writableMount?: boolean;
+}
+
+/** The subvolumes of one filesystem, trusted only as far as the filesystem confirms them. */
+export class Inventory {
+  private readonly full: ListingText;
+  private readonly byText = new Map<string, ListingEntry[]>();
+  private readonly readOnlyLines = new Set<string>();
+  private readonly stats = new Map<string, Stats | null>();
+  private readonly dirs = new Map<string, Buffer[] | null>();
+  private readonly records = new Map<string, SubvolumeRecord | null>();
+  private readonly show: (abs: string) => string | undefined;
+  /** What could not be trusted, said once each (for the report). */
+  readonly notes: string[] = [];
+
+  constructor(
+    readonly top: string,
+    listings: ListingOutput,
+    private readonly options: InventoryOptions = {},
+  ) {
+    this.full = parseListing(listings.full);
+    for (const e of this.full.entries) {
+      const k = key(e.text);
+      this.byText.set(k, [...(this.byText.get(k) ?? []), e]);
+    }
+    for (const e of parseListing(listings.readOnly).entries) this.readOnlyLines.add(`${e.id}\0${key(e.text)}`);
+    this.show = options.show ?? showSubvolume;
+  }
+
+  /** lstat of top/rel (bytes), cached; null when it does not exist. */
+  private stat(rel: Buffer): Stats | null {
+    const k = key(rel);
+    if (this.stats.has(k)) return this.stats.get(k)!;
+    let st: Stats | null = null;
+    try {
+      st = lstatSync(Buffer.concat([Buffer.from(`${this.top}/`), rel]));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG') throw error;
+    }
+    this.stats.set(k, st);
+    return st;
+  }
+
+  /**
+   * True when rel (bytes, relative to the top level) is a subvolume: every component a real directory (no
+   * symlink), the last one inode 256 with a device number of its own (different from its parent directory's).
+   */
+  isSubvolume(rel: Buffer): boolean {
+    if (rel.length === 0 || rel.length > MAX_PATH_BYTES || rel[0] === 0x2f) return false;
+    let parentDev = this.stat(Buffer.alloc(0))?.dev;
+    let end = -1;
+    do {
+      const next = rel.indexOf(0x2f, end + 1);
+      const prefix = next === -1 ? rel : rel.subarray(0, next);
+      const component = rel.subarray(end + 1, next === -1 ? rel.length : next);
+      if (component.length === 0 || key(component) === '.' || key(component) === '..') return false;
+      const st = this.stat(prefix);
+      if (!st || !st.isDirectory() || st.isSymbolicLink()) return false;
+      if (next === -1) return st.ino === 256 && st.dev !== parentDev;
+      parentDev = st.dev;
+      end = next;
+    } while (true);
+  }
+
+  private children(dir: Buffer): Buffer[] {
+    const k = key(dir);
+    if (!this.dirs.has(k)) {
+      let names: Buffer[] | null = null;
+      const st = this.stat(dir);
+      if (st?.isDirectory()) {
+        try {
+          names = readdirSync(Buffer.concat([Buffer.from(`${this.top}/`), dir]), { encoding: 'buffer' });
+        } catch {
+          names = null;
+        }
+      }
+      this.dirs.set(k, names);
+    }
+    return this.dirs.get(k) ?? [];
+  }
+
+  private note(text: string): void {
+    if (!this.notes.includes(text)) this.notes.push(text);
+  }
+
+  /**
+   * The facts of the subvolume at `path` (relative to the top level), or undefined when no subvolume is there.
+   * From the listing when exactly one line names the path; else from `btrfs subvolume show` (a forged line names
+   * it too). Throws nothing for odd input: an unreadable answer is undefined, with a note.
+   */
+  record(path: string): SubvolumeRecord | undefined {
+    if (this.records.has(path)) return this.records.get(path) ?? undefined;
+    const bytes = Buffer.from(path);
+    let record: SubvolumeRecord | undefined;
+    if (this.isSubvolume(bytes)) {
+      const lines = this.byText.get(key(bytes)) ?? [];
+      if (lines.length === 1) {
+        const e = lines[0]!;
+        record = {
+          id: e.id,
+          gen: e.gen,
+          cgen: e.cgen,
+          parent: e.parent,
+          uuid: e.uuid,
+          parentUuid: e.parentUuid,
+          receivedUuid: e.receivedUuid,
+          path,
+          readOnly: this.readOnlyLines.has(`${e.id}\0${key(bytes)}`),
+          source: 'listing',
+        };
+      } else {
+        const shown = this.shown(path);
+        if (shown) {
+          record = shown;
+          this.note(`${lines.length} lines of the subvolume listing name ${path} (a subvolume name holding a newline and listing-like text?): its facts were read with btrfs subvolume show`);
+        } else {
+          this.note(`${path}: ${lines.length} lines of the subvolume listing name it and btrfs subvolume show gave no usable answer: not trusted`);
+        }
+      }
+    }
+    this.records.set(path, record ?? null);
+    return record;
+  }
+
+  /**
+   * The facts of `path` from `btrfs subvolume show` alone (one process), for a decision that must not rest on a
+   * listing line at all (prune confirms each snapshot it deletes this way). Undefined when it is not a subvolume.
+   */
+  shown(path: string): SubvolumeRecord | undefined {
+    if (!this.isSubvolume(Buffer.from(path))) return undefined;
+    try {
+      const out = this.show(join(this.top, path));
+      const facts = out === undefined ? undefined : parseShow(out, path);
+      return facts && { ...facts, path, source: 'show' };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether rel is read-only when only the filesystem can tell (a read-write mount answers EROFS for it). */
+  private readOnlyOnDisk(rel: Buffer): boolean | null {
+    if (!this.options.writableMount) return null;
+    try {
+      accessSync(Buffer.concat([Buffer.from(`${this.top}/`), rel]), constants.W_OK);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EROFS' ? true : null;
+    }
+  }
+
+  /**
+   * Every subvolume strictly below `path`, verified on disk, deepest first. Includes subvolumes whose names hold
+   * newlines (their lines are cut short in the listing and followed by whatever their names say).
+   */
+  below(path: string): NestedSubvolume[] {
+    const prefix = Buffer.from(`${path}/`);
+    return this.collect(path, this.full.entries.filter((e) => e.text.subarray(0, prefix.length).equals(prefix)));
+  }
+
+  /** below() for every item directly inside `dir` whose name is given, in one pass over the listing. */
+  belowEach(dir: string, names: readonly string[]): Map<string, NestedSubvolume[]> {
+    const dirPrefix = Buffer.from(`${dir}/`);
+    const groups = new Map<string, ListingEntry[]>(names.map((n) => [key(Buffer.from(n)), []]));
+    for (const e of this.full.entries) {
+      if (!e.text.subarray(0, dirPrefix.length).equals(dirPrefix)) continue;
+      const rest = e.text.subarray(dirPrefix.length);
+      const slash = rest.indexOf(0x2f);
+      if (slash >= 0) groups.get(key(rest.subarray(0, slash)))?.push(e);
+    }
+    return new Map(names.map((n) => [n, this.collect(`${dir}/${n}`, groups.get(key(Buffer.from(n)))!)]));
+  }
+
+  private collect(path: string, entries: readonly ListingEntry[]): NestedSubvolume[] {
+    const found = new Map<string, NestedSubvolume>();
+    const add = (bytes: Buffer, readOnly: boolean | null) => {
+      const k = key(bytes);
+      if (!found.has(k)) found.set(k, { path: bytes.toString('utf8'), bytes, readOnly });
+    };
+    let unverified = 0;
+    for (const e of entries) {
+      const unique = (this.byText.get(key(e.text)) ?? []).length === 1;
+      if (this.isSubvolume(e.text)) add(e.text, unique ? this.readOnlyLines.has(`${e.id}\0${key(e.text)}`) : this.readOnlyOnDisk(e.text));
+      else unverified += 1;
+      // A name holding a newline: the line ends inside the last component, whose real name starts with the rest
+      // of the text and a newline. Only then can the following lines be part of it.
+      const slash = e.text.lastIndexOf(0x2f);
+      const start = Buffer.concat([e.text.subarray(slash + 1), Buffer.from('\n')]);
+      if (!this.children(e.text.subarray(0, Math.max(slash, 0))).some((n) => n.subarray(0, start.length).equals(start))) continue;
+      for (let k = 1; k <= MAX_EXTENSION_LINES; k++) {
+        const text = extendedText(this.full, e, k);
+        if (!text || text.length > MAX_PATH_BYTES) break;
+        if (this.isSubvolume(text)) add(text, this.readOnlyOnDisk(text));
+      }
+    }
+    if (unverified > 0) {
+      this.note(`${unverified} line(s) of the subvolume listing under ${path} name no subvolume on disk (names holding newlines and listing-like text?): ignored`);
+    }
+    const depth = (b: Buffer) => b.filter((c) => c === 0x2f).length;
+    return [...found.values()].sort((a, b) => depth(b.bytes) - depth(a.bytes) || Buffer.compare(b.bytes, a.bytes));
+  }
+}
+
+/** Takes both listings of the filesystem whose top level is mounted at `top` and builds the inventory. */
+export function takeInventory(top: string, options: InventoryOptions = {}): Inventory {
+  return new Inventory(top, readListings(top), options);
+}
+
+/** The id of the default subvolume (what a mount without subvol= gets); undefined when btrfs cannot say. The id precedes any path in the output, so a name cannot forge it. */
+export function readDefaultSubvolumeId(top: string): number | undefined {
+  const r = runCommand([BTRFS, 'subvolume', 'get-default', assertSafePath(top)]);
+  const m = r.code === 0 ? /^ID (\d+)[ \n]/.exec(r.stdout) : null;
+  return m ? Number(m[1]) : undefined;
+}

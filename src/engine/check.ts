@@ -1,0 +1,133 @@
+// The one invariant check every plan passes before its first change (snapper's filter_undeletables, made total).
+// It recomputes what must never happen from the observed facts, independently of the planner's reasons.
+import type { NestedSubvolume, SubvolumeRecord } from '../btrfs/inventory.js';
+import { InternalError } from '../errors.js';
+import type { EntryKind } from '../fs/entry-kind.js';
+import type { DeleteItem, Step } from './plan.js';
+
+/** What a plan may touch: the directories it owns and the subvolumes it may swap. */
+export interface Scope {
+  /** Directories (relative to the top level) whose direct children the plan may create, rename and delete. */
+  owned: string[];
+  /** Subvolumes the plan may rename away and replace (the root at boot). */
+  swapped: string[];
+  /** Files the plan may write or remove. */
+  files: string[];
+}
+
+/** The facts the check decides on; all observed, none taken from the plan. */
+export interface CheckFacts {
+  kinds: Readonly<Record<string, EntryKind>>;
+  /** Names present in each owned directory now. */
+  present: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Subvolumes confirmed by the filesystem, by path. */
+  records: ReadonlyMap<string, SubvolumeRecord>;
+  nested: ReadonlyMap<string, readonly NestedSubvolume[]>;
+  /** Items that must never be deleted, with why (newest archive, newest snapshot of a group, source of the running root…). */
+  protected: ReadonlyMap<string, string>;
+  defaultId: number | undefined;
+  /** Subvolume paths mounted anywhere now. */
+  mountedPaths: readonly string[];
+}
+
+export interface Violation {
+  step: number;
+  /** The delete item it concerns: dropping that item makes the rest of the plan safe. */
+  item?: string;
+  text: string;
+}
+
+const parentOf = (p: string) => p.split('/').slice(0, -1).join('/');
+const nameOf = (p: string) => p.split('/').at(-1)!;
+const cleanComponents = (p: string) => p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
+const below = (p: string, dir: string) => p.startsWith(`${dir}/`) && cleanComponents(p);
+
+/** Every violated invariant of the plan's steps, each tied to its step (and delete item, when it is one). */
+export function findViolations(steps: readonly Step[], scope: Scope, facts: CheckFacts): Violation[] {
+  const v: Violation[] = [];
+  const created = new Set<string>();
+  const renamedAway = new Set<string>();
+  const stubsRemoved = new Set<string>();
+  const inOwned = (p: string) => scope.owned.some((d) => parentOf(p) === d) && cleanComponents(p);
+  const exists = (p: string) => facts.present.get(parentOf(p))?.has(nameOf(p)) ?? (facts.kinds[p] !== undefined && facts.kinds[p] !== 'missing');
+  const insideCreated = (p: string) => [...created].some((c) => below(p, c));
+
+  const checkItem = (step: Step, item: DeleteItem) => {
+    const bad = (text: string) => v.push({ step: step.n, item: item.path, text: `step ${step.n} deletes ${item.path}: ${text}` });
+    if (!inOwned(item.path)) bad(`not directly inside ${scope.owned.join(' or ')}`);
+    const record = facts.records.get(item.path);
+    if (!record) bad('not a subvolume confirmed by the filesystem');
+    const why = facts.protected.get(item.path);
+    if (why) bad(`protected (${why})`);
+    if (record && facts.defaultId === record.id) bad('it is the default subvolume');
+    const mounted = facts.mountedPaths.find((m) => m === item.path || m.startsWith(`${item.path}/`));
+    if (mounted) bad(`${mounted} is mounted`);
+    const verified = new Set((facts.nested.get(item.path) ?? []).map((n) => n.path));
+    item.subvolumes.forEach((s, i) => {
+      if (i === item.subvolumes.length - 1) {
+        if (s.path !== item.path) bad('the item itself must be deleted last');
+      } else if (!below(s.path, item.path) || !verified.has(s.path)) bad(`${s.path} is not a subvolume confirmed below it`);
+      if (item.subvolumes.slice(i + 1).some((t) => t.path.startsWith(`${s.path}/`))) bad(`${s.path} comes before a subvolume inside it`);
+    });
+  };
+
+  for (const step of steps) {
+    const bad = (text: string) => v.push({ step: step.n, text: `step ${step.n} ${step.action}: ${text}` });
+    switch (step.action) {
+      case 'ensure-dir':
+        if (!scope.owned.includes(step.path)) bad(`${step.path} is not a directory this plan owns`);
+        break;
+      case 'delete':
+        for (const item of step.items) checkItem(step, item);
+        break;
+      case 'snapshot':
+      case 'create-subvolume': {
+        const dest = step.dest;
+        if (insideCreated(dest)) {
+          if (!stubsRemoved.has(dest)) bad(`${dest} inside a new subvolume is made without removing its stub first`);
+        } else if (!inOwned(dest)) bad(`${dest} is not directly inside ${scope.owned.join(' or ')}`);
+        else if (exists(dest)) bad(`${dest} already exists`);
+        if (step.action === 'snapshot' && step.source === dest) bad('source and destination are the same');
+        created.add(dest);
+        break;
+      }
+      case 'remove-stub':
+        if (!insideCreated(step.path)) bad(`${step.path} is not inside a subvolume this plan made`);
+        stubsRemoved.add(step.path);
+        break;
+      case 'rename': {
+        const away = scope.swapped.includes(step.from) && inOwned(step.to) && !exists(step.to) && !created.has(step.to);
+        const into = scope.swapped.includes(step.to) && created.has(step.from) && (renamedAway.has(step.to) || !exists(step.to));
+        if (!away && !into) bad(`${step.from} → ${step.to} is neither ${scope.swapped.join('/')} → a new name in ${scope.owned.join(' or ')} nor a subvolume this plan made → ${scope.swapped.join('/')}`);
+        if (away) renamedAway.add(step.from);
+        break;
+      }
+      case 'remove-file':
+      case 'write-file':
+        if (!scope.files.includes(step.path)) bad(`${step.path} is not a file this plan owns`);
+        break;
+      case 'commit':
+        break;
+    }
+  }
+  return v;
+}
+
+/**
+ * Checks the plan before its first change. Violations that concern one delete item drop that item (it is kept,
+ * with the violation as the reason) so everything else still happens; any other violation refuses the whole
+ * plan (InternalError: a bug, nothing was changed). Returns the steps to execute and the dropped items.
+ */
+export function checkPlan(steps: readonly Step[], scope: Scope, facts: CheckFacts): { steps: Step[]; dropped: { path: string; why: string }[] } {
+  const violations = findViolations(steps, scope, facts);
+  const fatal = violations.filter((x) => x.item === undefined);
+  if (fatal.length) throw new InternalError(`refusing an unsafe plan (nothing was changed): ${fatal.map((x) => x.text).join('; ')}`);
+  const dropped = new Map<string, string>();
+  for (const x of violations) if (!dropped.has(x.item!)) dropped.set(x.item!, x.text);
+  if (!dropped.size) return { steps: [...steps], dropped: [] };
+  const kept = steps
+    .map((s) => (s.action === 'delete' ? { ...s, items: s.items.filter((i) => !dropped.has(i.path)) } : s))
+    .filter((s) => s.action !== 'delete' || s.items.length > 0);
+  const renumbered = kept.map((s, i) => ({ ...s, n: i + 1 }));
+  return { steps: renumbered, dropped: [...dropped].map(([path, why]) => ({ path, why })) };
+}

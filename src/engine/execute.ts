@@ -1,0 +1,191 @@
+// The only code that changes the filesystem: applies a checked plan step by step. A failed delete is a warning
+// (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
+// puts things back before the error goes up.
+import { lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BtrfsError, createSubvolume, deleteSubvolumes, isArgumentSafe, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
+import { describeError, StepError } from '../errors.js';
+import { kindOf } from '../fs/entry-kind.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import type { Logger } from '../log/logger.js';
+import type { DeleteItem, Step } from './plan.js';
+
+export type StepStatus = 'done' | 'failed' | 'not-run' | 'planned';
+
+export interface ItemOutcome {
+  path: string;
+  deleted: boolean;
+  /** Why it is still there. */
+  error: string | null;
+}
+
+export interface Execution {
+  status: Map<number, StepStatus>;
+  /** One outcome per delete item, by item path: the filesystem says whether it is gone. */
+  items: Map<string, ItemOutcome>;
+  warnings: string[];
+}
+
+export interface ExecuteOptions {
+  /** Absolute mount point of the top level; step paths are relative to it. */
+  top: string;
+  log: Logger;
+  /** PANTHEROS_FAILPOINT=after-step:N: tests kill the process after step N (a crash at that point). */
+  failpoint?: number | undefined;
+  /** Puts things back after a failed step that is not a delete; returns how the system looks now. */
+  recover?: (execution: Execution, failed: Step) => string;
+}
+
+/** Parses PANTHEROS_FAILPOINT=after-step:N. */
+export function parseFailpoint(value: string | undefined): number | undefined {
+  const m = value ? /^after-step:(\d+)$/.exec(value) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Inode number of the empty directory a snapshot leaves where a nested subvolume was (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID). */
+const EMPTY_SUBVOLUME_STUB_INO = 2;
+
+function assertAbsent(abs: string): void {
+  const kind = kindOf(abs);
+  if (kind !== 'missing') throw new BtrfsError(`${abs} already exists (${kind}): refusing to overwrite it`, 'EEXIST');
+}
+
+/** Re-checks just before deleting: every component below `top` a real directory (no symlink), the last a subvolume. */
+function assertSubvolume(top: string, rel: string): void {
+  const parts = rel.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const kind = kindOf(join(top, ...parts.slice(0, i)));
+    if (kind === 'symlink') throw new Error(`${parts.slice(0, i).join('/')} is a symlink: refusing to go through it`);
+    if (i === parts.length ? kind !== 'subvolume' : kind !== 'directory' && kind !== 'subvolume') throw new Error(`${parts.slice(0, i).join('/')} is a ${kind}, not a ${i === parts.length ? 'subvolume' : 'directory'}`);
+  }
+}
+
+let moved = 0;
+
+/**
+ * The argument paths of one item's subvolumes, deepest first. Nested subvolumes a process argument cannot carry
+ * (a newline, bytes that are not UTF-8, a very long path) are first moved up into the item itself under a plain
+ * temporary name (rename(2) moves a subvolume between parents) — the item is going anyway.
+ */
+function argumentPaths(top: string, item: DeleteItem): string[] {
+  const out: string[] = [];
+  for (const s of item.subvolumes) {
+    const abs = s.bytes ? Buffer.concat([Buffer.from(`${top}/`), s.bytes]) : join(top, s.path);
+    if (isArgumentSafe(abs)) {
+      if (s.path === item.path || !s.bytes) assertSubvolume(top, s.path);
+      out.push(abs);
+      continue;
+    }
+    const to = join(top, item.path, `.pantheros-delete-${process.pid}-${moved++}`);
+    renameSync(abs, to);
+    out.push(to);
+  }
+  return out;
+}
+
+function deleteItems(top: string, items: readonly DeleteItem[], execution: Execution): boolean {
+  const batches: { item: DeleteItem; paths: string[] }[] = [];
+  let all = true;
+  for (const item of items) {
+    try {
+      batches.push({ item, paths: argumentPaths(top, item) });
+    } catch (error) {
+      execution.items.set(item.path, { path: item.path, deleted: false, error: describeError(error) });
+      all = false;
+    }
+  }
+  const results = deleteSubvolumes(batches.flatMap((b) => b.paths), { commit: true });
+  const errors = new Map(results.filter((r) => r.error).map((r) => [r.path, r.error!.message]));
+  for (const { item } of batches) {
+    const gone = kindOf(join(top, item.path)) === 'missing';
+    const why = batches.find((b) => b.item === item)!.paths.map((p) => errors.get(p)).find((e) => e !== undefined);
+    execution.items.set(item.path, { path: item.path, deleted: gone, error: gone ? null : (why ?? 'still there after the delete') });
+    if (!gone) all = false;
+  }
+  return all;
+}
+
+function apply(step: Step, top: string, execution: Execution): boolean {
+  const abs = (p: string) => join(top, p);
+  switch (step.action) {
+    case 'ensure-dir':
+      mkdirSync(abs(step.path), { recursive: true, mode: 0o700 });
+      return true;
+    case 'delete':
+      return deleteItems(top, step.items, execution);
+    case 'snapshot':
+      assertAbsent(abs(step.dest));
+      snapshotSubvolume(abs(step.source), abs(step.dest), { readOnly: step.readOnly });
+      return true;
+    case 'create-subvolume':
+      assertAbsent(abs(step.dest));
+      createSubvolume(abs(step.dest));
+      return true;
+    case 'remove-stub': {
+      const st = lstatSync(abs(step.path));
+      if (!st.isDirectory() || st.ino !== EMPTY_SUBVOLUME_STUB_INO || readdirSync(abs(step.path)).length) {
+        throw new Error(`${step.path} is not the empty stub of a nested subvolume: refusing to remove it`);
+      }
+      rmdirSync(abs(step.path));
+      return true;
+    }
+    case 'rename':
+      assertAbsent(abs(step.to));
+      renameSync(abs(step.from), abs(step.to));
+      return true;
+    case 'remove-file':
+      if (kindOf(abs(step.path)) !== 'file') throw new Error(`${step.path} is not a regular file: refusing to remove it`);
+      unlinkSync(abs(step.path));
+      return true;
+    case 'write-file':
+      writeFileAtomic(abs(step.path), step.content, { mode: 0o600 });
+      return true;
+    case 'commit':
+      syncFilesystem(top);
+      return true;
+  }
+}
+
+/**
+ * Applies the steps in order. A delete step's failures become warnings (per item, from what the filesystem shows
+ * afterwards); any other failure runs `recover` and throws StepError carrying the execution (statuses as they
+ * happened), so the report tells the truth.
+ */
+export function executePlan(steps: readonly Step[], options: ExecuteOptions): Execution {
+  const execution: Execution = { status: new Map(steps.map((s) => [s.n, 'not-run'])), items: new Map(), warnings: [] };
+  const completed: string[] = [];
+  for (const step of steps) {
+    try {
+      const complete = apply(step, options.top, execution);
+      execution.status.set(step.n, complete ? 'done' : 'failed');
+      if (complete) {
+        completed.push(`${step.n} ${step.action}`);
+        options.log.info(`step ${step.n} ${step.action}: done (${step.reason})`);
+      } else {
+        for (const item of step.action === 'delete' ? step.items : []) {
+          const o = execution.items.get(item.path)!;
+          if (o.deleted) continue;
+          const text = `step ${step.n} ${step.action}: ${o.path} stays (${o.error}); tried again next time`;
+          execution.warnings.push(text);
+          options.log.warn(text);
+        }
+      }
+    } catch (error) {
+      execution.status.set(step.n, 'failed');
+      const message = `step ${step.n} ${step.action} failed: ${describeError(error)}`;
+      if (step.action === 'delete') {
+        execution.warnings.push(`${message}; tried again next time`);
+        options.log.warn(execution.warnings.at(-1)!);
+        continue;
+      }
+      const state = options.recover ? options.recover(execution, step) : 'nothing was put back';
+      options.log.error(`${message}; ${state}`);
+      throw new StepError(message, completed, state, { cause: error, execution });
+    }
+    if (options.failpoint === step.n) {
+      options.log.warn(`failpoint after-step:${step.n}: killing myself with SIGKILL`);
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }
+  return execution;
+}

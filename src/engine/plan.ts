@@ -1,0 +1,74 @@
+// The shape every change this tool makes takes: a plan of numbered steps, each with its reason, built by a pure
+// planner, checked by src/engine/check.ts and applied by src/engine/execute.ts (changesets' assemble/apply split).
+
+/** One subvolume to delete: its path relative to the top level, and its exact bytes when the name is not valid UTF-8. */
+export interface SubvolumeRef {
+  path: string;
+  bytes?: Buffer;
+}
+
+/** Something the operator sees going (an archive, a snapshot, a temporary subvolume) with everything deleted for it. */
+export interface DeleteItem {
+  /** The item, relative to the top level. */
+  path: string;
+  reason: string;
+  /** Every subvolume deleted for it, deepest first, the item itself last. */
+  subvolumes: SubvolumeRef[];
+}
+
+export type Step =
+  | { n: number; action: 'ensure-dir'; path: string; reason: string }
+  | { n: number; action: 'delete'; purpose: 'leftover' | 'age-out' | 'prune' | 'temporary'; items: DeleteItem[]; reason: string }
+  | { n: number; action: 'snapshot'; source: string; dest: string; readOnly: boolean; reason: string }
+  | { n: number; action: 'create-subvolume'; dest: string; reason: string }
+  /** Removes the empty directory a snapshot leaves where a nested subvolume was (inode 2), so a snapshot can take its place. */
+  | { n: number; action: 'remove-stub'; path: string; reason: string }
+  | { n: number; action: 'rename'; from: string; to: string; reason: string }
+  | { n: number; action: 'remove-file'; path: string; reason: string }
+  | { n: number; action: 'write-file'; path: string; content: string; reason: string }
+  /** One transaction commit of the filesystem: everything before it is on disk when it is done. */
+  | { n: number; action: 'commit'; reason: string };
+
+export type StepSpec = Step extends infer S ? (S extends Step ? Omit<S, 'n'> : never) : never;
+
+/** Something a planner noticed: how bad, about what, what, why it matters, what to do (check prints these). */
+export interface Notice {
+  severity: 'error' | 'warning' | 'info';
+  /** The path it is about (relative to the top level), or null. */
+  subject: string | null;
+  what: string;
+  why: string;
+  fix: string;
+}
+
+/** Numbers step specs 1, 2, 3… in order. */
+export function numberSteps(specs: readonly StepSpec[]): Step[] {
+  return specs.map((s, i) => ({ ...s, n: i + 1 }) as Step);
+}
+
+/** A one-line description of a step's operands, for reports and --dry-run. */
+export function stepDetail(step: Step): string {
+  switch (step.action) {
+    case 'ensure-dir':
+    case 'remove-stub':
+    case 'remove-file':
+      return step.path;
+    case 'write-file':
+      return `${step.path} ← ${JSON.stringify(step.content.trimEnd())}`;
+    case 'delete':
+      return step.items.map((i) => (i.subvolumes.length > 1 ? `${i.path} (+${i.subvolumes.length - 1} nested)` : i.path)).join(', ');
+    case 'snapshot':
+      return `${step.source} → ${step.dest}${step.readOnly ? ' (read-only)' : ''}`;
+    case 'create-subvolume':
+      return step.dest;
+    case 'rename':
+      return `${step.from} → ${step.to}`;
+    case 'commit':
+      return 'filesystem';
+  }
+}
+
+/** A notice as one line of text (for reports and logs). */
+export function formatNotice(n: Notice): string {
+  return `${n.subject ? `${n.subject}: ` : ''}${n.what}${n.fix && n.fix !== 'nothing' ? ` (${n.fix})` : ''}`;
+}

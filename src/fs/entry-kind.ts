@@ -1,0 +1,67 @@
+// The kind of a directory entry and walks along a path, never following a symlink. The one place the
+// tool decides what a path is: a subvolume is a directory whose inode number is 256 (BTRFS_FIRST_FREE_OBJECTID,
+// the root directory of every subvolume tree; see linux/include/uapi/linux/btrfs_tree.h).
+import { lstatSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+
+export type EntryKind = 'subvolume' | 'directory' | 'symlink' | 'file' | 'missing' | 'other';
+
+/** The inode number of the root directory of every btrfs subvolume. */
+export const SUBVOLUME_ROOT_INO = 256;
+
+/** The kind of an lstat result (a directory with inode 256 is a subvolume). */
+export function kindOfStats(st: Stats): EntryKind {
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isDirectory()) return st.ino === SUBVOLUME_ROOT_INO ? 'subvolume' : 'directory';
+  if (st.isFile()) return 'file';
+  return 'other';
+}
+
+/**
+ * The kind of one path, never following a final symlink. `missing` when it (or a component above it) does not
+ * exist or is not a directory. Throws on other errors (EACCES, EIO…), which are not facts to decide on.
+ */
+export function kindOf(abs: string | Buffer): EntryKind {
+  try {
+    return kindOfStats(lstatSync(abs));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
+    throw error;
+  }
+}
+
+/** True for the kinds a path may pass through: real directories and subvolumes (never a symlink). */
+export const isDirectoryKind = (k: EntryKind | undefined): boolean => k === 'directory' || k === 'subvolume';
+
+/**
+ * Records the kind of every component of `rel` below `top` (a/b/c → a, a/b, a/b/c) into `kinds`, looking at each
+ * with lstat. Below the first component that is not a directory or subvolume (a symlink, a file, missing) every
+ * deeper component is recorded as `missing`: nothing is ever reached through a symlink. Returns the kind of `rel`.
+ */
+export function walkPath(top: string, rel: string, kinds: Record<string, EntryKind> = {}): EntryKind {
+  const parts = rel.split('/');
+  let blocked = false;
+  for (let i = 1; i <= parts.length; i++) {
+    const p = parts.slice(0, i).join('/');
+    if (blocked) {
+      kinds[p] = 'missing';
+      continue;
+    }
+    const kind = kinds[p] ?? kindOf(join(top, p));
+    kinds[p] = kind;
+    if (!isDirectoryKind(kind)) blocked = true;
+  }
+  return kinds[rel]!;
+}
+
+/** The first component of `rel` (recorded by walkPath) that is neither a directory nor a subvolume, with its kind. */
+export function blockingComponent(kinds: Readonly<Record<string, EntryKind>>, rel: string): { path: string; kind: EntryKind } | undefined {
+  const parts = rel.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts.slice(0, i).join('/');
+    const k = kinds[p];
+    if (k !== undefined && !isDirectoryKind(k)) return { path: p, kind: k };
+  }
+  return undefined;
+}
