@@ -75,11 +75,18 @@ export function listNixFiles(dir = REPO): string[] {
 // --- The real nixpkgs module system ----------------------------------------------------------------
 
 const TARBALL = 'nix-eval-inputs.tar.zst';
-const GET_INPUTS =
-  `the nix-eval inputs are missing: put ${TARBALL} (nixpkgs' lib, disko, impermanence, preservation; ` +
-  `see /work/shared/nix-eval/README.md) at $PANTHEROS_NIX_EVAL_INPUTS, <repo>/../shared/nix-eval/ or ` +
-  `/work/shared/nix-eval/` +
-  (process.env.CI === 'true' ? ' (required in CI)' : ', or point NIXPKGS at a nixpkgs checkout (its lib/ is used; set DISKO, IMPERMANENCE and PRESERVATION to checkouts of those for the tests that import them)');
+
+/** How to get the inputs, for the error when none are found. */
+function getInputsHint(ci: boolean): string {
+  return (
+    `the nix-eval inputs are missing: put ${TARBALL} (nixpkgs' lib, disko, impermanence, preservation; ` +
+    `see nix/tests/README.md and /work/shared/nix-eval/README.md) at $PANTHEROS_NIX_EVAL_INPUTS, ` +
+    `<repo>/../shared/nix-eval/ or /work/shared/nix-eval/` +
+    (ci
+      ? ' (required in CI)'
+      : ', or point NIXPKGS at a nixpkgs checkout (its lib/ is used; DISKO, IMPERMANENCE and PRESERVATION name checkouts of those for the tests that import them)')
+  );
+}
 
 /** Paths of the trees nix/tests/nixos/eval.nix takes as `inputs` (null: not available). */
 export interface NixEvalInputs {
@@ -91,13 +98,13 @@ export interface NixEvalInputs {
   source: string;
 }
 
-/** The tarball: $PANTHEROS_NIX_EVAL_INPUTS (the file or its directory), <repo>/../shared/nix-eval/, /work/shared/nix-eval/. */
-export function findNixEvalTarball(): string | null {
-  const candidates = [
-    process.env.PANTHEROS_NIX_EVAL_INPUTS,
-    resolve(REPO, '../shared/nix-eval'),
-    '/work/shared/nix-eval',
-  ].filter((c): c is string => Boolean(c));
+/** Where the tarball is looked for, in order: $PANTHEROS_NIX_EVAL_INPUTS (the file or its directory), <repo>/../shared/nix-eval/, /work/shared/nix-eval/. */
+export function nixEvalCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [env.PANTHEROS_NIX_EVAL_INPUTS, resolve(REPO, '../shared/nix-eval'), '/work/shared/nix-eval'].filter((c): c is string => Boolean(c));
+}
+
+/** The first candidate that is the tarball or a directory holding it; null when none is. */
+export function findNixEvalTarball(candidates: string[]): string | null {
   for (const candidate of candidates) {
     const file = existsSync(candidate) && statSync(candidate).isDirectory() ? join(candidate, TARBALL) : candidate;
     if (existsSync(file) && statSync(file).isFile()) return file;
@@ -105,55 +112,68 @@ export function findNixEvalTarball(): string | null {
   return null;
 }
 
-let cachedInputs: NixEvalInputs | undefined;
+/**
+ * Extracts the tarball once into CACHE/<first 16 hex digits of its sha256>/ (to a temporary
+ * directory, then renamed, so a concurrent run never sees half a tree); returns that directory.
+ */
+export function extractNixEvalTarball(tarball: string, cache = join(REPO, '.cache/nix-eval')): string {
+  const hash = createHash('sha256').update(readFileSync(tarball)).digest('hex').slice(0, 16);
+  const dir = join(cache, hash);
+  if (existsSync(join(dir, 'SOURCES.txt'))) return dir;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const r = spawnSync('bash', ['-c', 'zstd -dc "$1" | tar -x -C "$2"', 'extract', tarball, tmp], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error(`extracting ${tarball} failed (zstd and tar are needed): ${r.stderr}`);
+  }
+  mkdirSync(dirname(dir), { recursive: true });
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(join(dir, 'SOURCES.txt'))) throw err;
+  }
+  return dir;
+}
 
 /**
- * Locates the nix-eval inputs, extracting the tarball once into .cache/nix-eval/<sha256 prefix>/
- * (extracted to a temporary directory and renamed, so a concurrent run never sees half a tree).
- * Outside CI a nixpkgs checkout named by NIXPKGS may serve instead. Throws with how to get them.
+ * Locates the nix-eval inputs: the tarball (see nixEvalCandidates), extracted into .cache/; outside
+ * CI a nixpkgs checkout named by NIXPKGS may serve instead. Throws saying how to get them.
  */
-export function nixEvalInputs(): NixEvalInputs {
-  if (cachedInputs) return cachedInputs;
-  const tarball = findNixEvalTarball();
+export function locateNixEvalInputs(env: NodeJS.ProcessEnv = process.env, candidates = nixEvalCandidates(env), cache?: string): NixEvalInputs {
+  const tarball = findNixEvalTarball(candidates);
+  const ci = env.CI === 'true';
   if (tarball) {
-    const hash = createHash('sha256').update(readFileSync(tarball)).digest('hex').slice(0, 16);
-    const dir = join(REPO, '.cache/nix-eval', hash);
-    if (!existsSync(join(dir, 'SOURCES.txt'))) {
-      const tmp = `${dir}.tmp-${process.pid}`;
-      rmSync(tmp, { recursive: true, force: true });
-      mkdirSync(tmp, { recursive: true });
-      const r = spawnSync('bash', ['-c', 'zstd -dc "$1" | tar -x -C "$2"', 'extract', tarball, tmp], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`extracting ${tarball} failed (zstd and tar are needed): ${r.stderr}`);
-      mkdirSync(dirname(dir), { recursive: true });
-      try {
-        renameSync(tmp, dir);
-      } catch (err) {
-        rmSync(tmp, { recursive: true, force: true });
-        if (!existsSync(join(dir, 'SOURCES.txt'))) throw err;
-      }
-    }
-    cachedInputs = {
+    const dir = extractNixEvalTarball(tarball, cache);
+    return {
       lib: join(dir, 'nixpkgs-lib/lib'),
       disko: join(dir, 'disko'),
       impermanence: join(dir, 'impermanence'),
       preservation: join(dir, 'preservation'),
       source: tarball,
     };
-    return cachedInputs;
   }
-  const nixpkgs = process.env.NIXPKGS;
-  if (process.env.CI !== 'true' && nixpkgs && existsSync(join(nixpkgs, 'lib/default.nix'))) {
-    const optional = (name: string): string | null => process.env[name] ?? null;
-    cachedInputs = {
+  const nixpkgs = env.NIXPKGS;
+  if (!ci && nixpkgs && existsSync(join(nixpkgs, 'lib/default.nix'))) {
+    return {
       lib: join(nixpkgs, 'lib'),
-      disko: optional('DISKO'),
-      impermanence: optional('IMPERMANENCE'),
-      preservation: optional('PRESERVATION'),
+      disko: env.DISKO ?? null,
+      impermanence: env.IMPERMANENCE ?? null,
+      preservation: env.PRESERVATION ?? null,
       source: `NIXPKGS=${nixpkgs}`,
     };
-    return cachedInputs;
   }
-  throw new Error(GET_INPUTS);
+  throw new Error(getInputsHint(ci));
+}
+
+let cachedInputs: NixEvalInputs | undefined;
+
+/** The inputs for this run (located once). */
+export function nixEvalInputs(): NixEvalInputs {
+  cachedInputs ??= locateNixEvalInputs();
+  return cachedInputs;
 }
 
 function evalConfigArgs(expr: string, extra: string[] = []): string[] {
