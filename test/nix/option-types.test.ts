@@ -3,9 +3,12 @@
 // rejects stops the rollback at boot. One table of good and bad values per kind of value; every
 // option of that kind is given every value, through the real module system (nix/options.nix with
 // nixpkgs' lib.evalModules), and the engine is given the same value under the key the module renders.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load-config.js';
 import { evalNixOS, requireNix, toNix } from '../helpers/nix.js';
+import { REPO } from '../helpers/prereq.js';
 
 beforeAll(requireNix);
 
@@ -142,4 +145,19 @@ it('a disagreement is reported: the former subvolume type accepted "@btrfs_tmp/.
   const accepts = evalNixOS<boolean>(`builtins.match ${toNix(former)} "@btrfs_tmp/../x" != null`);
   expect(accepts).toBe(true);
   expect(engineAccepts({ option: ['subvolumes', 'oldRoots'], engine: ['subvolumes', 'oldRoots'] }, '@btrfs_tmp/../x')).toBe(false);
+});
+
+it('nix/tests/README.md lists every option checked here, with its engine key', () => {
+  const note = readFileSync(join(REPO, 'nix/tests/README.md'), 'utf8');
+  const table = note.slice(note.indexOf('## Option types checked against the engine'), note.indexOf('## Wrong configurations'));
+  const lines = table.split('\n').filter((l) => l.startsWith('| `'));
+  for (const row of TABLE.flatMap((t) => t.rows)) {
+    // The note writes "`subvolumes.root`, `.blank`" and "`persistentTree.<path>.subvolume`".
+    const option = row.option[0] === 'persistentTree' ? 'persistentTree.<path>.subvolume' : row.option.join('.');
+    const mentions = (l: string): boolean => l.includes(`\`${option}\``) || (l.includes(`\`${row.option[0]}.`) && l.includes(`\`.${row.option.at(-1)}\``));
+    const line = lines.find(mentions);
+    expect(line, option).toBeDefined();
+    // Its engine column names the key: `subvolumes.*`, `snapshotSubvolumes[]`, `persistentPaths[]`, …
+    expect(line!.split(' | ').at(-1)!.startsWith(`\`${row.engine[0]}`), `${option} -> ${row.engine.join('.')}`).toBe(true);
+  }
 });
