@@ -174,10 +174,7 @@ export function stage2Root(s: NixosSummary, root: string): void {
   cpSync(SYSTEM_UNIT_DIR, join(root, 'lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
   installUnits(join(root, 'etc/systemd/system'), s.units, new Set(readdirSync(SYSTEM_UNIT_DIR)));
   const paths = new Set<string>();
-  for (const unit of Object.values(s.units)) {
-    // systemd reads C escapes in command lines: a store name holding "\x2d" is looked up with "-".
-    for (const m of unit.text.matchAll(/\/nix\/store\/[^\s"':]+/g)) paths.add(m[0].replace(/\\x([0-9a-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))));
-  }
+  for (const unit of Object.values(s.units)) for (const m of unit.text.matchAll(/\/nix\/store\/[^\s"':]+/g)) paths.add(m[0]);
   // Directories (PATH= entries such as …/bin) first, then the files in them.
   const isDirectory = (p: string): boolean => [...paths].some((q) => q.startsWith(`${p}/`)) || /\/s?bin$/.test(p);
   for (const path of [...paths].filter(isDirectory)) mkdirSync(join(root, path), { recursive: true });

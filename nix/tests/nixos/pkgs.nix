@@ -18,9 +18,12 @@ let
     name: key:
     "/nix/store/${substring 0 32 (lib.replaceStrings [ "e" ] [ "x" ] (hashString "sha256" "${name}\n${key}"))}-${name}";
 
+  # stdenv.mkDerivation passes every name through lib.strings.sanitizeDerivationName (Nix refuses
+  # store names with other characters, such as the "\x2d" of an escaped unit name).
   mkDerivation =
-    name: attrs:
+    rawName: attrs:
     let
+      name = lib.strings.sanitizeDerivationName rawName;
       self = {
         type = "derivation";
         inherit name system;
