@@ -34,7 +34,7 @@
     in
     {
       # pantherOS.filesystems.impermanence (options.nix + module.nix).
-      nixosModules.default = ./nix/module.nix;
+      nixosModules.default = { imports = [ ./nix/module.nix ]; };
       nixosModules.pantheros-rollback = self.nixosModules.default;
 
       # Pure generators (no nixpkgs needed) and the disko layout function.

@@ -33,6 +33,17 @@ let
     );
 
   hasPrefix = prefix: s: substring 0 (stringLength prefix) s == prefix;
+
+  # The engine's config schema (src/config/schema.ts) as POSIX extended regular expressions
+  # (builtins.match, whole string). A subvolume path is relative to the top level: "/"-separated
+  # components, none empty, "." or "..", no newline anywhere (Nix strings cannot hold NUL, the other
+  # byte the engine refuses), and no leading "-" (it would read as a btrfs flag). The option types
+  # in options.nix use these; test/nix/option-types.test.ts checks them against the engine.
+  subvolumeComponent = first: "(\\.\\.[^/\n]+|\\.[^./\n][^/\n]*|[^${if first then "-" else ""}./\n][^/\n]*)";
+  subvolumePathRegex = "${subvolumeComponent true}(/${subvolumeComponent false})*";
+  isSubvolumePath = s: builtins.isString s && builtins.match subvolumePathRegex s != null;
+  # An absolute path: anything that starts with "/".
+  absolutePathRegex = "/.*";
   isUnder = parent: path: path == parent || hasPrefix (if parent == "/" then "/" else "${parent}/") path;
   unique = list: builtins.foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ] list;
 
@@ -453,6 +464,9 @@ let
 in
 {
   inherit
+    subvolumePathRegex
+    isSubvolumePath
+    absolutePathRegex
     performanceModes
     btrfsOptionsFor
     genericOptions

@@ -13,6 +13,7 @@ let
     mkIf
     mkMerge
     mkDefault
+    mkOverride
     optional
     optionals
     optionalAttrs
@@ -53,7 +54,12 @@ let
   statePaths = state.directories ++ state.files;
   attributes = nixLib.applicableAttributes cfg cfg.perPathAttributes;
   droppedAttributes = lib.subtractLists (builtins.attrNames attributes) (builtins.attrNames cfg.perPathAttributes);
+  # Every value goes through its option type here (an attribute of a path that is not applied would
+  # otherwise never be read, so a wrong kind there went unnoticed).
+  attributesChecked = builtins.deepSeq (builtins.attrValues cfg.perPathAttributes) true;
 
+  # The module's own stage-1 bind mounts keep the system state.
+  moduleBackend = state.enable && backend == "module" && statePaths != [ ];
   backend =
     if cfg.systemState.backend != "auto" then
       cfg.systemState.backend
@@ -66,6 +72,10 @@ let
 
   # --- Stage-1 ordering (field notes; nixpkgs systemd/repart.nix does the same for its device) ---
   deviceUnit = "${utils.escapeSystemdPath (if cfg.device == null then "/dev/null" else cfg.device)}.device";
+  # The tool waits up to deviceTimeoutSeconds for the device, then archives, creates and ages out
+  # within seconds; 270 s more bound a stuck btrfs command without ever cutting a normal run short.
+  # initrd/pantheros-rollback.service states the default (30 + 270 = 300).
+  startTimeoutSeconds = builtins.ceil cfg.deviceTimeoutSeconds + 270;
   mapperName = lib.removePrefix "/dev/mapper/" (if cfg.device == null then "" else cfg.device);
   cryptsetupUnits =
     [ "cryptsetup.target" ]
@@ -91,11 +101,20 @@ let
     e: builtins.any (s: nixLib.isUnder s e.subvolume) [ cfg.subvolumes.root cfg.subvolumes.blank cfg.subvolumes.oldRoots cfg.subvolumes.snapshots ]
   ) tree;
   treeWithBtrfsOptions = builtins.filter (e: builtins.any nixLib.isBtrfsSpecific e.options) tree;
-  # Tree entries that hold something stage 1 / activation needs must be mounted in stage 1.
+  relativeTreePaths = builtins.filter (p: !lib.hasPrefix "/" p) (builtins.attrNames cfg.persistentTree);
+  relativeAttributePaths = builtins.filter (p: !lib.hasPrefix "/" p) (builtins.attrNames cfg.perPathAttributes);
+  unmountableSubvolumes = lib.unique (
+    builtins.filter (s: lib.hasInfix "," s) (lib.mapAttrsToList (_: m: m.subvolume) layout)
+  );
+  # Tree entries that hold something stage 1 / activation needs must be mounted in stage 1: a mount
+  # above such a path (it would hide what stage 1 mounted below it) and a mount below it (stage 1
+  # and activation write there before stage 2 mounts anything: the journal under /var/log, the
+  # state that the bind mounts keep).
+  stageOnePaths = [ "/var/log" ] ++ statePaths;
   mustBeNeededForBoot =
     [ "/persistent" ]
     ++ map (e: e.path) (
-      builtins.filter (e: builtins.any (p: nixLib.isUnder e.path p) ([ "/var/log" ] ++ statePaths)) tree
+      builtins.filter (e: builtins.any (p: nixLib.isUnder e.path p || nixLib.isUnder p e.path) stageOnePaths) tree
     );
   notNeededForBoot = builtins.filter (
     p: config.fileSystems ? ${p} && !(utils.fsNeededForBoot config.fileSystems.${p})
@@ -158,6 +177,22 @@ in
           message = "${opt}.subvolumes: the root, blank, archive and snapshot locations must not overlap: ${concatStringsSep "; " overlapping}.";
         }
         {
+          assertion = relativeTreePaths == [ ];
+          message = "${opt}.persistentTree: mount points must be absolute paths (the engine rejects the rest at boot): ${
+            concatMapStringsSep ", " (p: "\"${p}\"") relativeTreePaths
+          }.";
+        }
+        {
+          assertion = attributesChecked && relativeAttributePaths == [ ];
+          message = "${opt}.perPathAttributes: paths must be absolute: ${concatMapStringsSep ", " (p: "\"${p}\"") relativeAttributePaths}.";
+        }
+        {
+          assertion = unmountableSubvolumes == [ ];
+          message = "${opt}: these subvolumes are mounted with subvol=<name>, so their names must not contain \",\" (it separates mount options): ${
+            concatMapStringsSep ", " (s: "\"${s}\"") unmountableSubvolumes
+          }.";
+        }
+        {
           assertion = backend != "preservation" || options ? preservation;
           message = "${opt}.systemState.backend is \"preservation\" but the nix-community/preservation module is not imported.";
         }
@@ -175,16 +210,34 @@ in
         ++ optional (config.services.openssh.enable && volatileHostKeys != [ ])
           "${opt}.systemState.sshHostKeys: these OpenSSH host keys are on the wiped root and change at every boot: ${concatMapStringsSep ", " (k: k.path) volatileHostKeys}."
         ++ optional (droppedAttributes != [ ])
-          "${opt}.perPathAttributes: not applied to ${concatStringsSep ", " droppedAttributes} (not on persistent storage; add a persistentTree entry to keep them).";
+          "${opt}.perPathAttributes: not applied to ${
+            concatMapStringsSep ", " (p: "${p} (${cfg.perPathAttributes.${p}})") droppedAttributes
+          } (not on persistent storage; add a persistentTree entry to keep them).";
 
       # The design's tree, merged field by field with the host's entries.
       pantherOS.filesystems.impermanence.persistentTree = mapAttrs (_: entry: mapAttrs (_: mkDefault) entry) nixLib.defaultPersistentTree;
 
-      fileSystems = mapAttrs (_: m: {
-        device = cfg.device;
-        fsType = "btrfs";
-        inherit (m) options neededForBoot;
-      }) layout;
+      pantherOS.filesystems.impermanence.fileSystems =
+        mapAttrs (_: m: {
+          device = cfg.device;
+          fsType = "btrfs";
+          inherit (m) options neededForBoot;
+        }) layout
+        // optionalAttrs moduleBackend (
+          listToAttrs (
+            map (
+              p:
+              nameValuePair p {
+                device = "/persistent${p}";
+                fsType = "none";
+                options = [ "bind" ];
+                neededForBoot = true;
+                depends = [ "/persistent" ];
+              }
+            ) statePaths
+          )
+        );
+      fileSystems = cfg.fileSystems;
 
       environment.etc."pantheros/rollback.json".source = configFile;
       environment.systemPackages = [ toolBin ];
@@ -206,7 +259,10 @@ in
         initrdBin = [ pkgs.btrfs-progs ];
         services.pantheros-rollback = {
           description = "Archive the old root and create a fresh one (pantheros-rollback)";
-          unitConfig.DefaultDependencies = false;
+          unitConfig = {
+            DefaultDependencies = false;
+            ConditionPathExists = "/etc/initrd-release";
+          };
           # The escaped device unit, not initrd-root-device.target alone (that raced the disk:
           # systemd #24904).
           requires = [ deviceUnit ];
@@ -230,7 +286,15 @@ in
             Type = "oneshot";
             # Never run twice in one boot (a second run would archive the fresh root).
             RemainAfterExit = true;
-            ExecStart = "${runtimeBin} ${bundle} boot --device ${toString cfg.device} --config /etc/pantheros/rollback.json";
+            # The config is read from its default path, /etc/pantheros/rollback.json (installed above).
+            ExecStart = utils.escapeSystemdExecArgs [
+              runtimeBin
+              bundle
+              "boot"
+              "--device"
+              (toString cfg.device)
+            ];
+            TimeoutStartSec = startTimeoutSeconds;
             Environment = [ "PANTHEROS_BTRFS=${btrfsBin}" ];
             StandardOutput = "journal+console";
             StandardError = "journal+console";
@@ -240,19 +304,7 @@ in
     }
 
     # --- System state: module backend (stage-1 bind mounts from /persistent) -------------------
-    (mkIf (state.enable && backend == "module" && statePaths != [ ]) {
-      fileSystems = listToAttrs (
-        map (
-          p:
-          nameValuePair p {
-            device = "/persistent${p}";
-            fsType = "none";
-            options = [ "bind" ];
-            neededForBoot = true;
-            depends = [ "/persistent" ];
-          }
-        ) statePaths
-      );
+    (mkIf moduleBackend {
       # Bind sources and targets must exist before the stage-1 bind mounts (first boot, fresh root).
       boot.initrd.systemd.services.pantheros-rollback-state =
         let
@@ -397,8 +449,10 @@ in
       services.btrfs.autoScrub = {
         enable = mkDefault true;
         interval = mkDefault cfg.scrub.interval;
-        # One entry per filesystem: every subvolume mount shares the same devices.
-        fileSystems = mkDefault [ "/" ];
+        # One entry per filesystem: every subvolume mount shares the same devices. Above NixOS' own
+        # mkDefault (every btrfs mount point, which would scrub the one filesystem once per
+        # subvolume mount, all at the same time), below a host's plain definition.
+        fileSystems = mkOverride 900 [ "/" ];
       };
     })
 

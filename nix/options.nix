@@ -10,8 +10,14 @@ let
   nixLib = import ./lib.nix;
   cfg = config.pantherOS.filesystems.impermanence;
 
-  # A subvolume path relative to the top level, as the engine's config schema accepts it.
-  subvolumeType = types.strMatching "[^/-][^\n]*[^/]|[^/-]";
+  # The value rules of the engine's config schema (src/config/schema.ts), as option types:
+  # test/nix/option-types.test.ts runs both on one table of good and bad values.
+  subvolumeType = types.strMatching nixLib.subvolumePathRegex // {
+    description = "subvolume path relative to the top level (no leading or trailing /, no empty, . or .. component, no leading -, no newline)";
+  };
+  absolutePathType = types.strMatching nixLib.absolutePathRegex // {
+    description = "absolute path";
+  };
 
   subvolumeOption =
     default: what:
@@ -67,7 +73,7 @@ in
     '';
 
     device = mkOption {
-      type = types.nullOr (types.strMatching "/.*");
+      type = types.nullOr absolutePathType;
       default = null;
       example = "/dev/disk/by-label/nixos";
       description = ''
@@ -77,7 +83,7 @@ in
     };
 
     deviceTimeoutSeconds = mkOption {
-      type = types.ints.between 0 3600;
+      type = types.numbers.between 0 3600;
       default = 30;
       description = "How long the rollback waits for {option}`pantherOS.filesystems.impermanence.device` to appear.";
     };
@@ -167,7 +173,7 @@ in
 
     oldRoots = {
       keepDays = mkOption {
-        type = types.ints.unsigned;
+        type = types.numbers.nonnegative;
         default = 30;
         description = "Archived roots older than this many days may be deleted at boot …";
       };
@@ -231,12 +237,12 @@ in
         '';
       };
       directories = mkOption {
-        type = types.listOf (types.strMatching "/.*");
+        type = types.listOf absolutePathType;
         default = nixLib.defaultSystemState.directories;
         description = "Directories kept under `/persistent` (bind-mounted in stage 1 by the module's own backend).";
       };
       files = mkOption {
-        type = types.listOf (types.strMatching "/.*");
+        type = types.listOf absolutePathType;
         default = nixLib.defaultSystemState.files;
         description = "Files kept under `/persistent` (bind-mounted in stage 1 by the module's own backend).";
       };
@@ -263,6 +269,19 @@ in
           RSA keys under `/persistent/etc/ssh/`, so clients do not see a new host key after every boot.
         '';
       };
+    };
+
+    fileSystems = mkOption {
+      type = types.attrsOf (types.attrsOf types.anything);
+      readOnly = true;
+      internal = true;
+      description = ''
+        The `fileSystems` entries the module defines (the subvolume layout and, with the module's
+        system-state backend, the stage-1 bind mounts), for configurations that assemble
+        `fileSystems` themselves: a NixOS VM test sets
+        `virtualisation.fileSystems = config.pantherOS.filesystems.impermanence.fileSystems`, because
+        qemu-vm.nix replaces `fileSystems` with `virtualisation.fileSystems`.
+      '';
     };
 
     initrd.failBootOnError = mkOption {

@@ -1,12 +1,36 @@
 # The bundled CLI (dist/pantheros-rollback.mjs) built from this repository with buildNpmPackage.
+# Dependencies come from package-lock.json through importNpmLock: every package is fetched from the
+# lock's own `resolved` URL and checked against its `integrity`, so there is no dependency hash to
+# keep in sync and a flake user builds it with no edits (.npmrc makes npm write those URLs;
+# test/nix/package.test.ts checks the lock and this file).
 {
   lib,
   buildNpmPackage,
+  importNpmLock,
   nodejs-slim,
   makeWrapper,
 }:
 let
   packageJson = lib.importJSON ../package.json;
+  packageLock = lib.importJSON ../package-lock.json;
+
+  # Only the tests use these: @oven/bun-linux-x64 is the Bun binary the test suite runs the bundle
+  # with (40 MB, and restricted to linux-x64 without being optional, so npm refuses to install it
+  # on any other platform: EBADPLATFORM). The build needs esbuild only.
+  testOnly = [ "@oven/bun-linux-x64" ];
+  withoutTestOnly = deps: removeAttrs deps testOnly;
+  buildPackageJson = packageJson // {
+    devDependencies = withoutTestOnly packageJson.devDependencies;
+  };
+  buildPackageLock = packageLock // {
+    packages =
+      removeAttrs packageLock.packages (map (name: "node_modules/${name}") testOnly)
+      // {
+        "" = packageLock.packages."" // {
+          devDependencies = withoutTestOnly packageLock.packages."".devDependencies;
+        };
+      };
+  };
 in
 buildNpmPackage {
   pname = "pantheros-rollback";
@@ -24,11 +48,11 @@ buildNpmPackage {
     ];
   };
 
-  # No way to compute this without network access to the npm registry from a Nix build.
-  # To update after changing package-lock.json: run `nix build .#default`, copy the
-  # "got: sha256-…" value from the hash-mismatch error here (or run
-  # `nix run nixpkgs#prefetch-npm-deps -- package-lock.json`).
-  npmDepsHash = lib.fakeHash;
+  npmDeps = importNpmLock {
+    package = buildPackageJson;
+    packageLock = buildPackageLock;
+  };
+  npmConfigHook = importNpmLock.npmConfigHook;
 
   nativeBuildInputs = [ makeWrapper ];
   # `npm run build` = node scripts/build.mjs (esbuild from node_modules; its Go binary is static).

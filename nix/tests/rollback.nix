@@ -17,7 +17,7 @@ in
   name = "pantheros-rollback";
 
   nodes.machine =
-    { pkgs, ... }:
+    { config, pkgs, ... }:
     {
       imports = [ self.nixosModules.default ];
       environment.systemPackages = [ pkgs.e2fsprogs ];
@@ -32,6 +32,9 @@ in
         # The module owns `/`; the first disk stays unused, the second gets the btrfs layout.
         useDefaultFilesystems = false;
         emptyDiskImages = [ 2048 ];
+        # qemu-vm.nix replaces fileSystems with virtualisation.fileSystems (mkVMOverride), which
+        # would drop every mount of the module: hand them over (next to the VM's shared store).
+        fileSystems = config.pantherOS.filesystems.impermanence.fileSystems;
       };
 
       # First boot only: an empty disk gets the layout disko would create (same generator).

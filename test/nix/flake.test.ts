@@ -1,26 +1,53 @@
-// flake.nix's outputs, the example hosts and the runNixOSTest, evaluated here with stand-ins for
-// nixpkgs and disko (nix/tests/flake-eval.nix): structure, module assertions on the examples,
-// disko agreeing with the module, and the VM test's Python script parsing.
+// flake.nix's outputs evaluated with nixpkgs' real lib and module system, the real disko module, and
+// nixpkgs' packages and NixOS test framework stood in (nix/tests/nixos/eval.nix): what `nix flake
+// check` builds — the package, both example hosts, the runNixOSTest — evaluates, the hosts pass
+// every assertion, and the VM test's node really mounts the module's layout.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evalModule, evalNix, evalNixFile, requireNix, toNix } from '../helpers/nix.js';
+import { evalNix, evalNixOS, requireNix, storeFileText, toNix, type NixosSummary } from '../helpers/nix.js';
+import { REPO } from '../helpers/prereq.js';
+import { directive, execArgv, parseUnit } from './unit-file.js';
 
 beforeAll(requireNix);
 
+interface Mount {
+  subvolume: string;
+  options: string[];
+}
+type HostSummary = NixosSummary & {
+  toplevel: string;
+  initrdSystemd: boolean;
+  mutableUsers: boolean;
+  diskoSubvolumes: Record<string, { mountpoint: string | null; mountOptions: string[] }>;
+  diskoEnableConfig: boolean;
+  impermanence: Record<string, unknown>;
+};
 interface FlakeEval {
   outputNames: string[];
-  nixosModules: Record<string, string>;
+  nixosModuleTypes: Record<string, string>;
   packages: Record<string, string[]>;
   checks: Record<string, string[]>;
-  nixosConfigurations: Record<string, string[]>;
-  toolConfigCheck: string[];
+  checkOutPaths: Record<string, string>;
+  package: { name: string };
+  hosts: Record<string, HostSummary>;
+  toolConfigEntries: string[];
   libModes: string[];
-  vmTest: { name: string; testScript: string; host: object; formatScript: string; useDefaultFilesystems: boolean };
-  examples: Record<string, { host: object; initrdSystemd: boolean; mutableUsers: boolean; disko: Record<string, unknown> }>;
+  vmTest: {
+    name: string;
+    testScript: string;
+    node: NixosSummary & {
+      toplevel: string;
+      impermanence: Record<string, unknown>;
+      formatScript: string;
+      useDefaultFilesystems: boolean;
+      emptyDiskImages: number[];
+    };
+  };
 }
 
-const flake = evalNixFile<FlakeEval>('nix/tests/flake-eval.nix');
-const STAGE1 = { boot: { initrd: { systemd: { enable: true } } } };
+const flake = evalNixOS<FlakeEval>('e.flake');
 
 /** Python's own parser on a script; returns the error text or null. */
 function pythonSyntaxError(script: string): string | null {
@@ -30,42 +57,66 @@ function pythonSyntaxError(script: string): string | null {
 }
 
 describe('flake outputs', () => {
-  it('has the module, the package, both hosts and the checks', () => {
-    expect(flake.outputNames).toEqual(
-      expect.arrayContaining(['nixosModules', 'packages', 'nixosConfigurations', 'checks', 'lib', 'diskoLayout']),
-    );
-    expect(flake.nixosModules['default']).toMatch(/\/nix\/module\.nix$/);
-    expect(flake.packages['x86_64-linux']).toContain('default');
-    expect(flake.checks['x86_64-linux']).toEqual(expect.arrayContaining(['rollback', 'package', 'tool-config', 'hetzner-vps', 'ovh-vps']));
-    expect(flake.nixosConfigurations['hetzner-vps']!.some((m) => m.endsWith('/nix/examples/hetzner-vps'))).toBe(true);
-    expect(flake.nixosConfigurations['ovh-vps']!.some((m) => m.endsWith('/nix/module.nix'))).toBe(true);
-    expect(flake.toolConfigCheck).toEqual(flake.libModes.map((m) => `${m}.json`));
+  it('exports the module as a module value, not a path (Nix 2.8\'s flake check rejects a path)', () => {
+    expect(flake.nixosModuleTypes).toEqual({ default: 'set', 'pantheros-rollback': 'set' });
+  });
+
+  it('has the package for both systems, both hosts and the checks', () => {
+    expect(flake.outputNames).toEqual(expect.arrayContaining(['nixosModules', 'packages', 'nixosConfigurations', 'checks', 'lib', 'diskoLayout', 'formatter']));
+    expect(flake.packages).toEqual({ 'aarch64-linux': ['default', 'pantheros-rollback'], 'x86_64-linux': ['default', 'pantheros-rollback'] });
+    expect(Object.keys(flake.hosts).sort()).toEqual(['hetzner-vps', 'ovh-vps']);
+    expect(flake.toolConfigEntries).toEqual(flake.libModes.map((m) => `${m}.json`));
+  });
+
+  it('`nix flake check` builds the package, both example hosts and the NixOS VM test', () => {
+    expect(flake.checks['x86_64-linux']).toEqual(['hetzner-vps', 'ovh-vps', 'package', 'rollback', 'tool-config']);
+    expect(flake.checks['aarch64-linux']).toEqual(['package', 'rollback', 'tool-config']);
+    // The checks are those very things, not stand-ins of them.
+    expect(flake.checkOutPaths['hetzner-vps']).toBe(flake.hosts['hetzner-vps']!.toplevel);
+    expect(flake.checkOutPaths['ovh-vps']).toBe(flake.hosts['ovh-vps']!.toplevel);
+    expect(flake.checkOutPaths['package']).toMatch(new RegExp(`-${flake.package.name}$`));
+    expect(flake.checkOutPaths['rollback']).toMatch(/-vm-test-run-pantheros-rollback$/);
+  });
+
+  it('the README names `nix flake check` and says how to create flake.lock', () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## NixOS module'), readme.indexOf('\n## VM test'));
+    expect(section).toContain('nix flake check');
+    expect(section).toMatch(/flake\.lock/);
+    expect(section).toMatch(/nix flake lock/);
   });
 });
 
 describe.each(['hetzner-vps', 'ovh-vps'])('example host %s', (name) => {
-  const example = flake.examples[name]!;
+  const host = flake.hosts[name]!;
 
-  it('passes every module assertion, without warnings', () => {
-    const out = evalModule<{ failedAssertions: string[]; warnings: string[] }>(example.host, STAGE1);
-    expect(out.failedAssertions).toEqual([]);
-    expect(out.warnings).toEqual([]);
-    expect(example.initrdSystemd).toBe(true);
-    expect(example.mutableUsers).toBe(false);
+  it('builds: every assertion of the module passes, without warnings', () => {
+    expect(host.failedAssertions).toEqual([]);
+    expect(host.warnings).toEqual([]);
+    expect(host.toplevel).toMatch(new RegExp(`-nixos-system-${name}$`));
+    expect(host.initrdSystemd).toBe(true);
+    expect(host.mutableUsers).toBe(false);
   });
 
-  it('gives disko exactly the module\'s subvolumes', () => {
-    expect(Object.keys(example.disko).sort()).toEqual(evalNix<string[]>(`lib.subvolumesToCreate (${toNix(example.host)})`).sort());
+  it("gives disko (through disko's own option types) exactly the module's subvolumes and mounts", () => {
+    expect(host.diskoEnableConfig).toBe(false);
+    expect(Object.keys(host.diskoSubvolumes).sort()).toEqual(evalNix<string[]>(`lib.subvolumesToCreate (${toNix(host.impermanence)})`).sort());
+    const layout = evalNix<Record<string, Mount>>(`lib.layout (${toNix(host.impermanence)})`);
+    for (const [path, mount] of Object.entries(layout)) {
+      expect(host.diskoSubvolumes[mount.subvolume], path).toEqual({ mountpoint: path, mountOptions: mount.options.filter((o) => !o.startsWith('subvol=')) });
+      expect(host.fileSystems[path]!.options, path).toEqual(expect.arrayContaining(mount.options));
+    }
   });
 });
 
 it('hetzner-vps is io-optimized with a nocow database subvolume', () => {
-  const out = evalModule<{ systemd: { services: Record<string, { script?: string }> } }>(flake.examples['hetzner-vps']!.host, STAGE1);
-  expect(flake.examples['hetzner-vps']!.host).toMatchObject({ performanceMode: 'io-optimized' });
-  expect(out.systemd.services['pantheros-rollback-attributes']!.script).toContain("'chattr' '+C' '/var/lib/postgresql'");
+  const host = flake.hosts['hetzner-vps']!;
+  expect(host.impermanence).toMatchObject({ performanceMode: 'io-optimized', runtime: 'bun' });
+  const unit = parseUnit(host.units['pantheros-rollback-attributes.service']!.text);
+  expect(storeFileText(host, execArgv(directive(unit, 'Service', 'ExecStart')[0]!)[0]!)).toContain('\nchattr +C /var/lib/postgresql ');
 });
 
-describe('the runNixOSTest', () => {
+describe('the runNixOSTest (checks.<system>.rollback)', () => {
   const vm = flake.vmTest;
 
   it('its Python test script parses', () => {
@@ -84,10 +135,25 @@ describe('the runNixOSTest', () => {
     expect(vm.testScript).toContain('r["target"]["kind"] == "previous"');
   });
 
-  it('its node passes the module assertions and formats the disk with the shared install script', () => {
-    const out = evalModule<{ failedAssertions: string[] }>(vm.host, STAGE1);
-    expect(out.failedAssertions).toEqual([]);
-    expect(vm.useDefaultFilesystems).toBe(false);
-    expect(vm.formatScript).toContain(evalNix<string>(`lib.installScript (${toNix(vm.host)}) "$top"`).trim());
+  it('its node builds, and inside the VM mounts the module\'s layout (qemu-vm.nix replaces fileSystems)', () => {
+    const node = vm.node;
+    expect(node.failedAssertions).toEqual([]);
+    expect(node.warnings).toEqual([]);
+    expect(node.toplevel).toMatch(/-nixos-system-machine$/);
+    expect(node.useDefaultFilesystems).toBe(false);
+    expect(node.emptyDiskImages).toEqual([2048]);
+    expect(node.fileSystems['/']).toMatchObject({ device: '/dev/vdb', fsType: 'btrfs' });
+    expect(node.fileSystems['/']!.options).toContain('subvol=@root');
+    for (const path of ['/persistent', '/var/log', '/var/lib/postgresql', '/var/lib/nixos', '/etc/machine-id', '/nix/store']) {
+      expect(Object.keys(node.fileSystems), path).toContain(path);
+    }
+    // The VM's store comes from the host; the module leaves /nix alone (subvolumes.nix = null).
+    expect(node.fileSystems['/nix']).toBeUndefined();
+    expect(node.fileSystems['/nix/store']!.device).toBe('/nix/.ro-store');
+  });
+
+  it('formats the disk on first boot with the shared install script, before the rollback unit', () => {
+    expect(vm.node.formatScript).toContain(evalNix<string>(`lib.installScript (${toNix(vm.node.impermanence)}) "$top"`).trim());
+    expect(vm.node.initrd.units['pantheros-test-format.service']!.requiredBy).toEqual(['pantheros-rollback.service']);
   });
 });

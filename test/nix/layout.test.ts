@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createImage, listSubvolumes, sh, type Image } from '../helpers/btrfs-image.js';
-import { evalModule, evalNix, evalNixFile, requireNix, toNix } from '../helpers/nix.js';
+import { evalHosts, evalNix, evalNixOS, impermanenceModule, requireNix, storeFileText, toNix, type NixosSummary } from '../helpers/nix.js';
+import { directive, execArgv, parseUnit } from './unit-file.js';
 import { requirePrerequisites } from '../helpers/prereq.js';
 
 beforeAll(() => {
@@ -153,11 +154,12 @@ describe('per-path attribute commands on real btrfs', () => {
 describe("the module's attribute unit on real btrfs", () => {
   it('io-optimized: nocow database directory, zstd-compressed logs', () => {
     image = createImage({ layout: false });
-    const out = evalModule<{ systemd: { services: Record<string, { script: string }> } }>(
-      { enable: true, device: '/dev/disk/by-label/nixos', ...HOST },
-      { boot: { initrd: { systemd: { enable: true } } } },
-    );
-    const script = out.systemd.services['pantheros-rollback-attributes']!.script.replaceAll("'/var/", `'${image.top}/var/`);
+    const out = evalHosts<NixosSummary>({ host: { modules: [impermanenceModule({ enable: true, device: '/dev/disk/by-label/nixos', ...HOST })] } })['host']!;
+    const unit = parseUnit(out.units['pantheros-rollback-attributes.service']!.text);
+    // The unit's job script, with its absolute paths moved onto the image.
+    const script = storeFileText(out, execArgv(directive(unit, 'Service', 'ExecStart')[0]!)[0]!)
+      .replace(/^#!.*\n/, '')
+      .replaceAll(' /var/', ` ${image.top}/var/`);
     const r = spawnSync('bash', ['-euc', script], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
@@ -176,7 +178,7 @@ describe("the VM test's first-boot format unit on a real loop device", () => {
     mkdirSync(top);
     let ok = false;
     try {
-      const vm = evalNixFile<{ vmTest: { formatScript: string; host: object } }>('nix/tests/flake-eval.nix').vmTest;
+      const vm = evalNixOS<{ formatScript: string; impermanence: object }>('e.flake.vmTest.node');
       const script = vm.formatScript.replaceAll('/dev/vdb', loop).replaceAll('/run/pantheros-test-top', join(dir, 'mnt'));
       const format = (): void => {
         const r = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
@@ -185,7 +187,7 @@ describe("the VM test's first-boot format unit on a real loop device", () => {
       format();
       sh('mount', ['-o', 'subvolid=5', loop, top]);
       const paths = listSubvolumes(top).map((sv) => sv.path);
-      expect(paths.sort()).toEqual([...evalNix<string[]>(`lib.subvolumesToCreate (${toNix(vm.host)})`), '@root-blank'].sort());
+      expect(paths.sort()).toEqual([...evalNix<string[]>(`lib.subvolumesToCreate (${toNix(vm.impermanence)})`), '@root-blank'].sort());
       writeFileSync(join(top, '@persistent/marker'), 'kept\n');
       sh('umount', [top]);
       format();

@@ -1,133 +1,116 @@
-// module.nix evaluated here through nix/tests/module-eval.nix (stand-ins for nixpkgs' lib, pkgs and
-// the module system): the wiring, the stage-1 unit ordering, assertions and warnings.
+// nix/module.nix evaluated with the real nixpkgs module system (lib.evalModules of nixpkgs' lib,
+// the real impermanence and preservation modules; NixOS' own option declarations stood in by
+// nix/tests/nixos/): the wiring, the stage-1 unit, the hand-over to impermanence/preservation, and
+// every mode, runtime and system-state backend passing the module's and the real modules' checks.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load-config.js';
-import { evalModule, evalNix, requireNix, toNix } from '../helpers/nix.js';
+import { evalHosts, evalNix, impermanenceModule, requireNix, storeFileText, toNix, type Host, type NixosSummary } from '../helpers/nix.js';
+import { directive, execArgv, parseUnit } from './unit-file.js';
 
 beforeAll(requireNix);
 
-interface Unit {
-  after?: string[];
-  before?: string[];
-  requires?: string[];
-  wantedBy?: string[];
-  requiredBy?: string[];
-  conflicts?: string[];
-  unitConfig?: Record<string, unknown>;
-  serviceConfig: Record<string, unknown>;
-  script?: string;
-}
-interface FileSystem {
-  device: string;
-  fsType: string;
-  options: string[];
-  neededForBoot: boolean;
-}
-interface Output {
-  failedAssertions: string[];
-  warnings: string[];
-  packageScripts: (string | null)[];
-  fileSystems: Record<string, FileSystem>;
-  boot: {
-    initrd: {
-      supportedFilesystems: string[];
-      systemd: { contents: Record<string, { source: string }>; storePaths: string[]; services: Record<string, Unit> };
-    };
-  };
-  systemd: { services: Record<string, Unit>; timers: Record<string, { timerConfig: Record<string, unknown>; wantedBy: string[] }> };
-  services: Record<string, unknown> & {
-    btrfs: { autoScrub: { enable: boolean; interval: string; fileSystems: string[] } };
-    openssh: { hostKeys: { path: string }[] };
-    prometheus: { exporters: { node?: { enabledCollectors: string[]; extraFlags: string[] } } };
-  };
-  environment: { etc: Record<string, { source: string }>; persistence?: Record<string, { directories: string[]; files: string[] }> };
-  preservation: { preserveAt?: Record<string, { directories: { directory: string; inInitrd: boolean }[]; files: { file: string; inInitrd: boolean }[] }> } | null;
-}
-
 const DEVICE = '/dev/disk/by-label/nixos';
-const BASE = { enable: true, device: DEVICE };
-const STAGE1 = { boot: { initrd: { systemd: { enable: true } } } };
-const run = (host: object = {}, hostConfig: object = {}, imported: object = {}): Output =>
-  evalModule<Output>({ ...BASE, ...host }, { ...STAGE1, ...hostConfig }, imported);
+const host = (values: object = {}, extra?: string, imports: Host['imports'] = []): Host => ({
+  modules: [impermanenceModule({ enable: true, device: DEVICE, ...values }, extra)],
+  imports,
+});
+
+const HOSTS = {
+  default: host(),
+  bun: host({ runtime: 'bun' }),
+  failBoot: host({ initrd: { failBootOnError: true } }),
+  luks: host({ device: '/dev/mapper/cryptroot' }),
+  ioDatabase: host({ performanceMode: 'io-optimized', persistentTree: { '/var/lib/postgresql': {} } }),
+  noHourly: host({ snapshotRetention: { hourly: 0 } }),
+  nodeExporter: host({}, 'boot.initrd.systemd.enable = true; services.prometheus.exporters.node.enable = true;'),
+  preservation: host({}, 'boot.initrd.systemd.enable = true; preservation.enable = true;', ['preservation']),
+  impermanence: host({}, undefined, ['impermanence']),
+  moduleWithImpermanence: host({ systemState: { backend: 'module' } }, undefined, ['impermanence']),
+};
+const out = evalHosts<NixosSummary>(HOSTS);
+const rollbackUnit = (s: NixosSummary) => parseUnit(s.initrd.units['pantheros-rollback.service']!.text);
+/** The JSON the module renders for the tool (stage 1 and stage 2 share one store file). */
+const toolConfig = (s: NixosSummary): unknown => JSON.parse(storeFileText(s, s.etc['pantheros/rollback.json']!));
 
 describe('a default host', () => {
-  const out = run();
-  const unit = out.boot.initrd.systemd.services['pantheros-rollback']!;
+  const s = out['default']!;
+  const unit = rollbackUnit(s);
+  const wrapper = s.systemPackages.find((p) => p.endsWith('-pantheros-rollback'))!;
 
   it('passes every assertion without warnings', () => {
-    expect(out.failedAssertions).toEqual([]);
-    expect(out.warnings).toEqual([]);
+    expect(s.failedAssertions).toEqual([]);
+    expect(s.warnings).toEqual([]);
   });
 
   it('orders the stage-1 unit as the field notes say', () => {
     const deviceUnit = 'dev-disk-by\\x2dlabel-nixos.device';
-    expect(unit.unitConfig).toMatchObject({ DefaultDependencies: false });
-    expect(unit.requires).toEqual([deviceUnit]);
-    expect(unit.after).toEqual(expect.arrayContaining([deviceUnit, 'local-fs-pre.target', 'cryptsetup.target']));
-    expect(unit.before).toContain('sysroot.mount');
-    expect(unit.wantedBy).toEqual(['initrd.target']);
-    expect(unit.requiredBy).toEqual([]);
-    expect(unit.serviceConfig).toMatchObject({ Type: 'oneshot', RemainAfterExit: true });
-    expect(unit.serviceConfig['ExecStart']).toMatch(
-      /^\/nix\/store\/\S+-nodejs-slim\/bin\/node \/nix\/store\/\S+-pantheros-rollback\/lib\/pantheros-rollback\/pantheros-rollback\.mjs boot --device \/dev\/disk\/by-label\/nixos --config \/etc\/pantheros\/rollback\.json$/,
-    );
+    expect(directive(unit, 'Unit', 'DefaultDependencies')).toEqual(['false']);
+    expect(directive(unit, 'Unit', 'Requires')).toEqual([deviceUnit]);
+    expect(directive(unit, 'Unit', 'After')).toEqual([deviceUnit, 'local-fs-pre.target', 'cryptsetup.target']);
+    expect(directive(unit, 'Unit', 'Before')).toEqual(['sysroot.mount', 'initrd-root-fs.target', 'shutdown.target']);
+    expect(s.initrd.units['pantheros-rollback.service']).toMatchObject({ wantedBy: ['initrd.target'], requiredBy: [] });
+    expect(directive(unit, 'Service', 'Type')).toEqual(['oneshot']);
+    expect(directive(unit, 'Service', 'RemainAfterExit')).toEqual(['true']);
+    expect(directive(unit, 'Service', 'TimeoutStartSec')).toEqual(['300']);
+    const argv = execArgv(directive(unit, 'Service', 'ExecStart')[0]!);
+    expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-nodejs-slim-[^/]+\/bin\/node$/);
+    expect(argv[1]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback\.mjs$/);
+    expect(argv.slice(2)).toEqual(['boot', '--device', DEVICE]);
   });
 
-  it('puts the config, the runtime and the bundle into the initrd', () => {
-    const initrd = out.boot.initrd.systemd;
-    expect(Object.keys(initrd.contents)).toEqual(['/etc/pantheros/rollback.json']);
-    expect(initrd.storePaths.some((p) => p.endsWith('-nodejs-slim/bin/node'))).toBe(true);
-    expect(initrd.storePaths.some((p) => p.endsWith('/pantheros-rollback.mjs'))).toBe(true);
-    expect(initrd.storePaths.some((p) => p.endsWith('-btrfs-progs/bin/btrfs'))).toBe(true);
-    expect(unit.serviceConfig['Environment']).toEqual([expect.stringMatching(/^PANTHEROS_BTRFS=\/nix\/store\/\S+-btrfs-progs\/bin\/btrfs$/)]);
-    expect(out.boot.initrd.supportedFilesystems).toContain('btrfs');
+  it('puts the config, the runtime, the bundle and btrfs into the initrd', () => {
+    const sources = s.initrd.storePaths.map((p) => p.source);
+    expect(s.initrd.contents['/etc/pantheros/rollback.json']).toBe(s.etc['pantheros/rollback.json']);
+    const argv = execArgv(directive(unit, 'Service', 'ExecStart')[0]!);
+    expect(sources).toEqual(expect.arrayContaining([argv[0], argv[1], expect.stringMatching(/-btrfs-progs-[^/]+\/bin\/btrfs$/)]));
+    expect(directive(unit, 'Service', 'Environment')).toEqual([expect.stringMatching(/^PANTHEROS_BTRFS=\/nix\/store\/\w{32}-btrfs-progs-[^/]+\/bin\/btrfs$/)]);
+    expect(s.initrd.supportedFilesystems).toContain('btrfs');
   });
 
-  it('renders the same config for stage 1 and stage 2, and the engine accepts it', () => {
-    const initrdJson = out.boot.initrd.systemd.contents['/etc/pantheros/rollback.json']!.source;
-    expect(out.environment.etc['pantheros/rollback.json']!.source).toBe(initrdJson);
-    const raw = JSON.parse(initrdJson.slice(initrdJson.indexOf('#') + 1)) as unknown;
-    expect(raw).toEqual(evalNix(`lib.toolConfig ${toNix(BASE)}`));
+  it('renders one config for both stages, and the engine accepts it', () => {
+    const raw = toolConfig(s);
+    expect(raw).toEqual(evalNix(`lib.toolConfig ${toNix({ device: DEVICE })}`));
     expect(validateConfig(raw, 'module').device).toBe(DEVICE);
   });
 
   it('mounts / from @root and the persistent tree from @persistent, all with the same btrfs options', () => {
-    expect(out.fileSystems['/']).toMatchObject({ device: DEVICE, fsType: 'btrfs', neededForBoot: true });
-    expect(out.fileSystems['/']!.options).toContain('subvol=@root');
-    expect(out.fileSystems['/var/log']!.options).toContain('subvol=@persistent/var/log');
-    expect(out.fileSystems['/var/log']!.neededForBoot).toBe(true);
+    expect(s.fileSystems['/']).toMatchObject({ device: DEVICE, fsType: 'btrfs', neededForBoot: true });
+    expect(s.fileSystems['/']!.options).toContain('subvol=@root');
+    expect(s.fileSystems['/var/log']!.options).toEqual(expect.arrayContaining(['subvol=@persistent/var/log', 'x-initrd.mount']));
     const btrfs = evalNix<string[]>('lib.btrfsOptionsFor "balanced"');
-    for (const [path, fs] of Object.entries(out.fileSystems).filter(([, f]) => f.fsType === 'btrfs')) {
+    for (const [path, fs] of Object.entries(s.fileSystems).filter(([, f]) => f.fsType === 'btrfs')) {
       expect(fs.options.filter((o) => btrfs.includes(o)), path).toEqual(btrfs);
     }
   });
 
   it('keeps /var/lib/nixos, /var/lib/systemd and /etc/machine-id with stage-1 bind mounts', () => {
     for (const path of ['/var/lib/nixos', '/var/lib/systemd', '/etc/machine-id']) {
-      expect(out.fileSystems[path]).toMatchObject({ device: `/persistent${path}`, fsType: 'none', options: ['bind'], neededForBoot: true });
+      expect(s.fileSystems[path]).toMatchObject({ device: `/persistent${path}`, fsType: 'none', neededForBoot: true, depends: ['/persistent'] });
+      expect(s.fileSystems[path]!.options).toEqual(['x-initrd.mount', 'x-systemd.requires-mounts-for=/sysroot/persistent', 'bind']);
     }
-    const prepare = out.boot.initrd.systemd.services['pantheros-rollback-state']!;
-    expect(prepare.requiredBy).toEqual(['sysroot-var-lib-nixos.mount', 'sysroot-var-lib-systemd.mount', 'sysroot-etc-machine\\x2did.mount']);
-    expect(out.services.openssh.hostKeys.map((k) => k.path)).toEqual([
-      '/persistent/etc/ssh/ssh_host_ed25519_key',
-      '/persistent/etc/ssh/ssh_host_rsa_key',
+    expect(s.initrd.units['pantheros-rollback-state.service']!.requiredBy).toEqual([
+      'sysroot-var-lib-nixos.mount',
+      'sysroot-var-lib-systemd.mount',
+      'sysroot-etc-machine\\x2did.mount',
     ]);
+    expect(s.sshHostKeys).toEqual(['/persistent/etc/ssh/ssh_host_ed25519_key', '/persistent/etc/ssh/ssh_host_rsa_key']);
   });
 
   it('the operator CLI wrapper runs the same runtime and bundle with btrfs and mount from the store', () => {
-    const wrapper = out.packageScripts[0] ?? '';
-    expect(wrapper).toMatch(/^export PATH=\/nix\/store\/\S+-btrfs-progs\/bin:\/nix\/store\/\S+-util-linux\/bin\$\{PATH:\+:\$PATH\}$/m);
-    expect(wrapper).toMatch(/^export PANTHEROS_BTRFS=\$\{PANTHEROS_BTRFS:-\/nix\/store\/\S+-btrfs-progs\/bin\/btrfs\}$/m);
-    expect(wrapper).toMatch(/^exec \/nix\/store\/\S+-nodejs-slim\/bin\/node \/nix\/store\/\S+\/pantheros-rollback\.mjs "\$@"$/m);
-    expect(spawnSync('bash', ['-n'], { input: wrapper, encoding: 'utf8' }).status).toBe(0);
+    const script = storeFileText(s, `${wrapper}/bin/pantheros-rollback`);
+    expect(script).toMatch(/^export PATH=\/nix\/store\/\S+-btrfs-progs-\S+\/bin:\/nix\/store\/\S+-util-linux-\S+\/bin\$\{PATH:\+:\$PATH\}$/m);
+    expect(script).toMatch(/^export PANTHEROS_BTRFS=\$\{PANTHEROS_BTRFS:-\/nix\/store\/\S+-btrfs-progs-\S+\/bin\/btrfs\}$/m);
+    expect(script).toMatch(/^exec \/nix\/store\/\S+-nodejs-slim-\S+\/bin\/node \/nix\/store\/\S+\/pantheros-rollback\.mjs "\$@"$/m);
+    expect(spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' }).status).toBe(0);
   });
 
-  it('the stage-1 state script creates bind sources and targets and a stable machine id', () => {
-    const script = out.boot.initrd.systemd.services['pantheros-rollback-state']!.script!;
+  it('the stage-1 state job script creates bind sources and targets and a stable machine id', () => {
+    const exec = directive(parseUnit(s.initrd.units['pantheros-rollback-state.service']!.text), 'Service', 'ExecStart');
+    const script = storeFileText(s, execArgv(exec[0]!)[0]!);
     const sysroot = mkdtempSync(join(tmpdir(), 'pantheros-sysroot-'));
     try {
       const run = (): void => {
@@ -148,164 +131,107 @@ describe('a default host', () => {
     }
   });
 
-  it('has snapshot timers per class, a monthly scrub and a metrics timer', () => {
-    expect(Object.keys(out.systemd.timers).sort()).toEqual([
-      'pantheros-rollback-metrics',
-      'pantheros-snapshot-daily',
-      'pantheros-snapshot-hourly',
-      'pantheros-snapshot-monthly',
-      'pantheros-snapshot-weekly',
+  it('has snapshot timers per class, one scrub of the whole filesystem and a metrics timer', () => {
+    expect(Object.keys(s.units).filter((u) => u.endsWith('.timer')).sort()).toEqual([
+      'btrfs-scrub--.timer',
+      'pantheros-rollback-metrics.timer',
+      'pantheros-snapshot-daily.timer',
+      'pantheros-snapshot-hourly.timer',
+      'pantheros-snapshot-monthly.timer',
+      'pantheros-snapshot-weekly.timer',
     ]);
-    expect(out.systemd.timers['pantheros-snapshot-weekly']!.timerConfig).toMatchObject({ OnCalendar: 'weekly', Persistent: true });
-    const exec = out.systemd.services['pantheros-snapshot-hourly']!.serviceConfig['ExecStart'] as string[];
-    expect(exec[0]).toMatch(/ snapshot --class hourly$/);
-    expect(exec[1]).toMatch(/ prune$/);
-    expect(out.services.btrfs.autoScrub).toEqual({ enable: true, interval: 'monthly', fileSystems: ['/'] });
-    expect(out.systemd.services['pantheros-rollback-metrics']!.serviceConfig['ExecStart']).toMatch(
-      / metrics --output \/run\/pantheros-rollback\/metrics\/pantheros_rollback\.prom$/,
-    );
+    expect(s.scrub).toEqual({ enable: true, interval: 'monthly', fileSystems: ['/'] });
+    const weekly = parseUnit(s.units['pantheros-snapshot-weekly.timer']!.text);
+    expect(directive(weekly, 'Timer', 'OnCalendar')).toEqual(['weekly']);
+    expect(directive(weekly, 'Timer', 'Persistent')).toEqual(['true']);
+    const hourly = parseUnit(s.units['pantheros-snapshot-hourly.service']!.text);
+    const exec = directive(hourly, 'Service', 'ExecStart').map(execArgv);
+    expect(exec).toHaveLength(2);
+    expect(exec[0]!.slice(-3)).toEqual(['snapshot', '--class', 'hourly']);
+    expect(exec[0]![0]).toMatch(/-util-linux-[^/]+\/bin\/flock$/);
+    const metrics = parseUnit(s.units['pantheros-rollback-metrics.service']!.text);
+    expect(execArgv(directive(metrics, 'Service', 'ExecStart')[0]!).slice(-3)).toEqual([
+      'metrics',
+      '--output',
+      '/run/pantheros-rollback/metrics/pantheros_rollback.prom',
+    ]);
   });
 });
 
 describe('option variants', () => {
-  it('runtime bun runs the bundle with bun in stage 1', () => {
-    const out = run({ runtime: 'bun' });
-    const unit = out.boot.initrd.systemd.services['pantheros-rollback']!;
-    expect(unit.serviceConfig['ExecStart']).toMatch(/-bun\/bin\/bun .*pantheros-rollback\.mjs boot/);
-    expect(out.boot.initrd.systemd.storePaths.some((p) => p.endsWith('-bun/bin/bun'))).toBe(true);
+  it('every variant passes the module assertions and those of impermanence/preservation, without warnings', () => {
+    for (const [name, s] of Object.entries(out)) {
+      expect(s.failedAssertions, name).toEqual([]);
+      expect(s.warnings, name).toEqual([]);
+    }
+  });
+
+  it('runtime bun runs the bundle with bun in stage 1 and puts bun into the initrd', () => {
+    const s = out['bun']!;
+    const argv = execArgv(directive(rollbackUnit(s), 'Service', 'ExecStart')[0]!);
+    expect(argv[0]).toMatch(/-bun-[^/]+\/bin\/bun$/);
+    expect(s.initrd.storePaths.map((p) => p.source)).toContain(argv[0]);
   });
 
   it('initrd.failBootOnError makes the unit requiredBy initrd.target', () => {
-    const unit = run({ initrd: { failBootOnError: true } }).boot.initrd.systemd.services['pantheros-rollback']!;
-    expect(unit.requiredBy).toEqual(['initrd.target']);
-    expect(unit.wantedBy).toEqual([]);
+    expect(out['failBoot']!.initrd.units['pantheros-rollback.service']).toMatchObject({ requiredBy: ['initrd.target'], wantedBy: [] });
   });
 
   it('a LUKS device orders after its cryptsetup unit', () => {
-    const out = run({ device: '/dev/mapper/cryptroot' });
-    const unit = out.boot.initrd.systemd.services['pantheros-rollback']!;
-    expect(unit.requires).toEqual(['dev-mapper-cryptroot.device']);
-    expect(unit.after).toContain('systemd-cryptsetup@cryptroot.service');
-    expect(out.failedAssertions).toEqual([]);
+    const unit = rollbackUnit(out['luks']!);
+    expect(directive(unit, 'Unit', 'Requires')).toEqual(['dev-mapper-cryptroot.device']);
+    expect(directive(unit, 'Unit', 'After')).toContain('systemd-cryptsetup@cryptroot.service');
   });
 
   it('io-optimized with a database subvolume applies nocow and log compression before sysinit', () => {
-    const out = run({ performanceMode: 'io-optimized', persistentTree: { '/var/lib/postgresql': {} } });
-    const unit = out.systemd.services['pantheros-rollback-attributes']!;
-    expect(unit.wantedBy).toEqual(['sysinit.target']);
-    expect(unit.before).toEqual(['sysinit.target']);
-    expect(unit.script).toContain("'chattr' '+C' '/var/lib/postgresql'");
-    expect(unit.script).toContain("'btrfs' 'property' 'set' '/var/log' 'compression' 'zstd'");
-    expect(out.fileSystems['/var/lib/postgresql']!.options).toContain('subvol=@persistent/var/lib/postgresql');
-    expect(out.fileSystems['/var/lib/postgresql']!.options.some((o) => o.startsWith('compress'))).toBe(false);
+    const s = out['ioDatabase']!;
+    const unit = parseUnit(s.units['pantheros-rollback-attributes.service']!.text);
+    expect(s.units['pantheros-rollback-attributes.service']!.wantedBy).toEqual(['sysinit.target']);
+    expect(directive(unit, 'Unit', 'Before')).toEqual(['sysinit.target']);
+    const script = storeFileText(s, execArgv(directive(unit, 'Service', 'ExecStart')[0]!)[0]!);
+    expect(script).toContain('\nchattr +C /var/lib/postgresql || ');
+    expect(script).toContain('\nbtrfs property set /var/log compression zstd || ');
+    expect(s.fileSystems['/var/lib/postgresql']!.options).toContain('subvol=@persistent/var/lib/postgresql');
+    expect(s.fileSystems['/var/lib/postgresql']!.options.some((o) => o.startsWith('compress'))).toBe(false);
   });
 
   it('a retention of 0 removes that class timer', () => {
-    expect(Object.keys(run({ snapshotRetention: { hourly: 0 } }).systemd.timers)).not.toContain('pantheros-snapshot-hourly');
+    expect(Object.keys(out['noHourly']!.units)).not.toContain('pantheros-snapshot-hourly.timer');
+    expect(Object.keys(out['noHourly']!.units)).toContain('pantheros-snapshot-daily.timer');
   });
 
-  it('feeds node exporter textfile collector when the exporter is enabled', () => {
-    const out = run({}, { services: { prometheus: { exporters: { node: { enable: true } } } } });
-    expect(out.services.prometheus.exporters.node).toMatchObject({
+  it('feeds the node exporter textfile collector when the exporter is enabled', () => {
+    expect(out['nodeExporter']!.nodeExporter).toEqual({
       enabledCollectors: ['textfile'],
       extraFlags: ['--collector.textfile.directory=/run/pantheros-rollback/metrics'],
     });
+    expect(out['default']!.nodeExporter).toEqual({ enabledCollectors: [], extraFlags: [] });
   });
 
-  it('hands system state to nix-community/preservation when it is enabled', () => {
-    const out = run({}, { preservation: { enable: true } }, { preservation: true });
-    expect(out.preservation?.preserveAt?.['/persistent']?.directories).toEqual([
-      { directory: '/var/lib/nixos', inInitrd: true },
-      { directory: '/var/lib/systemd', inInitrd: true },
-    ]);
-    expect(out.preservation?.preserveAt?.['/persistent']?.files).toEqual([{ file: '/etc/machine-id', inInitrd: true }]);
-    expect(out.fileSystems['/var/lib/nixos']).toBeUndefined();
-    expect(out.boot.initrd.systemd.services['pantheros-rollback-state']).toBeUndefined();
-  });
-
-  it('hands system state to nix-community/impermanence when it is imported', () => {
-    const out = run({}, {}, { impermanence: true });
-    expect(out.environment.persistence?.['/persistent']).toMatchObject({
-      directories: ['/var/lib/nixos', '/var/lib/systemd'],
-      files: ['/etc/machine-id'],
+  it('hands system state to nix-community/preservation when it is enabled (stage-1 mounts by preservation)', () => {
+    const s = out['preservation']!;
+    expect(s.preservation?.preserveAt['/persistent']).toEqual({
+      directories: [
+        { directory: '/var/lib/nixos', inInitrd: true },
+        { directory: '/var/lib/systemd', inInitrd: true },
+      ],
+      files: [{ file: '/etc/machine-id', inInitrd: true }],
     });
-    expect(out.fileSystems['/etc/machine-id']).toBeUndefined();
-  });
-});
-
-describe('assertions name the option and the offending value', () => {
-  it.each<[string, object, object, object, RegExp]>([
-    ['scripted initrd', {}, { boot: { initrd: { systemd: { enable: false } } } }, {}, /^boot\.initrd\.systemd\.enable must be true .* it is false/],
-    ['no device', { device: null }, {}, {}, /^pantherOS\.filesystems\.impermanence\.device must name .* it is null/],
-    [
-      '/ not on @root',
-      {},
-      { fileSystems: { '/': { options: ['subvol=@other'] } } },
-      {},
-      /^pantherOS\.filesystems\.impermanence\.subvolumes\.root: fileSystems."\/" must be the btrfs subvolume "@root".*options \[.*subvol=@other/,
-    ],
-    [
-      'a mount with different btrfs options',
-      {},
-      { fileSystems: { '/var/log': { options: ['compress=lzo'] } } },
-      {},
-      /^pantherOS\.filesystems\.impermanence\.performanceMode: btrfs options are filesystem-wide.*\/var\/log \[compress=lzo, compress=zstd:1/,
-    ],
-    [
-      'btrfs options in the persistent tree',
-      { persistentTree: { '/srv/db': { options: ['nodatacow'] } } },
-      {},
-      {},
-      /^pantherOS\.filesystems\.impermanence\.persistentTree\.<path>\.options .*"\/srv\/db" \[nodatacow\]/,
-    ],
-    [
-      'a stage-1 path not neededForBoot',
-      { persistentTree: { '/srv/state': {} }, systemState: { directories: ['/var/lib/nixos', '/var/lib/systemd', '/srv/state/keys'] } },
-      {},
-      {},
-      /^pantherOS\.filesystems\.impermanence\.persistentTree: .*neededForBoot = true: \/srv\/state/,
-    ],
-    [
-      'a persistent subvolume inside the archive',
-      { persistentTree: { '/srv/x': { subvolume: '@btrfs_tmp/old_roots/x' } } },
-      {},
-      {},
-      /^pantherOS\.filesystems\.impermanence\.persistentTree\.<path>\.subvolume .*"\/srv\/x" = "@btrfs_tmp\/old_roots\/x"/,
-    ],
-    [
-      'overlapping subvolumes',
-      { subvolumes: { blank: '@root/blank' } },
-      {},
-      {},
-      /^pantherOS\.filesystems\.impermanence\.subvolumes: .*subvolumes\.blank \("@root\/blank"\) and \.root \("@root"\)/,
-    ],
-    ['preservation not imported', { systemState: { backend: 'preservation' } }, {}, {}, /^pantherOS\.filesystems\.impermanence\.systemState\.backend is "preservation"/],
-  ])('%s', (_name, host, hostConfig, imported, message) => {
-    const failed = run(host, hostConfig, imported).failedAssertions;
-    expect(failed.filter((m) => message.test(m)), failed.join('\n')).toHaveLength(1);
-  });
-});
-
-describe('warnings', () => {
-  it('when system state is not kept', () => {
-    expect(run({ systemState: { enable: false } }).warnings.join('\n')).toMatch(/systemState\.enable is false: \/var\/lib\/nixos \(uid\/gid allocation\)/);
+    expect(s.fileSystems['/var/lib/nixos']).toBeUndefined();
+    expect(s.initrd.units['pantheros-rollback-state.service']).toBeUndefined();
+    expect(Object.keys(s.initrd.units)).toEqual(expect.arrayContaining(['sysroot-var-lib-nixos.mount', 'sysroot-etc-machine\\x2did.mount']));
   });
 
-  it('when a default system-state path is dropped', () => {
-    expect(run({ systemState: { directories: ['/var/lib/nixos'] } }).warnings).toEqual([
-      'pantherOS.filesystems.impermanence.systemState: /var/lib/systemd is no longer kept and will be wiped at every boot.',
-    ]);
+  it('hands system state to nix-community/impermanence when it is imported (its own bind mounts)', () => {
+    const s = out['impermanence']!;
+    expect(s.persistence?.['/persistent']).toEqual({ directories: ['/var/lib/nixos', '/var/lib/systemd'], files: ['/etc/machine-id'] });
+    expect(s.fileSystems['/etc/machine-id']).toBeUndefined();
+    expect(Object.keys(s.units)).toEqual(expect.arrayContaining(['var-lib-nixos.mount', 'persist-persistent-etc-machine\\x2did.service']));
   });
 
-  it('when OpenSSH host keys are on the wiped root', () => {
-    const warnings = run(
-      { systemState: { sshHostKeys: false } },
-      { services: { openssh: { enable: true, hostKeys: [{ path: '/etc/ssh/ssh_host_ed25519_key', type: 'ed25519' }] } } },
-    ).warnings;
-    expect(warnings.join('\n')).toMatch(/sshHostKeys: .*on the wiped root .*\/etc\/ssh\/ssh_host_ed25519_key/);
-  });
-
-  it('when a per-path attribute is not on persistent storage', () => {
-    expect(run({ perPathAttributes: { '/opt/db': 'nocow' } }).warnings.join('\n')).toMatch(/perPathAttributes: not applied to \/opt\/db/);
+  it('systemState.backend = "module" keeps the module backend even when impermanence is imported', () => {
+    const s = out['moduleWithImpermanence']!;
+    expect(s.persistence).toEqual({});
+    expect(s.fileSystems['/etc/machine-id']).toMatchObject({ device: '/persistent/etc/machine-id', fsType: 'none' });
   });
 });
