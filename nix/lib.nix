@@ -279,6 +279,7 @@ let
     oldRoots = {
       keepDays = 30;
       keepAtLeast = 5;
+      minFreePercent = 10;
     };
     snapshotRetention = {
       hourly = 24;
@@ -434,7 +435,7 @@ let
           ;
       };
       oldRoots = {
-        inherit (c.oldRoots) keepDays keepAtLeast;
+        inherit (c.oldRoots) keepDays keepAtLeast minFreePercent;
       };
       snapshotRetention = {
         inherit (c.snapshotRetention)

@@ -182,6 +182,11 @@ in
         default = 5;
         description = "… but the newest this many archives are always kept (and never the newest one).";
       };
+      minFreePercent = mkOption {
+        type = types.numbers.between 0 90;
+        default = 10;
+        description = "Free-space floor: when less than this percent of the filesystem is free (unallocated space included), archives beyond `keepAtLeast` are aged out at boot, oldest first, even within `keepDays`. 0 turns the floor off.";
+      };
     };
 
     snapshotRetention = lib.genAttrs [ "hourly" "daily" "weekly" "monthly" ] (

@@ -74,11 +74,12 @@ const ABSOLUTE_PATH_OPTIONS: OptionRow[] = [
   { option: ['systemState', 'files'], list: true, engine: ['persistentPaths'], engineList: true },
 ];
 
-const NUMBER_VALUES: Value[] = [0, 1, 5, 30, 1.5, 0.25, 3600, 3600.5, 3601, 1e6, -1, -0.5, '30', true];
+const NUMBER_VALUES: Value[] = [0, 1, 5, 30, 1.5, 0.25, 90, 90.5, 3600, 3600.5, 3601, 1e6, -1, -0.5, '30', true];
 const NUMBER_OPTIONS: OptionRow[] = [
   { option: ['deviceTimeoutSeconds'], engine: ['deviceTimeoutSeconds'] },
   { option: ['oldRoots', 'keepDays'], engine: ['oldRoots', 'keepDays'] },
   { option: ['oldRoots', 'keepAtLeast'], engine: ['oldRoots', 'keepAtLeast'] },
+  { option: ['oldRoots', 'minFreePercent'], engine: ['oldRoots', 'minFreePercent'] },
   ...['hourly', 'daily', 'weekly', 'monthly'].map((c) => ({ option: ['snapshotRetention', c], engine: ['snapshotRetention', c] })),
 ];
 

@@ -87,6 +87,7 @@ describe('module options', () => {
       'snapshotSubvolumes',
       'oldRoots.keepDays',
       'oldRoots.keepAtLeast',
+      'oldRoots.minFreePercent',
       'runtime',
       'persistentTree',
       'persistentTree.<name>.neededForBoot',

@@ -11,7 +11,7 @@ interface ToolConfig {
   device?: string;
   deviceTimeoutSeconds: number;
   subvolumes: { root: string; blank: string; oldRoots: string; snapshots: string };
-  oldRoots: { keepDays: number; keepAtLeast: number };
+  oldRoots: { keepDays: number; keepAtLeast: number; minFreePercent: number };
   snapshotRetention: { hourly: number; daily: number; weekly: number; monthly: number };
   snapshotSubvolumes: string[];
   persistentPaths: string[];
@@ -82,7 +82,7 @@ describe('toolConfig → validateConfig', () => {
       device: '/dev/mapper/cryptroot',
       deviceTimeoutSeconds: 90,
       subvolumes: { root: 'root', blank: 'root-blank', oldRoots: 'old/roots', snapshots: 'snaps' },
-      oldRoots: { keepDays: 0, keepAtLeast: 1 },
+      oldRoots: { keepDays: 0, keepAtLeast: 1, minFreePercent: 10 },
       snapshotRetention: { hourly: 0, daily: 3, weekly: 0, monthly: 12 },
       snapshotSubvolumes: ['persist', 'persist/var/log'],
     });
