@@ -85,6 +85,8 @@ export const restoreCommand: Command = {
       const item = resolveStored(top.path, config, from, 'restore');
       const label = `${item.kind} ${item.name}`;
       const source = openSource(top.path, item.path, parts, label);
+      // Its open directory keeps the private mount busy: closed before the unmount, also on a signal.
+      const sourceHeld = hold(`closed ${label}`, () => source.close());
       try {
         const destination = openDestination(dest);
         try {
@@ -149,7 +151,7 @@ export const restoreCommand: Command = {
           destination.close();
         }
       } finally {
-        source.close();
+        sourceHeld.release();
       }
     });
   },
