@@ -55,7 +55,8 @@ On a terminal, a walk that takes more than half a second shows its progress on s
                    entries:[{path, status, type, changes, from, target}]}
 
 Output: one line per path, "A" added, "C" changed (with what changed), "D" deleted.
-Exit: 0 (also when there are differences), 2 usage (e.g. unknown archive), 3 precondition failed.`;
+Exit: 0 (also when there are differences), 2 usage (e.g. unknown archive), 3 precondition failed,
+77 not run as root, 128+N stopped by signal N (the temporary snapshot and the mount are released).`;
 
 export type DiffMethod = 'walk' | 'send';
 
