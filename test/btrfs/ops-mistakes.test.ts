@@ -3,30 +3,21 @@
 // object; every JSON output has a version; logs reach the journal under systemd (every line) and /dev/kmsg only
 // without it; diff reports what is under a persistentPaths entry that has nothing mounted.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
-import { CMDLINE_BASE, fullState, OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
+import { CMDLINE_BASE, fullState, OLD_ROOTS, useBootCase } from '../helpers/boot-case.js';
 import { BUNDLE, requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
-import { runBundle, type RunResult } from '../helpers/run-bundle.js';
-import { asNobody, NOBODY } from '../helpers/ops.js';
+import { runBundle } from '../helpers/run-bundle.js';
+import { asNobody, NOBODY, scratchArea, showRun } from '../helpers/ops.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'unshare', 'setpriv', 'dmesg'], 'apt-get install -y btrfs-progs util-linux'));
 
 const ARCHIVE = '20261125T060000Z';
 const NOW = '2026-11-26T06:00:00Z';
-const show = (r: RunResult, what: string) => `${what}\nexit ${r.code} signal ${r.signal}\nstderr:\n${r.stderr}\nstdout:\n${r.stdout.slice(0, 2000)}`;
 
 /** A world-readable scratch directory (nobody must read the config and may write the report there). */
-function area(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ops-mistakes-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  chmodSync(dir, 0o755);
-  return dir;
-}
-
 function files(dir: string, config: unknown = { deviceTimeoutSeconds: 1 }): { config: string; cmdline: string } {
   const config_ = join(dir, 'mistakes-config.json');
   writeFileSync(config_, JSON.stringify(config));
@@ -55,7 +46,7 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
   it('every command refuses a --top-level that is not the top level (a subvol=@persistent mount, a plain directory), saying what to pass; nothing changes', () => {
     const c = useBootCase(runtime);
     c.createSubvolume(`${OLD_ROOTS}/${ARCHIVE}`);
-    const dir = area();
+    const dir = scratchArea('ops-mistakes-');
     const f = files(dir);
     const persistent = join(dir, 'persistent');
     mkdirSync(persistent);
@@ -66,14 +57,14 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
     const before = fullState(c);
     for (const [name, args] of commands(f, join(dir, 'report.json'))) {
       const sub = runBundle(runtime, [...args, '--top-level', persistent, '--config', f.config, '--json']);
-      expect(sub.code, show(sub, `${name} on subvol=@persistent`)).toBe(3);
+      expect(sub.code, showRun(sub, `${name} on subvol=@persistent`)).toBe(3);
       expect(sub.stderr, name).toContain(`--top-level ${persistent} is the subvolume /@persistent of ${c.image.loop} (a subvol=@persistent mount), not the top level (subvolid=5); give --device ${c.image.loop} instead`);
       if (name !== 'boot') {
         // With --json the error is a JSON object on stdout, with the same exit code.
         expect(JSON.parse(sub.stdout), name).toEqual({ version: 1, error: { message: expect.stringContaining('not the top level (subvolid=5)'), kind: 'precondition', exitCode: 3 } });
       }
       const dirRun = runBundle(runtime, [...args, '--top-level', plain, '--config', f.config]);
-      expect(dirRun.code, show(dirRun, `${name} on a plain directory`)).toBe(3);
+      expect(dirRun.code, showRun(dirRun, `${name} on a plain directory`)).toBe(3);
       expect(dirRun.stderr, name).toMatch(new RegExp(`--top-level ${plain} is a plain directory on the \\w+ filesystem \\S+ mounted at /\\S*, not where a btrfs top level is mounted; give --device`));
       expect(dirRun.stderr, name).not.toContain('this is a bug');
     }
@@ -85,14 +76,14 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
 
   it('without root: "must run as root" first (exit 77), nothing written; status and check without a device still work', () => {
     const c = useBootCase(runtime);
-    const dir = area();
+    const dir = scratchArea('ops-mistakes-');
     const f = files(dir);
     chownSync(dir, NOBODY.uid, NOBODY.gid);
     const report = join(dir, 'report.json');
     const tool = [runtime.bin, BUNDLE];
     for (const [name, args] of commands(f, report).filter(([n]) => n !== 'check')) {
       const r = asNobody([...tool, ...args, '--top-level', c.top, '--config', f.config, '--json', '--bogus-flag']);
-      expect(r.code, show(r, `${name} as nobody`)).toBe(77);
+      expect(r.code, showRun(r, `${name} as nobody`)).toBe(77);
       expect(r.stderr, name).toContain(`pantheros-rollback: ${name}: must run as root (it needs to `);
       expect(r.stderr, name).not.toContain('this is a bug');
       expect(JSON.parse(r.stdout), name).toMatchObject({ version: 1, error: { kind: 'permission', exitCode: 77 } });
@@ -101,23 +92,23 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
     expect(existsSync(report), 'boot wrote no report').toBe(false);
     // status reads a report (0644) without root; check validates the config without root when there is no device.
     const made = runBundle(runtime, ['boot', '--dry-run', '--top-level', c.top, '--config', f.config, '--cmdline', f.cmdline, '--now', NOW, '--report', report]);
-    expect(made.code, show(made, 'boot as root')).toBe(0);
+    expect(made.code, showRun(made, 'boot as root')).toBe(0);
     chmodSync(report, 0o644);
     const status = asNobody([...tool, 'status', '--report', report, '--config', f.config]);
-    expect(status.code, show(status, 'status as nobody')).toBe(0);
+    expect(status.code, showRun(status, 'status as nobody')).toBe(0);
     expect(status.stdout).toMatch(/^Last run: DRY RUN/);
     const check = asNobody([...tool, 'check', '--config', f.config, '--mount-options', '/=noatime']);
-    expect(check.code, show(check, 'check as nobody')).toBe(0);
+    expect(check.code, showRun(check, 'check as nobody')).toBe(0);
     // check with a device needs root for the layout: the same answer.
     const checkDevice = asNobody([...tool, 'check', '--device', c.image.loop, '--config', f.config]);
-    expect(checkDevice.code, show(checkDevice, 'check --device as nobody')).toBe(77);
+    expect(checkDevice.code, showRun(checkDevice, 'check --device as nobody')).toBe(77);
     expect(checkDevice.stderr).toContain('must run as root to mount the btrfs top level');
   });
 
   it('a boolean flag takes no value (--dry-run=false, --json=0 are usage errors), typos name the nearest flag, errors with --json are JSON; every JSON output has a version', () => {
     const c = useBootCase(runtime);
     c.createSubvolume(`${OLD_ROOTS}/${ARCHIVE}`);
-    const dir = area();
+    const dir = scratchArea('ops-mistakes-');
     const f = files(dir);
     const top = ['--top-level', c.top, '--config', f.config];
     const before = fullState(c);
@@ -130,7 +121,7 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
       [['diff', '--prefix'], 'diff: --prefix needs a value'],
     ] as const) {
       const r = runBundle(runtime, [...args, ...top]);
-      expect(r.code, show(r, args.join(' '))).toBe(2);
+      expect(r.code, showRun(r, args.join(' '))).toBe(2);
       expect(r.stderr).toContain(message);
     }
     expect(fullState(c)).toEqual(before);
@@ -144,7 +135,7 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
     for (const args of [['list'], ['diff', '--summary'], ['metrics'], ['next-boot'], ['check'], ['restore', '/etc', '--from', ARCHIVE, '--to', join(dir, 'etc'), '--dry-run']]) {
       if (args[0] === 'restore') mkdirSync(c.abs(`${OLD_ROOTS}/${ARCHIVE}/etc`), { recursive: true });
       const r = runBundle(runtime, [...args, '--json', ...top]);
-      expect(r.code, show(r, args.join(' '))).toBeLessThan(2);
+      expect(r.code, showRun(r, args.join(' '))).toBeLessThan(2);
       expect(Object.keys(JSON.parse(r.stdout))[0], args[0]).toBe('version');
       expect(JSON.parse(r.stdout).version, args[0]).toBe(1);
     }
@@ -152,7 +143,7 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
 
   it('logs: to the journal (stderr with <N> priorities) when JOURNAL_STREAM names stderr, to /dev/kmsg only in an initrd without systemd', () => {
     const c = useBootCase(runtime);
-    const dir = area();
+    const dir = scratchArea('ops-mistakes-');
     const marker = `nope-${process.pid}-${Date.now()}`;
     const f = files(dir);
     writeFileSync(f.cmdline, `${CMDLINE_BASE} pantheros.rollback=${marker}\n`);
@@ -196,7 +187,7 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
 
   it('diff: files under a persistentPaths entry with nothing mounted are what the next boot erases, reported with a warning; a mounted one is hidden', () => {
     const c = useBootCase(runtime);
-    const dir = area();
+    const dir = scratchArea('ops-mistakes-');
     const f = files(dir, { persistentPaths: ['/var/log', '/srv/data'] });
     mkdirSync(c.abs('@root/var/log'), { recursive: true });
     mkdirSync(c.abs('@root/srv/data'), { recursive: true });
@@ -210,7 +201,7 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
     onTestFinished(() => void spawnSync('umount', ['-R', root]));
     sh('mount', ['--bind', c.abs('@persistent/var/log'), join(root, 'var/log')]);
     const r = runBundle(runtime, ['diff', '--json', '--top-level', c.top, '--config', f.config]);
-    expect(r.code, show(r, 'diff')).toBe(0);
+    expect(r.code, showRun(r, 'diff')).toBe(0);
     const d = JSON.parse(r.stdout) as { persisted: string[]; unmountedPersistentPaths: string[]; entries: { path: string; status: string }[] };
     expect(d.persisted).toContain('/var/log');
     expect(d.unmountedPersistentPaths).toEqual(['/srv/data']);

@@ -1,19 +1,17 @@
 // Real btrfs, bundled file, Node and Bun (issue 11): `restore` cannot be redirected by a local user — not by a
 // symlink on the way to DEST, not by one swapped in during the copy — and --force replaces DEST as a whole while
 // keeping it beside it; --dry-run says what would be copied and replaced.
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
-import { runBundle, type RunResult } from '../helpers/run-bundle.js';
-import { asNobody, NOBODY, startBundle, waitFor } from '../helpers/ops.js';
+import { runBundle } from '../helpers/run-bundle.js';
+import { asNobody, NOBODY, scratchArea, showRun, startBundle, waitFor } from '../helpers/ops.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'cp', 'setpriv'], 'apt-get install -y btrfs-progs util-linux coreutils'));
 
 const ARCHIVE = '20261125T060000Z';
-const show = (r: RunResult, what: string) => `${what}\nexit ${r.code} signal ${r.signal}\nstderr:\n${r.stderr}\nstdout:\n${r.stdout.slice(0, 2000)}`;
 
 /** An archive holding /srv/app with `files` files in 4 directories, and /srv/small/a.conf. */
 function archiveWithTree(c: BootCase, files: number): void {
@@ -30,9 +28,7 @@ function archiveWithTree(c: BootCase, files: number): void {
  * and `victim`, a root-owned directory standing for /etc, with an empty `app` directory a redirected copy would fill.
  */
 function scratch(): { area: string; home: string; victim: string } {
-  const area = mkdtempSync(join(tmpdir(), 'ops-restore-'));
-  onTestFinished(() => rmSync(area, { recursive: true, force: true }));
-  chmodSync(area, 0o755);
+  const area = scratchArea('ops-restore-');
   const home = join(area, 'home');
   const victim = join(area, 'victim');
   mkdirSync(home);
@@ -61,7 +57,7 @@ describe.each(RUNTIMES)('restore under $name', (runtime: Runtime) => {
     expect(swap.code, swap.stderr).toBe(0);
     const r = await run.done;
     expect(readdirSync(join(victim, 'app')), 'nothing was written into the root-owned directory').toEqual([]);
-    expect(r.code, show(r, 'restore')).toBe(0);
+    expect(r.code, showRun(r, 'restore')).toBe(0);
     // The copy went where the directory really is, complete; no staging directory is left; the symlink is untouched.
     expect(readdirSync(join(home, 'drop.real'))).toEqual(['app']);
     expect(readdirSync(join(home, 'drop.real/app/d3')).length).toBe(5000);
@@ -75,14 +71,14 @@ describe.each(RUNTIMES)('restore under $name', (runtime: Runtime) => {
     expect(asNobody(['ln', '-s', '../victim', join(home, 'link')]).code).toBe(0);
     const cfg = config(c);
     const refused = runBundle(runtime, ['restore', '/srv/app', '--from', ARCHIVE, '--to', join(home, 'link/app'), '--top-level', c.top, '--config', cfg]);
-    expect(refused.code, show(refused, 'restore through a symlink')).toBe(2);
+    expect(refused.code, showRun(refused, 'restore through a symlink')).toBe(2);
     expect(refused.stderr).toContain(`${home}/link is a symlink (→ ../victim); refusing to follow it on the way to ${home}/link/app — give the real path with --to`);
     expect(readdirSync(join(victim, 'app'))).toEqual([]);
 
     // DEST itself a symlink to the victim: with --force it is moved aside as it is, and a real directory takes its place.
     expect(asNobody(['sh', '-c', `mkdir ${home}/d2 && ln -s ../../victim/app ${home}/d2/app`]).code).toBe(0);
     const forced = runBundle(runtime, ['restore', '/srv/app', '--from', ARCHIVE, '--to', join(home, 'd2/app'), '--force', '--top-level', c.top, '--config', cfg]);
-    expect(forced.code, show(forced, 'restore --force onto a symlink')).toBe(0);
+    expect(forced.code, showRun(forced, 'restore --force onto a symlink')).toBe(0);
     expect(readdirSync(join(victim, 'app'))).toEqual([]);
     expect(lstatSync(join(home, 'd2/app')).isDirectory()).toBe(true);
     const kept = readdirSync(join(home, 'd2')).filter((n) => n.startsWith('app.pantheros-replaced-'));
@@ -101,7 +97,7 @@ describe.each(RUNTIMES)('restore under $name', (runtime: Runtime) => {
     const args = ['restore', '/srv/small', '--from', ARCHIVE, '--to', dest, '--top-level', c.top, '--config', cfg];
 
     const dry = runBundle(runtime, [...args, '--force', '--dry-run']);
-    expect(dry.code, show(dry, 'dry run')).toBe(0);
+    expect(dry.code, showRun(dry, 'dry run')).toBe(0);
     expect(dry.stdout).toMatch(/^dry run — nothing is copied or replaced$/m);
     expect(dry.stdout).toContain(`would restore /srv/small from archive ${ARCHIVE} to ${dest}`);
     expect(dry.stdout).toMatch(new RegExp(`would replace the existing directory ${dest} as a whole, keeping it beside it as ${dest}\\.pantheros-replaced-\\d{8}T\\d{6}Z`));
@@ -109,11 +105,11 @@ describe.each(RUNTIMES)('restore under $name', (runtime: Runtime) => {
     expect(readdirSync(dest).sort()).toEqual(['a.conf', 'extra']);
 
     const noForce = runBundle(runtime, args);
-    expect(noForce.code, show(noForce, 'without --force')).toBe(2);
+    expect(noForce.code, showRun(noForce, 'without --force')).toBe(2);
     expect(noForce.stderr).toMatch(/exists \(directory\); refusing to overwrite it without --force \(which replaces it as a whole and keeps it beside it\)/);
 
     const r = runBundle(runtime, [...args, '--force', '--json']);
-    expect(r.code, show(r, 'restore --force')).toBe(0);
+    expect(r.code, showRun(r, 'restore --force')).toBe(0);
     const out = JSON.parse(r.stdout) as { version: number; replaced: { kind: string; keptAs: string } };
     expect(out.version).toBe(1);
     expect(out.replaced.kind).toBe('directory');
@@ -126,7 +122,7 @@ describe.each(RUNTIMES)('restore under $name', (runtime: Runtime) => {
 
     // Again: the text output names the kept item and how to remove it; two replacements never collide.
     const again = runBundle(runtime, [...args, '--force']);
-    expect(again.code, show(again, 'restore --force again')).toBe(0);
+    expect(again.code, showRun(again, 'restore --force again')).toBe(0);
     expect(again.stdout).toMatch(new RegExp(`replaced the existing directory ${dest} as a whole; it is kept beside it as (${dest}\\.pantheros-replaced-\\S+)`));
     expect(again.stdout).toMatch(/remove it when it is no longer needed: rm -r -- \S+pantheros-replaced-\S+/);
     expect(readdirSync(home).filter((n) => n.startsWith('small.pantheros-replaced-')).length).toBe(2);

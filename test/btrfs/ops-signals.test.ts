@@ -2,16 +2,15 @@
 // no private top-level mount (checked in /proc/self/mountinfo), no temporary snapshot (checked with btrfs subvolume
 // list), no staging directory, no half-restored DEST — and the run says so and exits 128 + N. The runs use
 // --device, so the tool mounts the top level itself, as on a machine where it is not mounted.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
 import { OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { BUNDLE, requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 import type { RunResult } from '../helpers/run-bundle.js';
-import { mountsOf, startBundle, waitFor, type Started } from '../helpers/ops.js';
+import { mountsOf, scratchArea, showRun, startBundle, waitFor, type Started } from '../helpers/ops.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'cp', 'script'], 'apt-get install -y btrfs-progs util-linux coreutils bsdutils'));
 
@@ -20,7 +19,6 @@ const SIGNALS = [
   ['SIGTERM', 143],
   ['SIGHUP', 129],
 ] as const;
-const show = (r: RunResult, what: string) => `${what}\nexit ${r.code} signal ${r.signal}\nstderr:\n${r.stderr}\nstdout:\n${r.stdout.slice(0, 1500)}`;
 
 function configFile(c: BootCase): string {
   const file = join(c.image.dir, 'signals-config.json');
@@ -40,7 +38,7 @@ async function interrupt(run: Started, signal: NodeJS.Signals, what: string, rea
   let early: RunResult | undefined;
   void run.done.then((r) => (early = r));
   await waitFor(what, () => early !== undefined || ready());
-  if (early) throw new Error(show(early, `the run ended before ${what}`));
+  if (early) throw new Error(showRun(early, `the run ended before ${what}`));
   if (settle) await new Promise((r) => setTimeout(r, settle));
   run.child.kill(signal);
   return run.done;
@@ -58,8 +56,8 @@ function bigRoot(c: BootCase, dirs: number): void {
 
 describe.each(RUNTIMES)('signals under $name', (runtime: Runtime) => {
   const expectReleased = (c: BootCase, r: RunResult, signal: string, code: number, what: string) => {
-    expect(leftMounts(c), `${what}: mounts left behind\n${show(r, what)}`).toEqual([]);
-    expect(r.code, show(r, what)).toBe(code);
+    expect(leftMounts(c), `${what}: mounts left behind\n${showRun(r, what)}`).toEqual([]);
+    expect(r.code, showRun(r, what)).toBe(code);
     expect(r.stderr, what).toContain(`pantheros-rollback: interrupted by ${signal}; releasing what this run holds`);
   };
 
@@ -118,9 +116,7 @@ describe.each(RUNTIMES)('signals under $name', (runtime: Runtime) => {
       for (let f = 0; f < 1000; f++) writeFileSync(join(dir, `f${f}`), `${f}\n`);
     }
     const cfg = configFile(c);
-    const area = mkdtempSync(join(tmpdir(), 'ops-signals-'));
-    onTestFinished(() => rmSync(area, { recursive: true, force: true }));
-    chmodSync(area, 0o755);
+    const area = scratchArea('ops-signals-');
     const dest = join(area, 'big');
     for (const [signal, code] of SIGNALS) {
       const what = `restore ${signal}`;

@@ -4,25 +4,16 @@
 // directory of another owner. The /run tests run in a private mount namespace with a fresh tmpfs on /run, so the
 // machine's own /run/pantheros-rollback is never touched.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CMDLINE_BASE, OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { BUNDLE, requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 import { runBundle, type RunResult } from '../helpers/run-bundle.js';
-import { asNobody, mountsOf, NOBODY } from '../helpers/ops.js';
+import { asNobody, mountsOf, NOBODY, scratchArea, showRun } from '../helpers/ops.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'unshare', 'setpriv', 'stat'], 'apt-get install -y btrfs-progs util-linux coreutils'));
 
-const show = (r: RunResult, what: string) => `${what}\nexit ${r.code} signal ${r.signal}\nstderr:\n${r.stderr}\nstdout:\n${r.stdout.slice(0, 2000)}`;
-
-function area(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ops-writes-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  chmodSync(dir, 0o755);
-  return dir;
-}
 
 function configFile(c: BootCase, config: unknown = {}): string {
   const file = join(c.image.dir, 'writes-config.json');
@@ -41,7 +32,7 @@ describe.each(RUNTIMES)('where root writes, under $name', (runtime: Runtime) => 
 
   it('metrics --output: the owner of the textfile directory can make root overwrite nothing but the output file', () => {
     const c = useBootCase(runtime);
-    const dir = area();
+    const dir = scratchArea('ops-writes-');
     const textfile = join(dir, 'textfile');
     mkdirSync(textfile);
     chownSync(textfile, NOBODY.uid, NOBODY.gid);
@@ -65,7 +56,7 @@ describe.each(RUNTIMES)('where root writes, under $name', (runtime: Runtime) => 
     mkdirSync(rootDir);
     expect(asNobody(['ln', '-s', rootDir, join(textfile, 'sub')]).code).toBe(0);
     const refused = runBundle(runtime, ['metrics', '--output', join(textfile, 'sub/pantheros.prom'), '--top-level', c.top, '--config', configFile(c)]);
-    expect(refused.code, show(refused, 'metrics through a symlink')).toBe(3);
+    expect(refused.code, showRun(refused, 'metrics through a symlink')).toBe(3);
     expect(refused.stderr).toContain(`cannot write ${textfile}/sub/pantheros.prom: ${textfile}/sub is a symlink (→ ${rootDir}); refusing to follow it`);
     expect(readdirSync(rootDir)).toEqual([]);
   });
@@ -93,7 +84,7 @@ describe.each(RUNTIMES)('where root writes, under $name', (runtime: Runtime) => 
         `ls ${R}/mnt | wc -l`,
       ].join('; '),
     );
-    expect(boot.stdout.split('\n').filter(Boolean), show(boot, 'in a fresh /run')).toEqual([
+    expect(boot.stdout.split('\n').filter(Boolean), showRun(boot, 'in a fresh /run')).toEqual([
       'boot=0',
       `${R} 755 root`,
       `${R}/mnt 700 root`,
@@ -109,24 +100,24 @@ describe.each(RUNTIMES)('where root writes, under $name', (runtime: Runtime) => 
     ]);
     // An operator command first: the same modes.
     const list = inFreshRun([`${tool} list --device ${c.image.loop} --config ${cfg} >/dev/null`, 'echo list=$?', stat([R, `${R}/mnt`])].join('; '));
-    expect(list.stdout.split('\n').filter(Boolean), show(list, 'list first')).toEqual(['list=0', `${R} 755 root`, `${R}/mnt 700 root`]);
+    expect(list.stdout.split('\n').filter(Boolean), showRun(list, 'list first')).toEqual(['list=0', `${R} 755 root`, `${R}/mnt 700 root`]);
     // A mode changed by hand is put back.
     const fixed = inFreshRun([`mkdir -m 0777 ${R}`, `${tool} list --device ${c.image.loop} --config ${cfg} >/dev/null`, stat([R])].join('; '));
-    expect(fixed.stdout.trim(), show(fixed, 'mode fixed')).toBe(`${R} 755 root`);
+    expect(fixed.stdout.trim(), showRun(fixed, 'mode fixed')).toBe(`${R} 755 root`);
     expect(mountsOf(c.image.loop, c.top)).toEqual([]);
   });
 
   it('/run/pantheros-rollback as a symlink, or owned by another user, is refused with a clear message; nothing is mounted there', () => {
     const c = useBootCase(runtime);
     const cfg = configFile(c, { deviceTimeoutSeconds: 1 });
-    const elsewhere = area();
+    const elsewhere = scratchArea('ops-writes-');
     for (const [setup, message] of [
       [`ln -s ${elsewhere} /run/pantheros-rollback`, `refusing to use /run/pantheros-rollback (the report and the directories below): it is a symlink (→ ${elsewhere}), not a directory; remove it (rm /run/pantheros-rollback) and run again`],
       [`mkdir -m 0755 /run/pantheros-rollback && chown ${NOBODY.uid} /run/pantheros-rollback`, `refusing to use /run/pantheros-rollback (the report and the directories below): it is owned by uid ${NOBODY.uid}, not root`],
       [`mkdir -p /run/pantheros-rollback && ln -s ${elsewhere} /run/pantheros-rollback/mnt`, 'refusing to use /run/pantheros-rollback/mnt (private mounts of the btrfs top level): it is a symlink'],
     ] as const) {
       const r = inFreshRun(`${setup} && ${tool} list --device ${c.image.loop} --config ${cfg}; echo "exit=$?"; grep -c ' /run/pantheros-rollback' /proc/self/mountinfo`);
-      expect(r.stdout.trim().split('\n'), show(r, setup)).toEqual(['exit=3', '0']);
+      expect(r.stdout.trim().split('\n'), showRun(r, setup)).toEqual(['exit=3', '0']);
       expect(r.stderr, setup).toContain(message);
       expect(readdirSync(elsewhere), setup).toEqual([]);
     }

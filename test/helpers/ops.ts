@@ -1,7 +1,10 @@
 // For the operator-command tests of issue 11: the bundle run in the background (to race it or signal it), an
 // unprivileged user (nobody) to attack it, and what a run left mounted.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
 import { parseMountinfo, type MountEntry } from '../../src/fs/mountinfo.js';
 import { BUNDLE, type Runtime } from './prereq.js';
 import type { RunResult } from './run-bundle.js';
@@ -44,3 +47,14 @@ export function asNobody(argv: string[], env: Record<string, string> = {}): RunR
 export function mountsOf(loop: string, except: string): MountEntry[] {
   return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => e.source === loop && e.mountPoint !== except);
 }
+
+/** A world-traversable (0755) scratch directory under the temporary directory, removed when the test ends. */
+export function scratchArea(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** A run, readable in an assertion message. */
+export const showRun = (r: RunResult, what: string) => `${what}\nexit ${r.code} signal ${r.signal}\nstderr:\n${r.stderr}\nstdout:\n${r.stdout.slice(0, 2000)}`;
