@@ -296,8 +296,11 @@ in
             ];
             TimeoutStartSec = startTimeoutSeconds;
             Environment = [ "PANTHEROS_BTRFS=${btrfsBin}" ];
+            # Lines go to stderr with their priority (<3>, <4>, <6>) when JOURNAL_STREAM says the journal
+            # reads it (no kmsg rate limit); the identifier keeps `journalctl -t pantheros-rollback` working.
             StandardOutput = "journal+console";
             StandardError = "journal+console";
+            SyslogIdentifier = "pantheros-rollback";
           };
         };
       };
@@ -418,6 +421,7 @@ in
           after = [ "local-fs.target" ];
           serviceConfig = {
             Type = "oneshot";
+            SyslogIdentifier = "pantheros-rollback";
             # One snapshot/prune at a time: hourly and daily fire together at midnight.
             ExecStart = [
               "${pkgs.util-linux}/bin/flock /run/pantheros-rollback.snapshot.lock ${tool} snapshot --class ${class}"
@@ -465,6 +469,7 @@ in
         serviceConfig = {
           Type = "oneshot";
           ExecStart = metricsCommand;
+          SyslogIdentifier = "pantheros-rollback";
         };
       };
       systemd.timers.pantheros-rollback-metrics = {

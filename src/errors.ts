@@ -34,14 +34,47 @@ export class InternalError extends Error {
   override name = 'InternalError';
 }
 
-export const EXIT = { ok: 0, step: 1, usage: 2, precondition: 3, internal: 4 } as const;
+/**
+ * The command needs root and was run without it: nothing was looked at or changed. Exit 77, EX_NOPERM of
+ * sysexits.h ("you did not have sufficient permission to perform the operation").
+ */
+export class PermissionError extends Error {
+  override name = 'PermissionError';
+}
+
+/** SIGINT, SIGTERM or SIGHUP stopped the run; what it held was released. Exit 128 + the signal number, as a shell reports it. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+export const EXIT = { ok: 0, step: 1, usage: 2, precondition: 3, internal: 4, permission: 77 } as const;
+
+/** Signal numbers on Linux, for the 128 + n exit code of an interrupted run. */
+export const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 /** Maps an error to the process exit code. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EXIT.usage;
   if (error instanceof PreconditionError) return EXIT.precondition;
   if (error instanceof StepError) return EXIT.step;
+  if (error instanceof PermissionError) return EXIT.permission;
+  if (error instanceof InterruptedError) return 128 + (SIGNAL_NUMBERS[error.signal] ?? 0);
   return EXIT.internal;
+}
+
+export type ErrorKind = 'usage' | 'precondition' | 'step' | 'permission' | 'interrupted' | 'internal';
+
+/** The error's kind as the JSON error object names it (see README "JSON output"). */
+export function errorKind(error: unknown): ErrorKind {
+  if (error instanceof UsageError) return 'usage';
+  if (error instanceof PreconditionError) return 'precondition';
+  if (error instanceof StepError) return 'step';
+  if (error instanceof PermissionError) return 'permission';
+  if (error instanceof InterruptedError) return 'interrupted';
+  return 'internal';
 }
 
 /** The message of an error and its causes, one line. */

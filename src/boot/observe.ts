@@ -8,6 +8,7 @@ import { isDirectoryKind, kindOf, walkPath, type EntryKind } from '../fs/entry-k
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
+import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
 import { mayAgeOut } from '../retention/age-out.js';
 import { NEXT_BOOT_FILE, readRequestFile, type Request } from './request-file.js';
 import { chooseTarget, type ChosenTarget } from './target.js';
@@ -67,6 +68,8 @@ export interface Observed {
   space: Space | null;
   /** What the boot is asked for (command line, then next-boot request). */
   chosen: ChosenTarget;
+  /** Warnings about keys on the kernel command line that look like ours but are not (pantheros.rollbak=). */
+  cmdlineWarnings: string[];
   subvolumes: SubvolumeFacts | null;
 }
 
@@ -182,6 +185,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     request,
     space,
     chosen,
+    cmdlineWarnings: describeUnknownKeys(unknownKeys(options.cmdline)),
     subvolumes,
   };
 }

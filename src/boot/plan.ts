@@ -64,6 +64,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   const note: Note = (severity, subject, what, why = '', fix = 'nothing') => notices.push({ severity, subject, what, why, fix });
   const recovered: string[] = [];
   const blockers = preconditions(observed, config);
+  for (const w of observed.cmdlineWarnings) note('warning', null, w, 'the boot reads only the keys it knows', 'fix the key on the kernel command line');
   for (const w of observed.chosen.warnings) note('warning', `${oldRoots}/${NEXT_BOOT_FILE}`, w, 'a request the boot cannot act on is dropped', 'pantheros-rollback next-boot TARGET to ask again');
   for (const n of observed.subvolumes?.notes ?? []) note('warning', null, n, 'every fact the boot acts on must come from the filesystem itself', 'look for subvolumes whose names hold newlines (btrfs subvolume list) and remove them');
   describeArchiveDirectory(observed, config, note);

@@ -11,6 +11,7 @@ import { executePlan, type Execution } from '../engine/execute.js';
 import type { Step } from '../engine/plan.js';
 import { kindOf, walkPath, isDirectoryKind } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
+import { ensureRunDir, RUN_DIR } from '../fs/run-dir.js';
 import type { Logger } from '../log/logger.js';
 import { TOOL } from '../version.js';
 import { bootCheckFacts, bootScope, checkBootShape } from './check-facts.js';
@@ -201,10 +202,11 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   return report;
 }
 
-/** Writes the report to `file` (creating its directory), atomically; a failure is only a log line. */
+/** Writes the report to `file` atomically (the default one in /run/pantheros-rollback, made with its fixed modes); a failure is only a log line. */
 export function writeReportFile(file: string, report: unknown, log: Logger): void {
   try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+    if (dirname(file) === RUN_DIR) ensureRunDir('base');
+    else mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
     writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
   } catch (e) {
     log.warn(`could not write the report to ${file}: ${describeError(e)}`);

@@ -11,8 +11,8 @@ export interface Context {
 }
 
 /**
- * Loads the config, mounts the top level (from --top-level, --device, or the config's device),
- * runs fn, and unmounts whatever happens.
+ * Loads the config, mounts the top level (from --top-level, --device, or the config's device), runs fn, and
+ * unmounts whatever happens — also on SIGINT/SIGTERM/SIGHUP (the mount is registered with src/cli/signals.ts).
  */
 export async function withTopLevel<T>(args: ParsedArgs, options: { readOnly?: boolean }, fn: (ctx: Context) => Promise<T> | T): Promise<T> {
   const config = loadConfig(stringFlag(args, 'config'));
@@ -31,7 +31,13 @@ export async function withTopLevel<T>(args: ParsedArgs, options: { readOnly?: bo
   }
 }
 
-/** Prints data as JSON with --json, else the human text. */
-export function output(json: boolean, data: unknown, human: () => string): void {
-  writeOut(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
+/**
+ * Version of every JSON shape printed with --json (results and errors alike); raised when a field changes
+ * meaning or goes away. The boot report carries its own `version` (the same number today).
+ */
+export const JSON_VERSION = 1;
+
+/** Prints data as JSON with --json (with `version` first), else the human text. */
+export function output(json: boolean, data: object, human: () => string): void {
+  writeOut(json ? `${JSON.stringify({ version: JSON_VERSION, ...data }, null, 2)}\n` : `${human()}\n`);
 }

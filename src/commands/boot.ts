@@ -95,7 +95,7 @@ export const bootCommand: Command = {
           ? 'kept: the root is unchanged this boot'
           : `${report.result}: archived ${report.archived?.name ?? '(nothing)'}; new root from ${report.created?.from ?? '-'}; deleted ${report.deleted.length} archive(s); ${report.durationMs} ms`;
     if (report.error !== null) log.error(summary);
-    else if (!dryRun) log.info(summary);
+    else log.info(summary);
     log.close();
     if (json) writeOut(`${JSON.stringify(report, null, 2)}\n`);
     else if (dryRun) writeOut(`dry run — nothing is changed\n${formatPlan(report)}\n`);

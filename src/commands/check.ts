@@ -8,6 +8,7 @@ import { EXIT, UsageError } from '../errors.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { formatFinding, type Finding } from '../check/finding.js';
 import { layoutFindings } from '../check/layout.js';
+import { persistedMountFindings } from '../check/persisted-mounts.js';
 import { readCmdlineText } from '../cmdline/parse-cmdline.js';
 import { parseFstab } from '../check/fstab.js';
 import { lintMountOptions, parseMountOptionsFlag, type MountOptions } from '../check/lint-mount-options.js';
@@ -112,6 +113,7 @@ export const checkCommand: Command = {
         findings.push(...layoutFindings(top.path, config, { now: new Date(), cmdline: readCmdlineText(), readOnlyMount: true }));
         const location = locateTopLevel(top);
         layout = `checked (${location.device ?? top.path})`;
+        if (location.majorMinor) findings.push(...persistedMountFindings(config, readMountinfo(), location.majorMinor));
         if (!explicit) lintGroups(btrfsMountGroups(readMountinfo(), location.majorMinor));
       });
     } else {

@@ -1,8 +1,9 @@
 // `diff`: what the next boot erases — every path where the root (or an archive) differs from the blank.
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
-import { parseFlags, stringFlag, type ParsedArgs } from '../cli/args.js';
+import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel, type Context } from '../cli/context.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { deleteArgv, snapshotArgv } from '../btrfs/commands.js';
@@ -11,11 +12,12 @@ import { readMountinfo } from '../fs/mountinfo.js';
 import { takeInventory } from '../btrfs/inventory.js';
 import { DIFF_SNAPSHOT_PREFIX, kindOf, topLevelMount } from '../boot/observe.js';
 import { dumpDifference } from '../diff/send-dump.js';
-import { isUnder, mountedPersistedPaths, normalisePrefix } from '../diff/persisted.js';
+import { isUnder, normalisePrefix, persistedPaths } from '../diff/persisted.js';
 import type { DiffEntry } from '../diff/parse-dump.js';
-import { compareTrees } from '../diff/compare-trees.js';
+import { startComparison } from '../diff/compare-trees.js';
 import { fsProbe, fsTreeReader } from '../diff/walk-fs.js';
 import { writeErr } from '../cli/io.js';
+import { hold, yieldToSignals } from '../cli/signals.js';
 
 const USAGE = `Usage: pantheros-rollback diff [ARCHIVE] [--prefix PATH ...] [--method walk|send] [--summary]
                                [--device DEV | --top-level DIR] [--config FILE] [--json]
@@ -32,12 +34,15 @@ write, chmod, chown, xattr change, link and rename, so nothing is missed. Subtre
 and below persisted paths are not read. Reads the live root (no snapshot): a file written during
 the run may or may not be seen.
 --method send: a temporary read-only snapshot of the source is taken in the archive directory
-(.pantheros-diff-<pid>, deleted again at the end), and
+(.pantheros-diff-<pid>, deleted again at the end, also on SIGINT/SIGTERM/SIGHUP), and
   btrfs send --no-data -p BLANK SNAPSHOT | btrfs receive --dump
 lists the differences (slower: about 7 s instead of about 1 s for 100 000 changed files).
 
-Persisted paths are not reported: the config's persistentPaths, and in the running system the mount
-points of other subvolumes of the same filesystem (bind mounts from @persistent, /nix, …).
+Persisted paths are not reported: where the root is mounted, the mount points of other subvolumes of
+the same filesystem (bind mounts from @persistent, /nix, …) and the config's persistentPaths that have
+something mounted on them. A persistentPaths entry with nothing mounted (a missing bind mount) is
+reported like any other path, with a warning: its files are in the root and the next boot erases them.
+On a terminal, a walk that takes more than half a second shows its progress on stderr.
 
   ARCHIVE          an archive name (see: pantheros-rollback list); default: the live root
   --prefix PATH    only paths at or below PATH (absolute; may be given several times)
@@ -46,27 +51,12 @@ points of other subvolumes of the same filesystem (bind mounts from @persistent,
   --device DEV     mount the btrfs top level of DEV privately for this run
   --top-level DIR  use an already-mounted top level (subvolid=5)
   --config FILE    JSON config (default /etc/pantheros/rollback.json)
-  --json           print {source, method, summary, entries:[{path, status, type, changes, from, target}]}
+  --json           print {version, source, method, persisted, unmountedPersistentPaths, summary,
+                   entries:[{path, status, type, changes, from, target}]}
 
 Output: one line per path, "A" added, "C" changed (with what changed), "D" deleted.
-Exit: 0 (also when there are differences), 2 usage (e.g. unknown archive), 3 precondition failed.`;
-
-/** Takes every `--prefix X` / `--prefix=X` out of argv (the shared parser rejects repeated string flags). */
-export function takeRepeated(argv: string[], flag: string): { rest: string[]; values: string[] } {
-  const rest: string[] = [];
-  const values: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === `--${flag}`) {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`--${flag} needs a value`);
-      values.push(v);
-      i++;
-    } else if (a.startsWith(`--${flag}=`)) values.push(a.slice(flag.length + 3));
-    else rest.push(a);
-  }
-  return { rest, values };
-}
+Exit: 0 (also when there are differences), 2 usage (e.g. unknown archive), 3 precondition failed,
+77 not run as root, 128+N stopped by signal N (the temporary snapshot and the mount are released).`;
 
 export type DiffMethod = 'walk' | 'send';
 
@@ -75,7 +65,10 @@ interface DiffReport {
   blank: string;
   method: DiffMethod;
   prefixes: string[];
+  /** Paths not reported because something is mounted there where the root is mounted (they survive a boot). */
   persisted: string[];
+  /** persistentPaths entries with nothing mounted there: reported like any other path, since the next boot erases them. */
+  unmountedPersistentPaths: string[];
   summary: { added: number; changed: number; deleted: number; persistedSkipped: number };
   /** Lines of the dump that were not a command on the compared subvolume (raw xattr values with newlines, unknown commands). */
   unparsedLines: number;
@@ -147,10 +140,13 @@ async function runDiff(ctx: Context, archive: string | undefined, prefixes: stri
   if (kindOf(join(top, blank)) !== 'subvolume') throw new PreconditionError(`the blank ${blank} is missing or not a subvolume`);
   const mounts = readMountinfo();
   const topEntry = topLevelMount(top, mounts);
-  const persisted = [...new Set([...ctx.config.persistentPaths.map((p) => normalisePrefix(p) ?? p), ...mountedPersistedPaths(mounts, topEntry.majorMinor, ctx.config.subvolumes.root)])].sort();
+  // A persistentPaths entry counts as persisted only where something is mounted on it: without its bind mount its
+  // files are in the root, and the next boot erases them.
+  const where = persistedPaths(mounts, topEntry.majorMinor, ctx.config.subvolumes.root, ctx.config.persistentPaths);
+  const persisted = where.mounted;
   // Temporary snapshots of a killed `--method send` run are removed whichever method runs now.
   if (existsSync(join(top, ctx.config.subvolumes.oldRoots))) removeStaleSnapshots(join(top, ctx.config.subvolumes.oldRoots));
-  const found = method === 'walk' ? walkDifference(ctx, source, prefixes, persisted) : await sendDifference(ctx, source, prefixes, persisted);
+  const found = method === 'walk' ? await walkDifference(ctx, source, prefixes, persisted) : await sendDifference(ctx, source, prefixes, persisted);
   const count = (s: DiffEntry['status']) => found.entries.filter((e) => e.status === s).length;
   return {
     source,
@@ -158,6 +154,7 @@ async function runDiff(ctx: Context, archive: string | undefined, prefixes: stri
     method,
     prefixes,
     persisted,
+    unmountedPersistentPaths: where.unmounted,
     summary: { added: count('added'), changed: count('changed'), deleted: count('deleted'), persistedSkipped: found.persistedSkipped },
     unparsedLines: found.unparsedLines,
     entries: found.entries,
@@ -171,18 +168,45 @@ interface Found {
   unparsedLines: number;
 }
 
-// The walk method: both trees side by side through the top level, lstat only; see src/diff/compare-trees.ts.
-function walkDifference(ctx: Context, source: DiffReport['source'], prefixes: string[], persisted: string[]): Found {
+/** Progress on stderr, only on a terminal and only once a walk has run this long (ms): small trees print nothing. */
+const PROGRESS_AFTER_MS = 500;
+/** How long the walk runs between two turns of the event loop (when a signal handler may run), in ms. */
+const SLICE_MS = 50;
+
+// The walk method: both trees side by side through the top level, lstat only; see src/diff/compare-trees.ts. It
+// yields to the event loop every SLICE_MS so that a signal can interrupt it (and release the top-level mount).
+async function walkDifference(ctx: Context, source: DiffReport['source'], prefixes: string[], persisted: string[]): Promise<Found> {
   const top = ctx.top.path;
   const tree = fsTreeReader(join(top, source.path));
   const blankTree = fsTreeReader(join(top, ctx.config.subvolumes.blank));
+  const fail = (error: unknown): never => {
+    throw new PreconditionError(`cannot compare ${source.path} with ${ctx.config.subvolumes.blank}: ${(error as Error).message}`, { cause: error });
+  };
+  const terminal = isatty(2);
+  const started = performance.now();
+  let shown = false;
   let r;
   try {
-    r = compareTrees(tree, blankTree, { prefixes, persisted, probe: fsProbe(tree, blankTree) });
+    const comparison = startComparison(tree, blankTree, { prefixes, persisted, probe: fsProbe(tree, blankTree) });
+    for (;;) {
+      const slice = performance.now();
+      let done = false;
+      while (!done && performance.now() - slice < SLICE_MS) done = comparison.step(16);
+      if (done) break;
+      if (terminal && performance.now() - started > PROGRESS_AFTER_MS) {
+        const p = comparison.progress();
+        writeErr(`\rdiff: ${p.visited} paths read, ${p.found} differ so far …`);
+        shown = true;
+      }
+      await yieldToSignals();
+    }
+    r = comparison.result();
   } catch (error) {
-    throw new PreconditionError(`cannot compare ${source.path} with ${ctx.config.subvolumes.blank}: ${(error as Error).message}`, { cause: error });
+    fail(error);
+  } finally {
+    if (shown) writeErr('\r\x1b[K');
   }
-  return { entries: r.entries, persistedSkipped: r.persistedSkipped, unparsedLines: 0 };
+  return { entries: r!.entries, persistedSkipped: r!.persistedSkipped, unparsedLines: 0 };
 }
 
 // The send method: a temporary read-only snapshot and btrfs send --no-data | btrfs receive --dump.
@@ -197,25 +221,19 @@ async function sendDifference(ctx: Context, source: DiffReport['source'], prefix
   } catch (error) {
     throw new PreconditionError(`cannot take a read-only snapshot of ${source.path}: ${error instanceof CommandError ? error.result.stderr.trim() : String(error)}`, { cause: error });
   }
-  const cleanUp = () => {
+  // Deleted at the end, and on a signal after btrfs send is stopped (a subvolume being sent cannot be deleted).
+  const snapshot = hold(`deleted the temporary snapshot ${temp}`, () => {
     const r = runCommand(deleteArgv([temp]));
-    if (r.code !== 0) writeErr(`pantheros-rollback: warning: could not delete ${temp}: ${r.stderr.trim()}\n`);
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    cleanUp();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+    return r.code === 0 ? undefined : `btrfs subvolume delete ${temp}: ${r.stderr.trim()}`;
+  });
   let result;
   try {
     result = await dumpDifference(join(top, blank), temp);
   } catch (error) {
     throw new PreconditionError(`cannot compare ${source.path} with ${blank}: ${(error as Error).message}`, { cause: error });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    cleanUp();
+    const problem = snapshot.release();
+    if (problem) writeErr(`pantheros-rollback: warning: could not delete ${temp}: ${problem}\n`);
   }
   // Send streams leave nested subvolumes out; they move to the archive with the root, so the next boot removes them too.
   const inventory = takeInventory(top);
@@ -272,6 +290,9 @@ export function formatDiff(r: DiffReport): string {
       : `${s.added} added, ${s.changed} changed, ${s.deleted} deleted${r.source.kind === 'root' ? ' — the next boot erases these' : ''}`) +
       `${s.persistedSkipped ? `; ${s.persistedSkipped} under persisted paths not shown` : ''} (${r.durationMs} ms)`,
   );
+  if (r.unmountedPersistentPaths.length) {
+    lines.push(`warning: nothing is mounted on persistentPaths ${r.unmountedPersistentPaths.join(', ')}: what is there is in ${r.source.name} and shown above${r.source.kind === 'root' ? ' (the next boot erases it)' : ''}; see: pantheros-rollback check`);
+  }
   if (r.unparsedLines) lines.push(`note: ${r.unparsedLines} line(s) of the btrfs receive --dump output were not commands on the compared subvolume (e.g. xattr values holding newlines) and were skipped`);
   return lines.join('\n');
 }
@@ -280,8 +301,8 @@ export const diffCommand: Command = {
   name: 'diff',
   usage: USAGE,
   async run(argv) {
-    const { rest, values } = takeRepeated(argv, 'prefix');
-    const args: ParsedArgs = parseFlags(rest, { string: ['method'], boolean: ['summary'] }, 'diff');
+    const args = parseFlags(argv, { string: ['method'], boolean: ['summary'], multiple: ['prefix'] }, 'diff');
+    const values = args.prefix as string[];
     const method = stringFlag(args, 'method') ?? 'walk';
     if (method !== 'walk' && method !== 'send') throw new UsageError(`diff: --method must be walk or send, not ${JSON.stringify(method)}`);
     if (args._.length > 1) throw new UsageError(`diff: at most one ARCHIVE, got ${args._.length} arguments`);

@@ -1,10 +1,12 @@
 // `metrics`: Prometheus text for node exporter's textfile collector (run by a timer), written atomically.
-import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
-import { PreconditionError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import { ensureRunDir, RUN_LAYOUT } from '../fs/run-dir.js';
 import { assertSafePath, BTRFS } from '../btrfs/commands.js';
 import { takeInventory } from '../btrfs/inventory.js';
 import { listDirectory } from '../boot/observe.js';
@@ -29,34 +31,26 @@ rollback result (a gauge labelled result=ok|fell-back|kept|dry-run|failed|refuse
 code, filesystem size/used/free/unallocated bytes (btrfs filesystem usage -b) and the device error
 counters (btrfs device stats), one series per device and counter.
 
-  --output FILE    write the Prometheus text to FILE atomically (a temporary file in the same directory, then rename)
-                   instead of stdout
+  --output FILE    write the Prometheus text to FILE (mode 0644) instead of stdout, atomically: a hidden
+                   temporary file created exclusively (O_EXCL|O_NOFOLLOW) in FILE's directory, which is
+                   reached without following any symlink, fsync'ed, renamed over FILE; the directory
+                   fsync'ed. A symlink at FILE is replaced, never followed. ${RUN_LAYOUT.metrics.path}
+                   is created (0755) if it is FILE's directory
   --report FILE    the last boot's report (default ${DEFAULT_REPORT}, else the persistent copy
                    <archive dir>/${LAST_REPORT_FILE})
   --device DEV     mount the btrfs top level of DEV privately (read-only) for this run
   --top-level DIR  use an already-mounted top level (subvolid=5)
   --config FILE    JSON config (default /etc/pantheros/rollback.json)
-  --json           print the metrics as JSON ({metrics:[{name, help, type, samples}]}) instead of the
+  --json           print the metrics as JSON ({version, metrics:[{name, help, type, samples}]}) instead of the
                    text (with --output: print {output, metrics} after writing the text)
 
-Exit: 0 ok, 2 usage, 3 precondition failed (e.g. the output directory does not exist).`;
+Exit: 0 ok, 2 usage, 3 precondition failed (e.g. the output directory does not exist, or a component of
+its path is a symlink), 77 not run as root.`;
 
-/** Writes text to path atomically: a hidden temporary file in the same directory (not *.prom, so never collected half-written), then rename. */
-export function writeFileAtomic(path: string, text: string): void {
-  const dir = dirname(resolve(path));
-  if (!existsSync(dir)) throw new PreconditionError(`cannot write ${path}: directory ${dir} does not exist`);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
-  try {
-    writeFileSync(tmp, text, { mode: 0o644 });
-    renameSync(tmp, path);
-  } catch (error) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing to clean up
-    }
-    throw new PreconditionError(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
-  }
+/** Writes the exposition text: the shared atomic writer; the default directory under /run gets its fixed modes first. */
+function writeMetricsFile(path: string, text: string): void {
+  if (dirname(resolve(path)) === RUN_LAYOUT.metrics.path) ensureRunDir('metrics');
+  writeFileAtomic(path, text, { mode: 0o644 });
 }
 
 // The last boot's report: the one in /run (this boot), else the persistent copy the engine keeps next to the archives.
@@ -115,9 +109,10 @@ export const metricsCommand: Command = {
       });
       const text = formatExposition(metrics);
       if (outFile) {
-        writeFileAtomic(outFile, text);
+        writeMetricsFile(outFile, text);
         output(ctx.json, { output: outFile, metrics: metrics.length }, () => `wrote ${metrics.length} metrics to ${outFile}`);
-      } else writeOut(ctx.json ? `${JSON.stringify({ metrics }, null, 2)}\n` : text);
+      } else if (ctx.json) output(true, { metrics }, () => '');
+      else writeOut(text);
       return 0;
     });
   },

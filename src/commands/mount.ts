@@ -10,9 +10,10 @@ import { CommandError, runChecked } from '../btrfs/run.js';
 import { mountAt, readMountinfo } from '../fs/mountinfo.js';
 import { locateTopLevel } from '../list/location.js';
 import { resolveStored } from '../list/stored.js';
+import { ensureRunDir, RUN_LAYOUT } from '../fs/run-dir.js';
 
-/** Where `mount` puts an item when no DIR is given; `umount` without arguments clears it. */
-export const BROWSE_DIR = '/run/pantheros-rollback/browse';
+/** Where `mount` puts an item when no DIR is given (root only, 0700); `umount` without arguments clears it. */
+export const BROWSE_DIR = RUN_LAYOUT.browse.path;
 /** Read-only, and no device nodes or set-uid programs from an old root take effect. */
 export const BROWSE_OPTIONS = ['ro', 'nosuid', 'nodev'];
 
@@ -21,8 +22,10 @@ const USAGE = `Usage: pantheros-rollback mount ARCHIVE|CLASS/SNAPSHOT [DIR] [--d
 Mounts an archived root (a name from \`pantheros-rollback list\`, e.g. 20261126T063251Z) or a snapshot
 (<class>/<name>, e.g. daily/@persistent.20261126T000000Z) read-only (also nosuid,nodev) for browsing:
   mount -t btrfs -o ro,nosuid,nodev,subvol=/<path> DEV DIR
-DIR defaults to ${BROWSE_DIR}/<name> and is created; a DIR you give must be an empty directory
-(or not exist yet) and not a mount point. Unmount with: pantheros-rollback umount [DIR|NAME].
+DIR defaults to ${BROWSE_DIR}/<name> and is created (${BROWSE_DIR} is 0700: only root can
+enter it, since an archive keeps the old permissions of files that may have been tightened since; to
+let others browse, give a DIR of your choosing). A DIR you give must be an empty directory (or not
+exist yet) and not a mount point. Unmount with: pantheros-rollback umount [DIR|NAME].
 
 Names are checked strictly: no absolute paths, no .. or hidden names, no symlinks on the way, and
 the last component must be a subvolume. An unknown name is refused with the list of what exists.
@@ -32,7 +35,7 @@ the last component must be a subvolume. An unknown name is refused with the list
   --config FILE     JSON config (default /etc/pantheros/rollback.json)
   --json            machine-readable output
 
-Exit: 0 mounted, 2 usage (unknown name, bad DIR), 3 cannot mount (nothing was changed).`;
+Exit: 0 mounted, 2 usage (unknown name, bad DIR), 3 cannot mount (nothing was changed), 77 not run as root.`;
 
 /** Checks DIR can take a mount: creates it if missing; refuses a non-directory, a non-empty directory or a mount point. */
 function prepareDir(dir: string): void {
@@ -60,6 +63,7 @@ export const mountCommand: Command = {
       if (/[,\\\s]/.test(item.path)) throw new UsageError(`mount: ${item.path} contains a comma, backslash or space, which mount options cannot carry`);
       const device = locateTopLevel(top).device;
       if (!device) throw new PreconditionError(`mount: cannot tell which device holds ${top.path}; give --device`);
+      if (dirArg === undefined) ensureRunDir('browse');
       const dir = resolve(dirArg ?? join(BROWSE_DIR, item.name));
       prepareDir(dir);
       const options = [...BROWSE_OPTIONS, `subvol=/${item.path}`].join(',');

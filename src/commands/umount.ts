@@ -23,7 +23,7 @@ anything else is refused. Empty mount directories under ${BROWSE_DIR} are remove
   --config FILE     JSON config, for the archive and snapshot directories (default /etc/pantheros/rollback.json)
   --json            machine-readable output
 
-Exit: 0 unmounted (or nothing was mounted), 1 an unmount failed (e.g. busy), 2 usage.`;
+Exit: 0 unmounted (or nothing was mounted), 1 an unmount failed (e.g. busy), 2 usage, 77 not run as root.`;
 
 /** True for a btrfs mount of something strictly inside the archive or snapshot directory. */
 function isBrowseMount(e: MountEntry, config: Config): boolean {

@@ -92,6 +92,23 @@ function changesOf(b: Meta, r: Meta, sameData: () => boolean | undefined): Chang
 
 /** Every path where `source` differs from `blank`, sorted by path, as the send method reports them. */
 export function compareTrees(source: TreeReader, blank: TreeReader, options: CompareOptions): CompareResult {
+  const comparison = startComparison(source, blank, options);
+  while (!comparison.step(Infinity));
+  return comparison.result();
+}
+
+/** A comparison that runs a few directories at a time, so a caller can show progress and let signals in between. */
+export interface Comparison {
+  /** Reads up to `directories` more directories; true when the walk is complete. */
+  step(directories: number): boolean;
+  /** How far it got: paths looked at, differences found so far. */
+  progress(): { visited: number; found: number };
+  /** The result; call once, after step() returned true. */
+  result(): CompareResult;
+}
+
+/** Starts the comparison compareTrees runs to completion; the same walk, one directory per unit of work. */
+export function startComparison(source: TreeReader, blank: TreeReader, options: CompareOptions): Comparison {
   const { prefixes, persisted, probe = {} } = options;
   const sourceTop = source.stat('');
   const blankTop = blank.stat('');
@@ -169,8 +186,14 @@ export function compareTrees(source: TreeReader, blank: TreeReader, options: Com
     if (r.type === 'dir') descend(rel, true, true);
   };
 
-  // Merges the sorted names of both sides of a directory; subtrees outside the prefixes are not read.
+  /** Directories still to read (depth first); the order does not matter, entries are sorted at the end. */
+  const work: { rel: string; inSource: boolean; inBlank: boolean }[] = [];
   const descend = (rel: string, inSource: boolean, inBlank: boolean): void => {
+    work.push({ rel, inSource, inBlank });
+  };
+
+  // Merges the sorted names of both sides of a directory; subtrees outside the prefixes are not read.
+  const readDirectory = ({ rel, inSource, inBlank }: (typeof work)[number]): void => {
     const rNames = inSource ? source.list(rel).sort() : [];
     const bNames = inBlank ? blank.list(rel).sort() : [];
     let i = 0;
@@ -193,35 +216,46 @@ export function compareTrees(source: TreeReader, blank: TreeReader, options: Com
   const top = scope('/');
   if (top !== 'skip') visit('', top === 'report', sourceTop, blankTop);
 
-  // Only the change time moved: name the xattrs that changed, or say it was other metadata (links, flags, times set back).
-  const xattrs = ctimeOnly.length ? probe.xattrChanges?.(ctimeOnly.map((e) => e.path.slice(1))) : undefined;
-  for (const e of ctimeOnly) {
-    const names = xattrs?.get(e.path.slice(1));
-    if (names?.length) {
-      e.changes = ['xattr'];
-      e.xattrs = [...names].sort();
-    } else e.changes = ['metadata'];
-  }
-  // An inode that arrived at a path: moved there from a path it left (rename), or another name of a file still in place.
-  const addedPaths = new Set([...arrived.keys()].filter((e) => e.status === 'added').map((e) => e.path));
-  for (const [e, r] of arrived) {
-    if (e.type === 'subvolume' || e.type === 'mount') continue;
-    const key = inodeKey(r);
-    const from = gone.get(key);
-    if (from && from.path !== e.path) {
-      e.from = from.path;
-      const changes = changesOf(from.meta, r, () => undefined);
-      e.changes = e.status === 'changed' ? ['replaced', ...changes] : changes;
-      continue;
+  const finish = (): CompareResult => {
+    // Only the change time moved: name the xattrs that changed, or say it was other metadata (links, flags, times set back).
+    const xattrs = ctimeOnly.length ? probe.xattrChanges?.(ctimeOnly.map((e) => e.path.slice(1))) : undefined;
+    for (const e of ctimeOnly) {
+      const names = xattrs?.get(e.path.slice(1));
+      if (names?.length) {
+        e.changes = ['xattr'];
+        e.xattrs = [...names].sort();
+      } else e.changes = ['metadata'];
     }
-    if (e.status !== 'added' || r.type === 'dir' || r.nlink < 2) continue;
-    const others = (links.get(key) ?? []).filter((p) => p !== e.path).sort();
-    const target = others.find((p) => !addedPaths.has(p)) ?? others.find((p) => p < e.path);
-    if (target !== undefined) {
-      e.type = 'hardlink';
-      e.target = target;
+    // An inode that arrived at a path: moved there from a path it left (rename), or another name of a file still in place.
+    const addedPaths = new Set([...arrived.keys()].filter((e) => e.status === 'added').map((e) => e.path));
+    for (const [e, r] of arrived) {
+      if (e.type === 'subvolume' || e.type === 'mount') continue;
+      const key = inodeKey(r);
+      const from = gone.get(key);
+      if (from && from.path !== e.path) {
+        e.from = from.path;
+        const changes = changesOf(from.meta, r, () => undefined);
+        e.changes = e.status === 'changed' ? ['replaced', ...changes] : changes;
+        continue;
+      }
+      if (e.status !== 'added' || r.type === 'dir' || r.nlink < 2) continue;
+      const others = (links.get(key) ?? []).filter((p) => p !== e.path).sort();
+      const target = others.find((p) => !addedPaths.has(p)) ?? others.find((p) => p < e.path);
+      if (target !== undefined) {
+        e.type = 'hardlink';
+        e.target = target;
+      }
     }
-  }
-  entries.sort(byPath);
-  return { entries, persistedSkipped, visited };
+    entries.sort(byPath);
+    return { entries, persistedSkipped, visited };
+  };
+
+  return {
+    step(directories) {
+      for (let n = 0; n < directories && work.length; n++) readDirectory(work.pop()!);
+      return work.length === 0;
+    },
+    progress: () => ({ visited, found: entries.length }),
+    result: finish,
+  };
 }

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { assertSafePath, BTRFS } from '../btrfs/commands.js';
 import { spawnCounter } from '../btrfs/run.js';
+import { trackChild } from '../cli/signals.js';
 import { createDumpParser, type DumpResult } from './parse-dump.js';
 
 /** The metadata-only send stream that turns read-only PARENT into read-only CHILD. */
@@ -26,6 +27,9 @@ export function dumpDifference(parent: string, child: string): Promise<DumpResul
   return new Promise((resolve, reject) => {
     const sender = spawn(send[0]!, send.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const receiver = spawn(receive[0]!, receive.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A signal stops both before the temporary snapshot they read is deleted.
+    trackChild(sender, 'btrfs send');
+    trackChild(receiver, 'btrfs receive');
     const parser = createDumpParser();
     const errors = { send: '', receive: '' };
     const codes: { send?: number | null; receive?: number | null } = {};

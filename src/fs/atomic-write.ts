@@ -1,39 +1,76 @@
-// Writes a file so that a reader sees the old content or the new, never a part, and a power cut after the call
-// keeps the new: a temporary file created exclusively (O_EXCL|O_NOFOLLOW) next to the target, fsync, rename over
-// the target, fsync of the directory. The temporary file is removed on any failure.
-import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+// The one atomic file write: readers see the old file or the new one, never half of it, and whoever owns the
+// directory cannot turn root's write against another file.
+import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { PreconditionError } from '../errors.js';
+import { fdPath, openDirectoryNoFollow, PathWalkError } from './open-dir.js';
 
-let counter = 0;
+export interface AtomicWriteOptions {
+  /** Permission bits of the file (default 0644), set with fchmod so the umask does not narrow them. */
+  mode?: number;
+}
 
-/** Writes `data` to `path` atomically and durably with `mode` (default 0644). Throws the fs error (the target is then unchanged). */
-export function writeFileAtomic(path: string, data: string | Buffer, options: { mode?: number } = {}): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${counter++}`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, options.mode ?? 0o644);
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Writes data to path atomically:
+ * 1. the directory is reached from "/" one component at a time without following a symlink, and held by fd;
+ * 2. a hidden temporary file `.NAME.pantheros-tmp-<pid>-<random>` is created in it with O_CREAT|O_EXCL|O_NOFOLLOW
+ *    (a name someone placed there first — file or symlink — is never opened; another name is tried);
+ * 3. the data is written, the mode set, the file fsync'ed and closed;
+ * 4. it is renamed over NAME (a symlink at NAME is replaced, never followed), and the directory fsync'ed.
+ * On any failure the temporary file is removed and PATH is as it was. The directory must exist.
+ * Throws PreconditionError ("cannot write PATH: …") naming a symlink or missing component, or the errno.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  const abs = resolve(path);
+  const dir = dirname(abs);
+  const name = basename(abs);
+  const fail = (reason: string, cause?: unknown): never => {
+    throw new PreconditionError(`cannot write ${path}: ${reason}`, { cause });
+  };
+  if (name === '' || abs === '/' || path.endsWith('/')) fail('not a file name');
+  let dirFd: number;
   try {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
+    dirFd = openDirectoryNoFollow(dir);
   } catch (error) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created or already renamed
-    }
-    throw error;
+    if (error instanceof PathWalkError) return fail(`${error.message}${error.problem === 'symlink' ? ' (the directory must be reached without symlinks; give the real path)' : ''}`, error);
+    return fail((error as Error).message, error);
   }
-  const dfd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  let tmp: string | undefined;
   try {
-    fsyncSync(dfd);
+    let fd: number | undefined;
+    for (let attempt = 0; fd === undefined; attempt++) {
+      const candidate = `.${name}.pantheros-tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+      try {
+        fd = openSync(fdPath(dirFd, candidate), CREATE, options.mode ?? 0o644);
+        tmp = candidate;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 9) throw error;
+      }
+    }
+    try {
+      fchmodSync(fd, options.mode ?? 0o644);
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(fdPath(dirFd, tmp!), fdPath(dirFd, name));
+    tmp = undefined;
+    fsyncSync(dirFd);
+  } catch (error) {
+    if (tmp !== undefined) {
+      try {
+        unlinkSync(fdPath(dirFd, tmp));
+      } catch {
+        // already gone
+      }
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    fail(code === 'EISDIR' ? `${abs} is a directory` : (code ?? (error as Error).message), error);
   } finally {
-    closeSync(dfd);
+    closeSync(dirFd);
   }
 }

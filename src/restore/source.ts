@@ -1,7 +1,10 @@
-// The path to restore, resolved inside an archive or snapshot one component at a time, never following a symlink.
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+// The path to restore, resolved inside an archive or snapshot one component at a time, never following a symlink,
+// and held open: the copy reads it through /proc/self/fd/N/NAME, so renaming a directory on the way (or swapping a
+// symlink in) after the checks changes nothing.
+import { closeSync, constants, lstatSync, openSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { fdPath, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
 
 export type SourceKind = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -16,41 +19,88 @@ export function splitRestorePath(path: string): string[] {
   return parts;
 }
 
-function kindOfStat(st: Stats): SourceKind {
+export function kindOfStat(st: Stats): SourceKind {
   if (st.isSymbolicLink()) return 'symlink';
   if (st.isDirectory()) return 'directory';
   if (st.isFile()) return 'file';
   return 'other';
 }
 
+/** The item to copy: NAME inside the directory held by dirFd. */
+export interface OpenedSource {
+  dirFd: number;
+  name: string;
+  kind: SourceKind;
+  /** The item as this process reaches it (/proc/self/fd/N/NAME), valid until close(). */
+  abs: string;
+  close(): void;
+}
+
 /**
- * Resolves components below rootAbs with lstat: every component but the last must be a real directory
- * (a symlink is refused, wherever it points); the last may be anything and is copied as it is (a symlink
- * as a symlink). `label` names the archive or snapshot in messages.
+ * Opens the archive or snapshot at `itemPath` (relative to the top level at topPath) and walks PATH's components
+ * in it with O_NOFOLLOW|O_DIRECTORY: every component but the last must be a real directory (a symlink is refused,
+ * wherever it points); the last may be anything and is copied as it is (a symlink as a symlink). `label` names the
+ * archive or snapshot in messages. Throws UsageError.
  */
-export function resolveSource(rootAbs: string, parts: readonly string[], label: string): { abs: string; kind: SourceKind } {
-  let abs = rootAbs;
-  for (let i = 0; i < parts.length; i++) {
-    abs = join(abs, parts[i]!);
-    const shown = `/${parts.slice(0, i + 1).join('/')}`;
+export function openSource(topPath: string, itemPath: string, parts: readonly string[], label: string): OpenedSource {
+  let dirFd: number;
+  try {
+    const topFd = openSync(topPath, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      dirFd = openDirectoryNoFollow(itemPath, { fd: topFd, shownBase: '<top level>' });
+    } finally {
+      closeSync(topFd);
+    }
+  } catch (error) {
+    throw new UsageError(`restore: cannot open ${label}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    for (let i = 0; i < parts.length - 1; i++) {
+      const shown = `/${parts.slice(0, i + 1).join('/')}`;
+      let next: number;
+      try {
+        next = openChildDirectory(dirFd, parts[i]!, shown);
+      } catch (error) {
+        let kind: SourceKind = 'other';
+        try {
+          kind = kindOfStat(lstatSync(fdPath(dirFd, parts[i]!)));
+        } catch {
+          // gone meanwhile
+        }
+        throw sourceError(error, shown, label, i, kind);
+      }
+      closeSync(dirFd);
+      dirFd = next;
+    }
+    const name = parts[parts.length - 1]!;
+    const shown = `/${parts.join('/')}`;
     let st: Stats;
     try {
-      st = lstatSync(abs);
+      st = lstatSync(fdPath(dirFd, name));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        throw new UsageError(`restore: ${shown} does not exist in ${label}${i > 0 ? '' : ' (paths on other subvolumes, such as /nix or persisted paths, are not in an archived root)'}`);
-      }
-      throw new UsageError(`restore: cannot look at ${shown} in ${label}: ${code ?? String(error)}`, { cause: error });
+      throw sourceError(new PathWalkError(shown, code === 'ENOENT' ? 'missing' : 'unreadable', undefined, code), shown, label, parts.length - 1);
     }
-    const kind = kindOfStat(st);
-    if (i === parts.length - 1) return { abs, kind };
-    if (kind === 'symlink') {
-      throw new UsageError(`restore: ${shown} in ${label} is a symlink (→ ${readlinkSync(abs)}); refusing to follow it — name the path it stands for directly`);
-    }
-    if (kind !== 'directory') throw new UsageError(`restore: ${shown} in ${label} is a ${kind}, not a directory`);
+    const fd = dirFd;
+    return { dirFd: fd, name, kind: kindOfStat(st), abs: fdPath(fd, name), close: () => closeSync(fd) };
+  } catch (error) {
+    closeSync(dirFd);
+    throw error;
   }
-  throw new UsageError('restore: empty PATH');
+}
+
+function sourceError(error: unknown, shown: string, label: string, depth: number, kind: SourceKind = 'other'): UsageError {
+  if (!(error instanceof PathWalkError)) return new UsageError(`restore: cannot look at ${shown} in ${label}: ${String(error)}`, { cause: error });
+  switch (error.problem) {
+    case 'symlink':
+      return new UsageError(`restore: ${shown} in ${label} is a symlink (→ ${error.target ?? '?'}); refusing to follow it — name the path it stands for directly`);
+    case 'missing':
+      return new UsageError(`restore: ${shown} does not exist in ${label}${depth > 0 ? '' : ' (paths on other subvolumes, such as /nix or persisted paths, are not in an archived root)'}`);
+    case 'not-a-directory':
+      return new UsageError(`restore: ${shown} in ${label} is a ${kind}, not a directory`);
+    default:
+      return new UsageError(`restore: cannot look at ${shown} in ${label}: ${error.code ?? 'error'}`, { cause: error });
+  }
 }
 
 export interface TreeCount {

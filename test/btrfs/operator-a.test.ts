@@ -1,6 +1,6 @@
 // Real btrfs, bundled file, Node and Bun: the operator commands status, list, mount/umount, restore,
 // next-boot and check — including bad input (unknown names, traversal, symlinks, bad config).
-import { lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
@@ -176,7 +176,7 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
 
     const r = op(c, ['restore', '/etc/app', '--from', A1, '--to', dest, '--json']);
     expect(r.code, explain(r)).toBe(0);
-    expect(r.json).toMatchObject({ path: '/etc/app', sourceKind: 'directory', replaced: false, sharedExtents: true, counts: { files: 2, directories: 2, symlinks: 1, bytes: 12 + (2 << 20) } });
+    expect(r.json).toMatchObject({ version: 1, path: '/etc/app', sourceKind: 'directory', replaced: null, sharedExtents: true, counts: { files: 2, directories: 2, symlinks: 1, bytes: 12 + (2 << 20) } });
     const st = lstatSync(join(dest, 'app.conf'));
     expect([st.uid, st.gid, st.mode & 0o7777, st.mtime.toISOString()]).toEqual([1234, 5678, 0o640, '2026-01-02T03:04:05.000Z']);
     expect(sh('getfattr', ['--only-values', '-n', 'user.origin', join(dest, 'app.conf')])).toBe('archive');
@@ -193,8 +193,10 @@ describe.each(RUNTIMES)('operator commands under $name', (runtime: Runtime) => {
     expect(readFileSync(join(dest, 'app.conf'), 'utf8')).toBe('local edit\n');
     const forced = op(c, ['restore', '/etc/app/app.conf', '--from', A1, '--to', join(dest, 'app.conf'), '--force']);
     expect(forced.code, explain(forced)).toBe(0);
-    expect(forced.stdout).toMatch(/replacing the existing file/);
+    expect(forced.stdout).toMatch(/replaced the existing file .*app\.conf as a whole; it is kept beside it as .*app\.conf\.pantheros-replaced-\d{8}T\d{6}Z/);
     expect(readFileSync(join(dest, 'app.conf'), 'utf8')).toBe('setting = 1\n');
+    const kept = readdirSync(dest).filter((n) => n.startsWith('app.conf.pantheros-replaced-'));
+    expect(kept.map((n) => readFileSync(join(dest, n), 'utf8'))).toEqual(['local edit\n']);
 
     // A symlink named by PATH is copied as a symlink (never followed).
     const link = op(c, ['restore', '/etc/evil', '--from', A1, '--to', c.abs('@root/etc/evil')]);

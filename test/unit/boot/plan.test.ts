@@ -309,6 +309,12 @@ describe('planBoot: interrupted runs and broken layouts', () => {
     expect(p.deletions).toEqual([]);
   });
 
+  it('warns about a key on the kernel command line that looks like ours but is not, naming the nearest', () => {
+    const p = plan({ cmdline: 'pantheros.rollbak=previous' });
+    expect(warnings(p)).toMatch(/unknown kernel command line key "pantheros.rollbak" is ignored \(did you mean pantheros.rollback\?\)/);
+    expect(p.target.kind).toBe('blank');
+  });
+
   it('passes the notes of the subvolume listing on as warnings', () => {
     expect(warnings(plan({ notes: ['2 lines of the subvolume listing name @snapshots/daily/x'] }))).toMatch(/2 lines of the subvolume listing/);
   });

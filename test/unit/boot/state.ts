@@ -5,6 +5,7 @@ import type { EntryKind } from '../../../src/fs/entry-kind.js';
 import type { NestedSubvolume, SubvolumeRecord } from '../../../src/btrfs/inventory.js';
 import { chooseTarget } from '../../../src/boot/target.js';
 import { rollbackParameter } from '../../../src/cmdline/parse-cmdline.js';
+import { describeUnknownKeys, unknownKeys } from '../../../src/cmdline/unknown-keys.js';
 import type { Request } from '../../../src/boot/request-file.js';
 
 export const config: Config = validateConfig({});
@@ -102,6 +103,7 @@ export function state(o: StateOptions = {}): Observed {
     request,
     space: o.freePercent === undefined ? { totalBytes: 100, freeBytes: 50, freePercent: 50 } : { totalBytes: 100, freeBytes: o.freePercent, freePercent: o.freePercent },
     chosen: chooseTarget(rollbackParameter(o.cmdline ?? ''), request),
+    cmdlineWarnings: describeUnknownKeys(unknownKeys(o.cmdline ?? '')),
     subvolumes: facts,
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { staleDiffSnapshots, takeRepeated } from '../../../src/commands/diff.js';
+import { staleDiffSnapshots } from '../../../src/commands/diff.js';
+import { parseFlags } from '../../../src/cli/args.js';
 
 describe('staleDiffSnapshots', () => {
   it('only .pantheros-diff-<pid> names of processes that are gone, never our own', () => {
@@ -8,15 +9,17 @@ describe('staleDiffSnapshots', () => {
   });
 });
 
-describe('takeRepeated', () => {
+describe('diff --prefix (a repeated flag)', () => {
+  const spec = { string: ['method'], boolean: ['summary'], multiple: ['prefix'] };
   it.each([
-    [['--prefix', '/a', 'X', '--prefix=/b', '--json'], ['X', '--json'], ['/a', '/b']],
-    [['--json'], ['--json'], []],
-  ])('%j', (argv, rest, values) => {
-    expect(takeRepeated(argv, 'prefix')).toEqual({ rest, values });
+    [['--prefix', '/a', 'X', '--prefix=/b', '--json'], ['X'], ['/a', '/b']],
+    [['--json'], [], []],
+  ])('%j', (argv, positional, values) => {
+    const args = parseFlags(argv, spec, 'diff');
+    expect([args._, args.prefix, args.json]).toEqual([positional, values, true]);
   });
   it('a flag without its value is a usage error', () => {
-    expect(() => takeRepeated(['--prefix'], 'prefix')).toThrow(/needs a value/);
-    expect(() => takeRepeated(['--prefix', '--json'], 'prefix')).toThrow(/needs a value/);
+    expect(() => parseFlags(['--prefix'], spec, 'diff')).toThrow(/needs a value/);
+    expect(() => parseFlags(['--prefix', '--json'], spec, 'diff')).toThrow(/needs a value/);
   });
 });

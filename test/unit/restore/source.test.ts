@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/errors.js';
-import { checkDestination, copyArgv, mountHolding } from '../../../src/restore/copy.js';
-import { countTree, resolveSource, splitRestorePath } from '../../../src/restore/source.js';
+import { checkDestination, copyArgv, mountHolding, openDestination } from '../../../src/restore/copy.js';
+import { countTree, openSource, splitRestorePath } from '../../../src/restore/source.js';
 import { parseMountinfo } from '../../../src/fs/mountinfo.js';
 
 // A small archived root on the real filesystem: /etc/foo.conf, /etc/sub/, /etc/evil -> /etc (outside), /etc/link -> foo.conf.
@@ -30,11 +30,24 @@ describe('splitRestorePath', () => {
   });
 });
 
-describe('resolveSource', () => {
-  const resolve = (p: string) => resolveSource(root, splitRestorePath(p), 'archive X');
+describe('openSource', () => {
+  const resolve = (p: string) => {
+    const opened = openSource(root, '', splitRestorePath(p), 'archive X');
+    opened.close();
+    return { name: opened.name, kind: opened.kind };
+  };
   it('resolves files and directories inside the archive', () => {
-    expect(resolve('/etc/foo.conf')).toEqual({ abs: join(root, 'etc/foo.conf'), kind: 'file' });
+    expect(resolve('/etc/foo.conf')).toEqual({ name: 'foo.conf', kind: 'file' });
     expect(resolve('/etc/sub').kind).toBe('directory');
+  });
+  it('holds the directory: the item is read through /proc/self/fd/N/NAME', () => {
+    const opened = openSource(root, '', ['etc', 'sub', 'a'], 'archive X');
+    try {
+      expect(opened.abs).toBe(`/proc/self/fd/${opened.dirFd}/a`);
+      expect(readFileSync(opened.abs, 'utf8')).toBe('abc');
+    } finally {
+      opened.close();
+    }
   });
   it('copies a symlink named by PATH as a symlink', () => {
     expect(resolve('/etc/evil').kind).toBe('symlink');
@@ -53,17 +66,22 @@ describe('resolveSource', () => {
 });
 
 describe('destination checks', () => {
-  it('refuses to overwrite without --force, and mixing directories with files', () => {
+  it('refuses to replace without --force; with --force anything is replaced as a whole', () => {
     const dest = join(root, 'etc/foo.conf');
-    expect(() => checkDestination(dest, { exists: true, kind: 'file' }, 'file', false)).toThrow(/refusing to overwrite it without --force/);
-    expect(() => checkDestination(dest, { exists: true, kind: 'file' }, 'file', true)).not.toThrow();
-    expect(() => checkDestination(dest, { exists: true, kind: 'file' }, 'directory', true)).toThrow(/move it away first/);
-    expect(() => checkDestination(join(root, 'etc'), { exists: true, kind: 'directory' }, 'file', true)).toThrow(/--to .*\/NAME/);
-    expect(() => checkDestination(join(root, 'missing/x'), { exists: false }, 'file', false)).toThrow(/does not exist/);
+    expect(() => checkDestination(dest, { exists: true, kind: 'file' }, false)).toThrow(/refusing to overwrite it without --force/);
+    expect(() => checkDestination(dest, { exists: true, kind: 'file' }, true)).not.toThrow();
+    expect(() => checkDestination(dest, { exists: true, kind: 'directory' }, true)).not.toThrow();
+    expect(() => checkDestination(dest, { exists: false }, false)).not.toThrow();
   });
-  it('builds a cp argv that never treats DEST as a directory to copy into', () => {
-    expect(copyArgv('/a', '/b', false)).toEqual(['cp', '-a', '--reflink=auto', '--no-target-directory', '--', '/a', '/b']);
-    expect(copyArgv('/a', '/b', true)).toContain('--remove-destination');
+  it('opens DEST\'s directory without following a symlink, and says what is at DEST', () => {
+    const opened = openDestination(join(root, 'etc/foo.conf'));
+    opened.close();
+    expect(opened.state).toEqual({ exists: true, kind: 'file' });
+    expect(() => openDestination(join(root, 'etc/evil/x'))).toThrow(/\/etc\/evil is a symlink \(→ \/etc\); refusing to follow it on the way to .*give the real path/);
+    expect(() => openDestination(join(root, 'missing/x'))).toThrow(/does not exist/);
+  });
+  it('builds a cp argv that writes only through the held directories and never into a directory', () => {
+    expect(copyArgv('a', 'b')).toEqual(['cp', '-a', '--reflink=auto', '--no-target-directory', '--', '/proc/self/fd/3/a', '/proc/self/fd/4/b']);
   });
   it('finds the mount holding a path (longest mount point)', () => {
     const mounts = parseMountinfo('1 0 0:30 /@root / rw - btrfs /dev/vda2 rw\n2 1 0:31 / /nix rw - btrfs /dev/vdb rw\n3 1 0:32 / /nixos rw - ext4 /dev/vdc rw\n');

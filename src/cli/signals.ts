@@ -1,0 +1,139 @@
+// What a run holds — private mounts, temporary snapshots, staging directories, child processes — and how it is
+// given back when SIGINT, SIGTERM or SIGHUP stops the run: children first, then everything else, newest first.
+//
+// A signal handler only runs when JavaScript yields to the event loop: never during spawnSync, never inside a
+// synchronous loop. So long work is asynchronous (tracked children, loops that call yieldToSignals), and code that
+// holds something registers it here before the first await; the normal path releases it itself.
+import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { SIGNAL_NUMBERS } from '../errors.js';
+import { writeErr } from './io.js';
+
+/** The signals that end a run cleanly (Ctrl-C, systemctl stop, a closed terminal). */
+export const HANDLED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Something the run holds; release() gives it back once (later calls do nothing) and returns a problem, if any. */
+export interface Held {
+  release(): string | undefined;
+}
+
+interface Entry {
+  what: string;
+  release: () => string | undefined | void;
+}
+
+const held: Entry[] = [];
+const children = new Map<ChildProcess, string>();
+let handling: NodeJS.Signals | undefined;
+
+/**
+ * Registers something to give back on a signal. `what` says what releasing it does, as a past-tense clause
+ * ("unmounted the private top-level mount /run/…"); `release` runs synchronously, never throws, and returns a
+ * problem as text. The caller releases it on the normal path through the returned handle.
+ */
+export function hold(what: string, release: () => string | undefined | void): Held {
+  const entry: Entry = { what, release };
+  held.push(entry);
+  let done = false;
+  return {
+    release() {
+      if (done) return undefined;
+      done = true;
+      const i = held.indexOf(entry);
+      if (i >= 0) held.splice(i, 1);
+      return release() ?? undefined;
+    },
+  };
+}
+
+/** Tracks an asynchronous child until it exits, so a signal stops it before anything it uses is released. */
+export function trackChild(child: ChildProcess, what: string): void {
+  children.set(child, what);
+  const forget = () => children.delete(child);
+  child.once('exit', forget);
+  child.once('error', forget);
+}
+
+/** True while a signal is being handled (the run is ending). */
+export function interruptedBy(): NodeJS.Signals | undefined {
+  return handling;
+}
+
+/** Gone, or a zombie (its files are closed, its references to the filesystem dropped). */
+function ended(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** Sends signal to pid and waits (synchronously, up to ms) until it has ended. */
+function stop(pid: number, signal: NodeJS.Signals, ms: number): boolean {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return true;
+  }
+  for (const deadline = Date.now() + ms; Date.now() < deadline; pause(10)) if (ended(pid)) return true;
+  return ended(pid);
+}
+
+/** Stops every tracked child (SIGTERM, then SIGKILL after 2 s) and releases everything held, newest first; returns report lines. */
+export function releaseAll(): string[] {
+  const lines: string[] = [];
+  for (const [child, what] of [...children]) {
+    children.delete(child);
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
+    const ok = stop(child.pid, 'SIGTERM', 2000) || stop(child.pid, 'SIGKILL', 2000);
+    lines.push(ok ? `stopped ${what} (pid ${child.pid})` : `could not stop ${what} (pid ${child.pid})`);
+  }
+  while (held.length) {
+    const entry = held.pop()!;
+    let problem: string | undefined;
+    try {
+      problem = entry.release() ?? undefined;
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    lines.push(problem ? `could not complete: ${entry.what}: ${problem}` : entry.what);
+  }
+  return lines;
+}
+
+/**
+ * Installs the handlers for SIGINT, SIGTERM and SIGHUP: on the first signal, stop the children, release what is
+ * held, say so on stderr, call `onInterrupted` (e.g. to print a JSON error) and exit 128 + the signal number.
+ * A second signal while that runs is ignored. Returns a function that removes the handlers.
+ */
+export function installSignalHandlers(onInterrupted: (signal: NodeJS.Signals) => void = () => {}): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    if (handling) return;
+    handling = signal;
+    writeErr(`pantheros-rollback: interrupted by ${signal}; releasing what this run holds\n`);
+    const lines = releaseAll();
+    writeErr(lines.length ? lines.map((l) => `  ${l}\n`).join('') : '  (nothing was held)\n');
+    try {
+      onInterrupted(signal);
+    } finally {
+      process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
+    }
+  };
+  for (const s of HANDLED_SIGNALS) process.on(s, handler);
+  return () => {
+    for (const s of HANDLED_SIGNALS) process.off(s, handler);
+  };
+}
+
+/**
+ * Lets a pending signal handler run. Under Node a signal that arrived during synchronous work is dispatched on
+ * the second turn of the event loop (measured with Node 20 and Bun 1.4), hence two setImmediate turns.
+ */
+export async function yieldToSignals(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+}

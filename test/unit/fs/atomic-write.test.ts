@@ -1,0 +1,56 @@
+// The shared atomic writer on a real directory: exclusive temporary file, no symlink followed, nothing left on failure.
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileAtomic } from '../../../src/fs/atomic-write.js';
+import { PreconditionError } from '../../../src/errors.js';
+
+const base = mkdtempSync(join(tmpdir(), 'atomic-write-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+let n = 0;
+const fresh = () => {
+  const d = join(base, `case-${n++}`);
+  mkdirSync(d);
+  return d;
+};
+
+describe('writeFileAtomic', () => {
+  it('writes the file with the mode asked for (not narrowed by the umask) and leaves no temporary file', () => {
+    const d = fresh();
+    const old = process.umask(0o077);
+    try {
+      writeFileAtomic(join(d, 'm.prom'), 'a 1\n', { mode: 0o644 });
+    } finally {
+      process.umask(old);
+    }
+    expect(readFileSync(join(d, 'm.prom'), 'utf8')).toBe('a 1\n');
+    expect(lstatSync(join(d, 'm.prom')).mode & 0o777).toBe(0o644);
+    expect(readdirSync(d)).toEqual(['m.prom']);
+    writeFileAtomic(join(d, 'm.prom'), Buffer.from('b 2\n'));
+    expect(readFileSync(join(d, 'm.prom'), 'utf8')).toBe('b 2\n');
+  });
+  it('replaces a symlink at the target instead of writing through it', () => {
+    const d = fresh();
+    writeFileSync(join(d, 'victim'), 'precious\n');
+    symlinkSync(join(d, 'victim'), join(d, 'm.prom'));
+    writeFileAtomic(join(d, 'm.prom'), 'metrics\n');
+    expect(readFileSync(join(d, 'victim'), 'utf8')).toBe('precious\n');
+    expect(lstatSync(join(d, 'm.prom')).isSymbolicLink()).toBe(false);
+  });
+  it('refuses a directory reached through a symlink, naming it; writes nothing there', () => {
+    const d = fresh();
+    mkdirSync(join(d, 'real'));
+    symlinkSync(join(d, 'real'), join(d, 'link'));
+    expect(() => writeFileAtomic(join(d, 'link/m.prom'), 'x')).toThrow(PreconditionError);
+    expect(() => writeFileAtomic(join(d, 'link/m.prom'), 'x')).toThrow(new RegExp(`${d}/link is a symlink \\(→ ${d}/real\\); refusing to follow it`));
+    expect(readdirSync(join(d, 'real'))).toEqual([]);
+  });
+  it('a missing directory, or a directory at the target (rename fails after the temporary file was written): a clear error, and no temporary file left', () => {
+    const d = fresh();
+    expect(() => writeFileAtomic(join(d, 'nope/m.prom'), 'x')).toThrow(/nope does not exist/);
+    mkdirSync(join(d, 'm.prom'));
+    expect(() => writeFileAtomic(join(d, 'm.prom'), 'x')).toThrow(/is a directory/);
+    expect(readdirSync(d)).toEqual(['m.prom']);
+  });
+});
