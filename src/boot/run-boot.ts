@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { describeError, exitCodeFor, PreconditionError, StepError, UsageError } from '../errors.js';
 import { acquireTopLevel, releaseTopLevel, type TopLevel } from '../btrfs/top-level.js';
-import { deleteSubvolumes, syncFilesystem } from '../btrfs/native.js';
+import { deleteSubvolumes, syncFilesystem, waitForCleaner } from '../btrfs/native.js';
 import { spawnCounter } from '../btrfs/run.js';
 import { checkPlan } from '../engine/check.js';
 import { executePlan, type Execution } from '../engine/execute.js';
@@ -148,7 +148,19 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
     for (const n of plan.notices) if (n.severity !== 'info') log.warn(`${n.subject ? `${n.subject}: ` : ''}${n.what}`);
     if (!options.dryRun) {
       if (plan.blockers.length) throw new PreconditionError(plan.blockers.join('; '));
-      execution = executePlan(plan.steps, { top: top.path, log, failpoint: options.failpoint, recover: bootRecovery(plan, observed, top.path, config) });
+      const topPath = top.path;
+      execution = executePlan(plan.steps, {
+        top: topPath,
+        log,
+        failpoint: options.failpoint,
+        recover: bootRecovery(plan, observed, topPath, config),
+        // A full filesystem: the space of what this run deleted is free only once btrfs has cleaned it up.
+        onNoSpace: (ran) => {
+          if (![...ran.items.values()].some((o) => o.deleted)) return false;
+          waitForCleaner(topPath);
+          return true;
+        },
+      });
     }
   } catch (e) {
     error = e;
@@ -176,7 +188,12 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
     error: error === undefined ? null : describeError(error),
     exitCode,
   });
-  if (error instanceof StepError) report.warnings.push(`after the failure: ${error.state}`);
+  if (error instanceof StepError) {
+    report.warnings.push(`after the failure: ${error.state}`);
+    if ((error.cause as { code?: string } | undefined)?.code === 'ENOSPC') {
+      report.warnings.push(`the filesystem is full and retention allows nothing more to go this boot: the root stays as it was; free space by hand (btrfs subvolume delete <top>/${oldRoots}/<an archive you do not need>, or lower oldRoots.keepAtLeast / raise oldRoots.minFreePercent), then reboot`);
+    }
+  }
   const stamp = () => {
     report.durationMs = Math.round((performance.now() - started) * 100) / 100;
     report.processMs = Math.round(process.uptime() * 100_000) / 100;

@@ -125,3 +125,10 @@ export function syncFilesystem(path: string): void {
   const r = runCommand([BTRFS, 'filesystem', 'sync', path]);
   if (r.code !== 0) fail(r, `cannot commit the filesystem at ${path}`);
 }
+
+/** Waits until the subvolumes deleted so far are cleaned up and their space is free again (`btrfs subvolume sync`), then commits. */
+export function waitForCleaner(path: string): void {
+  const r = runCommand([BTRFS, 'subvolume', 'sync', path]);
+  if (r.code !== 0) fail(r, `cannot wait for deleted subvolumes to be cleaned at ${path}`);
+  syncFilesystem(path);
+}

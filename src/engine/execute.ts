@@ -34,6 +34,11 @@ export interface ExecuteOptions {
   failpoint?: number | undefined;
   /** Puts things back after a failed step that is not a delete; returns how the system looks now. */
   recover?: (execution: Execution, failed: Step) => string;
+  /**
+   * Called once when a step fails with ENOSPC: returns true when it freed space (e.g. waited for the subvolumes
+   * this run deleted to be cleaned up), and the step is tried once more.
+   */
+  onNoSpace?: (execution: Execution, failed: Step) => boolean;
 }
 
 /** Parses PANTHEROS_FAILPOINT=after-step:N. */
@@ -154,9 +159,19 @@ function apply(step: Step, top: string, execution: Execution): boolean {
 export function executePlan(steps: readonly Step[], options: ExecuteOptions): Execution {
   const execution: Execution = { status: new Map(steps.map((s) => [s.n, 'not-run'])), items: new Map(), warnings: [] };
   const completed: string[] = [];
+  let retried = false;
+  const noSpace = (error: unknown) => (error as { code?: string }).code === 'ENOSPC';
   for (const step of steps) {
     try {
-      const complete = apply(step, options.top, execution);
+      let complete: boolean;
+      try {
+        complete = apply(step, options.top, execution);
+      } catch (error) {
+        if (step.action === 'delete' || retried || !noSpace(error) || !options.onNoSpace?.(execution, step)) throw error;
+        retried = true;
+        options.log.warn(`step ${step.n} ${step.action}: no space left; trying once more after freeing space`);
+        complete = apply(step, options.top, execution);
+      }
       execution.status.set(step.n, complete ? 'done' : 'failed');
       if (complete) {
         completed.push(`${step.n} ${step.action}`);

@@ -152,17 +152,20 @@ export function decideRetention(input: RetentionInput): RetentionResult {
     if (i === 0) return keep('newest archive');
     if (i < keepAtLeast) return keep(`among the newest ${keepAtLeast}`);
     if (t === undefined) return keep('name is not a timestamp: age unknown, never aged out');
+    const age = ageDays === undefined ? '' : `${days(ageDays)}${ageFrom === 'generation' ? ' at least' : ''}`;
+    const raised = raisedFrom[i] ? `, counted from ${raisedFrom[i]} (made before it, with a later name)` : '';
+    if (!clockBehind && ageDays !== undefined && ageDays > policy.keepDays) {
+      return del(`older than ${days(policy.keepDays)} (${age}${raised}) and beyond the newest ${keepAtLeast}${future ? `; ${futureText}` : ''}`);
+    }
     if (belowFloor) return del(`${floorText}: beyond the newest ${keepAtLeast}, aged out oldest first even within keepDays`);
     if (clockBehind) return keep(`the clock is behind the newest archive (${newestBefore!.name}): nothing is deleted by age this boot`);
     if (ageDays === undefined) return keep(`${futureText}: age unknown, kept until a newer archive is older than keepDays`);
-    const age = `${days(ageDays)}${ageFrom === 'generation' ? ' at least' : ''}`;
-    const raised = raisedFrom[i] ? `, counted from ${raisedFrom[i]} (made before it, with a later name)` : '';
-    if (ageDays <= policy.keepDays) return keep(`within keepDays (${age} ≤ ${days(policy.keepDays)}${raised})${future ? `; ${futureText}` : ''}`);
-    return del(`older than ${days(policy.keepDays)} (${age}${raised}) and beyond the newest ${keepAtLeast}${future ? `; ${futureText}` : ''}`);
+    return keep(`within keepDays (${age} ≤ ${days(policy.keepDays)}${raised})${future ? `; ${futureText}` : ''}`);
   });
 
   const deleted = verdicts.filter((v) => v.action === 'delete');
-  if (belowFloor && deleted.length) warnings.push(`${floorText}: ${deleted.length} archive(s) beyond the newest ${keepAtLeast} go this boot, oldest first, even within keepDays`);
+  const byFloor = verdicts.filter((v) => v.action === 'delete' && v.reason.startsWith('free space')).length;
+  if (byFloor) warnings.push(`${floorText}: ${byFloor} archive(s) within keepDays but beyond the newest ${keepAtLeast} go this boot, oldest first`);
   const newestBeforeAge = newestBefore ? verdicts.find((v) => v.name === newestBefore.name)?.ageDays : undefined;
   if (!belowFloor && deleted.length > 1 && newestBeforeAge !== undefined && newestBeforeAge > policy.keepDays) {
     warnings.push(

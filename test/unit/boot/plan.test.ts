@@ -117,7 +117,7 @@ describe('planBoot: ageing out', () => {
     const p = plan({ archives, freePercent: 3 });
     expect(p.deletions).toHaveLength(5); // 9 + this boot's = 10 archives, newest 5 stay
     expect(p.verdicts.filter((v) => v.action === 'delete').every((v) => /free space 3.0 % is below oldRoots.minFreePercent \(10 %\)/.test(v.reason))).toBe(true);
-    expect(warnings(p)).toMatch(/5 archive\(s\) beyond the newest 5 go this boot/);
+    expect(warnings(p)).toMatch(/5 archive\(s\) within keepDays but beyond the newest 5 go this boot/);
     expect(plan({ archives, freePercent: 30 }).deletions).toHaveLength(0);
   });
 
