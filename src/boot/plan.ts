@@ -291,9 +291,18 @@ function restoreNested(source: Source, newRoot: string, specs: StepSpec[]): Nest
   const rel = (n: NestedSubvolume) => n.path.slice(source.path.length + 1);
   for (const n of [...source.nested].reverse()) {
     const path = rel(n);
-    if (!n.bytes.equals(Buffer.from(n.path))) continue; // not valid UTF-8: reported by the planner's notes
-    specs.push({ action: 'remove-stub', path: `${newRoot}/${path}`, reason: `a snapshot does not take nested subvolumes along: ${path} is an empty directory in the new root` });
-    specs.push({ action: 'snapshot', source: n.path, dest: `${newRoot}/${path}`, readOnly: false, reason: `bring the nested subvolume ${path} of ${source.shown} back as a writable snapshot (the source stays intact)` });
+    const dest = `${newRoot}/${path}`;
+    // A name that is not valid UTF-8 travels as its exact bytes.
+    const exact = n.bytes.equals(Buffer.from(n.path)) ? {} : { bytes: Buffer.concat([Buffer.from(`${newRoot}/`), n.bytes.subarray(source.path.length + 1)]) };
+    specs.push({ action: 'remove-stub', path: dest, reason: `a snapshot does not take nested subvolumes along: ${path} is an empty directory in the new root`, ...exact });
+    specs.push({
+      action: 'snapshot',
+      source: n.path,
+      dest,
+      readOnly: false,
+      reason: `bring the nested subvolume ${path} of ${source.shown} back as a writable snapshot (the source stays intact)`,
+      ...(exact.bytes ? { sourceBytes: n.bytes, destBytes: exact.bytes } : {}),
+    });
     out.push({ path, from: n.path });
   }
   return out;

@@ -10,6 +10,7 @@
 // - subvolumes below a path are the listing's candidates verified on disk, plus the real paths of lines cut short
 //   by a newline in a name (the line's text, a newline and the next lines, verified on disk the same way).
 import { accessSync, constants, lstatSync, readdirSync, type Stats } from 'node:fs';
+import { atParent, lstatBelow } from '../fs/deep-path.js';
 import { join } from 'node:path';
 import { assertSafePath, BTRFS, listArgv } from './commands.js';
 import { extendedText, parseListing, type ListingEntry, type ListingText } from './listing.js';
@@ -89,8 +90,10 @@ export function parseShow(output: string, relPath: string): Omit<SubvolumeRecord
 }
 
 function showSubvolume(abs: string): string | undefined {
+  // The fixed fields come first; btrfs-progs exits 1 when it then cannot list the snapshots of the subvolume (a
+  // path longer than PATH_MAX anywhere), so the output is judged by parseShow, not by the exit code.
   const r = runCommand([BTRFS, 'subvolume', 'show', assertSafePath(abs)]);
-  return r.code === 0 ? r.stdout : undefined;
+  return r.stdout || undefined;
 }
 
 export interface InventoryOptions {
@@ -112,18 +115,28 @@ export class Inventory {
   /** What could not be trusted, said once each (for the report). */
   readonly notes: string[] = [];
 
+  /** Set when `btrfs subvolume list` failed (e.g. a subvolume path longer than PATH_MAX): facts come item by item. */
+  readonly listingFailure: string | undefined;
+
   constructor(
     readonly top: string,
-    listings: ListingOutput,
+    listings: ListingOutput | { failure: string },
     private readonly options: InventoryOptions = {},
   ) {
+    this.show = options.show ?? showSubvolume;
+    if ('failure' in listings) {
+      this.listingFailure = listings.failure;
+      this.full = { lines: [], entries: [] };
+      this.note(`btrfs subvolume list failed (${listings.failure}): facts were read subvolume by subvolume (btrfs subvolume show) and nested subvolumes found by walking the directories`);
+      return;
+    }
+    this.listingFailure = undefined;
     this.full = parseListing(listings.full);
     for (const e of this.full.entries) {
       const k = key(e.text);
       this.byText.set(k, [...(this.byText.get(k) ?? []), e]);
     }
     for (const e of parseListing(listings.readOnly).entries) this.readOnlyLines.add(`${e.id}\0${key(e.text)}`);
-    this.show = options.show ?? showSubvolume;
   }
 
   /** lstat of top/rel (bytes), cached; null when it does not exist. */
@@ -132,10 +145,10 @@ export class Inventory {
     if (this.stats.has(k)) return this.stats.get(k)!;
     let st: Stats | null = null;
     try {
-      st = lstatSync(Buffer.concat([Buffer.from(`${this.top}/`), rel]));
+      st = rel.length === 0 ? lstatSync(this.top) : lstatBelow(this.top, rel);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG') throw error;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ELOOP' && code !== 'ENAMETOOLONG') throw error;
     }
     this.stats.set(k, st);
     return st;
@@ -194,7 +207,8 @@ export class Inventory {
     let record: SubvolumeRecord | undefined;
     if (this.isSubvolume(bytes)) {
       const lines = this.byText.get(key(bytes)) ?? [];
-      if (lines.length === 1) {
+      if (this.listingFailure !== undefined) record = this.shown(path);
+      else if (lines.length === 1) {
         const e = lines[0]!;
         record = {
           id: e.id,
@@ -253,12 +267,14 @@ export class Inventory {
    * newlines (their lines are cut short in the listing and followed by whatever their names say).
    */
   below(path: string): NestedSubvolume[] {
+    if (this.listingFailure !== undefined) return this.walkBelow(Buffer.from(path));
     const prefix = Buffer.from(`${path}/`);
     return this.collect(path, this.full.entries.filter((e) => e.text.subarray(0, prefix.length).equals(prefix)));
   }
 
   /** below() for every item directly inside `dir` whose name is given, in one pass over the listing. */
   belowEach(dir: string, names: readonly string[]): Map<string, NestedSubvolume[]> {
+    if (this.listingFailure !== undefined) return new Map(names.map((n) => [n, this.walkBelow(Buffer.from(`${dir}/${n}`))]));
     const dirPrefix = Buffer.from(`${dir}/`);
     const groups = new Map<string, ListingEntry[]>(names.map((n) => [key(Buffer.from(n)), []]));
     for (const e of this.full.entries) {
@@ -268,6 +284,43 @@ export class Inventory {
       if (slash >= 0) groups.get(key(rest.subarray(0, slash)))?.push(e);
     }
     return new Map(names.map((n) => [n, this.collect(`${dir}/${n}`, groups.get(key(Buffer.from(n)))!)]));
+  }
+
+  /**
+   * Subvolumes strictly below `rel`, found by walking its directories (never through a symlink): each directory
+   * with inode 256 on a device of its own is one. Used when the listing cannot be had; reads every directory below.
+   */
+  private walkBelow(rel: Buffer): NestedSubvolume[] {
+    const found: NestedSubvolume[] = [];
+    const stack: Buffer[] = [rel];
+    while (stack.length) {
+      const dir = stack.pop()!;
+      let names: Buffer[] = [];
+      let dev: number | undefined;
+      try {
+        atParent(this.top, dir, (parent, name) => {
+          const abs = Buffer.concat([parent, name]);
+          dev = lstatSync(abs).dev;
+          names = readdirSync(abs, { encoding: 'buffer' });
+        });
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        const child = Buffer.concat([dir, Buffer.from('/'), n]);
+        let st: Stats;
+        try {
+          st = lstatBelow(this.top, child);
+        } catch {
+          continue;
+        }
+        if (!st.isDirectory()) continue;
+        if (st.ino === 256 && st.dev !== dev) found.push({ path: child.toString('utf8'), bytes: child, readOnly: this.readOnlyOnDisk(child) });
+        stack.push(child);
+      }
+    }
+    const depth = (b: Buffer) => b.filter((c) => c === 0x2f).length;
+    return found.sort((a, b) => depth(b.bytes) - depth(a.bytes) || Buffer.compare(b.bytes, a.bytes));
   }
 
   private collect(path: string, entries: readonly ListingEntry[]): NestedSubvolume[] {
@@ -302,7 +355,14 @@ export class Inventory {
 
 /** Takes both listings of the filesystem whose top level is mounted at `top` and builds the inventory. */
 export function takeInventory(top: string, options: InventoryOptions = {}): Inventory {
-  return new Inventory(top, readListings(top), options);
+  let listings: ListingOutput | { failure: string };
+  try {
+    listings = readListings(top);
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error;
+    listings = { failure: error.result.stderr.trim() || `exit ${error.result.code}` };
+  }
+  return new Inventory(top, listings, options);
 }
 
 /** The id of the default subvolume (what a mount without subvol= gets); undefined when btrfs cannot say. The id precedes any path in the output, so a name cannot forge it. */

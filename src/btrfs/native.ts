@@ -1,7 +1,8 @@
 // The engine's one way to change btrfs: snapshot, create, delete, commit. Through the `btrfs` process (btrfs-progs);
 // paths that a process argument cannot carry safely (a newline, bytes that are not UTF-8, longer than PATH_MAX)
 // are reached through /proc/<pid>/fd/N of a directory this process opened without following symlinks.
-import { closeSync, constants, openSync, renameSync } from 'node:fs';
+import { closeSync, renameSync } from 'node:fs';
+import { openDirectoryBelowRoot } from '../fs/deep-path.js';
 import { BTRFS, createArgv, deleteArgv, snapshotArgv } from './commands.js';
 import { runCommand, type CommandResult } from './run.js';
 import { kindOf } from '../fs/entry-kind.js';
@@ -45,12 +46,8 @@ export function isArgumentSafe(p: string | Buffer): p is string {
   return typeof p === 'string' && p.startsWith('/') && !/[\0\n]/.test(p) && p.length < 4000 && !p.split('/').some((c) => c === '..');
 }
 
-const O_PATH = 0o10000000;
-
-/** Opens a directory without following a final symlink (O_PATH|O_DIRECTORY|O_NOFOLLOW); the fd names it for a child process. */
-function openDirectory(p: string | Buffer): number {
-  return openSync(p, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-}
+/** Opens a directory without following a symlink on the way (any length); the fd names it for a child process. */
+const openDirectory = openDirectoryBelowRoot;
 
 function splitLast(p: string | Buffer): { dir: Buffer; name: Buffer } {
   const b = typeof p === 'string' ? Buffer.from(p) : p;

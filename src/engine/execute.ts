@@ -2,6 +2,7 @@
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
 import { lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
+import { atParent, lstatBelow, renameBelow } from '../fs/deep-path.js';
 import { join } from 'node:path';
 import { BtrfsError, createSubvolume, deleteSubvolumes, isArgumentSafe, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
 import { describeError, StepError } from '../errors.js';
@@ -50,6 +51,16 @@ export function parseFailpoint(value: string | undefined): number | undefined {
 /** Inode number of the empty directory a snapshot leaves where a nested subvolume was (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID). */
 const EMPTY_SUBVOLUME_STUB_INO = 2;
 
+function assertAbsentBelow(top: string, rel: Buffer): void {
+  try {
+    lstatBelow(top, rel);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  throw new BtrfsError(`${top}/${rel.toString('utf8')} already exists: refusing to overwrite it`, 'EEXIST');
+}
+
 function assertAbsent(abs: string): void {
   const kind = kindOf(abs);
   if (kind !== 'missing') throw new BtrfsError(`${abs} already exists (${kind}): refusing to overwrite it`, 'EEXIST');
@@ -77,12 +88,14 @@ function argumentPaths(top: string, item: DeleteItem): string[] {
   for (const s of item.subvolumes) {
     const abs = s.bytes ? Buffer.concat([Buffer.from(`${top}/`), s.bytes]) : join(top, s.path);
     if (isArgumentSafe(abs)) {
-      if (s.path === item.path || !s.bytes) assertSubvolume(top, s.path);
+      assertSubvolume(top, s.path);
       out.push(abs);
       continue;
     }
     const to = join(top, item.path, `.pantheros-delete-${process.pid}-${moved++}`);
-    renameSync(abs, to);
+    const st = lstatBelow(top, s.bytes ?? Buffer.from(s.path));
+    if (!st.isDirectory() || st.ino !== 256) throw new Error(`${s.path} is not a subvolume: refusing to move it`);
+    renameBelow(top, s.bytes ?? Buffer.from(s.path), to);
     out.push(to);
   }
   return out;
@@ -118,22 +131,26 @@ function apply(step: Step, top: string, execution: Execution): boolean {
       return true;
     case 'delete':
       return deleteItems(top, step.items, execution);
-    case 'snapshot':
-      assertAbsent(abs(step.dest));
-      snapshotSubvolume(abs(step.source), abs(step.dest), { readOnly: step.readOnly });
+    case 'snapshot': {
+      const exact = (rel: string, bytes: Buffer | undefined) => (bytes ? Buffer.concat([Buffer.from(`${top}/`), bytes]) : abs(rel));
+      assertAbsentBelow(top, step.destBytes ?? Buffer.from(step.dest));
+      snapshotSubvolume(exact(step.source, step.sourceBytes), exact(step.dest, step.destBytes), { readOnly: step.readOnly });
       return true;
+    }
     case 'create-subvolume':
       assertAbsent(abs(step.dest));
       createSubvolume(abs(step.dest));
       return true;
-    case 'remove-stub': {
-      const st = lstatSync(abs(step.path));
-      if (!st.isDirectory() || st.ino !== EMPTY_SUBVOLUME_STUB_INO || readdirSync(abs(step.path)).length) {
-        throw new Error(`${step.path} is not the empty stub of a nested subvolume: refusing to remove it`);
-      }
-      rmdirSync(abs(step.path));
+    case 'remove-stub':
+      atParent(top, step.bytes ?? Buffer.from(step.path), (parent, name) => {
+        const stub = Buffer.concat([parent, name]);
+        const st = lstatSync(stub);
+        if (!st.isDirectory() || st.ino !== EMPTY_SUBVOLUME_STUB_INO || readdirSync(stub).length) {
+          throw new Error(`${step.path} is not the empty stub of a nested subvolume: refusing to remove it`);
+        }
+        rmdirSync(stub);
+      });
       return true;
-    }
     case 'rename':
       assertAbsent(abs(step.to));
       renameSync(abs(step.from), abs(step.to));

@@ -19,10 +19,11 @@ export interface DeleteItem {
 export type Step =
   | { n: number; action: 'ensure-dir'; path: string; reason: string }
   | { n: number; action: 'delete'; purpose: 'leftover' | 'age-out' | 'prune' | 'temporary'; items: DeleteItem[]; reason: string }
-  | { n: number; action: 'snapshot'; source: string; dest: string; readOnly: boolean; reason: string }
+  /** `sourceBytes`/`destBytes`: the exact paths when a name is not valid UTF-8 (`source`/`dest` then show it with U+FFFD). */
+  | { n: number; action: 'snapshot'; source: string; dest: string; readOnly: boolean; reason: string; sourceBytes?: Buffer; destBytes?: Buffer }
   | { n: number; action: 'create-subvolume'; dest: string; reason: string }
   /** Removes the empty directory a snapshot leaves where a nested subvolume was (inode 2), so a snapshot can take its place. */
-  | { n: number; action: 'remove-stub'; path: string; reason: string }
+  | { n: number; action: 'remove-stub'; path: string; reason: string; bytes?: Buffer }
   | { n: number; action: 'rename'; from: string; to: string; reason: string }
   | { n: number; action: 'remove-file'; path: string; reason: string }
   | { n: number; action: 'write-file'; path: string; content: string; reason: string }
