@@ -1,0 +1,150 @@
+// Real btrfs, bundled file, Node and Bun (issue 9): one wrong clock must not change later boots; a full filesystem
+// heals itself; the free-space floor; reports that tell the truth after a failure.
+import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sh } from '../helpers/btrfs-image.js';
+import { commit, describeRun, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
+import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
+
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'dd']));
+
+const DAY = 86_400_000;
+const CONFIG = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 5 } };
+const at = (iso: string, days: number) => new Date(Date.parse(iso) + days * DAY).toISOString().replace('.000', '');
+
+/** Fills the data area with one file, then the metadata with symlinks whose targets are stored inline. */
+function fillFilesystem(c: BootCase, where = '@persistent'): void {
+  try {
+    sh('dd', ['if=/dev/zero', `of=${c.abs(`${where}/big`)}`, 'bs=1M', 'status=none']);
+  } catch {
+    // ENOSPC: the point
+  }
+  mkdirSync(c.abs(`${where}/meta`));
+  const target = 'x'.repeat(2000);
+  for (let i = 0; ; i++) {
+    try {
+      symlinkSync(target, c.abs(`${where}/meta/l${i}`));
+    } catch {
+      break;
+    }
+  }
+  commit(c);
+}
+
+/** An archive holding a lot of metadata (so deleting it frees space), made as the oldest one. */
+function metadataHeavyArchive(c: BootCase, name: string, links: number): void {
+  c.createSubvolume(`${OLD_ROOTS}/${name}`, { marker: `archive ${name}\n` });
+  mkdirSync(c.abs(`${OLD_ROOTS}/${name}/m`));
+  const target = 'y'.repeat(2000);
+  for (let i = 0; i < links; i++) symlinkSync(target, c.abs(`${OLD_ROOTS}/${name}/m/l${i}`));
+  commit(c);
+}
+
+describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
+  it('one boot with the clock at 2099: the archives of the boots after it carry their real time, and once the clock is right the old ones age out (12 weekly boots)', () => {
+    const c = useBootCase(runtime);
+    const start = '2026-11-26T06:00:00Z';
+    let r = c.boot('2099-12-31T00:00:00Z', { config: CONFIG });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.archived?.name).toBe('20991231T000000Z');
+    const names: string[] = [];
+    for (let week = 0; week < 12; week++) {
+      c.write('@root/marker', `week ${week}\n`);
+      r = c.boot(at(start, 7 * week), { config: CONFIG });
+      expect(r.code, describeRun(r)).toBe(0);
+      names.push(r.report!.archived!.name);
+      if (week === 0) expect(r.report?.warnings.join('\n')).toMatch(/20991231T000000Z is dated after the clock/);
+    }
+    // Every name is the time of its boot, never 20991231T000000Z_NN.
+    expect(names).toEqual(Array.from({ length: 12 }, (_, w) => at(start, 7 * w).replace(/[-:]/g, '')));
+    // keepDays 30, keepAtLeast 5: the archives of the last 30 days (and at least 5) stay; the older weekly ones went,
+    // and so did the future-dated one (made before archives that are now older than keepDays).
+    const left = c.archives();
+    expect(left).not.toContain('20991231T000000Z');
+    expect(left.length).toBeLessThanOrEqual(6);
+    expect(left).toEqual(names.slice(-left.length).sort());
+    const week11 = r.report!;
+    expect(week11.kept.find((k) => k.name === names.at(-2))?.reason).toMatch(/newest archive before this boot/);
+  });
+
+  it('a future name in the impermanence snippet format is ranked by generation, warned about, and aged out once the clock is right', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['2099-1-1_00:00:00', '20261001T000000Z', '20261002T000000Z', '20261003T000000Z', '20261004T000000Z', '20261005T000000Z']);
+    const r = c.boot('2026-11-26T06:00:00Z', { config: CONFIG });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.deleted.map((d) => d.path)).toContain(`${OLD_ROOTS}/2099-1-1_00:00:00`);
+    expect(r.report?.deleted.find((d) => d.path.endsWith('2099-1-1_00:00:00'))?.reason).toMatch(/dated in the future .*made before 20261001T000000Z/);
+  });
+
+  it('a clock that jumps forward (2000 → 2040) deletes beyond keepAtLeast, and the report says plainly why so much went', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, Array.from({ length: 8 }, (_, i) => `2000010${i + 1}T000000Z`));
+    const r = c.boot('2040-01-01T00:00:00Z', { config: CONFIG });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.deleted).toHaveLength(4);
+    expect(r.report?.warnings.join('\n')).toMatch(/every archive is older than keepDays .*the clock jumped forward; 4 archive\(s\) go at once, the newest 5 stay/);
+  });
+
+  it('metadata full with an expired archive: the boot deletes it first, waits for the space, and boots a fresh root', () => {
+    const c = useBootCase(runtime, { size: '512M' });
+    metadataHeavyArchive(c, '20250101T000000Z', 30_000);
+    seedArchives(c, ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z'], 'full root\n');
+    fillFilesystem(c);
+    const root = c.subvolume('@root')!;
+    const r = c.boot('2026-11-26T06:00:00Z', { config: { ...CONFIG, oldRoots: { ...CONFIG.oldRoots, minFreePercent: 0 } } });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.deleted.map((d) => d.path)).toEqual([`${OLD_ROOTS}/20250101T000000Z`]);
+    expect(r.report?.steps.map((s) => `${s.action} ${s.status}`)).toEqual(['delete done', 'snapshot done', 'rename done', 'rename done', 'commit done']);
+    expect(readdirSync(c.abs('@root'))).toEqual([]);
+    expect(c.subvolume(`${OLD_ROOTS}/20261126T060000Z`)?.id).toBe(root.id);
+  });
+
+  it('a full filesystem with nothing retention may delete: the root stays bootable, the report says why and what ran, no temporary file is left; after freeing space the next boot works', () => {
+    const c = useBootCase(runtime, { size: '256M' });
+    seedArchives(c, ['20261124T000000Z'], 'full root\n');
+    fillFilesystem(c);
+    const root = c.subvolume('@root')!;
+    const r = c.boot('2026-11-26T06:00:00Z', { config: { ...CONFIG, oldRoots: { ...CONFIG.oldRoots, minFreePercent: 0 } } });
+    {
+      expect(r.code, describeRun(r)).toBe(1);
+      expect(r.report?.result).toBe('failed');
+      // Statuses as they happened: done up to the failure, failed, then not run; nothing claimed that did not happen.
+      const statuses = r.report!.steps.map((s) => s.status);
+      const failedAt = statuses.indexOf('failed');
+      expect(failedAt, JSON.stringify(r.report?.steps)).toBeGreaterThanOrEqual(0);
+      expect(statuses.slice(0, failedAt).every((s) => s === 'done')).toBe(true);
+      expect(statuses.slice(failedAt + 1).every((s) => s === 'not-run')).toBe(true);
+      expect(r.report?.archived).toBeNull();
+      expect(r.report?.created).toBeNull();
+      expect(r.report?.kept.map((k) => k.reason)).not.toContain('archived this boot');
+      expect(r.report?.warnings.join('\n')).toMatch(/the filesystem is full and retention allows nothing more to go/);
+      expect(c.subvolume('@root')?.id).toBe(root.id);
+      expect(c.read('@root/marker')).toBe('full root\n');
+    }
+    expect(c.entries().filter((e) => e.includes('.tmp-') || e.startsWith('.pantheros-new-root'))).toEqual([]);
+    sh('rm', ['-rf', c.abs('@persistent/meta'), c.abs('@persistent/big')]);
+    commit(c);
+    const again = c.boot('2026-11-26T07:00:00Z', { config: CONFIG });
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(readdirSync(c.abs('@root'))).toEqual([]);
+  });
+
+  it('below the free-space floor, archives beyond keepAtLeast go even within keepDays, oldest first, each with its reason', () => {
+    const c = useBootCase(runtime, { size: '512M' });
+    const recent = Array.from({ length: 8 }, (_, i) => `202611${String(15 + i)}T000000Z`);
+    seedArchives(c, recent);
+    // Leave about 5 % free (the floor is 10 %).
+    const total = Number(sh('stat', ['-f', '-c', '%b', c.top]).trim()) * Number(sh('stat', ['-f', '-c', '%S', c.top]).trim());
+    const free = Number(sh('stat', ['-f', '-c', '%a', c.top]).trim()) * Number(sh('stat', ['-f', '-c', '%S', c.top]).trim());
+    sh('dd', ['if=/dev/zero', `of=${c.abs('@persistent/big')}`, 'bs=1M', `count=${Math.floor((free - total * 0.05) / (1 << 20))}`, 'status=none']);
+    commit(c);
+    const r = c.boot('2026-11-26T06:00:00Z', { config: CONFIG });
+    expect(r.code, describeRun(r)).toBe(0);
+    // 8 + this boot's archive, the newest 5 stay: the 4 oldest go although they are within keepDays.
+    expect(r.report?.deleted.map((d) => d.path.split('/').at(-1)).sort()).toEqual(recent.slice(0, 4));
+    expect(r.report?.deleted.every((d) => /free space [\d.]+ % is below oldRoots\.minFreePercent \(10 %\)/.test(d.reason))).toBe(true);
+    expect(r.report?.space?.minFreePercent).toBe(10);
+    expect(r.report?.space?.freePercent).toBeLessThan(10);
+    expect(r.report?.warnings.join('\n')).toMatch(/4 archive\(s\) within keepDays but beyond the newest 5 go this boot/);
+  });
+});
