@@ -25,5 +25,5 @@ export function deleteArgv(paths: readonly string[]): string[] {
 
 /** Lists every subvolume of the filesystem, with creation generation and parent, paths relative to the top level. */
 export function listArgv(top: string, readOnlyOnly = false): string[] {
-  return [BTRFS, 'subvolume', 'list', '-c', '-g', '-p', '-u', '-q', ...(readOnlyOnly ? ['-r'] : []), assertSafePath(top)];
+  return [BTRFS, 'subvolume', 'list', '-c', '-g', '-p', '-u', '-q', '-R', ...(readOnlyOnly ? ['-r'] : []), assertSafePath(top)];
 }

@@ -8,6 +8,7 @@ import { EXIT, UsageError } from '../errors.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { formatFinding, type Finding } from '../check/finding.js';
 import { layoutFindings } from '../check/layout.js';
+import { parseNow } from '../list/clock.js';
 import { persistedMountFindings } from '../check/persisted-mounts.js';
 import { readCmdlineText } from '../cmdline/parse-cmdline.js';
 import { parseFstab } from '../check/fstab.js';
@@ -41,6 +42,7 @@ Each finding has a severity, what, why, and what to do.
                     without any device the layout is not checked (a warning says so)
   --top-level DIR   an already-mounted top level instead
   --config FILE     JSON config (default ${DEFAULT_CONFIG_PATH})
+  --now ISO-8601    the clock the plans are made with (default: the system clock)
   --json            machine-readable output
 
 Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or invalid config, 3 the top level cannot be mounted.`;
@@ -81,7 +83,7 @@ export const checkCommand: Command = {
   usage: USAGE,
   async run(argv) {
     const { values, rest } = takeMountOptions(argv);
-    const args = parseFlags(rest, { string: ['fstab'] }, 'check');
+    const args = parseFlags(rest, { string: ['fstab', 'now'] }, 'check');
     if (args._.length) throw new UsageError(`check: unexpected argument ${String(args._[0])}`);
     const configPath = stringFlag(args, 'config') ?? DEFAULT_CONFIG_PATH;
     const config = loadConfig(stringFlag(args, 'config'));
@@ -110,7 +112,7 @@ export const checkCommand: Command = {
     let layout = 'not checked';
     if (stringFlag(args, 'device') || stringFlag(args, 'top-level') || config.device) {
       await withTopLevel(args, { readOnly: true }, ({ top }) => {
-        findings.push(...layoutFindings(top.path, config, { now: new Date(), cmdline: readCmdlineText(), readOnlyMount: true }));
+        findings.push(...layoutFindings(top.path, config, { now: parseNow(stringFlag(args, 'now'), 'check'), cmdline: readCmdlineText(), readOnlyMount: true }));
         const location = locateTopLevel(top);
         layout = `checked (${location.device ?? top.path})`;
         if (location.majorMinor) findings.push(...persistedMountFindings(config, readMountinfo(), location.majorMinor));

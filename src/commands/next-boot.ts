@@ -3,7 +3,8 @@
 // and withdrawn through a plan, the one check and the one executor.
 import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
-import { parseFlags } from '../cli/args.js';
+import { parseFlags, stringFlag } from '../cli/args.js';
+import { parseNow } from '../list/clock.js';
 import { output, withTopLevel } from '../cli/context.js';
 import type { Config } from '../config/load-config.js';
 import { PreconditionError, UsageError } from '../errors.js';
@@ -19,7 +20,7 @@ import { numberSteps, type StepSpec } from '../engine/plan.js';
 import { createLogger } from '../log/logger.js';
 import { describeInventory, readInventory } from '../list/stored.js';
 
-const USAGE = `Usage: pantheros-rollback next-boot [TARGET | --cancel] [--device DEV | --top-level DIR] [--config FILE] [--json]
+const USAGE = `Usage: pantheros-rollback next-boot [TARGET | --cancel] [--now ISO-8601] [--device DEV | --top-level DIR] [--config FILE] [--json]
 
 Asks the initrd to make the next boot's root from TARGET, once (like grub-reboot), by writing the
 request file <top level>/<oldRoots>/${NEXT_BOOT_FILE} (atomically and durably). The boot removes the
@@ -42,6 +43,7 @@ The archive or snapshot itself is never changed: the new root is a snapshot of i
   --device DEV      the btrfs device (default: "device" in the config); its top level is mounted privately
   --top-level DIR   an already-mounted top level instead
   --config FILE     JSON config (default /etc/pantheros/rollback.json)
+  --now ISO-8601    the clock the next boot's plan is made with (default: the system clock)
   --json            machine-readable output
 
 Exit: 0 done (or shown), 2 usage (a target the boot would refuse), 3 the top level cannot be mounted.`;
@@ -73,13 +75,13 @@ export const nextBootCommand: Command = {
   name: 'next-boot',
   usage: USAGE,
   async run(argv) {
-    const args = parseFlags(argv, { boolean: ['cancel'] }, 'next-boot');
+    const args = parseFlags(argv, { string: ['now'], boolean: ['cancel'] }, 'next-boot');
     const [raw, ...extra] = args._.map(String);
     if (extra.length) throw new UsageError(`next-boot: unexpected argument ${extra[0]}`);
     const cancel = args.cancel === true;
     if (cancel && raw !== undefined) throw new UsageError('next-boot: give either TARGET or --cancel, not both');
     const note = cmdlineNote();
-    const now = new Date();
+    const now = parseNow(stringFlag(args, 'now'), 'next-boot');
     return withTopLevel(args, { readOnly: raw === undefined && !cancel }, ({ config, top, json }) => {
       const { oldRoots } = config.subvolumes;
       if (cancel) {

@@ -1,0 +1,142 @@
+// Real btrfs, bundled file, Node and Bun (issue 10): list, next-boot, check and boot --dry-run print one plan, and
+// prune and list one prune plan — on the layouts where they used to disagree, and on a running system (root mounted).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sh } from '../helpers/btrfs-image.js';
+import { commit, describeRun, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
+import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
+import { runBundle } from '../helpers/run-bundle.js';
+
+beforeAll(() => requirePrerequisites());
+
+const NOW = '2026-11-26T06:00:00Z';
+
+interface Outputs {
+  dry: any;
+  list: any;
+  nextBoot: any;
+  check: any;
+  prune: any;
+}
+
+function json(c: BootCase, runtime: Runtime, args: string[], config: unknown): any {
+  const file = join(c.image.dir, 'engine-config.json');
+  sh('sh', ['-c', `cat > ${file}`], JSON.stringify(config));
+  const r = runBundle(runtime, [...args, '--top-level', c.top, '--config', file]);
+  expect([0, 1], `${args.join(' ')}\nexit ${r.code}\n${r.stderr}\n${r.stdout.slice(0, 2000)}`).toContain(r.code);
+  return JSON.parse(r.stdout);
+}
+
+/** Every command that prints a plan, on the same layout, clock and kernel command line. */
+function outputs(c: BootCase, runtime: Runtime, config: unknown): Outputs {
+  const dryRun = c.boot(NOW, { config, dryRun: true, json: true, rawCmdline: '' });
+  expect(dryRun.code, describeRun(dryRun)).toBe(0);
+  return {
+    dry: dryRun.json,
+    list: json(c, runtime, ['list', '--json', '--now', NOW], config),
+    nextBoot: json(c, runtime, ['next-boot', '--json', '--now', NOW], config),
+    check: json(c, runtime, ['check', '--json', '--now', NOW], config),
+    prune: json(c, runtime, ['prune', '--dry-run', '--json'], config),
+  };
+}
+
+/** They print one plan: the same verdict per archive, the same target, the same warnings, the same snapshot verdicts. */
+function expectOnePlan(o: Outputs): void {
+  const fromDry = new Map<string, string>([
+    ...o.dry.kept.map((k: any) => [k.name, `keep: ${k.reason}`] as const),
+    ...o.dry.deleted.map((d: any) => [d.path.split('/').at(-1), `delete: ${d.reason}`] as const),
+  ]);
+  for (const a of o.list.archives) expect(`${a.verdict.action}: ${a.verdict.reason}`, `list vs boot --dry-run on ${a.name}`).toBe(fromDry.get(a.name));
+  expect(o.list.nextBootPlan.target).toEqual(o.dry.target);
+  expect(o.nextBoot.nextBoot.target).toEqual(o.dry.target);
+  expect(o.nextBoot.effect).toBe(o.list.nextBootPlan.effect);
+  const findings = o.check.findings.map((f: any) => `${f.subject ? `${f.subject}: ` : ''}${f.what}`);
+  for (const w of o.dry.warnings) expect(findings.some((f: string) => w.startsWith(f)), `check lacks "${w}"`).toBe(true);
+  const pruneVerdicts = new Map(o.prune.verdicts.map((v: any) => [v.path, `${v.action}: ${v.reason}`]));
+  for (const s of o.list.snapshots) {
+    const expected = pruneVerdicts.get(s.path) ?? `keep: ${o.prune.ignored.find((i: any) => i.path === s.path)?.reason}`;
+    expect(`${s.verdict.action}: ${s.verdict.reason}`, `list vs prune on ${s.path}`).toBe(expected);
+  }
+}
+
+describe.each(RUNTIMES)('one plan under $name', (runtime: Runtime) => {
+  it('keepAtLeast 1 after a long power-off, a read-only archive, a received one, one holding a subvolume inside a read-only one: every command says what the boot does', () => {
+    const c = useBootCase(runtime);
+    const config = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 1 } };
+    // First (lowest generation): a read-only archive received with btrfs receive (btrfs refuses to make it writable).
+    mkdirSync(c.abs('@send'));
+    sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@persistent'), c.abs('@send/20250101T120000Z')]);
+    sh('sh', ['-c', `btrfs send -q ${c.abs('@send/20250101T120000Z')} | btrfs receive -q ${c.abs(OLD_ROOTS)}`]);
+    commit(c);
+    seedArchives(c, ['20250101T000000Z', '20250102T000000Z', '20250103T000000Z', '20250104T000000Z', '20250105T000000Z']);
+    sh('btrfs', ['property', 'set', '-ts', c.abs(`${OLD_ROOTS}/20250102T000000Z`), 'ro', 'true']);
+    c.createSubvolume(`${OLD_ROOTS}/20250103T000000Z/ro`);
+    c.createSubvolume(`${OLD_ROOTS}/20250103T000000Z/ro/inner`);
+    sh('btrfs', ['property', 'set', '-ts', c.abs(`${OLD_ROOTS}/20250103T000000Z/ro`), 'ro', 'true']);
+    commit(c);
+    const o = outputs(c, runtime, config);
+    expectOnePlan(o);
+    const verdict = (name: string) => o.list.archives.find((a: any) => a.name === name).verdict;
+    expect(verdict('20250105T000000Z')).toMatchObject({ action: 'keep', reason: 'newest archive before this boot' });
+    expect(verdict('20250102T000000Z')).toMatchObject({ action: 'keep', reason: expect.stringMatching(/^read-only, so protected/) });
+    expect(verdict('20250101T120000Z').reason).toMatch(/received with btrfs receive .*btrfs subvolume delete/);
+    expect(verdict('20250101T120000Z').reason).not.toMatch(/ro false/);
+    expect(verdict('20250103T000000Z').reason).toMatch(/inside the read-only .*\/ro/);
+    expect(verdict('20250101T000000Z').action).toBe('delete');
+  });
+
+  it('a writable snapshot-named subvolume in a class directory: list and prune agree it is not a snapshot, and the real ones keep their verdicts', () => {
+    const c = useBootCase(runtime);
+    const config = { deviceTimeoutSeconds: 1, snapshotRetention: { hourly: 24, daily: 1, weekly: 4, monthly: 6 } };
+    for (const d of ['20261124T000000Z', '20261125T000000Z']) {
+      sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@persistent'), c.abs(`@snapshots/daily/@persistent.${d}`)]);
+      commit(c);
+    }
+    sh('btrfs', ['subvolume', 'snapshot', c.abs('@persistent'), c.abs('@snapshots/daily/@persistent.20261126T000000Z')]);
+    commit(c);
+    const o = outputs(c, runtime, config);
+    expectOnePlan(o);
+    const snap = (name: string) => o.list.snapshots.find((s: any) => s.path === `@snapshots/daily/${name}`).verdict;
+    expect(snap('@persistent.20261126T000000Z').reason).toMatch(/writable: not a snapshot/);
+    expect(snap('@persistent.20261125T000000Z')).toMatchObject({ action: 'keep', reason: 'newest daily snapshot of @persistent' });
+    expect(snap('@persistent.20261124T000000Z').action).toBe('delete');
+  });
+
+  it('a snapshot path with directories (a/b/c) and a request for it: next-boot accepts what the boot accepts, and they print the same target', () => {
+    const c = useBootCase(runtime);
+    const config = { deviceTimeoutSeconds: 1 };
+    mkdirSync(c.abs('@snapshots/a/b'), { recursive: true });
+    sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@root'), c.abs('@snapshots/a/b/c')]);
+    const file = join(c.image.dir, 'engine-config.json');
+    sh('sh', ['-c', `cat > ${file}`], JSON.stringify(config));
+    const req = runBundle(runtime, ['next-boot', 'a/b/c', '--top-level', c.top, '--config', file]);
+    expect(req.code, req.stderr).toBe(0);
+    const o = outputs(c, runtime, config);
+    expectOnePlan(o);
+    expect(o.dry.target).toMatchObject({ kind: 'snapshot', origin: 'next-boot', source: '@snapshots/a/b/c', refused: null });
+  });
+
+  it('on a running system (the root mounted) boot --dry-run prints what the next boot will do; a real run is refused and changes nothing', () => {
+    const c = useBootCase(runtime);
+    const config = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 2 } };
+    seedArchives(c, ['20250101T000000Z', '20261120T000000Z', '20261121T000000Z']);
+    const live = join(c.image.dir, 'live');
+    mkdirSync(live);
+    sh('mount', ['-o', 'subvol=@root', c.image.loop, live]);
+    try {
+      const o = outputs(c, runtime, config);
+      expectOnePlan(o);
+      expect(o.dry.result).toBe('dry-run');
+      expect(o.dry.blockers.join()).toMatch(/@root is mounted at .*this is the running system/);
+      expect(o.dry.deleted.map((d: any) => d.path)).toEqual([`${OLD_ROOTS}/20250101T000000Z`]);
+      const before = c.image.paths();
+      const real = c.boot(NOW, { config });
+      expect(real.code, describeRun(real)).toBe(3);
+      expect(real.report?.result).toBe('refused');
+      expect(c.image.paths()).toEqual(before);
+    } finally {
+      sh('umount', [live]);
+    }
+  });
+});
