@@ -1,5 +1,6 @@
 // btrfs entries of an fstab, grouped per filesystem: where per-mount differences in btrfs options are visible (mountinfo shows only the effective ones).
 import type { MountOptions } from './lint-mount-options.js';
+import { unescapeOctal } from '../fs/mountinfo.js';
 
 export interface FstabGroup {
   /** The fs_spec (device) the entries share. */
@@ -8,9 +9,6 @@ export interface FstabGroup {
   mounts: MountOptions[];
 }
 
-function unescape(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
 
 /** Parses fstab text; only btrfs entries, grouped by their fs_spec. */
 export function parseFstab(text: string): FstabGroup[] {
@@ -20,8 +18,8 @@ export function parseFstab(text: string): FstabGroup[] {
     if (line === '' || line.startsWith('#')) continue;
     const [spec, file, type, options] = line.split(/\s+/);
     if (spec === undefined || file === undefined || type !== 'btrfs') continue;
-    const source = unescape(spec);
-    groups.set(source, [...(groups.get(source) ?? []), { mountPoint: unescape(file), options: options ?? 'defaults' }]);
+    const source = unescapeOctal(spec);
+    groups.set(source, [...(groups.get(source) ?? []), { mountPoint: unescapeOctal(file), options: options ?? 'defaults' }]);
   }
   const depth = (p: string) => (p === '/' ? 0 : p.split('/').length - 1);
   return [...groups].map(([source, mounts]) => ({ source, mounts: mounts.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.mountPoint) - depth(b.m.mountPoint) || a.i - b.i).map((x) => x.m) }));

@@ -1,16 +1,16 @@
 // `diff`: what the next boot erases — every path where the root (or an archive) differs from the blank.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel, type Context } from '../cli/context.js';
-import { PreconditionError, UsageError } from '../errors.js';
-import { deleteArgv, snapshotArgv } from '../btrfs/commands.js';
-import { CommandError, runChecked, runCommand } from '../btrfs/run.js';
+import { describeError, PreconditionError, UsageError } from '../errors.js';
 import { readMountinfo } from '../fs/mountinfo.js';
 import { takeInventory } from '../btrfs/inventory.js';
-import { DIFF_SNAPSHOT_PREFIX, kindOf, topLevelMount } from '../boot/observe.js';
+import { kindOf, topLevelMount } from '../boot/observe.js';
+import { removeTemporarySnapshot, takeTemporarySnapshot } from '../diff/temporary-snapshot.js';
+import { createLogger } from '../log/logger.js';
 import { dumpDifference } from '../diff/send-dump.js';
 import { isUnder, normalisePrefix, persistedPaths } from '../diff/persisted.js';
 import type { DiffEntry } from '../diff/parse-dump.js';
@@ -116,22 +116,6 @@ function resolveSource(ctx: Context, archive: string | undefined): DiffReport['s
   return { kind: 'archive', name: archive, path: `${oldRoots}/${archive}` };
 }
 
-/** Temporary snapshots left by a diff that was killed: named after a process that no longer exists. The boot engine may also remove them. */
-export function staleDiffSnapshots(names: readonly string[], alive: (pid: number) => boolean): string[] {
-  return names.filter((n) => {
-    const m = /^\.pantheros-diff-(\d+)$/.exec(n);
-    return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
-  });
-}
-
-// Deletes the stale ones (real subvolumes only) in one process; a failure is only a warning.
-function removeStaleSnapshots(dir: string): void {
-  const stale = staleDiffSnapshots(readdirSync(dir), (pid) => existsSync(`/proc/${pid}`)).filter((n) => kindOf(join(dir, n)) === 'subvolume');
-  if (!stale.length) return;
-  const r = runCommand(deleteArgv(stale.map((n) => join(dir, n))));
-  if (r.code !== 0) writeErr(`pantheros-rollback: warning: could not delete stale ${stale.join(', ')}: ${r.stderr.trim()}\n`);
-}
-
 async function runDiff(ctx: Context, archive: string | undefined, prefixes: string[], method: DiffMethod): Promise<DiffReport> {
   const started = performance.now();
   const top = ctx.top.path;
@@ -144,8 +128,6 @@ async function runDiff(ctx: Context, archive: string | undefined, prefixes: stri
   // files are in the root, and the next boot erases them.
   const where = persistedPaths(mounts, topEntry.majorMinor, ctx.config.subvolumes.root, ctx.config.persistentPaths);
   const persisted = where.mounted;
-  // Temporary snapshots of a killed `--method send` run are removed whichever method runs now.
-  if (existsSync(join(top, ctx.config.subvolumes.oldRoots))) removeStaleSnapshots(join(top, ctx.config.subvolumes.oldRoots));
   const found = method === 'walk' ? await walkDifference(ctx, source, prefixes, persisted) : await sendDifference(ctx, source, prefixes, persisted);
   const count = (s: DiffEntry['status']) => found.entries.filter((e) => e.status === s).length;
   return {
@@ -213,18 +195,24 @@ async function walkDifference(ctx: Context, source: DiffReport['source'], prefix
 async function sendDifference(ctx: Context, source: DiffReport['source'], prefixes: string[], persisted: string[]): Promise<Found> {
   const top = ctx.top.path;
   const { blank, oldRoots } = ctx.config.subvolumes;
-  mkdirSync(join(top, oldRoots), { recursive: true });
-  const temp = join(top, oldRoots, `${DIFF_SNAPSHOT_PREFIX}${process.pid}`);
-  if (existsSync(temp)) throw new PreconditionError(`${temp} already exists (left by a crashed diff?); delete it with: btrfs subvolume delete ${temp}`);
+  const log = createLogger({ quiet: true });
+  if (kindOf(join(top, oldRoots)) === 'missing') throw new PreconditionError(`the archive directory ${oldRoots} does not exist yet (the first boot makes it); use --method walk`);
+  // Taken and removed through plans (the one check, the one executor); removed on a signal too, after btrfs send is
+  // stopped (a subvolume being sent cannot be deleted). Stale ones of killed runs go first.
+  let tempRel: string;
   try {
-    runChecked(snapshotArgv(join(top, source.path), temp, true));
+    tempRel = takeTemporarySnapshot(top, ctx.config, source.path, log, (pid) => existsSync(`/proc/${pid}`));
   } catch (error) {
-    throw new PreconditionError(`cannot take a read-only snapshot of ${source.path}: ${error instanceof CommandError ? error.result.stderr.trim() : String(error)}`, { cause: error });
+    throw new PreconditionError(`cannot take a read-only snapshot of ${source.path}: ${describeError(error)}`, { cause: error });
   }
-  // Deleted at the end, and on a signal after btrfs send is stopped (a subvolume being sent cannot be deleted).
+  const temp = join(top, tempRel);
   const snapshot = hold(`deleted the temporary snapshot ${temp}`, () => {
-    const r = runCommand(deleteArgv([temp]));
-    return r.code === 0 ? undefined : `btrfs subvolume delete ${temp}: ${r.stderr.trim()}`;
+    try {
+      removeTemporarySnapshot(top, ctx.config, tempRel, log);
+      return undefined;
+    } catch (error) {
+      return describeError(error);
+    }
   });
   let result;
   try {

@@ -13,7 +13,8 @@ export interface MountEntry {
   options: string;
 }
 
-function unescape(s: string): string {
+/** Undoes the octal escapes (\\040 for a space, \\011, \\012, \\134) that mountinfo and fstab use for fields with blanks. */
+export function unescapeOctal(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
@@ -27,11 +28,11 @@ export function parseMountinfo(text: string): MountEntry[] {
     out.push({
       mountId: Number(fields[0]),
       majorMinor: fields[2]!,
-      root: unescape(fields[3]!),
-      mountPoint: unescape(fields[4]!),
+      root: unescapeOctal(fields[3]!),
+      mountPoint: unescapeOctal(fields[4]!),
       options: fields[5]!,
       fsType: fields[sep + 1]!,
-      source: unescape(fields[sep + 2]!),
+      source: unescapeOctal(fields[sep + 2]!),
       superOptions: fields[sep + 3] ?? '',
     });
   }

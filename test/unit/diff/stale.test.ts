@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { staleDiffSnapshots } from '../../../src/commands/diff.js';
+import { staleDiffSnapshots } from '../../../src/diff/temporary-snapshot.js';
 import { parseFlags } from '../../../src/cli/args.js';
 
 describe('staleDiffSnapshots', () => {
