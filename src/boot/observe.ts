@@ -100,7 +100,8 @@ export function listDirectory(dirAbs: string): DirEntry[] {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function measureSpace(top: string): Space | null {
+/** Free space of the filesystem holding `top` (statfs: f_bavail of f_blocks, so unallocated space counts); null when statfs fails. */
+export function measureSpace(top: string): Space | null {
   try {
     const s = statfsSync(top);
     const totalBytes = s.blocks * s.bsize;

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../fs/atomic-write.js';
 import { ensureRunDir, RUN_LAYOUT } from '../fs/run-dir.js';
 import { assertSafePath, BTRFS } from '../btrfs/commands.js';
 import { takeInventory } from '../btrfs/inventory.js';
-import { listDirectory } from '../boot/observe.js';
+import { listDirectory, measureSpace } from '../boot/observe.js';
 import { observeSnapshots } from '../snapshots/observe.js';
 import { realSnapshots } from '../snapshots/plan-prune.js';
 import { SNAPSHOT_CLASSES } from '../config/load-config.js';
@@ -106,6 +106,8 @@ export const metricsCommand: Command = {
         lastBoot: readLastBoot(reportFile ? [reportFile] : [DEFAULT_REPORT, join(top, oldRoots, LAST_REPORT_FILE)], warn),
         usage: usage.code === 0 ? parseFilesystemUsage(usage.stdout) : undefined,
         deviceStats: parseDeviceStats(stats.stdout),
+        freePercent: measureSpace(top)?.freePercent,
+        minFreePercent: ctx.config.oldRoots.minFreePercent,
       });
       const text = formatExposition(metrics);
       if (outFile) {

@@ -23,6 +23,10 @@ export interface MetricFacts {
   lastBoot: LastBoot | undefined;
   usage: FilesystemUsage | undefined;
   deviceStats: DeviceCounter[];
+  /** Free space as the boot measures it for the floor (statfs, unallocated included), in percent; undefined when unknown. */
+  freePercent: number | undefined;
+  /** oldRoots.minFreePercent: below it the boot ages out archives beyond keepAtLeast even within keepDays. */
+  minFreePercent: number;
 }
 
 const gauge = (name: string, help: string, samples: Metric['samples']): Metric => ({ name: `pantheros_${name}`, help, type: 'gauge', samples });
@@ -30,6 +34,10 @@ const gauge = (name: string, help: string, samples: Metric['samples']): Metric =
 export function buildMetrics(f: MetricFacts): Metric[] {
   const metrics: Metric[] = [];
   metrics.push(gauge('archives', 'Archived roots in the archive directory (old_roots).', [{ value: f.archives }]));
+  metrics.push(gauge('free_space_floor_percent', 'oldRoots.minFreePercent: below this free space the boot ages out archives beyond keepAtLeast even within keepDays.', [{ value: f.minFreePercent }]));
+  if (f.freePercent !== undefined) {
+    metrics.push(gauge('free_space_percent', 'Free space of the filesystem in percent, as the boot measures it against the floor (statfs, unallocated included).', [{ value: Math.round(f.freePercent * 100) / 100 }]));
+  }
 
   const groups = new Map<string, { cls: string; subvolume: string; count: number; newest: number }>();
   for (const s of f.snapshots) {

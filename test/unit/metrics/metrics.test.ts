@@ -62,12 +62,16 @@ const base: MetricFacts = {
   lastBoot: { source: 'r', result: 'fell-back', durationMs: 1234, now: '2026-11-26T06:00:00Z', exitCode: 0, warnings: 2 },
   usage: { deviceSize: 100, allocated: 60, unallocated: 40, used: 30, freeEstimated: 65 },
   deviceStats: [{ device: '/dev/sda2', counter: 'corruption_errs', value: 4 }],
+  freePercent: 7.123,
+  minFreePercent: 10,
 };
 
 describe('buildMetrics', () => {
   const samples = parseExposition(formatExposition(buildMetrics(base)));
   it.each([
     ['pantheros_archives', {}, 3],
+    ['pantheros_free_space_percent', {}, 7.12],
+    ['pantheros_free_space_floor_percent', {}, 10],
     ['pantheros_snapshots_by_class', { class: 'hourly' }, 2],
     ['pantheros_snapshots_by_class', { class: 'weekly' }, 0],
     ['pantheros_snapshots', { class: 'daily', subvolume: '@home/alice' }, 1],
