@@ -10,7 +10,8 @@
 // - subvolumes below a path are the listing's candidates verified on disk, plus the real paths of lines cut short
 //   by a newline in a name (the line's text, a newline and the next lines, verified on disk the same way).
 import { accessSync, constants, lstatSync, readdirSync, type Stats } from 'node:fs';
-import { atParent, lstatBelow } from '../fs/deep-path.js';
+import { atParent, lstatBelow } from '../fs/open-dir.js';
+import { SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { join } from 'node:path';
 import { assertSafePath, BTRFS, listArgv } from './commands.js';
 import { extendedText, parseListing, type ListingEntry, type ListingText } from './listing.js';
@@ -169,7 +170,7 @@ export class Inventory {
       if (component.length === 0 || key(component) === '.' || key(component) === '..') return false;
       const st = this.stat(prefix);
       if (!st || !st.isDirectory() || st.isSymbolicLink()) return false;
-      if (next === -1) return st.ino === 256 && st.dev !== parentDev;
+      if (next === -1) return st.ino === SUBVOLUME_ROOT_INO && st.dev !== parentDev;
       parentDev = st.dev;
       end = next;
     } while (true);
@@ -315,7 +316,7 @@ export class Inventory {
           continue;
         }
         if (!st.isDirectory()) continue;
-        if (st.ino === 256 && st.dev !== dev) found.push({ path: child.toString('utf8'), bytes: child, readOnly: this.readOnlyOnDisk(child) });
+        if (st.ino === SUBVOLUME_ROOT_INO && st.dev !== dev) found.push({ path: child.toString('utf8'), bytes: child, readOnly: this.readOnlyOnDisk(child) });
         stack.push(child);
       }
     }

@@ -2,7 +2,7 @@
 // paths that a process argument cannot carry safely (a newline, bytes that are not UTF-8, longer than PATH_MAX)
 // are reached through /proc/<pid>/fd/N of a directory this process opened without following symlinks.
 import { closeSync, renameSync } from 'node:fs';
-import { openDirectoryBelowRoot } from '../fs/deep-path.js';
+import { openDirectoryBelowRoot } from '../fs/open-dir.js';
 import { BTRFS, createArgv, deleteArgv, snapshotArgv } from './commands.js';
 import { runCommand, type CommandResult } from './run.js';
 import { kindOf } from '../fs/entry-kind.js';

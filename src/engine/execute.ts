@@ -2,11 +2,11 @@
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
 import { lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
-import { atParent, lstatBelow, renameBelow } from '../fs/deep-path.js';
+import { atParent, lstatBelow, renameBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
 import { BtrfsError, createSubvolume, deleteSubvolumes, isArgumentSafe, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
 import { describeError, StepError } from '../errors.js';
-import { kindOf } from '../fs/entry-kind.js';
+import { kindOf, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { Logger } from '../log/logger.js';
 import type { DeleteItem, Step } from './plan.js';
@@ -94,7 +94,7 @@ function argumentPaths(top: string, item: DeleteItem): string[] {
     }
     const to = join(top, item.path, `.pantheros-delete-${process.pid}-${moved++}`);
     const st = lstatBelow(top, s.bytes ?? Buffer.from(s.path));
-    if (!st.isDirectory() || st.ino !== 256) throw new Error(`${s.path} is not a subvolume: refusing to move it`);
+    if (!st.isDirectory() || st.ino !== SUBVOLUME_ROOT_INO) throw new Error(`${s.path} is not a subvolume: refusing to move it`);
     renameBelow(top, s.bytes ?? Buffer.from(s.path), to);
     out.push(to);
   }

@@ -2,7 +2,7 @@
 // Node has no openat(2); opening "/proc/self/fd/N/NAME" has its effect: the kernel resolves /proc/self/fd/N to the
 // directory the descriptor holds (wherever it has been renamed to since), then NAME inside it. With O_NOFOLLOW a
 // final symlink fails with ELOOP; with O_DIRECTORY anything but a directory fails with ENOTDIR.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, renameSync, type Stats } from 'node:fs';
 
 const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -110,4 +110,61 @@ export function sameObject(fd: number, path: string): boolean {
   } catch {
     return false;
   }
+}
+
+// --- Paths given as exact bytes, of any length (names need not be UTF-8; the whole path may exceed PATH_MAX) ---
+
+const O_PATH = 0o10000000;
+/** Below this many bytes a whole path is handed to the kernel at once (PATH_MAX is 4096, with room to spare). */
+const SHORT = 3800;
+const bytes = (...parts: (string | Buffer)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+
+/** Splits relative path bytes at "/". */
+function byteComponents(rel: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = rel.indexOf(0x2f); i !== -1; i = rel.indexOf(0x2f, start)) {
+    out.push(rel.subarray(start, i));
+    start = i + 1;
+  }
+  out.push(rel.subarray(start));
+  return out;
+}
+
+/**
+ * Runs fn with a path prefix that reaches the directory holding the last component of `rel` (bytes, below `top`)
+ * and that component's bytes. Short paths are used as they are; long ones through an fd of the parent directory,
+ * opened one component at a time (O_PATH|O_DIRECTORY|O_NOFOLLOW: a symlink on the way fails with ELOOP).
+ */
+export function atParent<T>(top: string, rel: Buffer, fn: (parent: Buffer, name: Buffer) => T): T {
+  const parts = byteComponents(rel);
+  const name = parts.pop()!;
+  if (Buffer.byteLength(top) + rel.length < SHORT) return fn(bytes(top.endsWith('/') ? top : `${top}/`, ...parts.flatMap((p) => [p, '/'])), name);
+  let fd = openSync(top, O_PATH | constants.O_DIRECTORY);
+  try {
+    for (const p of parts) {
+      const next = openSync(bytes(`${fdPath(fd)}/`, p), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      closeSync(fd);
+      fd = next;
+    }
+    return fn(Buffer.from(`${fdPath(fd)}/`), name);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** lstat of `rel` below `top` (bytes, any length); throws the fs error (ENOENT, ENOTDIR, ELOOP for a symlink on the way). */
+export function lstatBelow(top: string, rel: Buffer): Stats {
+  return atParent(top, rel, (parent, name) => lstatSync(bytes(parent, name)));
+}
+
+/** Renames `rel` below `top` (bytes, any length) to the absolute, short path `to`. */
+export function renameBelow(top: string, rel: Buffer, to: string): void {
+  atParent(top, rel, (parent, name) => renameSync(bytes(parent, name), to));
+}
+
+/** Opens the directory at absolute path `abs` (bytes, any length) as an O_PATH fd without following a symlink on the way. */
+export function openDirectoryBelowRoot(abs: string | Buffer): number {
+  const b = typeof abs === 'string' ? Buffer.from(abs) : abs;
+  return atParent('/', b.subarray(1), (parent, name) => openSync(bytes(parent, name), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW));
 }

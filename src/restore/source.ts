@@ -4,6 +4,7 @@
 import { closeSync, constants, lstatSync, openSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { kindOfStats } from '../fs/entry-kind.js';
 import { fdPath, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
 
 export type SourceKind = 'file' | 'directory' | 'symlink' | 'other';
@@ -19,11 +20,10 @@ export function splitRestorePath(path: string): string[] {
   return parts;
 }
 
+/** What restore copies: the entry kind (src/fs/entry-kind.ts), a subvolume being a directory to copy. */
 export function kindOfStat(st: Stats): SourceKind {
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isDirectory()) return 'directory';
-  if (st.isFile()) return 'file';
-  return 'other';
+  const kind = kindOfStats(st);
+  return kind === 'subvolume' ? 'directory' : (kind as SourceKind);
 }
 
 /** The item to copy: NAME inside the directory held by dirFd. */

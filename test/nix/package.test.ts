@@ -65,9 +65,9 @@ describe('package-lock.json', () => {
 
   it.each<[string, (l: Lock) => void, RegExp]>([
     ['no resolved', (l) => delete l.packages['node_modules/valibot']!.resolved, /node_modules\/valibot: no resolved/],
-    ['no integrity', (l) => delete l.packages['node_modules/minimist']!.integrity, /node_modules\/minimist: no integrity/],
-    ['a mirror', (l) => (l.packages['node_modules/minimist']!.resolved = 'https://registry.npmmirror.com/minimist/-/minimist-1.2.8.tgz'), /is not on https:\/\/registry\.npmjs\.org\//],
-    ['another version', (l) => (l.packages['node_modules/minimist']!.resolved = `${REGISTRY}minimist/-/minimist-1.2.7.tgz`), /is not minimist@1\.2\.8/],
+    ['no integrity', (l) => delete l.packages['node_modules/execa']!.integrity, /node_modules\/execa: no integrity/],
+    ['a mirror', (l) => (l.packages['node_modules/execa']!.resolved = 'https://registry.npmmirror.com/execa/-/execa-9.6.1.tgz'), /is not on https:\/\/registry\.npmjs\.org\//],
+    ['another version', (l) => (l.packages['node_modules/execa']!.resolved = `${REGISTRY}execa/-/execa-9.6.0.tgz`), /is not execa@9\.6\.1/],
   ])('a lock with %s is reported (the check can fail)', (_name, edit, message) => {
     const copy = JSON.parse(JSON.stringify(lock)) as Lock;
     edit(copy);
