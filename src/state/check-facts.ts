@@ -70,8 +70,9 @@ export function checkStateShape(plan: StatePlan): void {
     throw new InternalError(`refusing an unsafe state plan (nothing was changed): ${why}`);
   };
   const swapped = new Set(plan.staging.map(([sv]) => sv));
+  const archived = (p: string) => plan.dirs.includes(p.split('/').slice(0, -1).join('/'));
   plan.steps.forEach((s, i) => {
-    if (s.action !== 'rename' || !swapped.has(s.from)) return;
+    if (s.action !== 'rename' || !swapped.has(s.from) || !archived(s.to)) return;
     if (!plan.steps.slice(i + 1).some((t) => t.action === 'rename' && t.to === s.from)) refuse(`${s.from} is renamed away and nothing takes its place`);
   });
   if (plan.steps.length && plan.steps.at(-1)!.action !== 'commit') refuse('it does not end with a commit');

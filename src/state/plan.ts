@@ -332,8 +332,10 @@ function planSwap(sv: ObservedSubvolume, snap: ObservedSnapshot, observed: Obser
   const steps: StepSpec[] = [];
   const moved: string[] = [];
   // The current subvolume's nested subvolumes (after a roll-forward the temporary's were observed as its own).
-  const forward = sv.kind === 'missing' ? sv.leftovers[0] : undefined;
-  const nestedNow = forward ? forward.nested.map((n) => ({ ...n, path: `${sv.path}/${n.path.slice(forward.path.length + 1)}`, bytes: Buffer.concat([Buffer.from(sv.path), n.bytes.subarray(forward.path.length)]) })) : sv.nested;
+  // The current subvolume's nested subvolumes once the recovery ran: its own, and those moved back (or, after a
+  // roll-forward, the temporary's).
+  const translated = sv.leftovers.flatMap((t) => t.nested.map((n) => ({ ...n, path: `${sv.path}${n.path.slice(t.path.length)}`, bytes: Buffer.concat([Buffer.from(sv.path), n.bytes.subarray(Buffer.byteLength(t.path))]) })));
+  const nestedNow = [...(sv.kind === 'missing' ? [] : sv.nested), ...translated];
   steps.push({ action: 'snapshot', source: snap.path, dest: tmp, readOnly: false, reason: `the new ${sv.path} is a writable snapshot of ${snap.path}; the snapshot stays intact` });
   for (const n of directNested(sv.path, nestedNow)) {
     const rel = n.path.slice(sv.path.length + 1);
