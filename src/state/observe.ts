@@ -10,7 +10,7 @@ import { isDirectoryKind, kindOf, walkPath, type EntryKind } from '../fs/entry-k
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { listDirectory, topLevelMount, type DirEntry } from '../boot/observe.js';
 import { decodeSubvolume, parseSnapshotName } from '../retention/snapshots.js';
-import { NEW_STATE_NAME, parseStateRequest, readStateRequestFile, stateArchiveDir, stateParameter, type ParsedSpec, type StateRequestFile, type Who } from './request.js';
+import { NEW_STATE_NAME, STATE_REQUEST_FILE, parseStateRequest, readStateRequestFile, stateArchiveDir, stateParameter, type ParsedSpec, type StateRequestFile, type Who } from './request.js';
 
 export type RequestOrigin = 'cmdline' | 'next-boot' | 'operator';
 
@@ -139,6 +139,7 @@ export function observeState(top: string, config: Config, options: StateObserveO
   walkPath(top, snapshots, kinds);
   const oldStateKind = walkPath(top, oldState, kinds);
   const requestFile = isDirectoryKind(oldStateKind) ? readStateRequestFile(join(top, oldState)) : null;
+  if (isDirectoryKind(oldStateKind)) kinds[`${oldState}/${STATE_REQUEST_FILE}`] = kindOf(join(top, oldState, STATE_REQUEST_FILE));
   const specs = options.raw === null ? [] : parseStateRequest(options.raw);
   // Temporaries left by an interrupted state rollback are recovered by every run, asked for or not: one readdir.
   const leftovers: string[] = [];
