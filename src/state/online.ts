@@ -198,7 +198,9 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
 
   // The swap, planned again from what is now on disk (nothing of it mounted any more), checked, executed.
   t = performance.now();
-  const again = makeStatePlan(o.top, o.config, { origin: 'operator', raw: o.raw, useMountinfo: false, now: o.now });
+  // The request pinned to what the first plan chose (mount points resolved, the exact snapshot), so nothing moves under it.
+  const pinned = plan.rollbacks.map((r) => `${r.subvolume}=${r.from.slice(o.config.subvolumes.snapshots.length + 1)}`).join(',');
+  const again = makeStatePlan(o.top, o.config, { origin: 'operator', raw: pinned, useMountinfo: false, now: o.now });
   const same = again.plan.result === 'ok' && again.plan.rollbacks.map((r) => `${r.subvolume}<${r.from}`).join() === plan.rollbacks.map((r) => `${r.subvolume}<${r.from}`).join();
   if (!same || again.plan.blockers.length) {
     const problems = remountAll();
