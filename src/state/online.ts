@@ -114,6 +114,7 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number) => (timings[name] = Math.round((performance.now() - since) * 100) / 100 / 1000);
   const events: string[] = [];
+  let t = performance.now();
   const first = makeStatePlan(o.top, o.config, { origin: 'operator', raw: o.raw, useMountinfo: true, now: o.now });
   const { plan } = first;
   if (plan.result === 'refused') throw new UsageError(`state-rollback: refused (nothing was changed): ${plan.refused.map((r) => `${r.spec}: ${r.reason}`).join('; ')}`);
@@ -136,13 +137,14 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
   const units = activeUnits(candidates);
   const result: OnlineResult = { ...first, units, mounts: down.map((r) => ({ mountPoint: r.entry.mountPoint, subvolume: r.entry.root.slice(1), options: vfsOptions(r.entry.options) })), holders: [], execution: undefined, log: events, timings };
   if (!systemdRunning()) events.push('systemd is not running here: no units to stop');
+  lap('plan', t);
   if (o.dryRun) {
     result.holders = findHolders(devs);
     return result;
   }
 
   // Stop, and give back on a signal or a failure.
-  let t = performance.now();
+  t = performance.now();
   let unitsHeld: Held | undefined;
   if (units.length) {
     const problem = changeUnits('stop', units);
@@ -162,7 +164,9 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
   };
 
   // Nothing may hold files open in what is swapped: its processes would go on writing into the archive.
+  t = performance.now();
   const holders = findHolders(devs);
+  lap('holders', t);
   result.holders = holders;
   if (holders.length) {
     giveBackUnits();
