@@ -62,7 +62,7 @@ function setUp(scale, log, holder) {
   chmodSync(scratchDir(), 0o755);
   const dir = join(scratchDir(), 'state');
   mkdirSync(dir, { recursive: true });
-  const img = mountImage(makeImage(join(dir, 'disk.img'), '4G'), { at: join(dir, 'top') });
+  const img = mountImage(makeImage(join(dir, 'disk.img'), '8G'), { at: join(dir, 'top') });
   const top = img.top;
   for (const sv of ['@root', '@root-blank', '@persistent', '@snapshots']) sh('btrfs', ['subvolume', 'create', join(top, sv)]);
   sh('btrfs', ['property', 'set', '-ts', join(top, '@root-blank'), 'ro', 'true']);
@@ -109,7 +109,7 @@ function tearDown(ctx) {
 
 /** The bad migration: the accounts table is emptied and a column dropped. */
 function breakIt(ctx) {
-  psql(ctx, 'BEGIN; DELETE FROM pgbench_accounts; ALTER TABLE pgbench_branches DROP COLUMN filler; COMMIT;');
+  psql(ctx, 'BEGIN; TRUNCATE pgbench_accounts; ALTER TABLE pgbench_branches DROP COLUMN filler; COMMIT;');
 }
 
 /**
