@@ -84,10 +84,13 @@ export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: s
     }
     out.push({ entry: m, how: { subvol: m.root.slice(1) } });
   }
-  // A mount whose root is a directory inside a subvolume (a bind mount) comes back as a bind of the same path.
+  // A mount whose root is not the subvolume its super options name (subvol=) is a bind of a directory inside it: it
+  // comes back as a bind of the same path from a mount brought back before it.
   for (const r of out) {
-    const parent = out.find((o) => o !== r && r.entry.root.startsWith(`${o.entry.root}/`));
-    if (parent && !subvolumes.includes(r.entry.root.slice(1))) r.how = { bind: join(parent.entry.mountPoint, r.entry.root.slice(parent.entry.root.length)) };
+    const subvol = /(?:^|,)subvol=([^,]*)/.exec(r.entry.superOptions)?.[1];
+    if (subvol === undefined || subvol === r.entry.root) continue;
+    const parent = out.find((o) => o !== r && 'subvol' in o.how && r.entry.root.startsWith(`${o.entry.root}/`));
+    if (parent) r.how = { bind: join(parent.entry.mountPoint, r.entry.root.slice(parent.entry.root.length)) };
   }
   return out;
 }
