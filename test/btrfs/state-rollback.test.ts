@@ -3,13 +3,14 @@
 // repeated), hostile names (newline, leading dash, non-UTF-8, a subvolume an unprivileged user made), and snapshots
 // of the wrong subvolume.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
 import { describeRun, fullState, useBootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
-import { asNobody, showRun, waitFor } from '../helpers/ops.js';
+import { asNobody, showRun, startBundle, waitFor } from '../helpers/ops.js';
+import { writeFileSync } from 'node:fs';
 import { ids, mountPg, PG, PG_DIR, PG_ENC, PG_SNAP, readText, runState, seedState, STATE_CONFIG, STATE_REQUEST, stateArchives } from '../helpers/state-case.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
@@ -57,6 +58,47 @@ describe.each(RUNTIMES)('state rollback online under $name', (runtime) => {
     const [archive] = stateArchives(c);
     expect(ids(c).get(`${PG_DIR}/${archive}`)).toBe(before2.get(PG));
     expect(c.read(`${PG_DIR}/${archive}/data`)).toBe('v2\n');
+    sh('umount', [mp]);
+  });
+
+  it('SIGTERM while the subvolume is unmounted: the mount comes back, nothing was swapped, exit 143', async () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const mp = mountPg(c);
+    const before = ids(c);
+    // umount takes 1.5 s, so the signal arrives while the tool holds the subvolume unmounted.
+    const bin = join(c.image.dir, 'slow-bin');
+    mkdirSync(bin);
+    const mark = join(c.image.dir, 'umount-started');
+    writeFileSync(join(bin, 'umount'), `#!/bin/sh\ntouch ${mark}\nsleep 1.5\nexec /usr/bin/umount "$@"\n`, { mode: 0o755 });
+    const config = join(c.image.dir, 'signal-config.json');
+    writeFileSync(config, JSON.stringify({ ...STATE_CONFIG, persistentTree: [] }));
+    const run = startBundle(runtime, ['state-rollback', `${mp}=hourly`, '--now', NOW, '--top-level', c.top, '--config', config], { PATH: `${bin}:${process.env.PATH}` });
+    await waitFor('umount to start', () => existsSync(mark));
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.code, showRun(r, 'SIGTERM')).toBe(143);
+    expect(r.stderr).toContain('mounted what was unmounted again');
+    expect(mountedAt(mp)).toHaveLength(1);
+    expect(readText(`${mp}/data`)).toBe('v2\n');
+    // The same subvolumes (ids) at the same paths: nothing made, moved or archived.
+    expect(ids(c)).toEqual(before);
+    sh('umount', [mp]);
+  });
+
+  it('a step that fails (the commit) puts everything back: the old state and its nested subvolume in place, mounted, no archive, no temporary', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const mp = mountPg(c);
+    const before = ids(c);
+    const failing = join(c.image.dir, 'failing-btrfs');
+    writeFileSync(failing, '#!/bin/sh\nif [ "$1 $2" = "filesystem sync" ]; then echo "ERROR: simulated I/O error" >&2; exit 1; fi\nexec btrfs "$@"\n', { mode: 0o755 });
+    const r = runState(c, ['state-rollback', `${mp}=hourly`, '--now', NOW], { PANTHEROS_BTRFS: failing }, { ...STATE_CONFIG, persistentTree: [] });
+    expect(r.code, showRun(r, 'failed commit')).toBe(1);
+    expect(r.stderr).toMatch(/step \d+ commit failed: .*simulated I\/O error.*@persistent\/var\/lib\/pg is back as it was/);
+    expect(mountedAt(mp)).toHaveLength(1);
+    expect(readText(`${mp}/data`)).toBe('v2\n');
+    expect(ids(c)).toEqual(before);
     sh('umount', [mp]);
   });
 
