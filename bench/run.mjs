@@ -1,6 +1,6 @@
 // `npm run bench`: the rollback benchmark (tool under Node and Bun vs the shell baseline), the mount
 // profiles (fio), and the footprint. Writes bench/results/{results.json,results.md,cleanup-sweep.svg}.
-// Usage: node bench/run.mjs [--quick] [--only startup,trivial,bigroot,cleanup,many,diff,profiles,footprint] [--runs N] [--render]
+// Usage: node bench/run.mjs [--quick] [--only startup,trivial,bigroot,cleanup,many,diff,profiles,footprint,state] [--runs N] [--render]
 //   --quick   a few minutes: fewer runs, smaller trees, no footprint (results go to bench/results/quick/)
 //   --only    run some sections and merge them into the existing results.json (rerun key numbers)
 //   --render  only rewrite results.md and the plot from results.json
@@ -14,8 +14,9 @@ import { benchProfiles, profilesAvailable } from './lib/profiles.mjs';
 import { measureFootprint } from './lib/footprint.mjs';
 import { renderMarkdown, renderSweepPlot } from './lib/report.mjs';
 import { sh } from './lib/sh.mjs';
+import { benchState, stateAvailable } from './lib/state.mjs';
 
-const SECTIONS = ['startup', 'trivial', 'bigroot', 'cleanup', 'many', 'diff', 'profiles', 'footprint'];
+const SECTIONS = ['startup', 'trivial', 'bigroot', 'cleanup', 'many', 'diff', 'profiles', 'footprint', 'state'];
 
 function parseArgs(argv) {
   const opts = { quick: false, only: null, runs: null };
@@ -126,6 +127,11 @@ async function main() {
       if (!profilesAvailable()) throw new Error('profiles need fio, chattr and tar — run: apt-get install -y fio e2fsprogs tar');
       stamp(s, { loadBefore, ...(await benchProfiles({ runs: runs(5, 2), quick: q, log })) });
     } else if (s === 'footprint') stamp(s, { loadBefore, ...measureFootprint({ log }) });
+    // State rollback (issue 14, bench/lib/state.mjs): a real PostgreSQL rolled back online, and the boot's share.
+    else if (s === 'state') {
+      if (!stateAvailable()) throw new Error('state needs PostgreSQL 15 — run: apt-get install -y postgresql-15');
+      stamp(s, { loadBefore, ...(await benchState({ runs: runs(5, 2), scale: q ? 5 : 20, log })) });
+    }
     log(`   ${s} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   results.date = started.toISOString();

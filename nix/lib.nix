@@ -41,6 +41,8 @@ let
   # in options.nix use these; test/nix/option-types.test.ts checks them against the engine.
   subvolumeComponent = first: "(\\.\\.[^/\n]+|\\.[^./\n][^/\n]*|[^${if first then "-" else ""}./\n][^/\n]*)";
   subvolumePathRegex = "${subvolumeComponent true}(/${subvolumeComponent false})*";
+  # A systemd unit name the engine accepts in persistentTree units (src/config/schema.ts).
+  unitNameRegex = "[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*[.](service|socket|timer|target|path|mount|slice|scope)";
   isSubvolumePath = s: builtins.isString s && builtins.match subvolumePathRegex s != null;
   # An absolute path: anything that starts with "/".
   absolutePathRegex = "/.*";
@@ -217,6 +219,8 @@ let
     blank = "@root-blank";
     oldRoots = "@btrfs_tmp/old_roots";
     snapshots = "@snapshots";
+    # State rollback (issue 14): archived states of persistent subvolumes, one directory each.
+    oldState = "@btrfs_tmp/old_state";
     nix = "@nix";
     persistent = "@persistent";
   };
@@ -286,6 +290,8 @@ let
       daily = 7;
       weekly = 4;
       monthly = 6;
+      # Snapshots taken before every NixOS activation (state rollback after a bad deploy).
+      activation = 10;
     };
     # null = the persistent subvolume and every subvolume of the persistent tree (snapshots do
     # not recurse into nested subvolumes, so @persistent alone would miss them).
@@ -303,6 +309,7 @@ let
       enable = true;
       neededForBoot = false;
       options = [ ];
+      units = [ ];
       subvolume = persistent + path;
     }
     // entry;
@@ -432,6 +439,7 @@ let
           blank
           oldRoots
           snapshots
+          oldState
           ;
       };
       oldRoots = {
@@ -443,10 +451,29 @@ let
           daily
           weekly
           monthly
+          activation
           ;
       };
       snapshotSubvolumes = snapshotSubvolumesOf c;
       persistentPaths = persistentPathsOf c;
+      # State rollback: mount point → subvolume, whether stage 1 needs it, the units to stop while it is swapped.
+      persistentTree =
+        [
+          {
+            path = "/persistent";
+            subvolume = c.subvolumes.persistent;
+            neededForBoot = true;
+            units = [ ];
+          }
+        ]
+        ++ map (e: {
+          inherit (e)
+            path
+            subvolume
+            neededForBoot
+            units
+            ;
+        }) (persistentTreeOf c);
     };
 
   # Per-path attributes that apply to this host: only paths on persistent storage (a directory
@@ -466,6 +493,7 @@ in
 {
   inherit
     subvolumePathRegex
+    unitNameRegex
     isSubvolumePath
     absolutePathRegex
     performanceModes

@@ -88,7 +88,7 @@ let
   rootBtrfsOptions = if rootFs == null then [ ] else btrfsOptionsOf rootFs;
   mismatchedMounts = filterAttrs (_: fs: btrfsOptionsOf fs != rootBtrfsOptions) fsOnDevice;
   subvolOptionsOf = fs: builtins.filter (o: lib.hasPrefix "subvol=" o || lib.hasPrefix "subvolid=" o) fs.options;
-  engineSubvolumes = lib.filterAttrs (n: _: builtins.elem n [ "root" "blank" "oldRoots" "snapshots" ]) cfg.subvolumes;
+  engineSubvolumes = lib.filterAttrs (n: _: builtins.elem n [ "root" "blank" "oldRoots" "snapshots" "oldState" ]) cfg.subvolumes;
   overlapping = lib.concatLists (
     mapAttrsToList (
       ka: a:
@@ -98,7 +98,7 @@ let
     ) engineSubvolumes
   );
   treeInWipedArea = builtins.filter (
-    e: builtins.any (s: nixLib.isUnder s e.subvolume) [ cfg.subvolumes.root cfg.subvolumes.blank cfg.subvolumes.oldRoots cfg.subvolumes.snapshots ]
+    e: builtins.any (s: nixLib.isUnder s e.subvolume) [ cfg.subvolumes.root cfg.subvolumes.blank cfg.subvolumes.oldRoots cfg.subvolumes.snapshots cfg.subvolumes.oldState ]
   ) tree;
   treeWithBtrfsOptions = builtins.filter (e: builtins.any nixLib.isBtrfsSpecific e.options) tree;
   relativeTreePaths = builtins.filter (p: !lib.hasPrefix "/" p) (builtins.attrNames cfg.persistentTree);
@@ -125,7 +125,10 @@ let
     config.services.openssh.hostKeys or [ ]
   );
 
-  snapshotClasses = filterAttrs (_: keep: keep > 0) cfg.snapshotRetention;
+  # Timers for the timed classes; `activation` snapshots are taken by the activation script below instead.
+  snapshotClasses = filterAttrs (class: keep: keep > 0 && class != "activation") cfg.snapshotRetention;
+  # Units that use a persistent path: systemd orders them after its mount, and state-rollback stops them.
+  treeUnits = lib.concatMap (e: map (u: { unit = u; path = e.path; }) e.units) tree;
   metricsFile = "${cfg.metrics.directory}/pantheros_rollback.prom";
   metricsCommand = "${tool} metrics --output ${metricsFile}";
 in
@@ -446,6 +449,30 @@ in
           };
         }
       ) snapshotClasses;
+    })
+
+    # --- State rollback: snapshots before every activation, units tied to their mounts ----------------
+    (mkIf (cfg.snapshotRetention.activation > 0) {
+      # Activation runs at every boot and every `nixos-rebuild switch`, before switch-to-configuration
+      # (re)starts units: the snapshot holds the state as the previous generation left it, before a new
+      # service version migrates it. A failure only warns: activation must go on.
+      system.activationScripts.pantheros-snapshot-activation = {
+        deps = [ ];
+        text = ''
+          ${tool} snapshot --class activation >/dev/null || echo "pantheros-rollback: the pre-activation snapshot failed (see above); activation goes on" >&2
+          ${tool} prune --class activation >/dev/null || echo "pantheros-rollback: pruning activation snapshots failed; activation goes on" >&2
+        '';
+      };
+    })
+    (mkIf (treeUnits != [ ]) {
+      systemd.services = listToAttrs (
+        map (
+          u:
+          nameValuePair (lib.removeSuffix ".service" u.unit) {
+            unitConfig.RequiresMountsFor = [ u.path ];
+          }
+        ) (builtins.filter (u: lib.hasSuffix ".service" u.unit) treeUnits)
+      );
     })
 
     # --- Scrub through NixOS's own module -------------------------------------------------------

@@ -47,6 +47,16 @@ let
           default = false;
           description = "Mount it in stage 1 (`fileSystems.<path>.neededForBoot`). Needed for `/var/log` (the journal) and anything stage-2 activation reads.";
         };
+        units = mkOption {
+          type = types.listOf (types.strMatching nixLib.unitNameRegex);
+          default = [ ];
+          example = [ "postgresql.service" ];
+          description = ''
+            systemd units that use this path. They get `RequiresMountsFor=` it, and `pantheros-rollback
+            state-rollback` stops them while it swaps the subvolume back to a snapshot and starts them again
+            afterwards (units that require the mount unit are found through systemd as well).
+          '';
+        };
         options = mkOption {
           type = types.listOf types.str;
           default = [ ];
@@ -163,6 +173,7 @@ in
       blank = subvolumeOption "@root-blank" "the read-only, empty snapshot every new root is made from";
       oldRoots = subvolumeOption "@btrfs_tmp/old_roots" "the archived roots of previous boots (a directory of subvolumes)";
       snapshots = subvolumeOption "@snapshots" "the timed snapshots, one directory per class";
+      oldState = subvolumeOption "@btrfs_tmp/old_state" "the states that state rollbacks replaced (`<oldState>/<encoded subvolume>/<time>`, aged out like archived roots)";
       persistent = subvolumeOption "@persistent" "`/persistent`, the parent of the persistent tree";
       nix = mkOption {
         type = types.nullOr subvolumeType;
@@ -196,7 +207,17 @@ in
         default = nixLib.defaults.snapshotRetention.${class};
         description = "How many ${class} snapshots of each snapshotted subvolume `prune` keeps (a count, not a time window; 0 disables the ${class} timer).";
       }
-    );
+    ) // {
+      activation = mkOption {
+        type = types.ints.unsigned;
+        default = nixLib.defaults.snapshotRetention.activation;
+        description = ''
+          How many `activation` snapshots of each snapshotted subvolume `prune` keeps: the module snapshots every
+          persistent subvolume before each NixOS activation (`nixos-rebuild switch`, and every boot), so the state
+          of a bad deploy can be rolled back with `pantheros-rollback state-rollback`. 0 turns them off.
+        '';
+      };
+    };
 
     snapshotSubvolumes = mkOption {
       type = types.nullOr (types.listOf subvolumeType);

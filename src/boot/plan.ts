@@ -276,7 +276,8 @@ function resolveSource(target: Target, observed: Observed, config: Config, archi
       const parsed = parseSnapshotName(target.path.split('/').at(-1)!);
       if (block) refuse(block.kind === 'symlink' ? `${block.path} is a symlink` : `${block.path} ${block.kind === 'missing' ? 'does not exist' : `is a ${block.kind}, not a directory`}`);
       else if (k[path] !== 'subvolume') refuse(k[path] === 'missing' || k[path] === undefined ? `${path} does not exist` : `${path} is a ${k[path]}, not a subvolume`);
-      else if (parsed && parsed.subvolume !== root) refuse(`${path} is a snapshot of ${parsed.subvolume}, not of the root ${root}: that is service state, rolled back with a state rollback (pantheros.rollback.state=), never made into a root`);
+      // State rollback (src/state): the refusal names the key and the command that do roll this snapshot back.
+      else if (parsed && parsed.subvolume !== root) refuse(`${path} is a snapshot of ${parsed.subvolume}, not of the root ${root}: that is service state, rolled back with a state rollback (pantheros.rollback.state=${target.path} at boot, or pantheros-rollback state-rollback ${target.path} online), never made into a root`);
       else return withFacts(path, path);
       return null;
     }

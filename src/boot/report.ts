@@ -4,13 +4,15 @@ import type { StepStatus, Execution } from '../engine/execute.js';
 import { formatNotice, stepDetail } from '../engine/plan.js';
 import type { BootPlan, NestedRestore, TargetReport } from './plan.js';
 import type { Space } from './observe.js';
+import type { StateBootReport } from '../state/boot.js';
 
 export const DEFAULT_REPORT = '/run/pantheros-rollback/report.json';
-export const REPORT_VERSION = 2;
+/** 3 since the report carries `state` (the state rollback, issue 14); `status` reads 1, 2 and 3. */
+export const REPORT_VERSION = 3;
 
 export interface BootReport {
-  /** 2 since the report lists nested subvolumes, space and blockers; `status` still reads version 1. */
-  version: 2;
+  /** 2 since the report lists nested subvolumes, space and blockers; 3 since it carries `state`. */
+  version: 3;
   tool: string;
   runtime: string;
   startedAt: string;
@@ -46,6 +48,8 @@ export interface BootReport {
   blockers: string[];
   error: string | null;
   exitCode: number;
+  /** The state rollback of this boot (src/state/boot.ts): what was rolled back, from which snapshot, where the old state was archived; null when nothing was asked or recovered. */
+  state: StateBootReport | null;
 }
 
 export interface ReportInput {
@@ -115,6 +119,7 @@ export function buildBootReport(input: ReportInput): BootReport {
     blockers: plan?.blockers ?? [],
     error: input.error,
     exitCode: input.exitCode,
+    state: null,
   };
 }
 
@@ -131,5 +136,18 @@ export function formatPlan(report: BootReport): string {
   for (const k of report.kept) lines.push(`  keep   ${k.name}: ${k.reason}`);
   if (report.space) lines.push(`space: ${report.space.freePercent.toFixed(1)} % free (floor oldRoots.minFreePercent ${report.space.minFreePercent} %)`);
   for (const w of report.warnings) lines.push(`warning: ${w}`);
+  if (report.state) lines.push(...formatStatePart(report.state));
   return lines.join('\n');
+}
+
+/** The state rollback part of a boot report as text (boot --dry-run, status). */
+export function formatStatePart(s: StateBootReport, steps = true): string[] {
+  const lines = [`state rollback: ${s.result}${s.requested !== null ? ` — requested ${JSON.stringify(s.requested)} (from ${s.origin})` : ''}`];
+  for (const r of s.rolledBack) lines.push(`  ${s.result === 'dry-run' ? 'would roll back' : 'rolled back'} ${r.subvolume} to ${r.from}; the state it had is archived as ${r.archived.path}${r.nested.length ? `; nested moved over: ${r.nested.join(', ')}` : ''}`);
+  for (const r of s.refused) lines.push(`  refused ${JSON.stringify(r.spec)}: ${r.reason}`);
+  for (const r of s.recovered) lines.push(`  recovered: ${r}`);
+  if (steps) for (const x of s.steps) lines.push(`  ${x.n}. ${x.action} ${x.detail} [${x.status}]\n       because ${x.reason}`);
+  for (const w of s.warnings) lines.push(`  warning: ${w}`);
+  if (s.error) lines.push(`  error: ${s.error}`);
+  return lines;
 }

@@ -19,6 +19,7 @@ import { LAST_REPORT_FILE, observeBoot, type ObserveOptions, type Observed } fro
 import { planBoot, type BootPlan } from './plan.js';
 import { buildBootReport, type BootReport } from './report.js';
 import { requestFileContent } from './request-file.js';
+import { stateAtBoot, type StateBootReport } from '../state/boot.js';
 
 export { TOOL } from '../version.js';
 
@@ -138,6 +139,7 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   let execution: Execution | undefined;
   let top: TopLevel | undefined;
   let error: unknown;
+  let state: StateBootReport | null = null;
   const cmdline = readCmdline(options.cmdlineFile, warnings);
 
   try {
@@ -162,12 +164,15 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
         },
       });
     }
+    // State rollback (issue 14, src/state): after the root is in place, before anything mounts the persistent subvolumes.
+    state = stateAtBoot(top.path, config, cmdline, { now: options.now, dryRun: options.dryRun, log, blockers: plan.blockers });
   } catch (e) {
     error = e;
     if (e instanceof StepError) execution = e.execution as Execution | undefined;
   }
 
-  const exitCode = error === undefined ? 0 : exitCodeFor(error);
+  // A failed state rollback (put back by its recovery) fails the run, whatever the root's result.
+  const exitCode = error === undefined ? (state?.result === 'failed' ? 1 : 0) : exitCodeFor(error);
   let result: BootReport['result'];
   if (error instanceof PreconditionError || error instanceof UsageError) result = 'refused';
   else if (error !== undefined) result = 'failed';
@@ -194,6 +199,7 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
       report.warnings.push(`the filesystem is full and retention allows nothing more to go this boot: the root stays as it was; free space by hand (btrfs subvolume delete <top>/${oldRoots}/<an archive you do not need>, or lower oldRoots.keepAtLeast / raise oldRoots.minFreePercent), then reboot`);
     }
   }
+  report.state = state;
   const stamp = () => {
     report.durationMs = Math.round((performance.now() - started) * 100) / 100;
     report.processMs = Math.round(process.uptime() * 100_000) / 100;

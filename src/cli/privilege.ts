@@ -16,6 +16,7 @@ export const ROOT_COMMANDS: Readonly<Record<string, string>> = {
   snapshot: 'create snapshots',
   prune: 'delete snapshots',
   'next-boot': 'read and write the request at the btrfs top level',
+  'state-rollback': 'stop units, unmount and rename subvolumes',
   metrics: 'read the subvolume list and device statistics',
 };
 

@@ -2,9 +2,10 @@
 // ignored by the boot, so they must at least be named in a warning, with the key that was probably meant.
 import { editDistance, nearest } from '../cli/nearest.js';
 import { normalizeKey, ROLLBACK_KEYS, splitCmdline } from './parse-cmdline.js';
+import { STATE_KEYS } from '../state/request.js';
 
-/** Every key the tool reads from the kernel command line. */
-export const KNOWN_KEYS: readonly string[] = ROLLBACK_KEYS;
+/** Every key the tool reads from the kernel command line (the root's, and the state rollback's: src/state). */
+export const KNOWN_KEYS: readonly string[] = [...ROLLBACK_KEYS, ...STATE_KEYS];
 
 export interface UnknownKey {
   /** The key as written, e.g. pantheros.rollbak. */

@@ -40,6 +40,11 @@ Kernel command line: pantheros.rollback=<target> (or rd.pantheros.rollback=; the
   <class>/<name>             a writable copy of a snapshot of the root under the snapshots directory
 Anything else is refused with a warning, and the normal boot happens.
 
+pantheros.rollback.state=SPEC[,SPEC…] (or rd.pantheros.rollback.state=) rolls persistent subvolumes
+back to snapshots in the same run, after the root's swap (see: pantheros-rollback state-rollback --help);
+so does a request left by state-rollback --next-boot. Every run also finishes or undoes a state
+rollback that was interrupted.
+
 Exit: 0 a bootable root is in place and committed (also when a target was refused and it fell back),
       1 a step failed (the report says what is in place now; the next run recovers),
       2 usage or config error, 3 a precondition failed (nothing was changed), 4 internal error.`;

@@ -12,6 +12,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'restore', summary: 'copy a file or directory back out of an archived root or a snapshot', load: async () => (await import('./restore.js')).restoreCommand },
   { name: 'snapshot', summary: 'take read-only timed snapshots of persistent subvolumes (hourly/daily/weekly/monthly)', load: async () => (await import('./snapshot.js')).snapshotCommand },
   { name: 'prune', summary: 'delete timed snapshots beyond the newest N per class and subvolume, with reasons', load: async () => (await import('./prune.js')).pruneCommand },
+  { name: 'state-rollback', summary: 'roll persistent subvolumes (a service\'s state) back to a snapshot, online or at the next boot', load: async () => (await import('./state-rollback.js')).stateRollbackCommand },
   { name: 'next-boot', summary: 'ask the next boot (once) to start from an archive, snapshot, previous, keep or blank', load: async () => (await import('./next-boot.js')).nextBootCommand },
   { name: 'metrics', summary: 'Prometheus metrics for node exporter\'s textfile collector', load: async () => (await import('./metrics.js')).metricsCommand },
   { name: 'check', summary: 'validate the config and layout, lint btrfs mount options', load: async () => (await import('./check.js')).checkCommand },

@@ -20,6 +20,7 @@ import { browseHint, locateTopLevel, type TopLocation } from '../list/location.j
 import { parseSnapshotName } from '../retention/snapshots.js';
 import { observeSnapshots } from '../snapshots/observe.js';
 import { planPrune } from '../snapshots/plan-prune.js';
+import { formatPersistent, groupBySubvolume, pendingStateRequest, readArchivedStates, type PersistentListing } from '../state/list.js';
 
 const USAGE = `Usage: pantheros-rollback list [--device DEV | --top-level DIR] [--config FILE] [--now ISO-8601] [--json]
 
@@ -73,6 +74,10 @@ export interface Listing {
   /** What the next boot will do (the plan boot --dry-run prints); null when it refuses to run. */
   nextBootPlan: { target: TargetReport; effect: string; deletions: string[] } | null;
   notes: string[];
+  /** State rollback (src/state/list.ts): per persistent subvolume, its snapshots by class and its archived states. */
+  persistent: PersistentListing[];
+  /** The pending state request for the next boot, if any. */
+  stateRequest: string | null;
 }
 
 function describeItems(items: readonly ListedItem[], showClass: boolean, quotas: boolean): string {
@@ -102,6 +107,7 @@ export function formatListing(l: Listing): string {
   if (!l.quotas) lines.push('EXCL: sizes need btrfs quotas (btrfs quota enable <top level>); they are off');
   if (l.nextBoot) lines.push(`Next boot: pantheros.rollback=${l.nextBoot} was requested (pantheros-rollback next-boot)`);
   if (l.nextBootPlan) lines.push(`Next boot: ${l.nextBootPlan.effect}`);
+  lines.push('', formatPersistent(l.persistent, l.quotas, l.stateRequest));
   for (const n of l.notes) lines.push(`note: ${n}`);
   return lines.join('\n');
 }
@@ -180,7 +186,11 @@ export const listCommand: Command = {
         nextBoot: plan?.target.origin === 'next-boot' ? plan.target.requested : null,
         nextBootPlan: plan ? { target: plan.target, effect: describeBootPlan(plan, config.subvolumes.root), deletions: plan.deletions.map((d) => d.path) } : null,
         notes,
+        persistent: [],
+        stateRequest: pendingStateRequest(top.path, config),
       };
+      const persistentNames = [...new Set([...config.persistentTree.map((m) => m.subvolume), ...config.snapshotSubvolumes])];
+      result.persistent = groupBySubvolume(snapshotItems, config, readArchivedStates(top.path, config, persistentNames, now));
       output(json, result, () => formatListing(result));
       return 0;
     });

@@ -20,6 +20,7 @@ import { buildMetrics, type LastBoot } from '../metrics/collect.js';
 import { formatExposition } from '../metrics/exposition.js';
 import { parseDeviceStats, parseFilesystemUsage } from '../metrics/parse-btrfs.js';
 import { writeOut, writeErr } from '../cli/io.js';
+import { countArchivedStates, stateOfReport } from '../state/list.js';
 
 const USAGE = `Usage: pantheros-rollback metrics [--output FILE] [--report FILE]
                                   [--device DEV | --top-level DIR] [--config FILE] [--json]
@@ -72,6 +73,7 @@ function readLastBoot(candidates: string[], warn: (m: string) => void): LastBoot
         now: typeof r.now === 'string' ? r.now : new Date(0).toISOString(),
         exitCode: typeof r.exitCode === 'number' ? r.exitCode : -1,
         warnings: Array.isArray(r.warnings) ? r.warnings.length : 0,
+        state: stateOfReport((r as { state?: unknown }).state),
       };
     } catch (error) {
       warn(`ignoring the report ${file}: ${(error as Error).message}`);
@@ -108,6 +110,7 @@ export const metricsCommand: Command = {
         deviceStats: parseDeviceStats(stats.stdout),
         freePercent: measureSpace(top)?.freePercent,
         minFreePercent: ctx.config.oldRoots.minFreePercent,
+        archivedStates: countArchivedStates(top, ctx.config),
       });
       const text = formatExposition(metrics);
       if (outFile) {

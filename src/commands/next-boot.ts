@@ -19,6 +19,7 @@ import { executePlan } from '../engine/execute.js';
 import { numberSteps, type StepSpec } from '../engine/plan.js';
 import { createLogger } from '../log/logger.js';
 import { describeInventory, readInventory } from '../list/stored.js';
+import { pendingStateRequest } from '../state/list.js';
 
 const USAGE = `Usage: pantheros-rollback next-boot [TARGET | --cancel] [--now ISO-8601] [--device DEV | --top-level DIR] [--config FILE] [--json]
 
@@ -118,14 +119,17 @@ export const nextBootCommand: Command = {
         return 0;
       }
       const { plan, observed } = makeBootPlan(top.path, config, { cmdline: readCmdlineText(), now, facts: 'full' });
+      const stateRequest = pendingStateRequest(top.path, config);
       const pending = observed.request && 'target' in observed.request ? observed.request.target : null;
       const problem = observed.request && 'problem' in observed.request ? observed.request.problem : plan.target.origin === 'next-boot' ? plan.target.refused : null;
-      output(json, { action: 'show', pending, problem, note, ...shown(plan, config) }, () =>
+      output(json, { action: 'show', pending, problem, note, stateRequest, ...shown(plan, config) }, () =>
         [
           pending === null && problem === null ? 'no next-boot request is pending' : `pending next-boot request: ${pending ?? '(unreadable)'}`,
           ...(problem ? [`  problem: ${problem}`] : []),
           `  next boot: ${describeBootPlan(plan, config.subvolumes.root)}`,
           ...(note ? [`  note: ${note}`] : []),
+          // State rollback (src/state): the pending state request, which the same boot carries out.
+          ...(stateRequest ? [`  state rollback requested for the next boot: ${stateRequest} (pantheros-rollback state-rollback shows it, --cancel withdraws it)`] : []),
         ].join('\n'),
       );
       return 0;

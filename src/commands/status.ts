@@ -7,7 +7,7 @@ import { output, withTopLevel } from '../cli/context.js';
 import { loadConfig } from '../config/load-config.js';
 import { EXIT, UsageError } from '../errors.js';
 import { LAST_REPORT_FILE } from '../boot/observe.js';
-import { DEFAULT_REPORT, type BootReport } from '../boot/report.js';
+import { DEFAULT_REPORT, formatStatePart, type BootReport } from '../boot/report.js';
 import { formatUtc } from '../list/format.js';
 import { writeErr } from '../cli/io.js';
 
@@ -69,6 +69,8 @@ export function formatStatus(r: BootReport, source: string): string {
     lines.push('  steps:');
     for (const s of r.steps) lines.push(`    ${s.n}. ${s.action} ${s.detail} [${s.status}]`);
   }
+  // State rollback (issue 14): what was rolled back, from which snapshot, where the old state was archived.
+  if (r.state) lines.push(...formatStatePart(r.state, r.state.result === 'failed').map((l) => `  ${l}`));
   lines.push(`  report: ${source}`);
   return lines.join('\n');
 }
@@ -86,7 +88,7 @@ function readReport(path: string): Read {
   try {
     const report = JSON.parse(text) as BootReport;
     const lists = ['deleted', 'kept', 'recovered', 'warnings', 'steps'] as const;
-    if ((report?.version as number) !== 1 && (report?.version as number) !== 2) return { problem: `${path} is not a pantheros-rollback report (version 1 or 2)` };
+    if (![1, 2, 3].includes(report?.version as number)) return { problem: `${path} is not a pantheros-rollback report (version 1, 2 or 3)` };
     if (typeof report.result !== 'string' || lists.some((k) => !Array.isArray(report[k]))) {
       return { problem: `${path} is not a pantheros-rollback report (version 1)` };
     }

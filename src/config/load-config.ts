@@ -4,17 +4,30 @@ import * as v from 'valibot';
 import { UsageError } from '../errors.js';
 import { configSchema } from './schema.js';
 
-export const SNAPSHOT_CLASSES = ['hourly', 'daily', 'weekly', 'monthly'] as const;
+// `activation`: the snapshots the NixOS module takes of every persistent subvolume before each activation (state
+// rollback, issue 14); it has its own count retention like the timed classes.
+export const SNAPSHOT_CLASSES = ['hourly', 'daily', 'weekly', 'monthly', 'activation'] as const;
 export type SnapshotClass = (typeof SNAPSHOT_CLASSES)[number];
 
 export interface Config {
   device: string | undefined;
   deviceTimeoutSeconds: number;
-  subvolumes: { root: string; blank: string; oldRoots: string; snapshots: string };
+  /** oldState: where state rollbacks archive the subvolumes they replace, one directory per subvolume (src/state). */
+  subvolumes: { root: string; blank: string; oldRoots: string; snapshots: string; oldState: string };
   oldRoots: { keepDays: number; keepAtLeast: number; minFreePercent: number };
   snapshotRetention: Record<SnapshotClass, number>;
   snapshotSubvolumes: string[];
   persistentPaths: string[];
+  /** Persistent subvolumes by mount point, with the units that use them (state rollback; the NixOS module renders it). */
+  persistentTree: PersistentMount[];
+}
+
+/** One persistent mount: where it is mounted, the subvolume, whether stage 1 needs it, the systemd units that use it. */
+export interface PersistentMount {
+  path: string;
+  subvolume: string;
+  neededForBoot: boolean;
+  units: string[];
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/pantheros/rollback.json';
@@ -22,11 +35,12 @@ export const DEFAULT_CONFIG_PATH = '/etc/pantheros/rollback.json';
 export const DEFAULTS: Config = {
   device: undefined,
   deviceTimeoutSeconds: 30,
-  subvolumes: { root: '@root', blank: '@root-blank', oldRoots: '@btrfs_tmp/old_roots', snapshots: '@snapshots' },
+  subvolumes: { root: '@root', blank: '@root-blank', oldRoots: '@btrfs_tmp/old_roots', snapshots: '@snapshots', oldState: '@btrfs_tmp/old_state' },
   oldRoots: { keepDays: 30, keepAtLeast: 5, minFreePercent: 10 },
-  snapshotRetention: { hourly: 24, daily: 7, weekly: 4, monthly: 6 },
+  snapshotRetention: { hourly: 24, daily: 7, weekly: 4, monthly: 6, activation: 10 },
   snapshotSubvolumes: ['@persistent'],
   persistentPaths: [],
+  persistentTree: [],
 };
 
 /** Validates parsed JSON and fills in defaults; the message names the offending key. */
@@ -51,6 +65,7 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
     snapshotRetention: { ...DEFAULTS.snapshotRetention, ...stripUndefined(c.snapshotRetention ?? {}) },
     snapshotSubvolumes: c.snapshotSubvolumes ?? [...DEFAULTS.snapshotSubvolumes],
     persistentPaths: c.persistentPaths ?? [...DEFAULTS.persistentPaths],
+    persistentTree: (c.persistentTree ?? []).map((m) => ({ path: m.path, subvolume: m.subvolume, neededForBoot: m.neededForBoot ?? false, units: m.units ?? [] })),
   };
   checkDistinct(config, source);
   return config;

@@ -21,6 +21,7 @@ export const configSchema = v.strictObject({
       blank: v.optional(subvolumeName),
       oldRoots: v.optional(subvolumeName),
       snapshots: v.optional(subvolumeName),
+      oldState: v.optional(subvolumeName),
     }),
   ),
   oldRoots: v.optional(
@@ -36,10 +37,22 @@ export const configSchema = v.strictObject({
       daily: v.optional(count(0)),
       weekly: v.optional(count(0)),
       monthly: v.optional(count(0)),
+      activation: v.optional(count(0)),
     }),
   ),
   snapshotSubvolumes: v.optional(v.array(subvolumeName)),
   persistentPaths: v.optional(v.array(absolutePath)),
+  // State rollback (src/state): mount point → subvolume, and the systemd units to stop while it is swapped.
+  persistentTree: v.optional(
+    v.array(
+      v.strictObject({
+        path: absolutePath,
+        subvolume: subvolumeName,
+        neededForBoot: v.optional(v.boolean()),
+        units: v.optional(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*\.(service|socket|timer|target|path|mount|slice|scope)$/, 'must be a systemd unit name such as postgresql.service')))),
+      }),
+    ),
+  ),
 });
 
 export type RawConfig = v.InferOutput<typeof configSchema>;

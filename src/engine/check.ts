@@ -13,6 +13,12 @@ export interface Scope {
   swapped: string[];
   /** Files the plan may write or remove. */
   files: string[];
+  /**
+   * State rollback (src/state): swapped subvolume → the temporary name its replacement is made under. Nested
+   * subvolumes may move between the two, unchanged and at the same place (rename(2) moves a subvolume between
+   * parents), and a temporary left by an interrupted run may be put in place of its missing subvolume.
+   */
+  staging?: readonly (readonly [subvolume: string, temporary: string])[];
 }
 
 /** The facts the check decides on; all observed, none taken from the plan. */
@@ -48,6 +54,10 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
   const created = new Set<string>();
   const renamedAway = new Set<string>();
   const stubsRemoved = new Set<string>();
+  // State rollback: what each new subvolume is a snapshot of, and the nested subvolumes moved so far.
+  const snapshotOf = new Map<string, string>();
+  const movedAway = new Set<string>();
+  const movedIn = new Set<string>();
   const inOwned = (p: string) => scope.owned.some((d) => parentOf(p) === d) && cleanComponents(p);
   const exists = (p: string) => facts.present.get(parentOf(p))?.has(nameOf(p)) ?? (facts.kinds[p] !== undefined && facts.kinds[p] !== 'missing');
   const insideCreated = (p: string) => [...created].some((c) => below(p, c));
@@ -59,6 +69,10 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
     if (!record) bad('not a subvolume confirmed by the filesystem');
     const why = facts.protected.get(item.path);
     if (why) bad(`protected (${why})`);
+    // Nothing protected may go with it: neither listed, nor still inside it (a nested subvolume moved in is live state).
+    for (const s of item.subvolumes) if (s.path !== item.path && facts.protected.has(s.path)) bad(`${s.path} is protected (${facts.protected.get(s.path)})`);
+    const goneWith = (p: string) => [...movedAway].some((m) => p === m || p.startsWith(`${m}/`));
+    for (const n of facts.nested.get(item.path) ?? []) if (facts.protected.has(n.path) && !goneWith(n.path)) bad(`${n.path} inside it is protected (${facts.protected.get(n.path)}) and still there`);
     if (record && facts.defaultId === record.id) bad('it is the default subvolume');
     const mounted = facts.mountedPaths.find((m) => m === item.path || m.startsWith(`${item.path}/`));
     if (mounted) bad(`${mounted} is mounted`);
@@ -69,6 +83,34 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
       } else if (!below(s.path, item.path) || !verified.has(s.path)) bad(`${s.path} is not a subvolume confirmed below it`);
       if (item.subvolumes.slice(i + 1).some((t) => t.path.startsWith(`${s.path}/`))) bad(`${s.path} comes before a subvolume inside it`);
     });
+  };
+
+  /**
+   * The state rollback's "nested move" rule: `from` and `to` lie at the same place inside a swapped subvolume and its
+   * staging name (either way), `from` is a nested subvolume confirmed there (observed, or moved there by this plan)
+   * and `to` is free (nothing there, or the stub a snapshot left was removed first). Undefined when the rename is no
+   * such move; null when it is one and allowed; else what is wrong.
+   */
+  const nestedMove = (from: string, to: string): string | null | undefined => {
+    for (const [sv, tmp] of scope.staging ?? []) {
+      for (const [a, b] of [
+        [sv, tmp],
+        [tmp, sv],
+      ] as const) {
+        if (!below(from, a) || !below(to, b)) continue;
+        const rel = from.slice(a.length + 1);
+        if (to.slice(b.length + 1) !== rel) return `${from} → ${to} moves a nested subvolume to another place`;
+        const confirmed = ((facts.nested.get(a) ?? []).some((n) => n.path === from) || movedIn.has(from)) && !movedAway.has(from);
+        if (!confirmed) return `${from} is not a nested subvolume confirmed inside ${a}`;
+        const source = snapshotOf.get(b);
+        // In a new subvolume the place is what the snapshot's source holds there (it must have been observed).
+        const place = source === undefined ? undefined : facts.kinds[`${source}/${rel}`];
+        const taken = created.has(b) ? place === undefined || (place !== 'missing' && !stubsRemoved.has(to)) : exists(to) && !movedAway.has(to);
+        if (taken) return `${to} is taken (a nested subvolume moves only to a free place)`;
+        return null;
+      }
+    }
+    return undefined;
   };
 
   for (const step of steps) {
@@ -88,6 +130,7 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
         } else if (!inOwned(dest)) bad(`${dest} is not directly inside ${scope.owned.join(' or ')}`);
         else if (exists(dest)) bad(`${dest} already exists`);
         if (step.action === 'snapshot' && step.source === dest) bad('source and destination are the same');
+        if (step.action === 'snapshot') snapshotOf.set(dest, step.source);
         created.add(dest);
         break;
       }
@@ -96,8 +139,17 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
         stubsRemoved.add(step.path);
         break;
       case 'rename': {
+        const nested = nestedMove(step.from, step.to);
+        if (nested !== undefined) {
+          if (nested !== null) bad(nested);
+          movedAway.add(step.from);
+          movedIn.add(step.to);
+          break;
+        }
         const away = scope.swapped.includes(step.from) && inOwned(step.to) && !exists(step.to) && !created.has(step.to);
-        const into = scope.swapped.includes(step.to) && created.has(step.from) && (renamedAway.has(step.to) || !exists(step.to));
+        // A leftover temporary of an interrupted state rollback may take the place of its subvolume when that is gone.
+        const made = created.has(step.from) || ((scope.staging ?? []).some(([sv, t]) => sv === step.to && t === step.from) && facts.records.has(step.from));
+        const into = scope.swapped.includes(step.to) && made && (renamedAway.has(step.to) || !exists(step.to));
         if (!away && !into) bad(`${step.from} → ${step.to} is neither ${scope.swapped.join('/')} → a new name in ${scope.owned.join(' or ')} nor a subvolume this plan made → ${scope.swapped.join('/')}`);
         if (away) renamedAway.add(step.from);
         break;

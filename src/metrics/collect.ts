@@ -14,6 +14,8 @@ export interface LastBoot {
   now: string;
   exitCode: number;
   warnings: number;
+  /** The state rollback of that boot (report version 3), when there was one. */
+  state?: { result: string; rolledBack: { subvolume: string; from: string; archived: string }[] } | null;
 }
 
 export interface MetricFacts {
@@ -27,6 +29,8 @@ export interface MetricFacts {
   freePercent: number | undefined;
   /** oldRoots.minFreePercent: below it the boot ages out archives beyond keepAtLeast even within keepDays. */
   minFreePercent: number;
+  /** Archived states per subvolume (state rollback: <oldState>/<encoded subvolume>/…). */
+  archivedStates?: { subvolume: string; count: number }[];
 }
 
 const gauge = (name: string, help: string, samples: Metric['samples']): Metric => ({ name: `pantheros_${name}`, help, type: 'gauge', samples });
@@ -75,6 +79,16 @@ export function buildMetrics(f: MetricFacts): Metric[] {
       gauge('last_boot_timestamp_seconds', 'When the last boot\'s rollback ran (Unix time).', [{ value: Math.round(new Date(b.now).getTime() / 1000) }]),
     );
   }
+
+  // State rollback (issue 14): what the last boot rolled back, from which snapshot, archived where; archived states.
+  if (f.lastBoot?.state) {
+    const st = f.lastBoot.state;
+    metrics.push(
+      gauge('last_boot_state_result', 'Result of the last boot\'s state rollback (pantheros.rollback.state= or a request): 1 for the result it had.', ['ok', 'refused', 'failed', 'dry-run'].map((r) => ({ labels: { result: r }, value: r === st.result ? 1 : 0 }))),
+      gauge('last_boot_state_rolled_back', 'Subvolumes the last boot rolled back: 1 per subvolume, with the snapshot it came from and where its old state was archived.', st.rolledBack.map((r) => ({ labels: { subvolume: r.subvolume, from: r.from, archived: r.archived }, value: 1 }))),
+    );
+  }
+  if (f.archivedStates) metrics.push(gauge('archived_states', 'States replaced by state rollbacks and kept, per subvolume.', f.archivedStates.map((a) => ({ labels: { subvolume: a.subvolume }, value: a.count }))));
 
   if (f.usage) {
     const u = f.usage;

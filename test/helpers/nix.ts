@@ -292,6 +292,8 @@ export interface NixosSummary {
   };
   units: Record<string, UnitFile>;
   tmpfilesRules: string[];
+  /** system.activationScripts, each as its text. */
+  activationScripts: Record<string, string>;
   etc: Record<string, string>;
   systemPackages: string[];
   files: Record<string, StoreFile>;

@@ -59,7 +59,7 @@ const SUBVOLUME_VALUES: Value[] = [
   true,
 ];
 const SUBVOLUME_OPTIONS: OptionRow[] = [
-  ...['root', 'blank', 'oldRoots', 'snapshots'].map((k) => ({ option: ['subvolumes', k], engine: ['subvolumes', k] })),
+  ...['root', 'blank', 'oldRoots', 'snapshots', 'oldState'].map((k) => ({ option: ['subvolumes', k], engine: ['subvolumes', k] })),
   // These reach the engine as snapshot sources (lib.snapshotSubvolumesOf).
   { option: ['subvolumes', 'persistent'], engine: ['snapshotSubvolumes'], engineList: true },
   { option: ['subvolumes', 'nix'], engine: ['snapshotSubvolumes'], engineList: true },
@@ -80,7 +80,7 @@ const NUMBER_OPTIONS: OptionRow[] = [
   { option: ['oldRoots', 'keepDays'], engine: ['oldRoots', 'keepDays'] },
   { option: ['oldRoots', 'keepAtLeast'], engine: ['oldRoots', 'keepAtLeast'] },
   { option: ['oldRoots', 'minFreePercent'], engine: ['oldRoots', 'minFreePercent'] },
-  ...['hourly', 'daily', 'weekly', 'monthly'].map((c) => ({ option: ['snapshotRetention', c], engine: ['snapshotRetention', c] })),
+  ...['hourly', 'daily', 'weekly', 'monthly', 'activation'].map((c) => ({ option: ['snapshotRetention', c], engine: ['snapshotRetention', c] })),
 ];
 
 /** Every option whose values the engine validates, with the values of its kind. */

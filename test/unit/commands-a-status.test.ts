@@ -7,7 +7,7 @@ import { config, state } from './boot/state.js';
 
 function report(change: Partial<BootReport> = {}): BootReport {
   return {
-    version: 2,
+    version: 3,
     tool: 'pantheros-rollback 0.1.0',
     runtime: 'node 20.20.2',
     startedAt: '2026-11-26T06:32:51.000Z',
@@ -32,6 +32,7 @@ function report(change: Partial<BootReport> = {}): BootReport {
     blockers: [],
     error: null,
     exitCode: 0,
+    state: null,
     ...change,
   };
 }

@@ -210,6 +210,8 @@ let
       };
       units = unitsOf config.systemd.units;
       tmpfilesRules = config.systemd.tmpfiles.rules;
+      # State rollback (issue 14): the pre-activation snapshot script.
+      activationScripts = mapAttrs (_: a: if builtins.isString a then a else a.text) config.system.activationScripts;
       etc = mapAttrs (_: f: toString f.source) (filterAttrs (_: f: f.enable) config.environment.etc);
       systemPackages = map toString config.environment.systemPackages;
       # Contents of every store file whose contents are known: scripts, rendered configs.

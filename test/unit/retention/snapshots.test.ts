@@ -9,7 +9,7 @@ import {
 } from '../../../src/retention/snapshots.js';
 import type { SnapshotClass } from '../../../src/config/load-config.js';
 
-const RETENTION: Record<SnapshotClass, number> = { hourly: 3, daily: 2, weekly: 0, monthly: 1 };
+const RETENTION: Record<SnapshotClass, number> = { hourly: 3, daily: 2, weekly: 0, monthly: 1, activation: 1 };
 const at = (iso: string) => new Date(iso);
 
 describe('encodeSubvolume / decodeSubvolume', () => {

@@ -1,0 +1,102 @@
+// Who holds files open in a subvolume (fuser/lsof-like): every process's open files (/proc/PID/fd), mapped files
+// (/proc/PID/maps), working directory and root, compared by device number. Every btrfs subvolume has a device number
+// of its own (its anonymous st_dev), so a file belongs to a subvolume exactly when its st_dev is the subvolume's.
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+
+export interface Holder {
+  pid: number;
+  /** The process's name (/proc/PID/comm). */
+  command: string;
+  /** What it holds: `fd 5 → /var/lib/x/file`, `cwd → /var/lib/x`, `root → …`, `mapped /var/lib/x/lib.so`. */
+  what: string;
+}
+
+/** makedev(3) of Linux: the st_dev number of a major:minor pair. */
+export function makeDev(major: number, minor: number): number {
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + (minor & ~0xff) * 0x1000 + Math.floor(major / 0x1000) * 0x100000000;
+}
+
+/** Parses the device field of /proc/PID/maps lines ("00:2f", hex) into st_dev numbers, with the path. */
+export function parseMaps(text: string): { dev: number; inode: number; path: string }[] {
+  const out: { dev: number; inode: number; path: string }[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\S+\s+\S+\s+\S+\s+([0-9a-f]+):([0-9a-f]+)\s+(\d+)\s*(.*)$/.exec(line);
+    if (m && m[3] !== '0') out.push({ dev: makeDev(parseInt(m[1]!, 16), parseInt(m[2]!, 16)), inode: Number(m[3]), path: m[4]! });
+  }
+  return out;
+}
+
+const safeLink = (p: string) => {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return '?';
+  }
+};
+
+/**
+ * Every process (but `exclude`) holding something whose device number is in `devs`. Processes that vanish while
+ * they are read are skipped. Source of the facts: /proc (proc(5)); needs root to see other users' processes.
+ */
+export function findHolders(devs: ReadonlySet<number>, options: { proc?: string; exclude?: readonly number[] } = {}): Holder[] {
+  const proc = options.proc ?? '/proc';
+  const exclude = new Set(options.exclude ?? [process.pid]);
+  const holders: Holder[] = [];
+  let pids: number[];
+  try {
+    pids = readdirSync(proc).filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return [];
+  }
+  for (const pid of pids) {
+    if (exclude.has(pid)) continue;
+    const base = `${proc}/${pid}`;
+    let command = '?';
+    try {
+      command = readFileSync(`${base}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const add = (what: string) => holders.push({ pid, command, what });
+    const devOf = (p: string) => {
+      try {
+        return statSync(p).dev;
+      } catch {
+        return undefined;
+      }
+    };
+    for (const link of ['cwd', 'root'] as const) {
+      const d = devOf(`${base}/${link}`);
+      if (d !== undefined && devs.has(d)) add(`${link} → ${safeLink(`${base}/${link}`)}`);
+    }
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`${base}/fd`);
+    } catch {
+      // gone, or not ours to read
+    }
+    for (const fd of fds) {
+      const d = devOf(`${base}/fd/${fd}`);
+      if (d !== undefined && devs.has(d)) add(`fd ${fd} → ${safeLink(`${base}/fd/${fd}`)}`);
+    }
+    try {
+      const seen = new Set<string>();
+      for (const m of parseMaps(readFileSync(`${base}/maps`, 'utf8'))) {
+        if (devs.has(m.dev) && !seen.has(m.path)) {
+          seen.add(m.path);
+          add(`mapped ${m.path}`);
+        }
+      }
+    } catch {
+      // gone
+    }
+  }
+  return holders;
+}
+
+/** Holders as lines for a message: `pid 123 (postgres): fd 5 → /var/lib/postgresql/x`, at most `max`. */
+export function describeHolders(holders: readonly Holder[], max = 10): string {
+  const lines = holders.slice(0, max).map((h) => `pid ${h.pid} (${h.command}): ${h.what}`);
+  if (holders.length > max) lines.push(`… and ${holders.length - max} more`);
+  return lines.join('; ');
+}

@@ -1,0 +1,251 @@
+// The online state rollback (issue 14): for subvolumes the running system does not need to boot — stop the units
+// that use them, refuse while anything still holds files open there (saying what), unmount, swap (a checked plan run
+// by the one executor), mount again, start the units again; and put everything back as it was when a step fails.
+// What is taken (stopped units, unmounted mounts) is registered with src/cli/signals.ts, so SIGINT/SIGTERM/SIGHUP
+// gives it back.
+import { realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/load-config.js';
+import { runCommand } from '../btrfs/run.js';
+import { hold, yieldToSignals, type Held } from '../cli/signals.js';
+import type { Execution } from '../engine/execute.js';
+import { describeError, InternalError, PreconditionError, StepError, UsageError } from '../errors.js';
+import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import type { Logger } from '../log/logger.js';
+import { describeHolders, findHolders, type Holder } from './holders.js';
+import type { ObservedState } from './observe.js';
+import type { StatePlan } from './plan.js';
+import { executeStatePlan, makeStatePlan, stateRecovery } from './run.js';
+import { activeUnits, changeUnits, dependentsOf, stoppable, systemdRunning } from './units.js';
+
+/** Mount points the running system cannot do without: a subvolume mounted there is rolled back at boot only. */
+const ESSENTIAL = ['/', '/nix', '/persistent', '/usr', '/etc', '/var', '/var/log', '/boot'];
+
+export interface OnlineOptions {
+  top: string;
+  config: Config;
+  raw: string;
+  now: Date;
+  dryRun: boolean;
+  log: Logger;
+  failpoint?: number | undefined;
+  mountinfo?: () => MountEntry[];
+}
+
+export interface OnlineResult {
+  plan: StatePlan;
+  observed: ObservedState;
+  /** Units that were active and are stopped for the swap (and started again). */
+  units: string[];
+  /** Mounts unmounted for the swap (mounted again afterwards), in mount order. */
+  mounts: { mountPoint: string; subvolume: string; options: string }[];
+  /** Who held files open when the run looked (a dry run shows them; a real run refuses while there are any). */
+  holders: Holder[];
+  execution: Execution | undefined;
+  /** What happened to units and mounts, in order, for the report. */
+  log: string[];
+  /** Seconds each phase took (stop, swap, start…), for `npm run bench`. */
+  timings: Record<string, number>;
+}
+
+interface Remount {
+  entry: MountEntry;
+  /** subvol: mount the subvolume again; bind: bind the same path from a remounted mount. */
+  how: { subvol: string } | { bind: string };
+}
+
+/** Generic VFS options of a mount (what `mount -o` must give again); the btrfs ones are filesystem-wide and stay. */
+function vfsOptions(options: string): string {
+  return options
+    .split(',')
+    .filter((o) => /^(ro|rw|nodev|nosuid|noexec|noatime|relatime|nodiratime|strictatime|lazytime)$/.test(o))
+    .join(',');
+}
+
+/**
+ * The mounts to take down for the swap of `subvolumes`, deepest first, each with how to bring it back: every mount of
+ * one of them (or of something inside it) and every mount below their mount points. Refuses (PreconditionError) a
+ * mount of another filesystem below them (a tmpfs would lose its contents) and a subvolume mounted where the running
+ * system cannot do without it.
+ */
+export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: string, mounts: readonly MountEntry[], config: Config): Remount[] {
+  const inside = (root: string) => subvolumes.some((sv) => root === `/${sv}` || root.startsWith(`/${sv}/`));
+  const points = mounts.filter((m) => m.majorMinor === topMajorMinor && m.fsType === 'btrfs' && inside(m.root)).map((m) => m.mountPoint);
+  const below = (mp: string) => points.some((p) => mp === p || mp.startsWith(p === '/' ? '/' : `${p}/`));
+  const chosen = mounts.filter((m) => (m.majorMinor === topMajorMinor && m.fsType === 'btrfs' && inside(m.root)) || below(m.mountPoint));
+  const out: Remount[] = [];
+  for (const m of chosen) {
+    const needed = config.persistentTree.find((e) => e.path === m.mountPoint && e.neededForBoot);
+    if (ESSENTIAL.includes(m.mountPoint) || needed) {
+      throw new UsageError(`state-rollback: ${m.root.slice(1)} is mounted at ${m.mountPoint}, which the running system needs${needed ? ' (neededForBoot)' : ''}: roll it back at the next boot instead (state-rollback --next-boot …)`);
+    }
+    if (m.majorMinor !== topMajorMinor || m.fsType !== 'btrfs') {
+      throw new PreconditionError(`${m.fsType} ${m.source} is mounted at ${m.mountPoint}, inside what is rolled back: unmount it first (its contents are not on this filesystem)`);
+    }
+    out.push({ entry: m, how: { subvol: m.root.slice(1) } });
+  }
+  // A mount whose root is not the subvolume its super options name (subvol=) is a bind of a directory inside it: it
+  // comes back as a bind of the same path from a mount brought back before it.
+  for (const r of out) {
+    const subvol = /(?:^|,)subvol=([^,]*)/.exec(r.entry.superOptions)?.[1];
+    if (subvol === undefined || subvol === r.entry.root) continue;
+    const parent = out.find((o) => o !== r && 'subvol' in o.how && r.entry.root.startsWith(`${o.entry.root}/`));
+    if (parent) r.how = { bind: join(parent.entry.mountPoint, r.entry.root.slice(parent.entry.root.length)) };
+  }
+  return out;
+}
+
+/** Mounts one taken-down mount again; returns the error text, or undefined. */
+function remount(r: Remount): string | undefined {
+  const m = r.entry;
+  const opts = vfsOptions(m.options);
+  const argv =
+    'subvol' in r.how
+      ? ['mount', '-t', 'btrfs', '-o', `${opts ? `${opts},` : ''}subvol=/${r.how.subvol}`, '--', m.source, m.mountPoint]
+      : ['mount', '--bind', '--', r.how.bind, m.mountPoint];
+  const res = runCommand(argv);
+  return res.code === 0 ? undefined : `${argv.join(' ')} failed: ${res.stderr.trim() || `exit ${res.code}`}`;
+}
+
+/**
+ * Runs (or, with dryRun, only plans) an online state rollback of the request `raw`. Throws UsageError for a refused
+ * request, PreconditionError when something holds files open (nothing was changed; stopped units were started
+ * again), StepError when a step failed (everything was put back; what could not be is said).
+ */
+export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
+  const mountinfo = o.mountinfo ?? (() => readMountinfo());
+  const timings: Record<string, number> = {};
+  const lap = (name: string, since: number) => (timings[name] = Math.round((performance.now() - since) * 100) / 100 / 1000);
+  const events: string[] = [];
+  let t = performance.now();
+  const first = makeStatePlan(o.top, o.config, { origin: 'operator', raw: o.raw, useMountinfo: true, now: o.now });
+  const { plan } = first;
+  if (plan.result === 'refused') throw new UsageError(`state-rollback: refused (nothing was changed): ${plan.refused.map((r) => `${r.spec}: ${r.reason}`).join('; ')}`);
+  const subvolumes = plan.rollbacks.map((r) => r.subvolume);
+  const mounts = mountinfo();
+  const topEntry = mounts.filter((m) => m.mountPoint === realpathSync(o.top)).at(-1);
+  if (!topEntry) throw new InternalError(`the top level ${o.top} is not in mountinfo`);
+  const down = mountsToTakeDown(subvolumes, topEntry.majorMinor, mounts, o.config);
+  const devs = new Set<number>();
+  for (const sv of subvolumes) devs.add(statSync(join(o.top, sv)).dev);
+  for (const r of down) {
+    try {
+      devs.add(statSync(r.entry.mountPoint).dev);
+    } catch {
+      // a mount point that cannot be read is unmounted anyway
+    }
+  }
+  const mountPoints = down.map((r) => r.entry.mountPoint);
+  const candidates = [...new Set([...o.config.persistentTree.filter((e) => subvolumes.includes(e.subvolume)).flatMap((e) => e.units), ...dependentsOf(mountPoints).filter(stoppable)])];
+  const units = activeUnits(candidates);
+  const result: OnlineResult = { ...first, units, mounts: down.map((r) => ({ mountPoint: r.entry.mountPoint, subvolume: r.entry.root.slice(1), options: vfsOptions(r.entry.options) })), holders: [], execution: undefined, log: events, timings };
+  if (!systemdRunning()) events.push('systemd is not running here: no units to stop');
+  lap('plan', t);
+  if (o.dryRun) {
+    result.holders = findHolders(devs);
+    return result;
+  }
+
+  // Stop, and give back on a signal or a failure.
+  t = performance.now();
+  let unitsHeld: Held | undefined;
+  if (units.length) {
+    const problem = changeUnits('stop', units);
+    unitsHeld = hold(`started ${units.join(' ')} again`, () => changeUnits('start', units));
+    if (problem) {
+      unitsHeld.release();
+      throw new PreconditionError(`${problem}; the units were started again`);
+    }
+    events.push(`stopped ${units.join(' ')}`);
+  }
+  lap('stop', t);
+  await yieldToSignals();
+  const giveBackUnits = () => {
+    const problem = unitsHeld?.release();
+    if (units.length) events.push(problem ? `could not start ${units.join(' ')} again: ${problem}` : `started ${units.join(' ')} again`);
+    return problem;
+  };
+
+  // Nothing may hold files open in what is swapped: its processes would go on writing into the archive.
+  t = performance.now();
+  const holders = findHolders(devs);
+  lap('holders', t);
+  result.holders = holders;
+  if (holders.length) {
+    giveBackUnits();
+    throw new PreconditionError(`files are open in ${subvolumes.join(', ')}: ${describeHolders(holders)}; stop those processes (or their units) and try again`);
+  }
+
+  t = performance.now();
+  const unmounted: Remount[] = [];
+  const remountAll = (): string[] => {
+    const problems: string[] = [];
+    for (const r of [...unmounted].reverse()) {
+      const p = remount(r);
+      if (p) problems.push(p);
+      else events.push(`mounted ${r.entry.mountPoint} again`);
+    }
+    unmounted.length = 0;
+    return problems;
+  };
+  const mountsHeld = hold('mounted what was unmounted again', () => remountAll().join('; ') || undefined);
+  for (const r of [...down].reverse()) {
+    const res = runCommand(['umount', '--', r.entry.mountPoint]);
+    if (res.code !== 0) {
+      const problems = remountAll();
+      mountsHeld.release();
+      giveBackUnits();
+      throw new PreconditionError(`umount ${r.entry.mountPoint} failed: ${res.stderr.trim() || `exit ${res.code}`}; everything was mounted and started again${problems.length ? `, except: ${problems.join('; ')}` : ''}`);
+    }
+    unmounted.push(r);
+    events.push(`unmounted ${r.entry.mountPoint}`);
+  }
+  lap('unmount', t);
+  await yieldToSignals();
+
+  // The swap, planned again from what is now on disk (nothing of it mounted any more), checked, executed.
+  t = performance.now();
+  // The request pinned to what the first plan chose (mount points resolved, the exact snapshot), so nothing moves under it.
+  const pinned = plan.rollbacks.map((r) => `${r.subvolume}=${r.from.slice(o.config.subvolumes.snapshots.length + 1)}`).join(',');
+  const again = makeStatePlan(o.top, o.config, { origin: 'operator', raw: pinned, useMountinfo: false, now: o.now });
+  const same = again.plan.result === 'ok' && again.plan.rollbacks.map((r) => `${r.subvolume}<${r.from}`).join() === plan.rollbacks.map((r) => `${r.subvolume}<${r.from}`).join();
+  if (!same || again.plan.blockers.length) {
+    const problems = remountAll();
+    mountsHeld.release();
+    giveBackUnits();
+    throw new PreconditionError(`the state changed while the units stopped (${again.plan.blockers.join('; ') || again.plan.refused.map((r) => r.reason).join('; ') || 'another snapshot is now chosen'}); everything was mounted and started again${problems.length ? `, except: ${problems.join('; ')}` : ''}`);
+  }
+  result.plan = again.plan;
+  result.observed = again.observed;
+  let failure: unknown;
+  try {
+    result.execution = executeStatePlan(again.plan, again.observed, o.top, o.log, o.failpoint);
+  } catch (error) {
+    failure = error;
+    if (error instanceof StepError) result.execution = error.execution as Execution;
+  }
+  lap('swap', t);
+
+  t = performance.now();
+  const problems = remountAll();
+  mountsHeld.release();
+  if (problems.length && failure === undefined && result.execution) {
+    // The new state cannot be mounted: put the old one back, mount that.
+    const undone = stateRecovery(again.plan, again.observed, o.top)(result.execution);
+    unmounted.push(...down.filter((r) => !readMountinfo().some((m) => m.mountPoint === r.entry.mountPoint)));
+    const still = remountAll();
+    failure = new StepError(`mounting the new state failed: ${problems.join('; ')}`, [], `${undone}${still.length ? `; could not mount: ${still.join('; ')}` : ''}`);
+  }
+  lap('mount', t);
+  t = performance.now();
+  const startProblem = giveBackUnits();
+  lap('start', t);
+  if (failure !== undefined) throw failure;
+  if (startProblem) throw new StepError(`the state was rolled back, but ${startProblem}`, [], `${subvolumes.join(', ')} rolled back; the archived state is in ${plan.rollbacks.map((r) => r.archive.path).join(', ')} (see journalctl -u for why the units failed)`);
+  return result;
+}
+
+/** The error text for a failure of the online path, naming the state it left. */
+export function describeOnlineFailure(error: unknown): string {
+  return error instanceof StepError ? `${error.message}; ${error.state}` : describeError(error);
+}

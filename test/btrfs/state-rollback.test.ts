@@ -1,0 +1,257 @@
+// Real btrfs, bundled file, Node and Bun (issue 14): the state rollback online (a real process holding files open,
+// a mounted subvolume, something mounted inside it) and at boot (kernel command line, several subvolumes, not
+// repeated), hostile names (newline, leading dash, non-UTF-8, a subvolume an unprivileged user made), and snapshots
+// of the wrong subvolume.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sh } from '../helpers/btrfs-image.js';
+import { describeRun, fullState, useBootCase } from '../helpers/boot-case.js';
+import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
+import { asNobody, showRun, startBundle, waitFor } from '../helpers/ops.js';
+import { writeFileSync } from 'node:fs';
+import { ids, mountPg, PG, PG_DIR, PG_ENC, PG_SNAP, readText, runState, seedState, STATE_CONFIG, STATE_REQUEST, stateArchives } from '../helpers/state-case.js';
+
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
+
+const NOW = '2026-11-26T11:00:00Z';
+const mountedAt = (mp: string) => readText('/proc/self/mountinfo').split('\n').filter((l) => l.split(' ')[4] === mp);
+
+describe.each(RUNTIMES)('state rollback online under $name', (runtime) => {
+  it('refuses while a process holds a file open there (naming it), changes nothing; once it is gone: unmounts, swaps, mounts again', async () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const mp = mountPg(c);
+    const before = fullState(c);
+    // A real process with a file open in the mounted subvolume (the stand-in for a database server).
+    const holder = spawn('sh', ['-c', `exec 3<"${mp}/data"; echo ready; exec sleep 60`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let ready = false;
+    holder.stdout!.on('data', () => (ready = true));
+    await waitFor('the holder', () => ready);
+    try {
+      const dry = runState(c, ['state-rollback', `${mp}=hourly`, '--dry-run', '--now', NOW], {}, { ...STATE_CONFIG, persistentTree: [] });
+      expect(dry.code, showRun(dry, 'dry run')).toBe(0);
+      expect(dry.stdout).toMatch(/would roll back @persistent\/var\/lib\/pg to @snapshots\/hourly\//);
+      expect(dry.stdout).toContain(`would unmount and mount again: ${mp}`);
+      expect(dry.stdout).toMatch(new RegExp(`files open there now .*pid ${holder.pid} \\(sleep\\): fd 3 → ${mp}/data`));
+      const r = runState(c, ['state-rollback', `${mp}=hourly`, '--now', NOW], {}, { ...STATE_CONFIG, persistentTree: [] });
+      expect(r.code, showRun(r, 'busy')).toBe(3);
+      expect(r.stderr).toContain(`pid ${holder.pid} (sleep): fd 3 → ${mp}/data`);
+      expect(fullState(c)).toEqual(before);
+      expect(mountedAt(mp)).toHaveLength(1);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((res) => holder.once('close', res));
+    }
+    const before2 = ids(c);
+    const r = runState(c, ['state-rollback', `${mp}=hourly`, '--now', NOW, '--json'], {}, { ...STATE_CONFIG, persistentTree: [] });
+    expect(r.code, showRun(r, 'after the holder ended')).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ action: 'online', result: 'ok', rollbacks: [{ subvolume: PG, from: `@snapshots/${PG_SNAP}`, nested: ['nested'] }], mounts: [{ mountPoint: mp }] });
+    // Mounted again, now showing the snapshot's state, with the nested subvolume (same one) kept as it was.
+    expect(mountedAt(mp)).toHaveLength(1);
+    expect(readText(`${mp}/data`)).toBe('v1\n');
+    expect(readText(`${mp}/nested/f`)).toBe('n2\n');
+    expect(ids(c).get(`${PG}/nested`)).toBe(before2.get(`${PG}/nested`));
+    // The state it had is archived, whole.
+    const [archive] = stateArchives(c);
+    expect(ids(c).get(`${PG_DIR}/${archive}`)).toBe(before2.get(PG));
+    expect(c.read(`${PG_DIR}/${archive}/data`)).toBe('v2\n');
+    sh('umount', [mp]);
+  });
+
+  it('SIGTERM while the subvolume is unmounted: the mount comes back, nothing was swapped, exit 143', async () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const mp = mountPg(c);
+    const before = ids(c);
+    // umount takes 1.5 s, so the signal arrives while the tool holds the subvolume unmounted.
+    const bin = join(c.image.dir, 'slow-bin');
+    mkdirSync(bin);
+    const mark = join(c.image.dir, 'umount-started');
+    writeFileSync(join(bin, 'umount'), `#!/bin/sh\ntouch ${mark}\nsleep 1.5\nexec /usr/bin/umount "$@"\n`, { mode: 0o755 });
+    const config = join(c.image.dir, 'signal-config.json');
+    writeFileSync(config, JSON.stringify({ ...STATE_CONFIG, persistentTree: [] }));
+    const run = startBundle(runtime, ['state-rollback', `${mp}=hourly`, '--now', NOW, '--top-level', c.top, '--config', config], { PATH: `${bin}:${process.env.PATH}` });
+    await waitFor('umount to start', () => existsSync(mark));
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.code, showRun(r, 'SIGTERM')).toBe(143);
+    expect(r.stderr).toContain('mounted what was unmounted again');
+    expect(mountedAt(mp)).toHaveLength(1);
+    expect(readText(`${mp}/data`)).toBe('v2\n');
+    // The same subvolumes (ids) at the same paths: nothing made, moved or archived.
+    expect(ids(c)).toEqual(before);
+    sh('umount', [mp]);
+  });
+
+  it('a step that fails (the commit) puts everything back: the old state and its nested subvolume in place, mounted, no archive, no temporary', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const mp = mountPg(c);
+    const before = ids(c);
+    const failing = join(c.image.dir, 'failing-btrfs');
+    writeFileSync(failing, '#!/bin/sh\nif [ "$1 $2" = "filesystem sync" ]; then echo "ERROR: simulated I/O error" >&2; exit 1; fi\nexec btrfs "$@"\n', { mode: 0o755 });
+    const r = runState(c, ['state-rollback', `${mp}=hourly`, '--now', NOW], { PANTHEROS_BTRFS: failing }, { ...STATE_CONFIG, persistentTree: [] });
+    expect(r.code, showRun(r, 'failed commit')).toBe(1);
+    expect(r.stderr).toMatch(/step \d+ commit failed: .*simulated I\/O error.*@persistent\/var\/lib\/pg is back as it was/);
+    expect(mountedAt(mp)).toHaveLength(1);
+    expect(readText(`${mp}/data`)).toBe('v2\n');
+    expect(ids(c)).toEqual(before);
+    sh('umount', [mp]);
+  });
+
+  it('refuses a subvolume with something of another filesystem mounted inside it, changing nothing', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const mp = mountPg(c);
+    const inner = join(mp, 'run');
+    mkdirSync(inner);
+    sh('mount', ['-t', 'tmpfs', 'tmpfs', inner]);
+    try {
+      const before = fullState(c);
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
+      expect(r.code, showRun(r, 'tmpfs inside')).toBe(3);
+      expect(r.stderr).toContain(`tmpfs tmpfs is mounted at ${inner}, inside what is rolled back`);
+      expect(fullState(c)).toEqual(before);
+      expect(mountedAt(mp)).toHaveLength(1);
+    } finally {
+      sh('umount', [inner]);
+      sh('umount', [mp]);
+    }
+  });
+
+  it('refuses a snapshot of the wrong subvolume: named for another, or named for this one but made from another (btrfs parent uuid)', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    c.createSubvolume('@persistent/home', { h: 'home\n' });
+    expect(runState(c, ['snapshot', '--class', 'hourly', '@persistent/home', '--now', '2026-11-26T10:00:00Z']).code).toBe(0);
+    // A snapshot of @persistent/home under pg's name (a rename by someone with access to the snapshots directory).
+    const forged = `@snapshots/hourly/${PG_ENC}.20261126T103000Z`;
+    sh('mv', [c.abs('@snapshots/hourly/@persistent~2fhome.20261126T100000Z'), c.abs(forged)]);
+    const before = fullState(c);
+    for (const [spec, why] of [
+      [`${PG}=hourly/${forged.split('/').at(-1)}`, /btrfs says it is a snapshot of another subvolume/],
+      [`@persistent/home=${PG_SNAP}`, /its name says it is a snapshot of @persistent\/var\/lib\/pg, not of @persistent\/home/],
+    ] as const) {
+      const r = runState(c, ['state-rollback', spec, '--now', NOW]);
+      expect(r.code, showRun(r, spec)).toBe(2);
+      expect(r.stderr).toMatch(why);
+      expect(fullState(c)).toEqual(before);
+    }
+    // By class, the forged one (newest by creation) is passed over for the real one.
+    const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW, '--json']);
+    expect(r.code, showRun(r, 'by class')).toBe(0);
+    expect(JSON.parse(r.stdout).rollbacks[0].from).toBe(`@snapshots/${PG_SNAP}`);
+  });
+
+  it('hostile nested names (newline, leading dash, made by an unprivileged user) are moved over unchanged; a non-UTF-8 one refuses the rollback', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    chmodSync(c.image.dir, 0o755);
+    chmodSync(c.abs(PG), 0o1777);
+    const hostile = '-x\nID 999 gen 1 top level 5 path @root';
+    const made = asNobody(['btrfs', 'subvolume', 'create', join(c.abs(PG), hostile)]);
+    expect(made.code, made.stderr).toBe(0);
+    sh('btrfs', ['filesystem', 'sync', c.top]);
+    const before = ids(c);
+    const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW, '--json']);
+    expect(r.code, showRun(r, 'hostile')).toBe(0);
+    expect(JSON.parse(r.stdout).rollbacks[0].nested.sort()).toEqual([hostile, 'nested'].sort());
+    expect(readdirSync(c.abs(PG)).sort()).toEqual([hostile, 'data', 'nested'].sort());
+    const after = ids(c);
+    expect(after.get(`${PG}/${hostile}`)).toBe(before.get(`${PG}/${hostile}`));
+    expect(after.get('@root')).toBe(before.get('@root'));
+    expect(c.read(`${PG}/data`)).toBe('v1\n');
+
+    // A name that is not UTF-8: nothing is changed, and the message says why.
+    // The name's bytes f, 0xff, o reach btrfs through printf (a JavaScript string argument would be encoded as UTF-8).
+    const nb = spawnSync('bash', ['-c', 'btrfs subvolume create "$(printf "%s/f\\377o" "$1")"', '_', c.abs(PG)], { encoding: 'utf8' });
+    expect(nb.status, nb.stderr).toBe(0);
+    const state = fullState(c);
+    const refused = runState(c, ['state-rollback', `${PG}=hourly`, '--now', '2026-11-26T12:00:00Z']);
+    expect(refused.code, showRun(refused, 'non-UTF-8')).toBe(2);
+    expect(refused.stderr).toMatch(/not valid UTF-8/);
+    expect(fullState(c)).toEqual(state);
+  });
+
+  it('refuses a subvolume the running system needs (mounted at /persistent) and the root itself', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    expect(runState(c, ['snapshot', '--class', 'hourly', '@persistent', '--now', '2026-11-26T10:00:00Z']).code).toBe(0);
+    const r = runState(c, ['state-rollback', '@root=hourly', '--now', NOW]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/root subvolume: roll it back with pantheros.rollback=/);
+    const mp = join(c.image.dir, 'persistent');
+    mkdirSync(mp);
+    sh('mount', ['-o', 'subvol=/@persistent', c.image.loop, mp]);
+    try {
+      const before = fullState(c);
+      const needed = runState(c, ['state-rollback', '@persistent=hourly', '--now', NOW], {}, { ...STATE_CONFIG, persistentTree: [{ path: mp, subvolume: '@persistent', neededForBoot: true }] });
+      expect(needed.code, showRun(needed, '@persistent')).toBe(2);
+      expect(needed.stderr).toContain(`@persistent is mounted at ${mp}, which the running system needs (neededForBoot): roll it back at the next boot instead`);
+      expect(fullState(c)).toEqual(before);
+      expect(mountedAt(mp)).toHaveLength(1);
+    } finally {
+      sh('umount', [mp]);
+    }
+  });
+});
+
+describe.each(RUNTIMES)('state rollback at boot under $name', (runtime) => {
+  it('pantheros.rollback.state= rolls several subvolumes back in the same boot, the report says what, from where, archived where; not repeated next boot', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    c.createSubvolume('@persistent/srv', { s: 's1\n' });
+    expect(runState(c, ['snapshot', '--class', 'daily', '@persistent/srv', '--now', '2026-11-26T00:00:00Z']).code).toBe(0);
+    c.write('@persistent/srv/s', 's2\n');
+    const before = ids(c);
+    const cmdline = `pantheros.rollback.state="/var/lib/pg=hourly,@persistent/srv=daily"`;
+    const r = c.boot(NOW, { config: STATE_CONFIG, cmdline });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.version).toBe(3);
+    expect(r.report?.state).toMatchObject({ origin: 'cmdline', result: 'ok', rolledBack: [{ subvolume: PG, from: `@snapshots/${PG_SNAP}`, nested: ['nested'] }, { subvolume: '@persistent/srv' }] });
+    expect(r.report?.state?.rolledBack[0]?.archived.path).toMatch(new RegExp(`^${PG_DIR}/20261126T110000Z$`));
+    expect(c.read(`${PG}/data`)).toBe('v1\n');
+    expect(c.read('@persistent/srv/s')).toBe('s1\n');
+    expect(ids(c).get(`${PG}/nested`)).toBe(before.get(`${PG}/nested`));
+    // The root's own rollback happened as usual.
+    expect(r.report?.result).toBe('ok');
+    // status says it.
+    const status = runState(c, ['status', '--report', join(c.image.dir, 'report.json-1')]);
+    expect(status.code, showRun(status, 'status')).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`state rollback: ok .*\\n.*rolled back ${PG} to @snapshots/${PG_SNAP}; the state it had is archived as ${PG_DIR}/20261126T110000Z; nested moved over: nested`));
+    // The same command line at the next boot does not roll back again (it would discard what was written since).
+    c.write(`${PG}/data`, 'v3\n');
+    const again = c.boot('2026-11-26T12:00:00Z', { config: STATE_CONFIG, cmdline });
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(again.report?.state?.already.map((a) => a.subvolume).sort()).toEqual(['@persistent/srv', PG]);
+    expect(again.report?.state?.rolledBack).toEqual([]);
+    expect(c.read(`${PG}/data`)).toBe('v3\n');
+  });
+
+  it('a refused request rolls nothing back, says why, and the boot goes on; the request file is consumed', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    mkdirSync(c.abs('@btrfs_tmp/old_state'), { recursive: true });
+    c.write(STATE_REQUEST, `${PG}=hourly,@persistent/nope=hourly\n`);
+    const before = ids(c);
+    const r = c.boot(NOW, { config: STATE_CONFIG });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.state).toMatchObject({ origin: 'next-boot', result: 'refused', rolledBack: [] });
+    expect(r.report?.state?.refused.map((x) => x.reason).join()).toMatch(/@persistent\/nope does not exist/);
+    expect(ids(c).get(PG)).toBe(before.get(PG));
+    expect(c.kind(STATE_REQUEST)).toBe('missing');
+  });
+
+  it('pantheros.rollback=<snapshot of a persistent subvolume> is refused as a root, naming the state rollback', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const r = c.boot(NOW, { config: STATE_CONFIG, cmdline: `pantheros.rollback=${PG_SNAP}` });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('fell-back');
+    expect(r.report?.target?.refused).toContain(`pantheros.rollback.state=${PG_SNAP} at boot, or pantheros-rollback state-rollback ${PG_SNAP} online`);
+    expect(c.read(`${PG}/data`)).toBe('v2\n');
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { statSync } from 'node:fs';
+import { validateConfig } from '../../../src/config/load-config.js';
+import { PreconditionError, UsageError } from '../../../src/errors.js';
+import { parseMountinfo } from '../../../src/fs/mountinfo.js';
+import { findHolders, makeDev, parseMaps } from '../../../src/state/holders.js';
+import { mountsToTakeDown } from '../../../src/state/online.js';
+import { mountUnitName, parseDependents, stoppable } from '../../../src/state/units.js';
+
+const MOUNTINFO = [
+  '29 1 0:27 /@root / rw,noatime shared:1 - btrfs /dev/vda2 rw,compress=zstd:1,subvolid=256,subvol=/@root',
+  '40 29 0:27 /@persistent /persistent rw,nosuid,nodev,noatime shared:2 - btrfs /dev/vda2 rw,subvolid=257,subvol=/@persistent',
+  '41 29 0:27 /@persistent/var/lib/postgresql /var/lib/postgresql rw,nosuid,nodev,noatime shared:3 - btrfs /dev/vda2 rw,subvolid=260,subvol=/@persistent/var/lib/postgresql',
+  '42 41 0:27 /@persistent/var/lib/postgresql/16 /var/lib/postgresql/16 rw,noatime shared:4 - btrfs /dev/vda2 rw,subvolid=261,subvol=/@persistent/var/lib/postgresql/16',
+  '43 29 0:27 /@persistent/var/lib/postgresql/conf /etc/postgresql rw,noatime shared:5 - btrfs /dev/vda2 rw,subvolid=260,subvol=/@persistent/var/lib/postgresql',
+  '44 41 0:50 / /var/lib/postgresql/run rw shared:6 - tmpfs tmpfs rw',
+].join('\n');
+
+describe('mountsToTakeDown', () => {
+  const config = validateConfig({ persistentTree: [{ path: '/persistent', subvolume: '@persistent', neededForBoot: true }] });
+  const mounts = parseMountinfo(MOUNTINFO);
+  it('takes every mount of the subvolume and below its mount points; a bind of a directory inside comes back as a bind', () => {
+    const down = mountsToTakeDown(['@persistent/var/lib/postgresql'], '0:27', mounts.filter((m) => m.fsType === 'btrfs'), config);
+    expect(down.map((r) => [r.entry.mountPoint, r.how])).toEqual([
+      ['/var/lib/postgresql', { subvol: '@persistent/var/lib/postgresql' }],
+      ['/var/lib/postgresql/16', { subvol: '@persistent/var/lib/postgresql/16' }],
+      ['/etc/postgresql', { bind: '/var/lib/postgresql/conf' }],
+    ]);
+  });
+  it('refuses another filesystem mounted inside (its contents would be lost) and what the running system needs', () => {
+    expect(() => mountsToTakeDown(['@persistent/var/lib/postgresql'], '0:27', mounts, config)).toThrow(PreconditionError);
+    expect(() => mountsToTakeDown(['@persistent'], '0:27', mounts, config)).toThrow(UsageError);
+    expect(() => mountsToTakeDown(['@root'], '0:27', mounts, config)).toThrow(/which the running system needs/);
+  });
+});
+
+describe('holders and units', () => {
+  it('device numbers: makedev and /proc/PID/maps', () => {
+    expect(makeDev(0, 0x2f)).toBe(0x2f);
+    expect(makeDev(8, 1)).toBe(0x801);
+    expect(makeDev(259, 300)).toBe(0x2c + 0x10300 + 0x100000);
+    expect(parseMaps('7f00-7f01 r--p 00000000 00:2f 1234 /var/lib/x/lib.so\n7f01-7f02 rw-p 00000000 00:00 0 \n')).toEqual([{ dev: 0x2f, inode: 1234, path: '/var/lib/x/lib.so' }]);
+  });
+  it('finds this test process by its working directory, and nothing for an unused device', () => {
+    const dev = statSync(process.cwd()).dev;
+    expect(findHolders(new Set([dev]), { exclude: [] }).some((h) => h.pid === process.pid && h.what.startsWith('cwd → '))).toBe(true);
+    expect(findHolders(new Set([-1]), { exclude: [] })).toEqual([]);
+  });
+  it('mount unit names as systemd-escape --path --suffix=mount writes them; dependents; only services and sockets are stopped', () => {
+    expect(mountUnitName('/var/lib/postgresql')).toBe('var-lib-postgresql.mount');
+    expect(mountUnitName('/srv/my-db')).toBe('srv-my\\x2ddb.mount');
+    expect(mountUnitName('/')).toBe('-.mount');
+    expect(parseDependents('RequiredBy=postgresql.service local-fs.target\nBoundBy=\nWantedBy=backup.timer\n')).toEqual(['postgresql.service', 'local-fs.target', 'backup.timer']);
+    expect(['postgresql.service', 'local-fs.target', 'backup.timer', 'x.socket', 'var-lib.mount'].filter(stoppable)).toEqual(['postgresql.service', 'x.socket']);
+  });
+});
