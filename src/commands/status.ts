@@ -5,11 +5,10 @@ import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
 import { loadConfig } from '../config/load-config.js';
-import { EXIT, UsageError } from '../errors.js';
+import { EXIT, PreconditionError, UsageError } from '../errors.js';
 import { LAST_REPORT_FILE } from '../boot/observe.js';
 import { DEFAULT_REPORT, formatStatePart, type BootReport } from '../boot/report.js';
 import { formatUtc } from '../list/format.js';
-import { writeErr } from '../cli/io.js';
 
 const USAGE = `Usage: pantheros-rollback status [--report FILE] [--device DEV | --top-level DIR] [--config FILE] [--json]
 
@@ -103,9 +102,9 @@ function show(json: boolean, report: BootReport, source: string): number {
   return report.result === 'failed' || report.result === 'refused' ? EXIT.step : EXIT.ok;
 }
 
-function fail(message: string): number {
-  writeErr(`pantheros-rollback: status: ${message}\n`);
-  return EXIT.precondition;
+/** No report to show: a precondition failure (exit 3), printed as text, or as a JSON error with --json. */
+function fail(message: string): never {
+  throw new PreconditionError(`status: ${message}`);
 }
 
 export const statusCommand: Command = {
