@@ -24,6 +24,8 @@ import { bootGuest, buildPowercutInitrd } from './record.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 
 const EVERY = process.env.PANTHEROS_POWERCUT === 'every';
+/** PANTHEROS_POWERCUT_VERBOSE=1 prints one line per crash point (what is on disk there). */
+const VERBOSE = process.env.PANTHEROS_POWERCUT_VERBOSE === '1';
 const SCENARIO_TIMEOUT_MS = EVERY ? 3_600_000 : 1_200_000;
 /** Failing crash-point images kept per scenario (each a sparse 1 GiB file). */
 const KEEP_FAILING = 3;
@@ -105,7 +107,9 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
       sh('truncate', ['-s', LOG_SIZE, logPath]);
       const initrd = buildPowercutInitrd(kernel, runtime, scenario.config);
       const mode = scenario.mode === 'device' ? 'record-device' : 'record-top-level';
+      const recordStarted = performance.now();
       const g = bootGuest(kernel, initrd, mode, booted, logPath, scenario.cmdline, join(dir, 'ttyS1-record.txt'));
+      const recordS = (performance.now() - recordStarted) / 1000;
       const guestLog = `${serialTail(g.serial, 30)}\n--- ttyS1 ---\n${g.ttyS1.slice(-3000)}`;
       expect(g.completed, `the recording boot did not finish:\n${guestLog}`).toBe(true);
       expect(g.exitCode, `the tool failed in the recording boot: ${g.stderr}`).toBe(0);
@@ -130,6 +134,7 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
       let applied = 0;
       let kept = 0;
       const points = crashPoints(log, EVERY);
+      const replayStarted = performance.now();
       for (const point of points) {
         replay(log, logPath, work, applied, point);
         applied = point;
@@ -168,6 +173,7 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
         results.push(r);
       }
       replay(log, logPath, work, applied, log.entries.length);
+      const replayS = (performance.now() - replayStarted) / 1000;
       const identical = spawnSync('cmp', ['-s', work, booted]).status === 0;
 
       // One guest boot as the next boot after a cut: the most broken state (no @root, else a leftover, else mid-boot).
@@ -175,7 +181,9 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
       const sampleImg = join(dir, 'sample.img');
       copy(pre, sampleImg);
       replay(log, logPath, sampleImg, 0, sample.point);
+      const sampleStarted = performance.now();
       const s = bootGuest(kernel, initrd, 'plain', sampleImg, null, scenario.cmdline, join(dir, 'ttyS1-sample.txt'));
+      const sampleS = (performance.now() - sampleStarted) / 1000;
       const sampleViolations: string[] = [];
       if (!s.completed || s.exitCode !== 0 || s.root !== 'ok') sampleViolations.push(`guest boot: exit ${s.exitCode}, root ${s.root}: ${s.stderr.trim()}`);
       else if (sample.facts) {
@@ -191,8 +199,17 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
           `${points.length} points replayed, ${points.length - lost.length} recovered, ${lost.length} lost; ` +
           `whole-log replay ${identical ? 'byte-identical to' : 'DIFFERS from'} the disk QEMU wrote; ` +
           `guest boot of point ${sample.point} (${sample.after}): ${sampleViolations.length ? 'FAILED' : 'recovered'}; ` +
-          `${((performance.now() - started) / 1000).toFixed(0)} s`,
+          `${((performance.now() - started) / 1000).toFixed(0)} s (recording boot ${recordS.toFixed(0)} s, replay and checks ${replayS.toFixed(0)} s, guest boot ${sampleS.toFixed(0)} s)`,
       );
+      if (VERBOSE) {
+        for (const r of results) {
+          const f = r.facts;
+          const state = f
+            ? `@root ${r.hasRoot ? 'yes' : 'NO'}, archive dir: ${(f.archiveEntries ?? []).join(' ')}${f.request !== null ? `, request ${f.request.trim()}` : ''}`
+            : 'unreadable';
+          console.log(`  point ${r.point} (entry ${r.entry}, after ${r.after}): ${state}${r.violations.length ? ` — ${r.violations.join('; ')}` : ''}`);
+        }
+      }
       const detail = lost
         .slice(0, 12)
         .map((r) => `  point ${r.point} (entry ${r.entry}, after mark ${r.after}): ${r.violations.join('; ')}`)

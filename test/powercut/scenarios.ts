@@ -76,60 +76,39 @@ function tool(c: SeedContext, args: string[], env: Record<string, string> = {}) 
   return runBundle(c.runtime, [...args, '--top-level', c.top, '--config', config, ...(args[0] === 'boot' ? ['--cmdline', cmdline] : [])], env);
 }
 
+/** A scenario on the usual history; more (run after history) may add to the disk and name the source and deletable archives. */
+function onHistory(name: string, options: Partial<Pick<Scenario, 'mode' | 'cmdline' | 'config' | 'recoverySource'>> & { more?: (c: SeedContext, h: { recent: string }) => Seeded | void }): Scenario {
+  return {
+    name,
+    mode: options.mode ?? 'device',
+    cmdline: options.cmdline ?? [],
+    config: options.config ?? BASE_CONFIG,
+    recoverySource: options.recoverySource ?? { kind: 'blank' },
+    seed: (c) => {
+      const h = history(c);
+      return options.more?.(c, h) ?? BLANK;
+    },
+  };
+}
+
 export const SCENARIOS: Scenario[] = [
-  {
-    name: 'normal boot (the unit: --device)',
-    mode: 'device',
-    cmdline: [],
-    config: BASE_CONFIG,
-    seed: (c) => {
-      history(c);
-      return BLANK;
-    },
-    recoverySource: { kind: 'blank' },
-  },
-  {
-    name: 'normal boot with --top-level, then an fsync in the new root',
-    mode: 'top-level',
-    cmdline: [],
-    config: BASE_CONFIG,
-    seed: (c) => {
-      history(c);
-      return BLANK;
-    },
-    recoverySource: { kind: 'blank' },
-  },
-  {
-    name: 'pantheros.rollback=previous',
-    mode: 'device',
+  onHistory('normal boot (the unit: --device)', {}),
+  onHistory('normal boot with --top-level, then an fsync in the new root', { mode: 'top-level' }),
+  onHistory('pantheros.rollback=previous', {
     cmdline: ['pantheros.rollback=previous'],
-    config: BASE_CONFIG,
-    seed: (c) => {
-      history(c);
-      return { source: { kind: 'previous' }, deletable: [] };
-    },
     recoverySource: { kind: 'previous' },
-  },
-  {
-    name: 'next-boot request for an archive',
-    mode: 'device',
-    cmdline: [],
-    config: BASE_CONFIG,
-    seed: (c) => {
-      const { recent } = history(c);
+    more: () => ({ source: { kind: 'previous' }, deletable: [] }),
+  }),
+  onHistory('next-boot request for an archive', {
+    more: (c, { recent }) => {
       const r = tool(c, ['next-boot', recent]);
       if (r.code !== 0) throw new Error(`next-boot ${recent} failed: ${r.stderr}`);
       return { source: { kind: 'archive', name: recent }, deletable: [] };
     },
-    recoverySource: { kind: 'blank' },
-  },
-  {
-    name: 'age-out of two expired archives holding 24 nested subvolumes',
-    mode: 'device',
-    cmdline: [],
+  }),
+  onHistory('age-out of two expired archives holding 24 nested subvolumes', {
     config: { ...BASE_CONFIG, oldRoots: { keepDays: 30, keepAtLeast: 2 } },
-    seed: (c) => {
-      history(c);
+    more: (c) => {
       const expired = [archiveName(c.now, 90), archiveName(c.now, 60)];
       for (const [n, name] of expired.entries()) {
         const archive = addArchive(c.top, name);
@@ -142,21 +121,13 @@ export const SCENARIOS: Scenario[] = [
       }
       return { source: { kind: 'blank' }, deletable: expired };
     },
-    recoverySource: { kind: 'blank' },
-  },
-  {
-    name: 'recovery from an interrupted run (killed after archiving @root)',
-    mode: 'device',
-    cmdline: [],
-    config: BASE_CONFIG,
-    seed: (c) => {
-      history(c);
+  }),
+  onHistory('recovery from an interrupted run (killed after archiving @root)', {
+    more: (c) => {
       const r = tool(c, ['boot', '--now', new Date(c.now - 60_000).toISOString()], { PANTHEROS_FAILPOINT: 'after-step:2' });
       if (r.signal !== 'SIGKILL') throw new Error(`the interrupted run was not killed at its failpoint: ${r.code} ${r.stderr}`);
-      return BLANK;
     },
-    recoverySource: { kind: 'blank' },
-  },
+  }),
   // The state rollback (issue 13 asks for it once `boot` does it) goes here: its seed, its command
   // line, its source; checkCrashPoint/checkRecovered gain its promises if it makes new ones.
 ];
