@@ -57,13 +57,18 @@ function addArchive(top: string, name: string): string {
   return path;
 }
 
-/** What every machine has after some boots: two recent archives and the last boot's report copy. */
-function history(c: SeedContext): { recent: string; newest: string } {
+/**
+ * What a machine has after some boots: two recent archives and, unless firstReport, the last boot's
+ * report copy (a report that replaces another is flushed by btrfs' rename heuristics; the first one is not).
+ */
+function history(c: SeedContext, firstReport = false): { recent: string; newest: string } {
   const recent = archiveName(c.now, 5);
   const newest = archiveName(c.now, 1);
   addArchive(c.top, recent);
   addArchive(c.top, newest);
-  writeFileSync(join(c.top, LAST_REPORT), `${JSON.stringify({ version: 1, result: 'ok', note: 'the report of the boot before, kept by the seed' }, null, 2)}\n`);
+  if (!firstReport) {
+    writeFileSync(join(c.top, LAST_REPORT), `${JSON.stringify({ version: 1, result: 'ok', note: 'the report of the boot before, kept by the seed' }, null, 2)}\n`);
+  }
   return { recent, newest };
 }
 
@@ -77,7 +82,14 @@ function tool(c: SeedContext, args: string[], env: Record<string, string> = {}) 
 }
 
 /** A scenario on the usual history; more (run after history) may add to the disk and name the source and deletable archives. */
-function onHistory(name: string, options: Partial<Pick<Scenario, 'mode' | 'cmdline' | 'config' | 'recoverySource'>> & { more?: (c: SeedContext, h: { recent: string }) => Seeded | void }): Scenario {
+function onHistory(
+  name: string,
+  options: Partial<Pick<Scenario, 'mode' | 'cmdline' | 'config' | 'recoverySource'>> & {
+    /** No report copy yet (the first boot that writes one). */
+    firstReport?: boolean;
+    more?: (c: SeedContext, h: { recent: string }) => Seeded | void;
+  },
+): Scenario {
   return {
     name,
     mode: options.mode ?? 'device',
@@ -85,7 +97,7 @@ function onHistory(name: string, options: Partial<Pick<Scenario, 'mode' | 'cmdli
     config: options.config ?? BASE_CONFIG,
     recoverySource: options.recoverySource ?? { kind: 'blank' },
     seed: (c) => {
-      const h = history(c);
+      const h = history(c, options.firstReport);
       return options.more?.(c, h) ?? BLANK;
     },
   };
@@ -93,7 +105,7 @@ function onHistory(name: string, options: Partial<Pick<Scenario, 'mode' | 'cmdli
 
 export const SCENARIOS: Scenario[] = [
   onHistory('normal boot (the unit: --device)', {}),
-  onHistory('normal boot with --top-level, then an fsync in the new root', { mode: 'top-level' }),
+  onHistory('the first boot that keeps a report copy, with --top-level, then an fsync in the new root', { mode: 'top-level', firstReport: true }),
   onHistory('pantheros.rollback=previous', {
     cmdline: ['pantheros.rollback=previous'],
     recoverySource: { kind: 'previous' },
