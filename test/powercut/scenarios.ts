@@ -118,9 +118,14 @@ export const SCENARIOS: Scenario[] = [
       return { source: { kind: 'archive', name: recent }, deletable: [] };
     },
   }),
-  onHistory('age-out of two expired archives holding 24 nested subvolumes', {
+  {
+    name: 'age-out of two expired archives holding 24 nested subvolumes',
+    mode: 'device',
+    cmdline: [],
     config: { ...BASE_CONFIG, oldRoots: { keepDays: 30, keepAtLeast: 2 } },
-    more: (c) => {
+    recoverySource: { kind: 'blank' },
+    seed: (c) => {
+      // Oldest first: the engine ranks archives by creation generation, as boots would have made them.
       const expired = [archiveName(c.now, 90), archiveName(c.now, 60)];
       for (const [n, name] of expired.entries()) {
         const archive = addArchive(c.top, name);
@@ -131,9 +136,10 @@ export const SCENARIOS: Scenario[] = [
           writeFileSync(join(nested, 'data'), `nested ${i} of archive ${n}\n`);
         }
       }
+      history(c);
       return { source: { kind: 'blank' }, deletable: expired };
     },
-  }),
+  },
   onHistory('recovery from an interrupted run (killed after archiving @root)', {
     more: (c) => {
       const r = tool(c, ['boot', '--now', new Date(c.now - 60_000).toISOString()], { PANTHEROS_FAILPOINT: 'after-step:2' });
