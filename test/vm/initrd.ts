@@ -29,7 +29,7 @@ export interface Initrd {
   cachedBase: boolean;
 }
 
-function hashOf(...parts: (string | Buffer)[]): string {
+export function hashOf(...parts: (string | Buffer)[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(p).update('\0');
   return h.digest('hex').slice(0, 16);
@@ -46,11 +46,11 @@ export function sharedLibraries(binary: string): string[] {
   return [...out.matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]!);
 }
 
-function which(tool: string): string {
+export function which(tool: string): string {
   return execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
 }
 
-function install(stage: string, source: string, target: string, mode = 0o755): void {
+export function install(stage: string, source: string, target: string, mode = 0o755): void {
   const to = join(stage, target);
   mkdirSync(dirname(to), { recursive: true });
   copyFileSync(source, to);
@@ -58,15 +58,19 @@ function install(stage: string, source: string, target: string, mode = 0o755): v
 }
 
 /** Writes a newc cpio of every entry under stage (sorted, owned by root) to out. */
-function packCpio(stage: string, out: string): void {
+export function packCpio(stage: string, out: string): void {
   execFileSync('sh', ['-c', `find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet > "${out}"`], { cwd: stage });
 }
 
-/** Removes older builds of the same kind; spares recent ones, which a concurrent test run may be booting. */
-function removeStale(prefix: string, keep: string): void {
-  for (const f of readdirSync(CACHE)) {
-    const path = join(CACHE, f);
-    if (f.startsWith(prefix) && path !== keep && Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { force: true });
+/**
+ * Removes older builds of the same kind (prefix, then only a hash and an extension: `initrd-node-` does
+ * not match `initrd-node-powercut-…`); spares recent ones, which a concurrent test run may be booting.
+ */
+export function removeStale(prefix: string, keep: string, dir = CACHE): void {
+  for (const f of readdirSync(dir)) {
+    const path = join(dir, f);
+    const isSameKind = f.startsWith(prefix) && /^[0-9a-f]{16}\./.test(f.slice(prefix.length));
+    if (isSameKind && path !== keep && Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { force: true });
   }
 }
 
@@ -113,12 +117,32 @@ function buildBase(kernel: Kernel, runtime: Runtime): { path: string; cached: bo
   return { path, cached: false };
 }
 
-/** The small per-build part: /init, the unit and its entry script, the bundle and the config. */
-function buildOverlay(config: object): Buffer {
+/** What another test puts into the same initrd (the power-cut test: its own /init, dmsetup, the dm modules). */
+export interface InitrdExtras {
+  /** Names the build in the cache (initrd-<runtime>-<name>-…). */
+  name: string;
+  /** Installed as /init instead of test/vm/init.sh. */
+  init: string;
+  /** Host binaries installed at the same path, with the libraries ldd names. */
+  binaries: string[];
+  /** Kernel module paths relative to lib/modules/<version>, listed in load order in /etc/vmtest-extra-modules. */
+  modules: string[];
+}
+
+/** The small per-build part: /init, the unit and its entry script, the bundle and the config (and the extras). */
+function buildOverlay(kernel: Kernel, config: object, extras: InitrdExtras | undefined): Buffer {
   const stage = mkdtempSync(join(CACHE, 'overlay-'));
   const out = `${stage}.cpio`;
   try {
-    install(stage, INIT, '/init');
+    install(stage, extras?.init ?? INIT, '/init');
+    for (const binary of extras?.binaries ?? []) {
+      install(stage, binary, binary);
+      for (const lib of sharedLibraries(binary)) if (!existsSync(join(stage, lib))) install(stage, lib, lib);
+    }
+    const moduleDir = join('lib/modules', kernel.version);
+    for (const m of extras?.modules ?? []) install(stage, join(kernel.root, moduleDir, m), join(moduleDir, m), 0o644);
+    mkdirSync(join(stage, 'etc'), { recursive: true });
+    if (extras) writeFileSync(join(stage, 'etc/vmtest-extra-modules'), `${extras.modules.join('\n')}\n`);
     install(stage, ENTRY, '/usr/bin/pantheros-rollback');
     install(stage, UNIT, '/etc/systemd/system/pantheros-rollback.service', 0o644);
     install(stage, BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback.mjs', 0o644);
@@ -133,15 +157,16 @@ function buildOverlay(config: object): Buffer {
 }
 
 /** Returns the initrd for this runtime, bundle and config, building only what changed. */
-export function buildInitrd(kernel: Kernel, runtime: Runtime, config: object): Initrd {
+export function buildInitrd(kernel: Kernel, runtime: Runtime, config: object, extras?: InitrdExtras): Initrd {
   const base = buildBase(kernel, runtime);
-  const overlay = buildOverlay(config);
-  const path = join(CACHE, `initrd-${runtime.name}-${hashOf(base.path, overlay)}.img`);
+  const overlay = buildOverlay(kernel, config, extras);
+  const kind = extras ? `${runtime.name}-${extras.name}` : runtime.name;
+  const path = join(CACHE, `initrd-${kind}-${hashOf(base.path, overlay)}.img`);
   if (!existsSync(path)) {
     // Uncompressed cpio first, compressed one after: the layout the kernel documents for early microcode.
     writeFileSync(`${path}.${process.pid}.tmp`, Buffer.concat([overlay, readFileSync(base.path)]));
     renameSync(`${path}.${process.pid}.tmp`, path);
-    removeStale(`initrd-${runtime.name}-`, path);
+    removeStale(`initrd-${kind}-`, path);
   }
   return { runtime: runtime.name, path, baseBytes: statSync(base.path).size, bytes: statSync(path).size, cachedBase: base.cached };
 }

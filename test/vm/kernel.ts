@@ -1,7 +1,8 @@
-// Fetches Debian's current kernel once (apt-get download, never installed) and keeps only the
-// image and the modules the VM test needs in .cache/vm/kernel/<version>.
+// Fetches Debian's current kernel once (apt-get download, never installed) and keeps the image, the
+// modules the busybox VM test loads, the device-mapper modules of the power-cut test and the package
+// itself (dracut needs its whole module tree) in .cache/vm/kernel/<version>.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { REPO } from '../helpers/prereq.js';
 
@@ -13,13 +14,20 @@ export const MODULES = [
   'virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'virtio_blk',
 ];
 
+/** Loaded by the power-cut test's /init after MODULES (dm-log-writes needs dm-mod; verified with modinfo). */
+export const DM_MODULES = ['dm-mod', 'dm-log-writes'];
+
 export interface Kernel {
   version: string;
+  /** The downloaded linux-image package, for builds that need every module (dracut). */
+  deb: string;
   /** The directory that holds lib/modules/<version> (a depmod base). */
   root: string;
   vmlinuz: string;
   /** Module paths relative to lib/modules/<version>, in load order. */
   modules: string[];
+  /** DM_MODULES' paths relative to lib/modules/<version>, in load order. */
+  dmModules: string[];
 }
 
 function run(cmd: string, args: string[], cwd?: string): string {
@@ -51,10 +59,14 @@ function findModule(dir: string, name: string): string | null {
 function cachedKernel(root: string, version: string): Kernel | null {
   const vmlinuz = join(root, `boot/vmlinuz-${version}`);
   const moduleDir = join(root, 'lib/modules', version);
-  if (!existsSync(vmlinuz) || !existsSync(join(moduleDir, 'modules.dep'))) return null;
-  const modules = MODULES.map((m) => findModule(moduleDir, m));
-  if (modules.some((m) => m === null)) return null;
-  return { version, root, vmlinuz, modules: modules.map((m) => relative(moduleDir, m!)) };
+  const deb = existsSync(root) ? readdirSync(root).find((f) => f.endsWith('.deb')) : undefined;
+  if (!deb || !existsSync(vmlinuz) || !existsSync(join(moduleDir, 'modules.dep'))) return null;
+  const found = (names: string[]) => names.map((m) => findModule(moduleDir, m));
+  const modules = found(MODULES);
+  const dmModules = found(DM_MODULES);
+  if ([...modules, ...dmModules].some((m) => m === null)) return null;
+  const rel = (paths: (string | null)[]) => paths.map((m) => relative(moduleDir, m!));
+  return { version, deb: join(root, deb), root, vmlinuz, modules: rel(modules), dmModules: rel(dmModules) };
 }
 
 /** Returns the cached kernel for Debian's current linux-image-amd64, downloading it on first use. */
@@ -91,7 +103,7 @@ export function fetchKernel(): Kernel {
     const to = join(root, 'lib/modules', version);
     mkdirSync(join(root, 'boot'), { recursive: true });
     copyFileSync(join(tree, `boot/vmlinuz-${version}`), join(root, `boot/vmlinuz-${version}`));
-    for (const name of MODULES) {
+    for (const name of [...MODULES, ...DM_MODULES]) {
       const path = findModule(from, name);
       if (!path) throw new Error(`${pkg} has no module ${name}`);
       mkdirSync(dirname(join(to, relative(from, path))), { recursive: true });
@@ -101,6 +113,7 @@ export function fetchKernel(): Kernel {
       if (existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
     }
     run('depmod', ['-b', root, version]);
+    renameSync(join(scratch, deb), join(root, deb));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

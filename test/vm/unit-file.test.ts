@@ -1,5 +1,5 @@
-// The stage-1 unit's ordering (field notes): checked on the file itself, since the VM test runs its
-// ExecStart without systemd.
+// The stage-1 unit's ordering (field notes), checked on the file itself; test/vm/stage1.test.ts
+// shows systemd honours it (the unit verbatim in a real systemd stage 1).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
