@@ -158,7 +158,7 @@ export function checkPreserved(e: Expectation, after: CrashFacts): string[] {
   if (after.reportCopy !== null) {
     try {
       const r = JSON.parse(after.reportCopy) as { version?: unknown; result?: unknown };
-      if (r.version !== 1 || typeof r.result !== 'string') v.push(`report copy without version/result: ${after.reportCopy.slice(0, 60)}`);
+      if (typeof r.version !== 'number' || r.version < 1 || typeof r.result !== 'string') v.push(`report copy without version/result: ${after.reportCopy.slice(0, 60)}`);
     } catch {
       v.push(`report copy is not JSON (${after.reportCopy.length} bytes): ${JSON.stringify(after.reportCopy.slice(0, 40))}`);
     }
