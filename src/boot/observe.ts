@@ -10,6 +10,7 @@ import { mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../f
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
 import { mayAgeOut } from '../retention/age-out.js';
+import { parseArchiveName } from '../archive/naming.js';
 import { NEXT_BOOT_FILE, readRequestFile, type Request } from './request-file.js';
 import { chooseTarget, type ChosenTarget } from './target.js';
 
@@ -70,6 +71,8 @@ export interface Observed {
   chosen: ChosenTarget;
   /** Warnings about keys on the kernel command line that look like ours but are not (pantheros.rollbak=). */
   cmdlineWarnings: string[];
+  /** The filesystem was found full (a step failed with ENOSPC): archives beyond keepAtLeast may go, as below the floor. */
+  spacePressure: boolean;
   subvolumes: SubvolumeFacts | null;
 }
 
@@ -123,6 +126,8 @@ export interface ObserveOptions {
   request?: Request;
   /** An inventory already taken of this filesystem (operator commands that plan several things share one). */
   inventory?: Inventory;
+  /** The filesystem is full (a step failed with ENOSPC): plan as if free space were below the floor. */
+  spacePressure?: boolean;
 }
 
 /**
@@ -164,12 +169,18 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     leftovers.length > 0 ||
     ['previous', 'archive', 'snapshot'].includes(chosen.target.kind) ||
     (chosen.target.kind === 'keep' && kinds[root] === 'missing') ||
-    mayAgeOut(archiveNames, config.oldRoots, options.now, space?.freePercent);
+    mayAgeOut(archiveNames, config.oldRoots, options.now, options.spacePressure ? 0 : space?.freePercent);
 
   let subvolumes: SubvolumeFacts | null = null;
   if (needsFacts) {
     const inventory = options.inventory ?? takeInventory(top, { writableMount });
-    subvolumes = collectFacts(inventory, config, [...archiveNames, ...leftovers], chosen);
+    const below = options.now.getTime() - config.oldRoots.keepDays * 86_400_000;
+    const pressed = options.spacePressure === true || (space !== null && space.freePercent < config.oldRoots.minFreePercent);
+    const candidate = (name: string) => {
+      const t = parseArchiveName(name)?.time.getTime();
+      return t !== undefined && (pressed || t < below || t > options.now.getTime());
+    };
+    subvolumes = collectFacts(inventory, config, archiveNames, leftovers, chosen, candidate);
     subvolumes.defaultId = readDefaultSubvolumeId(top);
     const blankRecord = subvolumes.records.get(blank);
     if (blankRecord && blankReadOnly === null) blankReadOnly = blankRecord.readOnly;
@@ -187,12 +198,18 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     space,
     chosen,
     cmdlineWarnings: describeUnknownKeys(unknownKeys(options.cmdline)),
+    spacePressure: options.spacePressure === true,
     subvolumes,
   };
 }
 
-/** Records of the archive directory's items, the root, the blank and the target; what lies below each of them. */
-function collectFacts(inventory: Inventory, config: Config, items: string[], chosen: ChosenTarget): SubvolumeFacts {
+/**
+ * Records of the archive directory's items, the root, the blank and the target; what lies below each of them. An
+ * archive that may age out (`candidate`) also gets its creation time (btrfs subvolume show: one process each), so a
+ * name a clock that was behind wrote cannot make it look older than it is. When the listing failed, nested subvolumes
+ * are found by walking, and only below what may go or be copied.
+ */
+function collectFacts(inventory: Inventory, config: Config, archives: string[], leftovers: string[], chosen: ChosenTarget, candidate: (name: string) => boolean): SubvolumeFacts {
   const { root, blank, oldRoots, snapshots } = config.subvolumes;
   const records = new Map<string, SubvolumeRecord>();
   const nested = new Map<string, NestedSubvolume[]>();
@@ -201,8 +218,13 @@ function collectFacts(inventory: Inventory, config: Config, items: string[], cho
     if (r) records.set(path, r);
     return r;
   };
-  for (const [name, below] of inventory.belowEach(oldRoots, items)) {
-    if (remember(`${oldRoots}/${name}`)) nested.set(`${oldRoots}/${name}`, below);
+  const walked = inventory.listingFailure === undefined ? [...archives, ...leftovers] : [...archives.filter(candidate), ...leftovers];
+  for (const name of [...archives, ...leftovers]) remember(`${oldRoots}/${name}`);
+  for (const [name, below] of inventory.belowEach(oldRoots, walked)) if (records.has(`${oldRoots}/${name}`)) nested.set(`${oldRoots}/${name}`, below);
+  for (const name of archives.filter(candidate)) {
+    const path = `${oldRoots}/${name}`;
+    const r = records.get(path);
+    if (r && r.otime === null) records.set(path, { ...r, otime: inventory.shown(path)?.otime ?? null });
   }
   if (remember(root)) nested.set(root, inventory.below(root));
   remember(blank);

@@ -4,8 +4,8 @@ import { nextArchiveName } from '../archive/naming.js';
 import type { Config } from '../config/load-config.js';
 import { InternalError, PreconditionError } from '../errors.js';
 import { blockingComponent, isDirectoryKind } from '../fs/entry-kind.js';
-import { numberSteps, type DeleteItem, type Notice, type Step, type StepSpec } from '../engine/plan.js';
-import { decideRetention, orderNewestFirst, type Verdict } from '../retention/age-out.js';
+import { deleteItem, numberSteps, type DeleteItem, type Notice, type Step, type StepSpec } from '../engine/plan.js';
+import { decideRetention, orderNewestFirst, type ArchiveFact, type Verdict } from '../retention/age-out.js';
 import { parseSnapshotName } from '../retention/snapshots.js';
 import type { NestedSubvolume } from '../btrfs/inventory.js';
 import { isLeftoverName, NEW_ROOT_PREFIX, type Observed, type Space } from './observe.js';
@@ -221,6 +221,7 @@ interface ArchiveFactWithPath {
   name: string;
   path: string;
   cgen: number | undefined;
+  createdAt: Date | null;
 }
 
 /** The archives (subvolumes with readable, non-hidden names in the archive directory) with their generations. */
@@ -228,7 +229,10 @@ function archiveFacts(observed: Observed, config: Config): ArchiveFactWithPath[]
   const { oldRoots } = config.subvolumes;
   return observed.entries
     .filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.'))
-    .map((e) => ({ name: e.name, path: `${oldRoots}/${e.name}`, cgen: observed.subvolumes?.records.get(`${oldRoots}/${e.name}`)?.cgen }));
+    .map((e) => {
+      const r = observed.subvolumes?.records.get(`${oldRoots}/${e.name}`);
+      return { name: e.name, path: `${oldRoots}/${e.name}`, cgen: r?.cgen, createdAt: r?.otime ?? null };
+    });
 }
 
 interface Source {
@@ -320,11 +324,10 @@ function leftoverItems(observed: Observed, config: Config): DeleteItem[] {
       if (!sv) throw new InternalError(`the subvolume facts were not read, but ${path} is to be removed`);
       if (!sv.records.has(path)) return [];
       const nested = sv.nested.get(path) ?? [];
-      return [{ path, reason: 'temporary subvolume of an interrupted run', subvolumes: [...nested.map(ref), { path }] }];
+      return [deleteItem(path, 'temporary subvolume of an interrupted run', nested)];
     });
 }
 
-const ref = (n: NestedSubvolume) => (n.bytes.equals(Buffer.from(n.path)) ? { path: n.path } : { path: n.path, bytes: n.bytes });
 
 /** Retention with the facts only the filesystem gives: candidates by age and count, then what must stay whatever. */
 function ageOut(
@@ -338,7 +341,7 @@ function ageOut(
 ): { verdicts: Verdict[]; deletions: DeleteItem[] } {
   const { oldRoots } = config.subvolumes;
   const protect = new Map<string, string>();
-  const all = facts.map((f) => ({ name: f.name, cgen: f.cgen }));
+  const all: ArchiveFact[] = facts.map((f) => ({ name: f.name, cgen: f.cgen, createdAt: f.createdAt }));
   if (archive) {
     all.push({ name: archive.name, cgen: Number.MAX_SAFE_INTEGER });
     protect.set(archive.name, 'archived this boot');
@@ -350,7 +353,7 @@ function ageOut(
   // The newest archive before this boot stays too (with keepAtLeast 1 it would otherwise go the boot after a long power-off).
   const newestBefore = orderNewestFirst(facts)[0];
   if (newestBefore && !protect.has(newestBefore.name)) protect.set(newestBefore.name, 'newest archive before this boot');
-  const result = decideRetention({ archives: all, policy: config.oldRoots, now, protect, freePercent: observed.space?.freePercent });
+  const result = decideRetention({ archives: all, policy: config.oldRoots, now, protect, freePercent: observed.space?.freePercent, full: observed.spacePressure });
   for (const w of result.warnings) note('warning', oldRoots, w);
 
   const sv = observed.subvolumes;
@@ -370,12 +373,8 @@ function ageOut(
     }
     const mounted = observed.mountedPaths.find((m) => m === path || m.startsWith(`${path}/`));
     if (mounted) return keep(`mounted (${mounted}): left alone while it is in use`);
-    const nested = sv.nested.get(path) ?? [];
-    const parents = [{ path, readOnly: record.readOnly as boolean | null }, ...nested];
-    // btrfs cannot unlink a nested subvolume from a read-only parent: such an archive would be left half-deleted.
-    const blocked = parents.find((p) => p.readOnly !== false && nested.some((n) => n.path.startsWith(`${p.path}/`)));
-    if (blocked) return keep(blocked.readOnly ? `holds subvolumes inside the read-only ${blocked.path}, which btrfs cannot delete: kept whole` : `holds subvolumes inside ${blocked.path}, whose read-only flag cannot be told: kept whole`);
-    deletions.push({ path, reason: v.reason, subvolumes: [...nested.map(ref), { path }] });
+    // Nested subvolumes that hold others are made writable first (the delete item's unlock list).
+    deletions.push(deleteItem(path, v.reason, sv.nested.get(path) ?? []));
     return v;
   });
   return { verdicts, deletions };

@@ -4,10 +4,10 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { describeError, exitCodeFor, PreconditionError, StepError, UsageError } from '../errors.js';
 import { acquireTopLevel, releaseTopLevel, type TopLevel } from '../btrfs/top-level.js';
-import { deleteSubvolumes, syncFilesystem, waitForCleaner } from '../btrfs/native.js';
+import { syncFilesystem, waitForCleaner } from '../btrfs/native.js';
 import { spawnCounter } from '../btrfs/run.js';
 import { checkPlan } from '../engine/check.js';
-import { executePlan, type Execution } from '../engine/execute.js';
+import { deleteNow, executePlan, type Execution } from '../engine/execute.js';
 import type { Step } from '../engine/plan.js';
 import { kindOf, walkPath, isDirectoryKind } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
@@ -76,16 +76,26 @@ function bootRecovery(plan: BootPlan, observed: Observed, top: string, config: C
   const { root, oldRoots } = config.subvolumes;
   const abs = (p: string) => join(top, p);
   return (execution: Execution): string => {
-    const done = (s: Step) => execution.status.get(s.n) === 'done';
     const said: string[] = [];
+    try {
+      putBack(execution, said);
+    } catch (error) {
+      said.push(`putting things back failed (${describeError(error)}); the next boot recovers`);
+    }
+    return said.join('; ');
+  };
+  function putBack(execution: Execution, said: string[]): void {
+    const done = (s: Step) => execution.status.get(s.n) === 'done';
     const placed = plan.steps.some((s) => s.action === 'rename' && s.to === root && done(s));
     if (placed) said.push(`the new ${root} is in place`);
     else if (kindOf(abs(root)) === 'subvolume') {
       said.push(`${root} was never moved and boots`);
       if (plan.newRoot && kindOf(abs(plan.newRoot)) === 'subvolume') {
-        const made = plan.steps.filter((s) => s.action === 'snapshot' && s.dest.startsWith(`${plan.newRoot}/`) && done(s)).map((s) => (s as { dest: string }).dest);
-        const results = deleteSubvolumes([...made.reverse(), plan.newRoot].map(abs), { commit: true });
-        said.push(results.every((r) => !r.error) ? `removed the unfinished ${plan.newRoot}` : `the unfinished ${plan.newRoot} could not be removed (the next boot removes it)`);
+        // The nested subvolumes snapshotted into it so far (exact bytes for odd names), deepest first, then it.
+        const made = plan.steps.flatMap((s) => (s.action === 'snapshot' && s.dest.startsWith(`${plan.newRoot}/`) && done(s) ? [s.destBytes ? { path: s.dest, bytes: s.destBytes } : { path: s.dest }] : []));
+        const outcome = deleteNow(top, [{ path: plan.newRoot, reason: 'the unfinished new root of this run', subvolumes: [...made.reverse(), { path: plan.newRoot }] }]);
+        const o = outcome.get(plan.newRoot);
+        said.push(o?.deleted ? `removed the unfinished ${plan.newRoot}` : `the unfinished ${plan.newRoot} could not be removed (${o?.error ?? 'unknown'}; the next boot removes it)`);
       }
     } else {
       const back = plan.archive && kindOf(abs(plan.archive.path)) === 'subvolume' ? plan.archive.path : null;
@@ -111,8 +121,50 @@ function bootRecovery(plan: BootPlan, observed: Observed, top: string, config: C
     } catch {
       // the next transaction commit carries it
     }
-    return said.join('; ');
+  }
+}
+
+/** Archives deleted to make room when the filesystem was full, planned and checked as the floor would have them. */
+interface MadeRoom {
+  step: Step;
+  deletions: BootPlan['deletions'];
+  verdicts: BootPlan['verdicts'];
+  execution: Execution;
+}
+
+/**
+ * The filesystem is full although nothing was due to go: plan again as if free space were below the floor (archives
+ * beyond keepAtLeast, oldest first), check, and delete them. Undefined when nothing may go.
+ */
+function makeRoom(top: string, config: Config, o: { cmdline: string; now: Date; log: Logger; n: number }): MadeRoom | undefined {
+  const observed = observeBoot(top, config, { cmdline: o.cmdline, now: o.now, facts: 'full', spacePressure: true });
+  const planned = planBoot(observed, config, { now: o.now });
+  const ageOut = planned.steps.find((s) => s.action === 'delete' && s.purpose === 'age-out');
+  if (!ageOut || ageOut.action !== 'delete') return undefined;
+  const step: Step = { ...ageOut, n: o.n, reason: `the filesystem is full: make room by ageing out ${ageOut.items.length} archive(s) beyond keepAtLeast, oldest first` };
+  const checked = checkPlan([step], bootScope(config), bootCheckFacts(observed, planned, config));
+  if (!checked.steps.length) return undefined;
+  o.log.warn(`no space left and nothing was due to go: ${step.reason}`);
+  const execution = executePlan(checked.steps, { top, log: o.log });
+  const done = checked.steps[0]!;
+  return { step: done, deletions: planned.deletions.filter((d) => done.action === 'delete' && done.items.some((i) => i.path === d.path)), verdicts: planned.verdicts, execution };
+}
+
+/** The plan as it ran: with the room-making step and its deletions and verdicts. */
+function withRoom(plan: BootPlan, room: MadeRoom): BootPlan {
+  const gone = new Set(room.deletions.map((d) => d.path.split('/').at(-1)));
+  return {
+    ...plan,
+    steps: [...plan.steps, room.step],
+    deletions: [...plan.deletions, ...room.deletions],
+    verdicts: plan.verdicts.map((v) => (gone.has(v.name) ? room.verdicts.find((r) => r.name === v.name) ?? v : v)),
   };
+}
+
+function mergeExecution(into: Execution, from: Execution): void {
+  for (const [n, st] of from.status) into.status.set(n, st);
+  for (const [p, o] of from.items) into.items.set(p, o);
+  into.warnings.push(...from.warnings);
 }
 
 /**
@@ -140,6 +192,7 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   let top: TopLevel | undefined;
   let error: unknown;
   let state: StateBootReport | null = null;
+  let room: MadeRoom | undefined;
   const cmdline = readCmdline(options.cmdlineFile, warnings);
 
   try {
@@ -151,14 +204,19 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
     if (!options.dryRun) {
       if (plan.blockers.length) throw new PreconditionError(plan.blockers.join('; '));
       const topPath = top.path;
+      const base = plan;
       execution = executePlan(plan.steps, {
         top: topPath,
         log,
         failpoint: options.failpoint,
         recover: bootRecovery(plan, observed, topPath, config),
-        // A full filesystem: the space of what this run deleted is free only once btrfs has cleaned it up.
+        // A full filesystem: the space of what was deleted is free only once btrfs has cleaned it up; when nothing
+        // was (the metadata filled up while statfs still shows free space), room is made as below the floor.
         onNoSpace: (ran) => {
-          if (![...ran.items.values()].some((o) => o.deleted)) return false;
+          if (![...ran.items.values()].some((o) => o.deleted)) {
+            room = makeRoom(topPath, config, { cmdline, now: options.now, log, n: base.steps.length + 1 });
+            if (!room || ![...room.execution.items.values()].some((o) => o.deleted)) return false;
+          }
           waitForCleaner(topPath);
           return true;
         },
@@ -169,6 +227,10 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   } catch (e) {
     error = e;
     if (e instanceof StepError) execution = e.execution as Execution | undefined;
+  }
+  if (room && plan) {
+    plan = withRoom(plan, room);
+    if (execution) mergeExecution(execution, room.execution);
   }
 
   // A failed state rollback (put back by its recovery) fails the run, whatever the root's result.

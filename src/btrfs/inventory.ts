@@ -7,14 +7,14 @@
 // - the facts of a path (id, generations, read-only) come from the listing only when exactly one line names that
 //   path (a real subvolume always has its own line, so a second line naming it can only be forged); otherwise
 //   they are read with `btrfs subvolume show PATH`, whose fields after the (known) name cannot be forged;
-// - subvolumes below a path are the listing's candidates verified on disk, plus the real paths of lines cut short
-//   by a newline in a name (the line's text, a newline and the next lines, verified on disk the same way).
+// - subvolumes below a path are the listing's candidates verified on disk, plus, for a line cut short by a newline
+//   in a name, whatever the directory holding that name really holds (read by readdir and walked).
 import { accessSync, constants, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { atParent, lstatBelow } from '../fs/open-dir.js';
 import { SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { join } from 'node:path';
 import { assertSafePath, BTRFS, listArgv } from './commands.js';
-import { extendedText, parseListing, type ListingEntry, type ListingText } from './listing.js';
+import { parseListing, type ListingEntry, type ListingText } from './listing.js';
 import { CommandError, runCommand, runCommandBytes } from './run.js';
 
 export interface SubvolumeRecord {
@@ -32,6 +32,8 @@ export interface SubvolumeRecord {
   /** Relative to the top level. */
   path: string;
   readOnly: boolean;
+  /** When the subvolume was made (btrfs's otime, the kernel clock of that moment); null when only the listing was read. */
+  otime: Date | null;
   /** Where the facts come from: the one listing line naming the path, or `btrfs subvolume show`. */
   source: 'listing' | 'show';
 }
@@ -52,7 +54,6 @@ export interface ListingOutput {
 }
 
 const key = (b: Buffer) => b.toString('latin1');
-const MAX_EXTENSION_LINES = 64;
 const MAX_PATH_BYTES = 65_536;
 
 /** Runs the two listings (read-only subvolumes first, so a line cannot appear in it without being in the full one). */
@@ -87,7 +88,19 @@ export function parseShow(output: string, relPath: string): Omit<SubvolumeRecord
   const cgen = num('Gen at creation');
   const parent = num('Parent ID');
   if (id === undefined || gen === undefined || cgen === undefined || parent === undefined || !fields.has('Flags')) return undefined;
-  return { id, gen, cgen, parent, uuid: uuid('UUID'), parentUuid: uuid('Parent UUID'), receivedUuid: uuid('Received UUID'), readOnly: /\breadonly\b/.test(fields.get('Flags')!) };
+  const created = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2})(\d{2})$/.exec(fields.get('Creation time') ?? '');
+  const otime = created ? new Date(`${created[1]}T${created[2]}${created[3]}:${created[4]}`) : null;
+  return {
+    id,
+    gen,
+    cgen,
+    parent,
+    uuid: uuid('UUID'),
+    parentUuid: uuid('Parent UUID'),
+    receivedUuid: uuid('Received UUID'),
+    readOnly: /\breadonly\b/.test(fields.get('Flags')!),
+    otime: otime && !Number.isNaN(otime.getTime()) ? otime : null,
+  };
 }
 
 function showSubvolume(abs: string): string | undefined {
@@ -221,6 +234,7 @@ export class Inventory {
           receivedUuid: e.receivedUuid,
           path,
           readOnly: this.readOnlyLines.has(`${e.id}\0${key(bytes)}`),
+          otime: null,
           source: 'listing',
         };
       } else {
@@ -289,7 +303,8 @@ export class Inventory {
 
   /**
    * Subvolumes strictly below `rel`, found by walking its directories (never through a symlink): each directory
-   * with inode 256 on a device of its own is one. Used when the listing cannot be had; reads every directory below.
+   * with inode 256 on a device of its own is one. Used below names holding newlines, and for everything when the
+   * listing cannot be had; reads every directory below.
    */
   private walkBelow(rel: Buffer): NestedSubvolume[] {
     const found: NestedSubvolume[] = [];
@@ -335,15 +350,17 @@ export class Inventory {
       const unique = (this.byText.get(key(e.text)) ?? []).length === 1;
       if (this.isSubvolume(e.text)) add(e.text, unique ? this.readOnlyLines.has(`${e.id}\0${key(e.text)}`) : this.readOnlyOnDisk(e.text));
       else unverified += 1;
-      // A name holding a newline: the line ends inside the last component, whose real name starts with the rest
-      // of the text and a newline. Only then can the following lines be part of it.
+      // A name holding a newline: the line ends inside a component whose real name starts with the rest of the text
+      // and a newline (the lines after it may be anything the name says). The directory names the real names: each
+      // such entry is looked at, and walked, for subvolumes — however many lines its name spans.
       const slash = e.text.lastIndexOf(0x2f);
+      const dir = e.text.subarray(0, Math.max(slash, 0));
       const start = Buffer.concat([e.text.subarray(slash + 1), Buffer.from('\n')]);
-      if (!this.children(e.text.subarray(0, Math.max(slash, 0))).some((n) => n.subarray(0, start.length).equals(start))) continue;
-      for (let k = 1; k <= MAX_EXTENSION_LINES; k++) {
-        const text = extendedText(this.full, e, k);
-        if (!text || text.length > MAX_PATH_BYTES) break;
-        if (this.isSubvolume(text)) add(text, this.readOnlyOnDisk(text));
+      for (const name of this.children(dir)) {
+        if (!name.subarray(0, start.length).equals(start)) continue;
+        const real = Buffer.concat([dir, Buffer.from('/'), name]);
+        if (this.isSubvolume(real)) add(real, this.readOnlyOnDisk(real));
+        for (const n of this.walkBelow(real)) add(n.bytes, n.readOnly);
       }
     }
     if (unverified > 0) {

@@ -88,14 +88,3 @@ export function parseListing(out: Buffer): ListingText {
   });
   return { lines, entries };
 }
-
-/**
- * The path text of `entry` extended by the next `k` whole lines of the listing (each joined with "\n"): the real
- * path of a subvolume whose name holds newlines followed by entry-shaped text.
- */
-export function extendedText(listing: ListingText, entry: ListingEntry, k: number): Buffer | undefined {
-  if (entry.lastLine + k >= listing.lines.length) return undefined;
-  const parts: Buffer[] = [entry.text];
-  for (let j = 1; j <= k; j++) parts.push(NEWLINE, listing.lines[entry.lastLine + j]!);
-  return Buffer.concat(parts);
-}

@@ -129,3 +129,23 @@ export function waitForCleaner(path: string): void {
   if (r.code !== 0) fail(r, `cannot wait for deleted subvolumes to be cleaned at ${path}`);
   syncFilesystem(path);
 }
+
+/**
+ * Makes the subvolume at `path` writable (clears its read-only flag; `-f` also for one made by `btrfs receive`, whose
+ * received_uuid btrfs-progs then clears). Only for subvolumes about to be deleted, so a nested one can be unlinked
+ * from it. A path a process argument cannot carry is reached through an fd of the directory itself.
+ */
+export function setWritable(path: string | Buffer): void {
+  if (isArgumentSafe(path)) {
+    const r = runCommand([BTRFS, 'property', 'set', '-f', '-ts', path, 'ro', 'false']);
+    if (r.code !== 0) fail(r, `cannot make ${path} writable`);
+    return;
+  }
+  const fd = openDirectory(path);
+  try {
+    const r = runCommand([BTRFS, 'property', 'set', '-f', '-ts', `/proc/${process.pid}/fd/${fd}`, 'ro', 'false']);
+    if (r.code !== 0) fail(r, `cannot make ${String(path)} writable`);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -49,8 +49,8 @@ Exit: 0 a bootable root is in place and committed (also when a target was refuse
       1 a step failed (the report says what is in place now; the next run recovers),
       2 usage or config error, 3 a precondition failed (nothing was changed), 4 internal error.`;
 
-/** In stage 1 a bad config still leaves a report (result failed), so status and metrics show the boot did not roll back. */
-function reportConfigError(error: unknown, args: { json: boolean; report: string | undefined }): number {
+/** In stage 1 a bad command line or config still leaves a report (result failed), so status and metrics show the boot did not roll back. */
+function reportStage1Failure(error: unknown, args: { json: boolean; report: string | undefined }): number {
   const exitCode = exitCodeFor(error);
   const now = new Date();
   const report = buildBootReport({ tool: TOOL, runtime: runtimeName(), startedAt: now, now, dryRun: false, stage1: true, device: null, plan: undefined, execution: undefined, result: 'failed', warnings: [], error: describeError(error), exitCode });
@@ -67,19 +67,28 @@ export const bootCommand: Command = {
   name: 'boot',
   usage: USAGE,
   async run(argv) {
-    const args = parseFlags(argv, { string: ['cmdline', 'now', 'report'], boolean: ['dry-run'] }, 'boot');
-    if (args._.length) throw new UsageError(`boot: unexpected argument ${String(args._[0])}`);
-    const json = args.json === true;
-    const dryRun = args['dry-run'] === true;
     const stage1 = inInitrd();
+    // In stage 1 every run leaves a report, also one the command line or the config makes fail before it starts
+    // (status and the metrics must not go on showing the previous boot as fine).
+    let args: ReturnType<typeof parseFlags>;
     let config: Config;
+    let now: Date;
     try {
+      args = parseFlags(argv, { string: ['cmdline', 'now', 'report'], boolean: ['dry-run'] }, 'boot');
+      if (args._.length) throw new UsageError(`boot: unexpected argument ${String(args._[0])}`);
       config = loadConfig(stringFlag(args, 'config'));
+      now = parseNow(stringFlag(args, 'now'), 'boot');
     } catch (error) {
-      if (stage1 && !dryRun) return reportConfigError(error, { json, report: stringFlag(args, 'report') });
+      const dry = argv.includes('--dry-run');
+      if (stage1 && !dry && error instanceof UsageError) {
+        const at = argv.indexOf('--report');
+        const given = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith('--report='))?.slice('--report='.length);
+        return reportStage1Failure(error, { json: argv.includes('--json'), report: given?.startsWith('/') ? given : undefined });
+      }
       throw error;
     }
-    const now = parseNow(stringFlag(args, 'now'), 'boot');
+    const json = args.json === true;
+    const dryRun = args['dry-run'] === true;
     const log = createLogger();
     const report = await runBoot({
       config,

@@ -77,6 +77,7 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
     const mounted = facts.mountedPaths.find((m) => m === item.path || m.startsWith(`${item.path}/`));
     if (mounted) bad(`${mounted} is mounted`);
     const verified = new Set((facts.nested.get(item.path) ?? []).map((n) => n.path));
+    for (const u of item.unlock ?? []) if (!verified.has(u.path)) bad(`${u.path} is made writable but is not a subvolume confirmed below it`);
     item.subvolumes.forEach((s, i) => {
       if (i === item.subvolumes.length - 1) {
         if (s.path !== item.path) bad('the item itself must be deleted last');

@@ -4,7 +4,7 @@
 import { lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
 import { atParent, lstatBelow, renameBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
-import { BtrfsError, createSubvolume, deleteSubvolumes, isArgumentSafe, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
+import { BtrfsError, createSubvolume, deleteSubvolumes, isArgumentSafe, setWritable, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
 import { describeError, StepError } from '../errors.js';
 import { kindOf, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
@@ -101,11 +101,23 @@ function argumentPaths(top: string, item: DeleteItem): string[] {
   return out;
 }
 
+/**
+ * Deletes items outside a plan's steps — for a recovery putting things back after a failed step — the way the
+ * executor deletes (odd names moved to plain ones first); returns one outcome per item.
+ */
+export function deleteNow(top: string, items: readonly DeleteItem[]): Map<string, ItemOutcome> {
+  const execution: Execution = { status: new Map(), items: new Map(), warnings: [] };
+  deleteItems(top, items, execution);
+  return execution.items;
+}
+
 function deleteItems(top: string, items: readonly DeleteItem[], execution: Execution): boolean {
   const batches: { item: DeleteItem; paths: string[] }[] = [];
   let all = true;
   for (const item of items) {
     try {
+      // A subvolume that holds others is made writable first (anyone may make their own subvolume read-only).
+      for (const u of item.unlock ?? []) setWritable(u.bytes ? Buffer.concat([Buffer.from(`${top}/`), u.bytes]) : join(top, u.path));
       batches.push({ item, paths: argumentPaths(top, item) });
     } catch (error) {
       execution.items.set(item.path, { path: item.path, deleted: false, error: describeError(error) });

@@ -14,6 +14,23 @@ export interface DeleteItem {
   reason: string;
   /** Every subvolume deleted for it, deepest first, the item itself last. */
   subvolumes: SubvolumeRef[];
+  /**
+   * Nested subvolumes that hold others, made writable first: btrfs cannot unlink a subvolume from a read-only parent,
+   * and anyone may make their own subvolume read-only; the item is going, so its contents may not pin it.
+   */
+  unlock?: SubvolumeRef[];
+}
+
+/** A nested subvolume as a reference: the path, and its exact bytes when the name is not valid UTF-8. */
+export const refOf = (n: { path: string; bytes: Buffer }): SubvolumeRef => (n.bytes.equals(Buffer.from(n.path)) ? { path: n.path } : { path: n.path, bytes: n.bytes });
+
+/**
+ * The delete item for `path` with the subvolumes below it (deepest first, as src/btrfs/inventory.ts gives them): all
+ * of them, then the item; every one that holds another is made writable first.
+ */
+export function deleteItem(path: string, reason: string, nested: readonly { path: string; bytes: Buffer }[]): DeleteItem {
+  const unlock = nested.filter((n) => nested.some((m) => m.path.startsWith(`${n.path}/`))).map(refOf);
+  return { path, reason, subvolumes: [...nested.map(refOf), { path }], ...(unlock.length ? { unlock } : {}) };
 }
 
 export type Step =

@@ -7,6 +7,12 @@ export interface ArchiveFact {
   name: string;
   /** btrfs generation at which the subvolume was created; undefined when not known (ordered by name then). */
   cgen: number | undefined;
+  /**
+   * When btrfs made the subvolume (otime: for an archived root, the boot before the one that archived it). An archive
+   * cannot be archived before it was made, so a name earlier than this (when this is not after the clock) was written
+   * by a clock that was behind.
+   */
+  createdAt?: Date | null;
 }
 
 export interface RetentionPolicy {
@@ -35,6 +41,8 @@ export interface RetentionInput {
   protect?: ReadonlyMap<string, string>;
   /** Free space of the filesystem in percent (unallocated included); undefined when not measured. */
   freePercent?: number | undefined;
+  /** The filesystem is full (the new root could not be made): archives beyond keepAtLeast go, as below the floor. */
+  full?: boolean;
 }
 
 export interface RetentionResult {
@@ -104,6 +112,14 @@ export function decideRetention(input: RetentionInput): RetentionResult {
   for (let i = ordered.length - 1; i >= 0; i--) {
     const t = times[i];
     if (t === undefined || t > nowMs) continue;
+    const made = ordered[i]!.createdAt?.getTime();
+    if (made !== undefined && made > t && made <= nowMs) {
+      // Archived before it was made: the name's clock was behind. Age it from when it was made. (A creation time
+      // after the clock says nothing: this clock or that one is wrong, and the clock-behind rule below applies.)
+      raisedFrom[i] = `its creation time ${new Date(made).toISOString()}`;
+      effective[i] = Math.max(made, floor?.time ?? made);
+      continue;
+    }
     if (floor && floor.time > t) {
       effective[i] = floor.time;
       raisedFrom[i] = floor.name;
@@ -121,8 +137,8 @@ export function decideRetention(input: RetentionInput): RetentionResult {
       `the newest archive ${newestBefore!.name} is dated after the clock (${now.toISOString()}): either the clock is behind now or it was ahead at that boot; nothing is deleted by age this boot`,
     );
   }
-  const belowFloor = input.freePercent !== undefined && input.freePercent < policy.minFreePercent;
-  const floorText = belowFloor ? `free space ${input.freePercent!.toFixed(1)} % is below oldRoots.minFreePercent (${policy.minFreePercent} %)` : '';
+  const belowFloor = input.full === true || (input.freePercent !== undefined && input.freePercent < policy.minFreePercent);
+  const floorText = input.full ? 'the filesystem is full (no space left to make the new root)' : belowFloor ? `free space ${input.freePercent!.toFixed(1)} % is below oldRoots.minFreePercent (${policy.minFreePercent} %)` : '';
 
   const verdicts = ordered.map((a, i): Verdict => {
     const t = times[i];
@@ -153,7 +169,7 @@ export function decideRetention(input: RetentionInput): RetentionResult {
     if (i < keepAtLeast) return keep(`among the newest ${keepAtLeast}`);
     if (t === undefined) return keep('name is not a timestamp: age unknown, never aged out');
     const age = ageDays === undefined ? '' : `${days(ageDays)}${ageFrom === 'generation' ? ' at least' : ''}`;
-    const raised = raisedFrom[i] ? `, counted from ${raisedFrom[i]} (made before it, with a later name)` : '';
+    const raised = !raisedFrom[i] ? '' : raisedFrom[i]!.startsWith('its creation') ? `, counted from ${raisedFrom[i]} (its name is earlier: the clock was behind when it was archived)` : `, counted from ${raisedFrom[i]} (made before it, with a later name)`;
     if (!clockBehind && ageDays !== undefined && ageDays > policy.keepDays) {
       return del(`older than ${days(policy.keepDays)} (${age}${raised}) and beyond the newest ${keepAtLeast}${future ? `; ${futureText}` : ''}`);
     }
@@ -164,7 +180,7 @@ export function decideRetention(input: RetentionInput): RetentionResult {
   });
 
   const deleted = verdicts.filter((v) => v.action === 'delete');
-  const byFloor = verdicts.filter((v) => v.action === 'delete' && v.reason.startsWith('free space')).length;
+  const byFloor = verdicts.filter((v) => v.action === 'delete' && v.reason.startsWith(floorText || '\0')).length;
   if (byFloor) warnings.push(`${floorText}: ${byFloor} archive(s) within keepDays but beyond the newest ${keepAtLeast} go this boot, oldest first`);
   const newestBeforeAge = newestBefore ? verdicts.find((v) => v.name === newestBefore.name)?.ageDays : undefined;
   if (!belowFloor && deleted.length > 1 && newestBeforeAge !== undefined && newestBeforeAge > policy.keepDays) {

@@ -6,7 +6,7 @@
 import { nextArchiveName } from '../archive/naming.js';
 import type { NestedSubvolume, SubvolumeRecord } from '../btrfs/inventory.js';
 import type { Config } from '../config/load-config.js';
-import { numberSteps, type DeleteItem, type Notice, type Step, type StepSpec } from '../engine/plan.js';
+import { deleteItem, numberSteps, type DeleteItem, type Notice, type Step, type StepSpec } from '../engine/plan.js';
 import { isDirectoryKind } from '../fs/entry-kind.js';
 import { decideRetention, orderNewestFirst, type Verdict } from '../retention/age-out.js';
 import type { ObservedState, ObservedSnapshot, ObservedSubvolume, RequestOrigin } from './observe.js';
@@ -63,7 +63,6 @@ export interface StatePlanRequest {
 type Note = (severity: Notice['severity'], subject: string | null, what: string, why?: string, fix?: string) => void;
 
 const isInside = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
-const ref = (n: NestedSubvolume) => (n.bytes.equals(Buffer.from(n.path)) ? { path: n.path } : { path: n.path, bytes: n.bytes });
 
 /** The nested subvolumes directly inside `path` (not inside another nested one), shallowest first. */
 export function directNested(path: string, nested: readonly NestedSubvolume[]): NestedSubvolume[] {
@@ -381,9 +380,8 @@ function planSwap(sv: ObservedSubvolume, snap: ObservedSnapshot, observed: Obser
       const keep = (reason: string): Verdict => ({ ...v, action: 'keep', reason });
       if (!record) verdict = keep('not confirmed as a subvolume: left alone');
       else if (record.readOnly) verdict = keep(`read-only, so protected (to let it age out: btrfs property set -ts <top>/${path} ro false)`);
-      else if (nested.length) verdict = keep('holds nested subvolumes: kept whole');
       else if (observed.mountedPaths.some((m) => isInside(m, path))) verdict = keep('mounted: left alone while it is in use');
-      else out.deletions.push({ path, reason: v.reason, subvolumes: [...nested.map(ref), { path }] });
+      else out.deletions.push(deleteItem(path, v.reason, nested));
     }
     out.verdicts.push({ ...verdict, dir: sv.archiveDir });
   }

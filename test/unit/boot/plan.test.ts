@@ -93,8 +93,6 @@ describe('planBoot: ageing out', () => {
   it.each<[string, StateOptions, RegExp]>([
     ['read-only', { readOnly: [`${OLD}/${old[0]}`] }, /read-only, so protected.*ro false/],
     ['received with btrfs receive', { readOnly: [`${OLD}/${old[0]}`], received: [`${OLD}/${old[0]}`] }, /received with btrfs receive.*refuses to make a received subvolume writable.*btrfs subvolume delete/],
-    ['holding a subvolume inside a read-only one', { nested: { [`${OLD}/${old[0]}`]: [`${OLD}/${old[0]}/a`, `${OLD}/${old[0]}/a/b`] }, nestedReadOnly: { [`${OLD}/${old[0]}/a`]: true } }, /inside the read-only .*\/a, which btrfs cannot delete/],
-    ['holding a subvolume inside one whose flag is unknown', { nested: { [`${OLD}/${old[0]}`]: [`${OLD}/${old[0]}/a`, `${OLD}/${old[0]}/a/b`] }, nestedReadOnly: { [`${OLD}/${old[0]}/a`]: null } }, /read-only flag cannot be told: kept whole/],
     ['the default subvolume', { defaultPath: `${OLD}/${old[0]}` }, /default subvolume.*refuses to delete it/],
     ['mounted', { mountedPaths: [`${OLD}/${old[0]}/var`] }, /mounted/],
     ['not confirmed by the filesystem', { unconfirmed: [`${OLD}/${old[0]}`] }, /not confirmed as a subvolume/],
@@ -106,6 +104,29 @@ describe('planBoot: ageing out', () => {
     expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/${old[1]}`]);
     expect(actions(p)).toContain(`rename ${OLD}/.pantheros-new-root → @root`);
     safe(o, p);
+  });
+
+  it.each<[string, boolean | null]>([
+    ['read-only', true],
+    ['of unknown read-only flag', null],
+  ])('an expired archive holding a subvolume inside a %s nested one goes: that one is made writable first (anyone may make their own subvolume read-only)', (_, flag) => {
+    const a = `${OLD}/${old[0]}`;
+    const o = { archives: [...old, ...recent], nested: { [a]: [`${a}/a`, `${a}/a/b`] }, nestedReadOnly: { [`${a}/a`]: flag } };
+    const p = plan(o);
+    const item = p.deletions.find((d) => d.path === a);
+    expect(item?.unlock).toEqual([{ path: `${a}/a` }]);
+    expect(item?.subvolumes.map((s) => s.path)).toEqual([`${a}/a/b`, `${a}/a`, a]);
+    safe(o, p);
+  });
+
+  it('the one check refuses to make writable a subvolume it does not see below the item', () => {
+    const a = `${OLD}/${old[0]}`;
+    const o = { archives: [...old, ...recent], nested: { [a]: [`${a}/a`, `${a}/a/b`] } };
+    const p = plan(o);
+    const step = p.steps[0]!;
+    if (step.action !== 'delete') throw new Error('expected the age-out first');
+    step.items.find((i) => i.path === a)!.unlock = [{ path: '@persistent' }];
+    expect(findViolations(p.steps, bootScope(config), bootCheckFacts(state(o), p, config)).map((v) => v.text).join()).toMatch(/@persistent is made writable but is not a subvolume confirmed below it/);
   });
 
   it('the default subvolume also gets a notice that names the fix', () => {
@@ -160,6 +181,23 @@ describe('planBoot: the clock', () => {
     expect(v.action).toBe('delete');
     expect(v.reason).toMatch(/counted from 20261002T000000Z/);
     expect(v.ageDays).toBeCloseTo(55.5, 1);
+  });
+
+  it('a name earlier than its own creation time (the clock was behind when it was archived) is aged from the creation time, also when no older archive is left', () => {
+    const names = ['20240101T000000Z', '20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z'];
+    const p = plan({ archives: names, otimes: { [`${OLD}/20240101T000000Z`]: '2026-11-18T06:00:00Z' } });
+    const v = p.verdicts.find((x) => x.name === '20240101T000000Z')!;
+    expect(v.action).toBe('keep');
+    expect(v.reason).toMatch(/within keepDays \(8.2 d ≤ 30 d, counted from its creation time 2026-11-18T06:00:00.000Z \(its name is earlier: the clock was behind when it was archived\)\)/);
+    // Without the creation time it would look 1 060 days old.
+    expect(plan({ archives: names }).verdicts.find((x) => x.name === '20240101T000000Z')!.action).toBe('delete');
+  });
+
+  it('when the filesystem is full although nothing was due (metadata), room is made as below the floor: beyond keepAtLeast, oldest first', () => {
+    const archives = Array.from({ length: 8 }, (_, i) => `202611${String(15 + i)}T000000Z`);
+    const p = plan({ archives, spacePressure: true });
+    expect(p.deletions).toHaveLength(4);
+    expect(p.verdicts.find((v) => v.action === 'delete')!.reason).toMatch(/the filesystem is full \(no space left to make the new root\): beyond the newest 5/);
   });
 
   it('a clock that jumps forward deletes beyond keepAtLeast, and the report says plainly why so much went', () => {

@@ -41,6 +41,9 @@ export interface StateOptions {
   defaultPath?: string;
   freePercent?: number;
   notes?: string[];
+  spacePressure?: boolean;
+  /** Creation times (ISO) of subvolumes whose facts came from btrfs subvolume show. */
+  otimes?: Record<string, string>;
 }
 
 export function state(o: StateOptions = {}): Observed {
@@ -73,6 +76,7 @@ export function state(o: StateOptions = {}): Observed {
       receivedUuid: o.received?.includes(path) ? 'recv' : null,
       path,
       readOnly: o.readOnly?.includes(path) ?? false,
+      otime: o.otimes?.[path] ? new Date(o.otimes[path]!) : null,
       source: 'listing',
     });
   };
@@ -104,6 +108,7 @@ export function state(o: StateOptions = {}): Observed {
     space: o.freePercent === undefined ? { totalBytes: 100, freeBytes: 50, freePercent: 50 } : { totalBytes: 100, freeBytes: o.freePercent, freePercent: o.freePercent },
     chosen: chooseTarget(rollbackParameter(o.cmdline ?? ''), request),
     cmdlineWarnings: describeUnknownKeys(unknownKeys(o.cmdline ?? '')),
+    spacePressure: o.spacePressure ?? false,
     subvolumes: facts,
   };
 }

@@ -50,7 +50,8 @@ export interface StateOptions {
 let ids = 300;
 export function rec(path: string, o: { uuid?: string; parentUuid?: string | null; cgen?: number; readOnly?: boolean } = {}): SubvolumeRecord {
   const id = ids++;
-  return { id, gen: o.cgen ?? id, cgen: o.cgen ?? id, parent: 5, uuid: o.uuid ?? `uuid-${path}`, parentUuid: o.parentUuid === undefined ? null : o.parentUuid, receivedUuid: null, path, readOnly: o.readOnly ?? false, source: 'listing' };
+  return { id, gen: o.cgen ?? id, cgen: o.cgen ?? id, parent: 5, uuid: o.uuid ?? `uuid-${path}`, parentUuid: o.parentUuid === undefined ? null : o.parentUuid, receivedUuid: null, path, otime: null,
+    readOnly: o.readOnly ?? false, source: 'listing' };
 }
 const nestedOf = (paths: string[]): NestedSubvolume[] =>
   [...paths].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1)).map((path) => ({ path, bytes: Buffer.from(path), readOnly: false }));
