@@ -35,6 +35,8 @@ function inlineSymlinks(dir: string, count = Number.POSITIVE_INFINITY): number {
 function fillMetadataLeavingDataFree(c: BootCase): void {
   const dir = c.abs('@persistent/data');
   mkdirSync(dir);
+  // Made before the data fills the chunks: when the metadata is already short then, a mkdir would fail.
+  mkdirSync(c.abs('@persistent/meta'));
   const block = Buffer.alloc(4 << 20);
   let n = 0;
   for (; ; n++) {
