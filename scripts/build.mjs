@@ -1,10 +1,13 @@
 // Bundles src/ into the single file that ships in the initrd and runs under Node and Bun.
+//   node scripts/build.mjs                   dist/pantheros-rollback.mjs
+//   node scripts/build.mjs ENTRY.ts OUT.mjs  another entry, bundled the same way (the real-btrfs tests
+//                                            bundle their driver of src/btrfs/native.ts so)
 import { build } from 'esbuild';
 import { chmodSync, statSync } from 'node:fs';
 
-const outfile = 'dist/pantheros-rollback.mjs';
+const [entry = 'src/bin.ts', outfile = 'dist/pantheros-rollback.mjs'] = process.argv.slice(2);
 await build({
-  entryPoints: ['src/bin.ts'],
+  entryPoints: [entry],
   outfile,
   bundle: true,
   platform: 'node',

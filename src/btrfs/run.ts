@@ -1,5 +1,5 @@
 // Runs a command without a shell; Bun.spawnSync under Bun (no node:child_process set-up cost), spawnSync under Node.
-import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 
 export interface CommandResult {
   argv: string[];
@@ -8,32 +8,54 @@ export interface CommandResult {
   stderr: string;
 }
 
+export interface CommandOptions {
+  /** Open file descriptors the child gets as fd 3, 4, …, so it can reach them as /proc/self/fd/3, … */
+  fds?: readonly number[];
+}
+
+type Stdio = 'ignore' | 'pipe' | number;
+
 interface BunSpawn {
-  spawnSync(argv: string[], options: { stdout: 'pipe'; stderr: 'pipe'; stdin: 'ignore' }): {
+  spawnSync(argv: string[], options: { stdio: Stdio[] }): {
     exitCode: number | null;
     stdout: Uint8Array | undefined;
     stderr: Uint8Array | undefined;
   };
 }
 
+type NodeSpawnSync = typeof import('node:child_process').spawnSync;
+
 const bun = (globalThis as { Bun?: BunSpawn }).Bun;
 const decoder = new TextDecoder();
+let nodeSpawnSync: NodeSpawnSync | undefined;
+
+/**
+ * node:child_process, loaded on the first spawn under Node only: a static import is hoisted to the top
+ * of the bundle and costs Bun about 3 ms at every start even when nothing is spawned.
+ */
+function loadNodeSpawnSync(): NodeSpawnSync {
+  const load = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  const mod = (load ? load('node:child_process') : createRequire(import.meta.url)('node:child_process')) as typeof import('node:child_process');
+  return mod.spawnSync;
+}
 
 /** How many processes this run has started; the report carries it. */
 export const spawnCounter = { count: 0 };
 
 /** Runs argv[0] with the rest as arguments; never throws for a non-zero exit (the caller decides). */
-export function runCommand(argv: string[]): CommandResult {
+export function runCommand(argv: string[], options: CommandOptions = {}): CommandResult {
   spawnCounter.count += 1;
+  const stdio: Stdio[] = ['ignore', 'pipe', 'pipe', ...(options.fds ?? [])];
   if (bun) {
     try {
-      const r = bun.spawnSync(argv, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
+      const r = bun.spawnSync(argv, { stdio });
       return { argv, code: r.exitCode ?? 128, stdout: r.stdout ? decoder.decode(r.stdout) : '', stderr: r.stderr ? decoder.decode(r.stderr) : '' };
     } catch (error) {
       return { argv, code: 127, stdout: '', stderr: `cannot run ${argv[0]}: ${(error as Error).message}` };
     }
   }
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
+  nodeSpawnSync ??= loadNodeSpawnSync();
+  const r = nodeSpawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio, maxBuffer: 1 << 30 });
   if (r.error) return { argv, code: 127, stdout: '', stderr: `cannot run ${argv[0]}: ${r.error.message}` };
   return { argv, code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
 }
@@ -46,8 +68,8 @@ export class CommandError extends Error {
 }
 
 /** Runs argv and throws CommandError on a non-zero exit. */
-export function runChecked(argv: string[]): CommandResult {
-  const r = runCommand(argv);
+export function runChecked(argv: string[], options: CommandOptions = {}): CommandResult {
+  const r = runCommand(argv, options);
   if (r.code !== 0) throw new CommandError(r);
   return r;
 }
