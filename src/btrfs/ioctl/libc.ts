@@ -1,6 +1,7 @@
 // ioctl(2) through bun:ffi, loaded only under Bun and only when first needed. Node never loads
-// bun:ffi: the module is reached through Bun's synchronous import.meta.require, behind a
-// process.versions.bun check, so esbuild keeps it out of the bundle's static imports.
+// bun:ffi: the module is reached at run time through process.getBuiltinModule (synchronous, and valid
+// in the ESM bundle and in Bun's CommonJS bytecode build alike), behind a process.versions.bun check,
+// so no bundler turns it into a static import.
 
 /** One ioctl(2) call: 0 or a positive result on success, else the errno (a positive number) as `errno`. */
 export interface Libc {
@@ -28,9 +29,9 @@ const LIBC = 'libc.so.6';
 export function loadLibc(): Libc | null {
   if (!(process.versions as Record<string, string | undefined>).bun) return null;
   try {
-    const requireBun = (import.meta as unknown as { require?: (id: string) => unknown }).require;
-    if (typeof requireBun !== 'function') return null;
-    const ffi = requireBun('bun:ffi') as BunFfi;
+    const getBuiltin = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+    const ffi = getBuiltin?.('bun:ffi') as BunFfi | undefined;
+    if (!ffi?.dlopen) return null;
     const { i32, u64, ptr } = ffi.FFIType;
     const lib = ffi.dlopen(LIBC, {
       ioctl: { args: [i32, u64, ptr], returns: i32 },
