@@ -1,24 +1,55 @@
-// Bundles src/ into the single file that ships in the initrd and runs under Node and Bun.
-//   node scripts/build.mjs                   dist/pantheros-rollback.mjs
-//   node scripts/build.mjs ENTRY.ts OUT.mjs  another entry, bundled the same way (the real-btrfs tests
-//                                            bundle their driver of src/btrfs/native.ts so)
+// Bundles src/ into the single files that run under Node and Bun.
+//   node scripts/build.mjs                   dist/pantheros-rollback.mjs       every command (operators, tests)
+//                                            dist/pantheros-rollback-boot.mjs  only `boot`: what the initrd runs
+//   node scripts/build.mjs --bytecode BUN    also dist/bun/pantheros-rollback-boot.js + .js.jsc: the boot bundle
+//                                            compiled by that Bun to its bytecode (Bun only; the .jsc must come
+//                                            from the very Bun that runs it, else Bun ignores it and parses)
+//   node scripts/build.mjs ENTRY.ts OUT.mjs  another entry, bundled the same way (the real-btrfs tests bundle
+//                                            their driver of src/btrfs/native.ts, the bench its floor script)
 import { build } from 'esbuild';
-import { chmodSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
 
-const [entry = 'src/bin.ts', outfile = 'dist/pantheros-rollback.mjs'] = process.argv.slice(2);
-await build({
-  entryPoints: [entry],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: ['node20'],
-  minify: process.env.MINIFY === '1',
-  legalComments: 'none',
-  // `// @bun` tells Bun the file is already plain JavaScript, so it skips its own transpiler on every
-  // start (about 11 ms for this bundle in an initrd, where Bun has no transpiler cache); Node ignores it.
-  banner: { js: '#!/usr/bin/env node\n// @bun' },
-  logLevel: 'warning',
-});
-chmodSync(outfile, 0o755);
-console.log(`${outfile}: ${statSync(outfile).size} bytes`);
+async function bundle(entry, outfile) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: ['node20'],
+    minify: process.env.MINIFY === '1',
+    legalComments: 'none',
+    // `// @bun` tells Bun the file is already plain JavaScript, so it skips its own transpiler on every
+    // start (about 11 ms for this bundle in an initrd, where Bun has no transpiler cache); Node ignores it.
+    banner: { js: '#!/usr/bin/env node\n// @bun' },
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+  console.log(`${outfile}: ${statSync(outfile).size} bytes`);
+}
+
+/**
+ * Bun's bytecode for the boot bundle: `bun build --bytecode` needs CommonJS output (its ESM bytecode
+ * needs --compile), so the ESM bundle is rebundled as CommonJS; Bun reads the .jsc read-only at start
+ * (nothing is written: it holds in a read-only initrd store) and falls back to parsing the .js when the
+ * .jsc is missing, damaged or from another Bun.
+ */
+function bytecode(bun, input, outdir) {
+  rmSync(outdir, { recursive: true, force: true });
+  mkdirSync(outdir, { recursive: true });
+  execFileSync(bun, ['build', input, '--target=bun', '--format=cjs', '--bytecode', '--outdir', outdir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  console.log(`${outdir}: Bun bytecode build of ${input}`);
+}
+
+const args = process.argv.slice(2);
+if (args.length === 2 && !args[0].startsWith('--')) {
+  await bundle(args[0], args[1]);
+} else {
+  await bundle('src/bin.ts', 'dist/pantheros-rollback.mjs');
+  await bundle('src/bin-boot.ts', 'dist/pantheros-rollback-boot.mjs');
+  if (args[0] === '--bytecode') {
+    if (!args[1]) throw new Error('usage: node scripts/build.mjs --bytecode PATH_TO_BUN');
+    bytecode(args[1], 'dist/pantheros-rollback-boot.mjs', 'dist/bun');
+  } else if (args.length) throw new Error(`unknown arguments ${args.join(' ')} (see the head of scripts/build.mjs)`);
+}

@@ -1,7 +1,6 @@
 // Entry point: dispatches to a subcommand and maps errors to exit codes.
 import { describeError, exitCodeFor, InternalError, StepError, UsageError } from '../errors.js';
 import type { CommandEntry } from './command.js';
-import { COMMANDS } from '../commands/index.js';
 import { writeOut, writeErr } from './io.js';
 
 export const VERSION = '0.1.0';
@@ -20,8 +19,11 @@ function overview(commands: readonly CommandEntry[]): string {
   ].join('\n');
 }
 
-/** Runs the CLI; returns the exit code instead of exiting so tests can call it. */
-export async function main(argv: string[], commands: readonly CommandEntry[] = COMMANDS): Promise<number> {
+/**
+ * Runs the CLI over `commands` (src/commands/index.ts COMMANDS, or only `boot` in the initrd's entry);
+ * returns the exit code instead of exiting so tests can call it.
+ */
+export async function main(argv: string[], commands: readonly CommandEntry[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     writeOut(`${overview(commands)}\n`);
@@ -52,4 +54,17 @@ export async function main(argv: string[], commands: readonly CommandEntry[] = C
     writeErr(`${text}\n`);
     return code;
   }
+}
+
+/** Runs main on this process's arguments: sets process.exitCode; a rejection is an internal error (exit 4). */
+export function runProcess(commands: readonly CommandEntry[]): void {
+  main(process.argv.slice(2), commands).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      writeErr(`pantheros-rollback: internal error: ${String(error)}\n`);
+      process.exitCode = 4;
+    },
+  );
 }
