@@ -40,12 +40,12 @@ export function evaluateGoals(results) {
     const base = med(triv, 'baseline');
     const durable = med(triv, 'baseline-durable');
     // Every build measured (dist/ and any --tool), per runtime; issue 15 asks for the snippet made durable.
-    for (const name of Object.keys(triv).filter((n) => n === 'bun' || n.startsWith('bun:'))) {
+    for (const name of Object.keys(triv).filter((n) => /^bun($|-boot|:)/.test(n))) {
       const t = med(triv, name);
       if (Number.isFinite(durable)) add(`${name} ≤ 1.0× the snippet made durable on trivial`, `${fmt(t)} ms vs ${fmt(durable)} ms (README snippet + sync -f): ratio ${fmt(t / durable, 2)}; to the bare snippet (${fmt(base)} ms) ${fmt(t / base, 2)}`, t <= durable);
       else add(`${name} ≤ baseline on trivial`, `${fmt(t)} ms vs baseline ${fmt(base)} ms; ratio ${fmt(t / base, 2)}`, t <= base);
     }
-    for (const name of Object.keys(triv).filter((n) => n === 'node' || n.startsWith('node:'))) {
+    for (const name of Object.keys(triv).filter((n) => /^node($|-boot|:)/.test(n))) {
       const t = med(triv, name);
       const ref = Number.isFinite(durable) ? durable : base;
       add(`${name} ≤ the snippet${Number.isFinite(durable) ? ' made durable' : ''} + Node's start-up on trivial`, `${fmt(t)} ms vs ${fmt(ref)} + ${fmt(startNode)} = ${fmt(ref + startNode)} ms`, t <= ref + startNode);
@@ -164,6 +164,10 @@ function footprintSection(f) {
   out.push(`| bundle \`dist/pantheros-rollback.mjs\` | ${f.bundleBytes} (${kb(f.bundleBytes)}) |`);
   out.push(`| bundle minified (\`MINIFY=1\`) | ${f.minifiedBundleBytes} (${kb(f.minifiedBundleBytes)}) |`);
   out.push(`| bundle alone, zstd -19 | ${f.bundleZstd19Bytes} (${kb(f.bundleZstd19Bytes)}) |`);
+  if (f.bootBundleBytes) {
+    out.push(`| boot-only bundle \`dist/pantheros-rollback-boot.mjs\` (plain; zstd -19) | ${f.bootBundleBytes} (${kb(f.bootBundleBytes)}); ${f.bootBundleZstd19Bytes} (${kb(f.bootBundleZstd19Bytes)}) |`);
+    out.push(`| its Bun bytecode build, .js + .jsc (plain; zstd -19) | ${f.bootBytecodeBytes} (${kb(f.bootBytecodeBytes)}); ${f.bootBytecodeZstd19Bytes} (${kb(f.bootBytecodeZstd19Bytes)}) |`);
+  }
   for (const [rt, r] of Object.entries(f.runtimes)) {
     out.push(`| ${rt}: binary \`${r.binary}\` | ${r.binaryBytes} (${mb(r.binaryBytes)}) |`);
     out.push(`| ${rt}: binary + all ldd libs + bundle, zstd -19 | ${r.all.zstd19Bytes} (${mb(r.all.zstd19Bytes)}) |`);
@@ -215,8 +219,8 @@ export function renderMarkdown(results) {
   if (s.startup) {
     const st = s.startup;
     out.push(`Start-up alone (\`RUNTIME dist/pantheros-rollback.mjs --version\`, median of ${st.node.n}): Node ${fmt(st.node.median)} ms, Bun ${fmt(st.bun.median)} ms (without Bun's on-disk transpiler cache, as in an initrd; with a warm cache ${fmt(st['bun-warm-cache']?.median)} ms); an empty script: Node ${fmt(st['node-empty-script']?.median)} ms, Bun ${fmt(st['bun-empty-script']?.median)} ms; Bun with only \`import 'node:child_process'\`: ${fmt(st['bun-import-child-process']?.median)} ms; the minified bundle (\`MINIFY=1\`): Node ${fmt(st['node-minified-bundle']?.median)} ms, Bun ${fmt(st['bun-minified-bundle']?.median)} ms; \`bash -c :\` ${fmt(st.bash.median)} ms (minima: Node ${fmt(st.node.min)}, Bun ${fmt(st.bun.min)}, Bun empty ${fmt(st['bun-empty-script']?.min)} ms). All Bun runs below are cold-cache (\`BUN_RUNTIME_TRANSPILER_CACHE_PATH=0\`).`, '');
-    const extra = Object.entries(st).filter(([k, v]) => k.includes(':') && v?.median !== undefined);
-    if (extra.length) out.push(`Other builds' start-up (\`--version\`; \`version\` for a Node snapshot blob): ${extra.map(([k, v]) => `${k} ${fmt(v.median)} ms`).join(', ')}.`, '');
+    const extra = Object.entries(st).filter(([k, v]) => (k.includes(':') || k.includes('-boot')) && v?.median !== undefined);
+    if (extra.length) out.push(`The boot-only bundle's and other builds' start-up (\`--version\`; \`version\` for a Node snapshot blob): ${extra.map(([k, v]) => `${k} ${fmt(v.median)} ms`).join(', ')}.`, '');
   }
   out.push('## Rollback (median wall ms per boot run; "− start-up" subtracts the runtime\'s start-up; durationMs is the tool\'s own report; "+ sync -f" is the snippet made equally durable: one commit at its end)', '', rollbackTable(results), '');
   const trivial = trivialTable(results);

@@ -12,17 +12,28 @@ import { buildMinifiedBundle } from './footprint.mjs';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const BUILT_BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
+export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
+export const NODE = process.execPath;
+const BUILT_BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
 /** The bundle under test: a private copy (dist/ is rebuilt by teammates while the bench runs). */
 export let BUNDLE = BUILT_BUNDLE;
+/** The initrd's boot-only bundle, and Bun's bytecode build of it (made here by this Bun), private copies too. */
+export let BOOT_BUNDLE = BUILT_BOOT_BUNDLE;
+export let BOOT_BYTECODE = null;
 
-/** Freezes the bundle for this run: copies dist/ into the scratch dir; returns its sha256. */
+/** Freezes the bundles for this run: copies dist/ into the scratch dir, builds the Bun bytecode; returns the full bundle's sha256. */
 export function freezeBundle() {
   BUNDLE = join(scratchDir(), 'pantheros-rollback.mjs');
   copyFileSync(BUILT_BUNDLE, BUNDLE);
+  if (existsSync(BUILT_BOOT_BUNDLE)) {
+    BOOT_BUNDLE = join(scratchDir(), 'pantheros-rollback-boot.mjs');
+    copyFileSync(BUILT_BOOT_BUNDLE, BOOT_BUNDLE);
+    const out = join(scratchDir(), 'bun');
+    sh(BUN, ['build', BOOT_BUNDLE, '--target=bun', '--format=cjs', '--bytecode', '--outdir', out]);
+    BOOT_BYTECODE = join(out, 'pantheros-rollback-boot.js');
+  } else BOOT_BUNDLE = null;
   return createHash('sha256').update(readFileSync(BUNDLE)).digest('hex');
 }
-export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
-export const NODE = process.execPath;
 const BASELINE = join(REPO, 'bench/baseline-rollback.sh');
 const DAY = 86_400_000;
 
@@ -72,11 +83,23 @@ function floorFile() {
   return floorBundle;
 }
 
-/** What is compared: the bundle under each runtime, any extra builds, and the baseline (README create; fair snapshot; each bare and made durable). */
+/**
+ * What is compared: the full bundle under each runtime; the initrd's boot-only bundle under each and
+ * its Bun bytecode build; any extra builds; the baseline (README create; fair snapshot; each bare and
+ * made durable).
+ */
 export function variants() {
+  const boot = BOOT_BUNDLE
+    ? [
+        { name: 'node-boot', kind: 'tool', cmd: NODE, pre: [BOOT_BUNDLE] },
+        { name: 'bun-boot', kind: 'tool', cmd: BUN, pre: [BOOT_BUNDLE], env: BUN_COLD },
+        { name: 'bun-boot-bytecode', kind: 'tool', cmd: BUN, pre: [BOOT_BYTECODE], env: BUN_COLD },
+      ]
+    : [];
   return [
     { name: 'node', kind: 'tool', cmd: NODE, pre: [BUNDLE] },
     { name: 'bun', kind: 'tool', cmd: BUN, pre: [BUNDLE], env: BUN_COLD },
+    ...boot,
     ...EXTRA_TOOLS,
     { name: 'baseline', kind: 'baseline', mode: 'create' },
     { name: 'baseline-snapshot', kind: 'baseline', mode: 'snapshot' },
@@ -219,6 +242,13 @@ export function measureStartup({ runs, log }) {
     { name: 'bun-minified-bundle', cmd: BUN, args: [buildMinifiedBundle(), '--version'], env: BUN_COLD },
     { name: 'node-minified-bundle', cmd: NODE, args: [buildMinifiedBundle(), '--version'] },
     { name: 'bash', cmd: 'bash', args: ['-c', ':'] },
+    ...(BOOT_BUNDLE
+      ? [
+          { name: 'node-boot', cmd: NODE, args: [BOOT_BUNDLE, '--version'] },
+          { name: 'bun-boot', cmd: BUN, args: [BOOT_BUNDLE, '--version'], env: BUN_COLD },
+          { name: 'bun-boot-bytecode', cmd: BUN, args: [BOOT_BYTECODE, '--version'], env: BUN_COLD },
+        ]
+      : []),
     // Node takes a leading --version for itself when no script is named: the snapshot blob gets `version`.
     ...EXTRA_TOOLS.map((t) => ({ name: t.name, cmd: t.cmd, args: [...t.pre, t.toolKind === 'node-snapshot' ? 'version' : '--version'], env: t.env })),
   ];
