@@ -4,7 +4,7 @@
 // disk itself: the superblock generation on the loop device (O_DIRECT) moves only when a transaction
 // is committed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,38 @@ describe.each(NATIVE_VARIANTS)('btrfs facade: $name', (variant: NativeVariant) =
       expect(readdirSync(`${t}/existing-dir`)).toEqual([]);
       expect(image.paths()).toEqual(before);
       expect(existsSync(`${tmpdir()}/pantheros-not-btrfs`)).toBe(false);
+    });
+  });
+
+  it('a snapshot commits what came before it: a rename just before is on the disk when it returns, one made after is not until syncFilesystem', () => {
+    withImage((image) => {
+      const t = image.top;
+      renameSync(`${t}/@root`, `${t}/@btrfs_tmp/old_roots/archived`);
+      expect(codes(runNative(variant, [{ op: 'snapshot', source: `${t}/@root-blank`, dest: `${t}/@root` }]))).toEqual(['ok']);
+      renameSync(`${t}/@nix`, `${t}/@nix-renamed-later`);
+      // What a power cut now would leave: the device's blocks, copied past the page cache.
+      const onDisk = () => {
+        const copy = join(image.dir, 'on-disk.img');
+        execFileSync('dd', [`if=${image.loop}`, `of=${copy}`, 'bs=1M', 'iflag=direct', 'conv=sparse', 'status=none']);
+        const at = join(image.dir, 'on-disk');
+        mkdirSync(at, { recursive: true });
+        // Same fsid as the mounted image: the kernel mounts the copy with a temporary fsid (Linux 6.7+).
+        const loop = sh('losetup', ['--find', '--show', '--read-only', copy]).trim();
+        try {
+          sh('mount', ['-o', 'ro,subvolid=5', loop, at]);
+          try {
+            return readdirSync(at).sort().concat(readdirSync(join(at, '@btrfs_tmp/old_roots')).sort());
+          } finally {
+            sh('umount', [at]);
+          }
+        } finally {
+          spawnSync('losetup', ['-d', loop]);
+          rmSync(copy);
+        }
+      };
+      expect(onDisk()).toEqual(['@btrfs_tmp', '@nix', '@persistent', '@root', '@root-blank', '@snapshots', 'archived']);
+      expect(codes(runNative(variant, [{ op: 'sync', path: t }]))).toEqual(['ok']);
+      expect(onDisk()).toEqual(['@btrfs_tmp', '@nix-renamed-later', '@persistent', '@root', '@root-blank', '@snapshots', 'archived']);
     });
   });
 
