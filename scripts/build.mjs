@@ -4,11 +4,15 @@
 //   node scripts/build.mjs --bytecode BUN    also dist/bun/pantheros-rollback-boot.js + .js.jsc: the boot bundle
 //                                            compiled by that Bun to its bytecode (Bun only; the .jsc must come
 //                                            from the very Bun that runs it, else Bun ignores it and parses)
+//   node scripts/build.mjs --compile BUN     also dist/bun/pantheros-rollback-boot: one executable, that Bun's
+//                                            runtime with the boot bundle's bytecode inside (replaces `bun` and
+//                                            the bundle in the initrd; the fastest start measured)
 //   node scripts/build.mjs ENTRY.ts OUT.mjs  another entry, bundled the same way (the real-btrfs tests bundle
 //                                            their driver of src/btrfs/native.ts, the bench its floor script)
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 async function bundle(entry, outfile) {
   await build({
@@ -36,10 +40,17 @@ async function bundle(entry, outfile) {
  * .jsc is missing, damaged or from another Bun.
  */
 function bytecode(bun, input, outdir) {
-  rmSync(outdir, { recursive: true, force: true });
+  for (const f of ['pantheros-rollback-boot.js', 'pantheros-rollback-boot.js.jsc']) rmSync(`${outdir}/${f}`, { force: true });
   mkdirSync(outdir, { recursive: true });
   execFileSync(bun, ['build', input, '--target=bun', '--format=cjs', '--bytecode', '--outdir', outdir], { stdio: ['ignore', 'ignore', 'inherit'] });
   console.log(`${outdir}: Bun bytecode build of ${input}`);
+}
+
+/** `bun build --compile --bytecode`: a self-contained executable (the runtime, the code and its bytecode). */
+function compile(bun, input, outfile) {
+  mkdirSync(dirname(outfile), { recursive: true });
+  execFileSync(bun, ['build', input, '--compile', '--bytecode', '--outfile', outfile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  console.log(`${outfile}: ${statSync(outfile).size} bytes, Bun executable of ${input}`);
 }
 
 const args = process.argv.slice(2);
@@ -48,8 +59,10 @@ if (args.length === 2 && !args[0].startsWith('--')) {
 } else {
   await bundle('src/bin.ts', 'dist/pantheros-rollback.mjs');
   await bundle('src/bin-boot.ts', 'dist/pantheros-rollback-boot.mjs');
-  if (args[0] === '--bytecode') {
-    if (!args[1]) throw new Error('usage: node scripts/build.mjs --bytecode PATH_TO_BUN');
-    bytecode(args[1], 'dist/pantheros-rollback-boot.mjs', 'dist/bun');
-  } else if (args.length) throw new Error(`unknown arguments ${args.join(' ')} (see the head of scripts/build.mjs)`);
+  for (let i = 0; i < args.length; i += 2) {
+    const bun = args[i + 1];
+    if (!bun || !['--bytecode', '--compile'].includes(args[i])) throw new Error(`unknown arguments ${args.join(' ')} (see the head of scripts/build.mjs)`);
+    if (args[i] === '--bytecode') bytecode(bun, 'dist/pantheros-rollback-boot.mjs', 'dist/bun');
+    else compile(bun, 'dist/pantheros-rollback-boot.mjs', 'dist/bun/pantheros-rollback-boot');
+  }
 }

@@ -167,6 +167,7 @@ function footprintSection(f) {
   if (f.bootBundleBytes) {
     out.push(`| boot-only bundle \`dist/pantheros-rollback-boot.mjs\` (plain; zstd -19) | ${f.bootBundleBytes} (${kb(f.bootBundleBytes)}); ${f.bootBundleZstd19Bytes} (${kb(f.bootBundleZstd19Bytes)}) |`);
     out.push(`| its Bun bytecode build, .js + .jsc (plain; zstd -19) | ${f.bootBytecodeBytes} (${kb(f.bootBytecodeBytes)}); ${f.bootBytecodeZstd19Bytes} (${kb(f.bootBytecodeZstd19Bytes)}) |`);
+    if (f.bootExeBytes) out.push(`| its Bun executable (runtime + bytecode, replaces the bun binary; plain; zstd -19) | ${f.bootExeBytes} (${mb(f.bootExeBytes)}); ${f.bootExeZstd19Bytes} (${mb(f.bootExeZstd19Bytes)}) |`);
   }
   for (const [rt, r] of Object.entries(f.runtimes)) {
     out.push(`| ${rt}: binary \`${r.binary}\` | ${r.binaryBytes} (${mb(r.binaryBytes)}) |`);

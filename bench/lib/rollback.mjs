@@ -17,9 +17,10 @@ export const NODE = process.execPath;
 const BUILT_BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
 /** The bundle under test: a private copy (dist/ is rebuilt by teammates while the bench runs). */
 export let BUNDLE = BUILT_BUNDLE;
-/** The initrd's boot-only bundle, and Bun's bytecode build of it (made here by this Bun), private copies too. */
+/** The initrd's boot-only bundle, Bun's bytecode build of it and Bun's executable of it (both made here by this Bun), private copies too. */
 export let BOOT_BUNDLE = BUILT_BOOT_BUNDLE;
 export let BOOT_BYTECODE = null;
+export let BOOT_EXE = null;
 
 /** Freezes the bundles for this run: copies dist/ into the scratch dir, builds the Bun bytecode; returns the full bundle's sha256. */
 export function freezeBundle() {
@@ -31,6 +32,8 @@ export function freezeBundle() {
     const out = join(scratchDir(), 'bun');
     sh(BUN, ['build', BOOT_BUNDLE, '--target=bun', '--format=cjs', '--bytecode', '--outdir', out]);
     BOOT_BYTECODE = join(out, 'pantheros-rollback-boot.js');
+    BOOT_EXE = join(out, 'pantheros-rollback-boot');
+    sh(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', BOOT_EXE]);
   } else BOOT_BUNDLE = null;
   return createHash('sha256').update(readFileSync(BUNDLE)).digest('hex');
 }
@@ -84,8 +87,8 @@ function floorFile() {
 }
 
 /**
- * What is compared: the full bundle under each runtime; the initrd's boot-only bundle under each and
- * its Bun bytecode build; any extra builds; the baseline (README create; fair snapshot; each bare and
+ * What is compared: the full bundle under each runtime; the initrd's boot-only bundle under each, its
+ * Bun bytecode build and Bun executable (`bun build --compile --bytecode`); any extra builds; the baseline (README create; fair snapshot; each bare and
  * made durable).
  */
 export function variants() {
@@ -94,6 +97,7 @@ export function variants() {
         { name: 'node-boot', kind: 'tool', cmd: NODE, pre: [BOOT_BUNDLE] },
         { name: 'bun-boot', kind: 'tool', cmd: BUN, pre: [BOOT_BUNDLE], env: BUN_COLD },
         { name: 'bun-boot-bytecode', kind: 'tool', cmd: BUN, pre: [BOOT_BYTECODE], env: BUN_COLD },
+        { name: 'bun-boot-exe', kind: 'tool', cmd: BOOT_EXE, pre: [], env: BUN_COLD },
       ]
     : [];
   return [
@@ -252,6 +256,7 @@ export function measureStartup({ runs, log }) {
           { name: 'node-boot', cmd: NODE, args: [BOOT_BUNDLE, '--version'] },
           { name: 'bun-boot', cmd: BUN, args: [BOOT_BUNDLE, '--version'], env: BUN_COLD },
           { name: 'bun-boot-bytecode', cmd: BUN, args: [BOOT_BYTECODE, '--version'], env: BUN_COLD },
+          { name: 'bun-boot-exe', cmd: BOOT_EXE, args: ['--version'], env: BUN_COLD },
         ]
       : []),
     // Node takes a leading --version for itself when no script is named: the snapshot blob gets `version`.

@@ -1,6 +1,6 @@
-// Real btrfs: the initrd's boot-only bundle (dist/pantheros-rollback-boot.mjs) under Node and Bun, and
-// Bun's bytecode build of it run from a read-only directory (as from an initrd's store), boot exactly
-// as the full bundle does; any other command is refused.
+// Real btrfs: the initrd's boot-only bundle (dist/pantheros-rollback-boot.mjs) under Node and Bun,
+// Bun's bytecode build of it and Bun's executable of it, both run from a read-only directory (as from
+// an initrd's store), boot exactly as the full bundle does; any other command is refused.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ beforeAll(() => {
   store = mkdtempSync(join(tmpdir(), 'pantheros-store-'));
   execFileSync(BUN, ['build', BOOT_BUNDLE, '--target=bun', '--format=cjs', '--bytecode', '--outdir', store], { stdio: 'pipe' });
   expect(existsSync(join(store, 'pantheros-rollback-boot.js.jsc'))).toBe(true);
+  execFileSync(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', join(store, 'pantheros-rollback-boot')], { stdio: 'pipe' });
   sh('mount', ['--bind', store, store]);
   sh('mount', ['-o', 'remount,bind,ro', store]);
 });
@@ -34,6 +35,7 @@ const WAYS = [
   { name: 'boot bundle under node', cmd: () => [NODE, BOOT_BUNDLE], runtime: 'node' },
   { name: 'boot bundle under bun', cmd: () => [BUN, BOOT_BUNDLE], runtime: 'bun' },
   { name: 'bun bytecode build from a read-only store', cmd: () => [BUN, join(store, 'pantheros-rollback-boot.js')], runtime: 'bun' },
+  { name: 'bun executable from a read-only store', cmd: () => [join(store, 'pantheros-rollback-boot')], runtime: 'bun' },
   { name: 'full bundle under bun (reference)', cmd: () => [BUN, FULL_BUNDLE], runtime: 'bun' },
 ];
 
