@@ -1,16 +1,18 @@
 // `npm run bench`: the rollback benchmark (tool under Node and Bun vs the shell baseline), the mount
 // profiles (fio), and the footprint. Writes bench/results/{results.json,results.md,cleanup-sweep.svg}.
-// Usage: node bench/run.mjs [--quick] [--only startup,trivial,bigroot,cleanup,many,diff,profiles,footprint] [--runs N] [--render] [--tool LABEL=KIND:FILE]…
-//   --quick   a few minutes: fewer runs, smaller trees, no footprint (results go to bench/results/quick/)
-//   --only    run some sections and merge them into the existing results.json (rerun key numbers)
-//   --render  only rewrite results.md and the plot from results.json
-//   --tool    also measure another build (KIND node|bun|exe|node-snapshot), e.g. a throwaway branch's bundle
+// Usage: node bench/run.mjs [--quick] [--only startup,trivial,bigroot,cleanup,many,diff,profiles,footprint] [--runs N] [--render]
+//                           [--tool LABEL=KIND:FILE]… [--variants NAME,…]
+//   --quick     a few minutes: fewer runs, smaller trees, no footprint (results go to bench/results/quick/)
+//   --only      run some sections and merge them into the existing results.json (rerun key numbers)
+//   --render    only rewrite results.md and the plot from results.json
+//   --tool      also measure another build (KIND node|bun|exe|node-snapshot), e.g. a throwaway branch's bundle
+//   --variants  measure only these variants of the rollback sections (comma list of names, e.g. bun-boot-exe,baseline-durable,floor-bun)
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cleanUp } from './lib/image.mjs';
-import { addTool, benchBigRoot, benchCleanup, benchDiff, benchManyArchives, benchTrivial, BUILT_BUNDLE, BUN, BUNDLE, EXTRA_TOOLS, freezeBundle, measureStartup, NODE, REPO } from './lib/rollback.mjs';
+import { addTool, VARIANT_FILTER, benchBigRoot, benchCleanup, benchDiff, benchManyArchives, benchTrivial, BUILT_BUNDLE, BUN, BUNDLE, EXTRA_TOOLS, freezeBundle, measureStartup, NODE, REPO } from './lib/rollback.mjs';
 import { benchProfiles, profilesAvailable } from './lib/profiles.mjs';
 import { measureFootprint } from './lib/footprint.mjs';
 import { renderMarkdown, renderSweepPlot } from './lib/report.mjs';
@@ -27,11 +29,13 @@ function parseArgs(argv) {
     else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',');
     else if (a === '--render') opts.render = true;
     else if (a === '--tool') opts.tools.push(argv[++i]);
+    else if (a === '--variants') opts.variants = argv[++i].split(',');
     else if (a.startsWith('--tool=')) opts.tools.push(a.slice(7));
     else if (a === '--runs') opts.runs = Number(argv[++i]);
     else if (a.startsWith('--runs=')) opts.runs = Number(a.slice(7));
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(`${readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 6).join('\n')}\n`);
+      const head = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+      process.stdout.write(`${head.slice(0, head.findIndex((l) => !l.startsWith('//'))).join('\n')}\n`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -88,6 +92,7 @@ async function main() {
   if (!existsSync(BUILT_BUNDLE)) throw new Error(`${BUILT_BUNDLE} is missing — run: npm run build`);
   const bundleSha256 = freezeBundle();
   for (const t of opts.tools) addTool(t);
+  VARIANT_FILTER.names = opts.variants ?? null;
   const outDir = join(REPO, 'bench/results', opts.quick ? 'quick' : '');
   mkdirSync(outDir, { recursive: true });
   const jsonPath = join(outDir, 'results.json');

@@ -92,6 +92,14 @@ function floorFile() {
  * made durable).
  */
 export function variants() {
+  return only(allVariants());
+}
+
+/** `--variants a,b,…`: measure only these (a short run in a quiet moment of a shared machine). */
+export const VARIANT_FILTER = { names: null };
+const only = (list) => (VARIANT_FILTER.names ? list.filter((v) => VARIANT_FILTER.names.includes(v.name)) : list);
+
+function allVariants() {
   const boot = BOOT_BUNDLE
     ? [
         { name: 'node-boot', kind: 'tool', cmd: NODE, pre: [BOOT_BUNDLE] },
@@ -119,14 +127,14 @@ export function variants() {
  */
 export function floorVariants() {
   const f = (name, cmd, mode, env) => ({ name, kind: 'floor', cmd, pre: [floorFile()], mode, env });
-  return [
+  return only([
     f('floor-node', NODE, 'one-commit'),
     f('floor-bun', BUN, 'one-commit', BUN_COLD),
     f('floor-bun-process', BUN, 'one-commit', { ...BUN_COLD, PANTHEROS_BTRFS_BACKEND: 'process' }),
     f('floor-node-two-commits', NODE, 'two-commits'),
     f('floor-bun-two-commits', BUN, 'two-commits', BUN_COLD),
     { name: 'floor-shell', kind: 'floor-shell' },
-  ];
+  ]);
 }
 
 /** Shared inputs of every tool run: config (keepDays 30, keepAtLeast 5) and an empty kernel cmdline. */
