@@ -1,7 +1,7 @@
 // Runs src/btrfs/native.ts, bundled like the product (scripts/build.mjs), under every runtime and path:
 // Node (process path), Bun (ioctl path) and Bun forced onto the process path.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUN, NODE, REPO } from './prereq.js';
@@ -42,7 +42,9 @@ let driver: string | undefined;
 /** Bundles test/helpers/native-driver.ts once per test process, with the product's build script. */
 export function nativeDriver(): string {
   if (!driver) {
-    const out = join(mkdtempSync(join(tmpdir(), 'pantheros-native-driver-')), 'native-driver.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'pantheros-native-driver-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, 'native-driver.mjs');
     execFileSync(NODE, [join(REPO, 'scripts/build.mjs'), join(REPO, 'test/helpers/native-driver.ts'), out], { cwd: REPO, stdio: 'pipe' });
     driver = out;
   }
