@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImage, sh, type Image } from '../helpers/btrfs-image.js';
 import { requirePrerequisites } from '../helpers/prereq.js';
-import { codes, hexPath, NATIVE_VARIANTS, nativeDriver, runNative, type Answer, type NativeVariant } from '../helpers/native-run.js';
+import { codes, hexPath, NATIVE_VARIANTS, nativeDriver, removeNativeDriver, runNative, type Answer, type NativeVariant } from '../helpers/native-run.js';
 
 beforeAll(() => {
   requirePrerequisites();
   nativeDriver();
 });
+afterAll(() => removeNativeDriver());
 
 /** The generation of the last committed transaction, read from the primary superblock on the device. */
 function superGeneration(loop: string): bigint {

@@ -38,17 +38,23 @@ export type Answer =
 export type WireSubvolume = Omit<SubvolumeRecord, 'path'> & { path: { hex: string } };
 
 let driver: string | undefined;
+let driverDir: string | undefined;
 
 /** Bundles test/helpers/native-driver.ts once per test process, with the product's build script. */
 export function nativeDriver(): string {
   if (!driver) {
-    const dir = mkdtempSync(join(tmpdir(), 'pantheros-native-driver-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const out = join(dir, 'native-driver.mjs');
+    driverDir = mkdtempSync(join(tmpdir(), 'pantheros-native-driver-'));
+    const out = join(driverDir, 'native-driver.mjs');
     execFileSync(NODE, [join(REPO, 'scripts/build.mjs'), join(REPO, 'test/helpers/native-driver.ts'), out], { cwd: REPO, stdio: 'pipe' });
     driver = out;
   }
   return driver;
+}
+
+/** Removes the bundled driver (call in afterAll). */
+export function removeNativeDriver(): void {
+  if (driverDir) rmSync(driverDir, { recursive: true, force: true });
+  driver = driverDir = undefined;
 }
 
 /** A path as the driver takes it: any bytes, as hex. */
