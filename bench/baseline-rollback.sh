@@ -11,9 +11,12 @@
 #                                            what pantheros-rollback does; the fair comparison)
 # Its known defects (field notes: `list -o` of a plain directory, `find` returning old_roots itself,
 # deleting the root archived this boot, name collisions) are kept on purpose: this is what runs today.
-# Usage: baseline-rollback.sh TOP_LEVEL_DIR [create|snapshot]
+# "durable" appends one `sync -f` of the filesystem (syncfs(2): one transaction commit), so the
+# snippet ends with its swap committed, as the tool does (issue 13): the "equally durable" baseline.
+# Usage: baseline-rollback.sh TOP_LEVEL_DIR [create|snapshot] [durable]
 btrfs_tmp="$1"
 mode="${2:-create}"
+durable="${3:-}"
 old_roots="$btrfs_tmp/@btrfs_tmp/old_roots"
 
 if [[ -e "$btrfs_tmp/@root" ]]; then
@@ -38,4 +41,8 @@ if [[ "$mode" == snapshot ]]; then
     btrfs subvolume snapshot "$btrfs_tmp/@root-blank" "$btrfs_tmp/@root"
 else
     btrfs subvolume create "$btrfs_tmp/@root"
+fi
+
+if [[ "$durable" == durable ]]; then
+    sync -f "$btrfs_tmp"
 fi

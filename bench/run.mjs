@@ -1,15 +1,18 @@
 // `npm run bench`: the rollback benchmark (tool under Node and Bun vs the shell baseline), the mount
 // profiles (fio), and the footprint. Writes bench/results/{results.json,results.md,cleanup-sweep.svg}.
 // Usage: node bench/run.mjs [--quick] [--only startup,trivial,bigroot,cleanup,many,diff,profiles,footprint,state] [--runs N] [--render]
-//   --quick   a few minutes: fewer runs, smaller trees, no footprint (results go to bench/results/quick/)
-//   --only    run some sections and merge them into the existing results.json (rerun key numbers)
-//   --render  only rewrite results.md and the plot from results.json
+//                           [--tool LABEL=KIND:FILE]… [--variants NAME,…]
+//   --quick     a few minutes: fewer runs, smaller trees, no footprint (results go to bench/results/quick/)
+//   --only      run some sections and merge them into the existing results.json (rerun key numbers)
+//   --render    only rewrite results.md and the plot from results.json
+//   --tool      also measure another build (KIND node|bun|exe|node-snapshot), e.g. a throwaway branch's bundle
+//   --variants  measure only these variants of the rollback sections (comma list of names, e.g. bun-boot-exe,baseline-durable,floor-bun)
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cleanUp } from './lib/image.mjs';
-import { benchBigRoot, benchCleanup, benchDiff, benchManyArchives, benchTrivial, BUILT_BUNDLE, BUN, BUNDLE, freezeBundle, measureStartup, NODE, REPO } from './lib/rollback.mjs';
+import { addTool, VARIANT_FILTER, benchBigRoot, benchCleanup, benchDiff, benchManyArchives, benchTrivial, BUILT_BUNDLE, BUN, BUNDLE, EXTRA_TOOLS, freezeBundle, measureStartup, NODE, REPO } from './lib/rollback.mjs';
 import { benchProfiles, profilesAvailable } from './lib/profiles.mjs';
 import { measureFootprint } from './lib/footprint.mjs';
 import { renderMarkdown, renderSweepPlot } from './lib/report.mjs';
@@ -19,17 +22,21 @@ import { benchState, stateAvailable } from './lib/state.mjs';
 const SECTIONS = ['startup', 'trivial', 'bigroot', 'cleanup', 'many', 'diff', 'profiles', 'footprint', 'state'];
 
 function parseArgs(argv) {
-  const opts = { quick: false, only: null, runs: null };
+  const opts = { quick: false, only: null, runs: null, tools: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--only') opts.only = argv[++i].split(',');
     else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',');
     else if (a === '--render') opts.render = true;
+    else if (a === '--tool') opts.tools.push(argv[++i]);
+    else if (a === '--variants') opts.variants = argv[++i].split(',');
+    else if (a.startsWith('--tool=')) opts.tools.push(a.slice(7));
     else if (a === '--runs') opts.runs = Number(argv[++i]);
     else if (a.startsWith('--runs=')) opts.runs = Number(a.slice(7));
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(`${readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 6).join('\n')}\n`);
+      const head = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+      process.stdout.write(`${head.slice(0, head.findIndex((l) => !l.startsWith('//'))).join('\n')}\n`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -85,6 +92,8 @@ async function main() {
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (loop devices and mounts)');
   if (!existsSync(BUILT_BUNDLE)) throw new Error(`${BUILT_BUNDLE} is missing — run: npm run build`);
   const bundleSha256 = freezeBundle();
+  for (const t of opts.tools) addTool(t);
+  VARIANT_FILTER.names = opts.variants ?? null;
   const outDir = join(REPO, 'bench/results', opts.quick ? 'quick' : '');
   mkdirSync(outDir, { recursive: true });
   const jsonPath = join(outDir, 'results.json');
@@ -100,6 +109,7 @@ async function main() {
     quick: q,
     machine: machine(),
     bundle: { sha256: bundleSha256, bytes: statSync(BUNDLE).size, gitCommit: sh('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO }).trim(), srcDirty: sh('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO }).trim() !== '' },
+    tools: EXTRA_TOOLS.length ? EXTRA_TOOLS.map((t) => ({ name: t.name, kind: t.toolKind, file: t.file, sha256: t.sha256 })) : previous.tools,
     sections: { ...(previous.sections ?? {}) },
   };
   const stamp = (name, data) => {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Stage-1 entry installed as /usr/bin/pantheros-rollback: runs the bundled tool under whichever
 # JavaScript runtime the initrd carries (Bun if present, else Node). No rollback logic lives here.
-bundle=${PANTHEROS_ROLLBACK_BUNDLE:-/usr/lib/pantheros-rollback/pantheros-rollback.mjs}
+bundle=${PANTHEROS_ROLLBACK_BUNDLE:-/usr/lib/pantheros-rollback/pantheros-rollback-boot.mjs}
 runtime=${PANTHEROS_ROLLBACK_RUNTIME:-}
 if [ -z "$runtime" ]; then
   for candidate in bun node; do

@@ -35,6 +35,8 @@ let
   # --- The tool ------------------------------------------------------------------------------
   configFile = (pkgs.formats.json { }).generate "pantheros-rollback.json" (nixLib.toolConfig cfg);
   bundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback.mjs";
+  # Stage 1 runs only `boot`: the boot-only bundle loads nothing else (about half the bytes to parse at every boot).
+  bootBundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback-boot.mjs";
   runtimeBin = "${cfg.runtimePackage}/bin/${cfg.runtime}";
   btrfsBin = "${pkgs.btrfs-progs}/bin/btrfs";
   # The same runtime and bundle in stage 1 and stage 2, so what was tested in one runs in the other.
@@ -252,11 +254,11 @@ in
       boot.initrd.systemd = {
         contents."/etc/pantheros/rollback.json".source = configFile;
         # The runtime binary and btrfs (make-initrd-ng copies their ELF libraries) and the
-        # single-file bundle; mount/umount are in every systemd initrd. initrdBin also puts
+        # single-file boot-only bundle; mount/umount are in every systemd initrd. initrdBin also puts
         # btrfs-progs into the emergency shell's /bin for manual recovery.
         storePaths = [
           runtimeBin
-          bundle
+          bootBundle
           btrfsBin
         ];
         initrdBin = [ pkgs.btrfs-progs ];
@@ -292,7 +294,7 @@ in
             # The config is read from its default path, /etc/pantheros/rollback.json (installed above).
             ExecStart = utils.escapeSystemdExecArgs [
               runtimeBin
-              bundle
+              bootBundle
               "boot"
               "--device"
               (toString cfg.device)

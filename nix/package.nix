@@ -65,6 +65,8 @@ buildNpmPackage {
   installPhase = ''
     runHook preInstall
     install -Dm755 dist/pantheros-rollback.mjs $out/lib/pantheros-rollback/pantheros-rollback.mjs
+    # What stage 1 runs: only `boot` (nix/module.nix).
+    install -Dm644 dist/pantheros-rollback-boot.mjs $out/lib/pantheros-rollback/pantheros-rollback-boot.mjs
     makeWrapper ${lib.getExe' nodejs-slim "node"} $out/bin/pantheros-rollback \
       --add-flags $out/lib/pantheros-rollback/pantheros-rollback.mjs
     runHook postInstall

@@ -1,23 +1,72 @@
-// Bundles src/ into the single file that ships in the initrd and runs under Node and Bun.
+// Bundles src/ into the single files that run under Node and Bun.
+//   node scripts/build.mjs                   dist/pantheros-rollback.mjs       every command (operators, tests)
+//                                            dist/pantheros-rollback-boot.mjs  only `boot`: what the initrd runs
+//   node scripts/build.mjs --bytecode BUN    also dist/bun/pantheros-rollback-boot.js + .js.jsc: the boot bundle
+//                                            compiled by that Bun to its bytecode (Bun only; the .jsc must come
+//                                            from the very Bun that runs it, else Bun ignores it and parses)
+//   node scripts/build.mjs --compile BUN     also dist/bun/pantheros-rollback-boot: one executable, that Bun's
+//                                            runtime with the boot bundle's bytecode inside (replaces `bun` and
+//                                            the bundle in the initrd; the fastest start measured)
+//   node scripts/build.mjs ENTRY.ts OUT.mjs  another entry, bundled the same way (the real-btrfs tests bundle
+//                                            their driver of src/btrfs/native.ts, the bench its floor script)
 import { build } from 'esbuild';
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 
-const outfile = 'dist/pantheros-rollback.mjs';
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
-await build({
-  entryPoints: ['src/bin.ts'],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: ['node20'],
-  minify: process.env.MINIFY === '1',
-  legalComments: 'none',
-  define: { __PANTHEROS_VERSION__: JSON.stringify(version) },
-  // `// @bun` tells Bun the file is already plain JavaScript, so it skips its own transpiler on every
-  // start (about 11 ms for this bundle in an initrd, where Bun has no transpiler cache); Node ignores it.
-  banner: { js: '#!/usr/bin/env node\n// @bun' },
-  logLevel: 'warning',
-});
-chmodSync(outfile, 0o755);
-console.log(`${outfile}: ${statSync(outfile).size} bytes`);
+
+async function bundle(entry, outfile) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: ['node20'],
+    minify: process.env.MINIFY === '1',
+    legalComments: 'none',
+    // The version comes from package.json, one source (src/version.ts).
+    define: { __PANTHEROS_VERSION__: JSON.stringify(version) },
+    // `// @bun` tells Bun the file is already plain JavaScript, so it skips its own transpiler on every
+    // start (about 11 ms for this bundle in an initrd, where Bun has no transpiler cache); Node ignores it.
+    banner: { js: '#!/usr/bin/env node\n// @bun' },
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+  console.log(`${outfile}: ${statSync(outfile).size} bytes`);
+}
+
+/**
+ * Bun's bytecode for the boot bundle: `bun build --bytecode` needs CommonJS output (its ESM bytecode
+ * needs --compile), so the ESM bundle is rebundled as CommonJS; Bun reads the .jsc read-only at start
+ * (nothing is written: it holds in a read-only initrd store) and falls back to parsing the .js when the
+ * .jsc is missing, damaged or from another Bun.
+ */
+function bytecode(bun, input, outdir) {
+  for (const f of ['pantheros-rollback-boot.js', 'pantheros-rollback-boot.js.jsc']) rmSync(`${outdir}/${f}`, { force: true });
+  mkdirSync(outdir, { recursive: true });
+  execFileSync(bun, ['build', input, '--target=bun', '--format=cjs', '--bytecode', '--outdir', outdir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  console.log(`${outdir}: Bun bytecode build of ${input}`);
+}
+
+/** `bun build --compile --bytecode`: a self-contained executable (the runtime, the code and its bytecode). */
+function compile(bun, input, outfile) {
+  mkdirSync(dirname(outfile), { recursive: true });
+  execFileSync(bun, ['build', input, '--compile', '--bytecode', '--outfile', outfile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  console.log(`${outfile}: ${statSync(outfile).size} bytes, Bun executable of ${input}`);
+}
+
+const args = process.argv.slice(2);
+if (args.length === 2 && !args[0].startsWith('--')) {
+  await bundle(args[0], args[1]);
+} else {
+  await bundle('src/bin.ts', 'dist/pantheros-rollback.mjs');
+  await bundle('src/bin-boot.ts', 'dist/pantheros-rollback-boot.mjs');
+  for (let i = 0; i < args.length; i += 2) {
+    const bun = args[i + 1];
+    if (!bun || !['--bytecode', '--compile'].includes(args[i])) throw new Error(`unknown arguments ${args.join(' ')} (see the head of scripts/build.mjs)`);
+    if (args[i] === '--bytecode') bytecode(bun, 'dist/pantheros-rollback-boot.mjs', 'dist/bun');
+    else compile(bun, 'dist/pantheros-rollback-boot.mjs', 'dist/bun/pantheros-rollback-boot');
+  }
+}

@@ -2,7 +2,7 @@
 // (zstd -19 of a newc cpio holding the runtime binary, its ldd libraries and the bundle).
 import { copyFileSync, cpSync, existsSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { BUN, BUNDLE, NODE, REPO } from './rollback.mjs';
+import { BOOT_BUNDLE, BOOT_BYTECODE, BOOT_EXE, BUN, BUNDLE, NODE, REPO } from './rollback.mjs';
 import { scratchDir } from './image.mjs';
 import { sh } from './sh.mjs';
 
@@ -67,5 +67,17 @@ export function measureFootprint({ log }) {
     log(`  ${name}: all ${entry.all.zstd19Bytes} B, growth ${entry.growth.zstd19Bytes} B, stripped ${entry.growthStripped.zstd19Bytes} B (zstd -19)`);
     runtimes[name] = entry;
   }
-  return { bundleBytes, minifiedBundleBytes: minified, bundleZstd19Bytes: bundleZstd.zstd19Bytes, runtimes };
+  // What the initrd would carry instead: the boot-only bundle, or (Bun) its bytecode build (.js + .jsc), or
+  // (Bun) one executable holding the runtime and the code, in place of the bun binary and a bundle.
+  const boot = BOOT_BUNDLE
+    ? {
+        bootBundleBytes: size(BOOT_BUNDLE),
+        bootBundleZstd19Bytes: compressedCpio([{ path: BOOT_BUNDLE }], 'boot').zstd19Bytes,
+        bootBytecodeBytes: size(BOOT_BYTECODE) + size(`${BOOT_BYTECODE}.jsc`),
+        bootBytecodeZstd19Bytes: compressedCpio([{ path: BOOT_BYTECODE }, { path: `${BOOT_BYTECODE}.jsc` }], 'bytecode').zstd19Bytes,
+        bootExeBytes: size(BOOT_EXE),
+        bootExeZstd19Bytes: compressedCpio([{ path: BOOT_EXE }], 'exe').zstd19Bytes,
+      }
+    : {};
+  return { bundleBytes, minifiedBundleBytes: minified, bundleZstd19Bytes: bundleZstd.zstd19Bytes, ...boot, runtimes };
 }

@@ -1,9 +1,9 @@
 // The rollback scenarios: tool (bundle under Node and Bun) against the shell baseline, alternated,
 // each measured run on a fresh copy of a golden image so all variants see identical state.
-import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { addArchive, archiveDates, fillFiles, layOut, OLD_ROOTS } from './generate.mjs';
 import { breathe, copyImage, detachImage, makeImage, mountImage, scratchDir } from './image.mjs';
 import { sh, timeCommand } from './sh.mjs';
@@ -12,17 +12,31 @@ import { buildMinifiedBundle } from './footprint.mjs';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const BUILT_BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
+export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
+export const NODE = process.execPath;
+const BUILT_BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
 /** The bundle under test: a private copy (dist/ is rebuilt by teammates while the bench runs). */
 export let BUNDLE = BUILT_BUNDLE;
+/** The initrd's boot-only bundle, Bun's bytecode build of it and Bun's executable of it (both made here by this Bun), private copies too. */
+export let BOOT_BUNDLE = BUILT_BOOT_BUNDLE;
+export let BOOT_BYTECODE = null;
+export let BOOT_EXE = null;
 
-/** Freezes the bundle for this run: copies dist/ into the scratch dir; returns its sha256. */
+/** Freezes the bundles for this run: copies dist/ into the scratch dir, builds the Bun bytecode; returns the full bundle's sha256. */
 export function freezeBundle() {
   BUNDLE = join(scratchDir(), 'pantheros-rollback.mjs');
   copyFileSync(BUILT_BUNDLE, BUNDLE);
+  if (existsSync(BUILT_BOOT_BUNDLE)) {
+    BOOT_BUNDLE = join(scratchDir(), 'pantheros-rollback-boot.mjs');
+    copyFileSync(BUILT_BOOT_BUNDLE, BOOT_BUNDLE);
+    const out = join(scratchDir(), 'bun');
+    sh(BUN, ['build', BOOT_BUNDLE, '--target=bun', '--format=cjs', '--bytecode', '--outdir', out]);
+    BOOT_BYTECODE = join(out, 'pantheros-rollback-boot.js');
+    BOOT_EXE = join(out, 'pantheros-rollback-boot');
+    sh(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', BOOT_EXE]);
+  } else BOOT_BUNDLE = null;
   return createHash('sha256').update(readFileSync(BUNDLE)).digest('hex');
 }
-export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
-export const NODE = process.execPath;
 const BASELINE = join(REPO, 'bench/baseline-rollback.sh');
 const DAY = 86_400_000;
 
@@ -32,13 +46,96 @@ const DAY = 86_400_000;
  */
 export const BUN_COLD = { BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' };
 
-/** What is compared: the bundle under each runtime, and the baseline (README create; fair snapshot). */
-export const VARIANTS = [
-  { name: 'node', kind: 'tool', bin: NODE },
-  { name: 'bun', kind: 'tool', bin: BUN, env: BUN_COLD },
-  { name: 'baseline', kind: 'baseline', mode: 'create' },
-  { name: 'baseline-snapshot', kind: 'baseline', mode: 'snapshot' },
-];
+/**
+ * Other builds measured beside dist/ (`--tool LABEL=KIND:FILE`, e.g. a build of a throwaway branch,
+ * a boot-only bundle, Bun's bytecode build): KIND is node or bun (FILE run by that runtime; a Bun
+ * bytecode build is its .js with the .js.jsc beside it), exe (a `bun build --compile` executable), or
+ * node-snapshot (a `node --build-snapshot` blob, run as `node --snapshot-blob FILE ARGS`).
+ */
+export const EXTRA_TOOLS = [];
+
+const TOOL_KINDS = {
+  node: (file) => ({ cmd: NODE, pre: [file] }),
+  bun: (file) => ({ cmd: BUN, pre: [file], env: BUN_COLD }),
+  exe: (file) => ({ cmd: file, pre: [], env: BUN_COLD }),
+  'node-snapshot': (file) => ({ cmd: NODE, pre: ['--snapshot-blob', file] }),
+};
+
+/** Adds one `--tool LABEL=KIND:FILE`; the file (and a Bun .jsc beside it) is frozen into the scratch dir. */
+export function addTool(spec) {
+  const m = /^([\w.-]+)=(node|bun|exe|node-snapshot):(.+)$/.exec(spec);
+  if (!m) throw new Error(`--tool ${spec}: expected LABEL=KIND:FILE with KIND one of ${Object.keys(TOOL_KINDS).join(', ')}`);
+  const [, label, kind, file] = m;
+  if (!existsSync(file)) throw new Error(`--tool ${spec}: ${file} does not exist`);
+  const dir = join(scratchDir(), `tool-${EXTRA_TOOLS.length}`);
+  mkdirSync(dir);
+  const frozen = join(dir, basename(file));
+  copyFileSync(file, frozen);
+  if (kind === 'exe') chmodSync(frozen, 0o755);
+  if (existsSync(`${file}.jsc`)) copyFileSync(`${file}.jsc`, `${frozen}.jsc`);
+  EXTRA_TOOLS.push({ name: `${kind === 'node-snapshot' ? 'node' : kind === 'exe' ? 'bun' : kind}:${label}`, kind: 'tool', label, toolKind: kind, file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex'), ...TOOL_KINDS[kind](frozen) });
+}
+
+/** The floor script (bench/floor.ts), bundled like the product. */
+let floorBundle;
+function floorFile() {
+  if (!floorBundle) {
+    floorBundle = join(scratchDir(), 'floor.mjs');
+    sh(NODE, [join(REPO, 'scripts/build.mjs'), join(REPO, 'bench/floor.ts'), floorBundle], { cwd: REPO });
+  }
+  return floorBundle;
+}
+
+/**
+ * What is compared: the full bundle under each runtime; the initrd's boot-only bundle under each, its
+ * Bun bytecode build and Bun executable (`bun build --compile --bytecode`); any extra builds; the baseline (README create; fair snapshot; each bare and
+ * made durable).
+ */
+export function variants() {
+  return only(allVariants());
+}
+
+/** `--variants a,b,…`: measure only these (a short run in a quiet moment of a shared machine). */
+export const VARIANT_FILTER = { names: null };
+const only = (list) => (VARIANT_FILTER.names ? list.filter((v) => VARIANT_FILTER.names.includes(v.name)) : list);
+
+function allVariants() {
+  const boot = BOOT_BUNDLE
+    ? [
+        { name: 'node-boot', kind: 'tool', cmd: NODE, pre: [BOOT_BUNDLE] },
+        { name: 'bun-boot', kind: 'tool', cmd: BUN, pre: [BOOT_BUNDLE], env: BUN_COLD },
+        { name: 'bun-boot-bytecode', kind: 'tool', cmd: BUN, pre: [BOOT_BYTECODE], env: BUN_COLD },
+        { name: 'bun-boot-exe', kind: 'tool', cmd: BOOT_EXE, pre: [], env: BUN_COLD },
+      ]
+    : [];
+  return [
+    { name: 'node', kind: 'tool', cmd: NODE, pre: [BUNDLE] },
+    { name: 'bun', kind: 'tool', cmd: BUN, pre: [BUNDLE], env: BUN_COLD },
+    ...boot,
+    ...EXTRA_TOOLS,
+    { name: 'baseline', kind: 'baseline', mode: 'create' },
+    { name: 'baseline-snapshot', kind: 'baseline', mode: 'snapshot' },
+    { name: 'baseline-durable', kind: 'baseline', mode: 'create', durable: true },
+    { name: 'baseline-snapshot-durable', kind: 'baseline', mode: 'snapshot', durable: true },
+  ];
+}
+
+/**
+ * The physical floor of each runtime (bench/floor.ts through src/btrfs/native.ts): start-up, the
+ * renames, one snapshot, one commit; the Bun process path (forced) and the engine's two-commit order
+ * beside them, and the same three steps in bash (mv, `btrfs subvolume snapshot`, `sync -f`).
+ */
+export function floorVariants() {
+  const f = (name, cmd, mode, env) => ({ name, kind: 'floor', cmd, pre: [floorFile()], mode, env });
+  return only([
+    f('floor-node', NODE, 'one-commit'),
+    f('floor-bun', BUN, 'one-commit', BUN_COLD),
+    f('floor-bun-process', BUN, 'one-commit', { ...BUN_COLD, PANTHEROS_BTRFS_BACKEND: 'process' }),
+    f('floor-node-two-commits', NODE, 'two-commits'),
+    f('floor-bun-two-commits', BUN, 'two-commits', BUN_COLD),
+    { name: 'floor-shell', kind: 'floor-shell' },
+  ]);
+}
 
 /** Shared inputs of every tool run: config (keepDays 30, keepAtLeast 5) and an empty kernel cmdline. */
 function toolInputs() {
@@ -56,17 +153,24 @@ function countSubvolumes(top) {
   return sh('btrfs', ['subvolume', 'list', top]).split('\n').filter((l) => l.startsWith('ID ')).length;
 }
 
+const FLOOR_SHELL = 'mv "$1/@root" "$1/@btrfs_tmp/old_roots/20261126T060000Z" && btrfs subvolume snapshot "$1/@root-blank" "$1/@root" >/dev/null && sync -f "$1"';
+
 /** Runs one variant once on a mounted top level; returns the measured sample (throws on failure). */
 function runVariant(variant, top) {
   if (variant.kind === 'baseline') {
-    const r = timeCommand('bash', [BASELINE, top, variant.mode]);
+    const r = timeCommand('bash', [BASELINE, top, variant.mode, ...(variant.durable ? ['durable'] : [])]);
     if (r.code !== 0) throw new Error(`baseline exited ${r.code}: ${r.stderr.trim()}`);
+    return { wall: r.ms };
+  }
+  if (variant.kind === 'floor' || variant.kind === 'floor-shell') {
+    const r = variant.kind === 'floor' ? timeCommand(variant.cmd, [...variant.pre, top, variant.mode], { env: { ...process.env, ...variant.env } }) : timeCommand('bash', ['-c', FLOOR_SHELL, 'floor', top]);
+    if (r.code !== 0) throw new Error(`${variant.name} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
     return { wall: r.ms };
   }
   const { config, cmdline, report } = toolInputs();
   rmSync(report, { force: true });
-  const args = [BUNDLE, 'boot', '--top-level', top, '--now', new Date().toISOString(), '--report', report, '--config', config, '--cmdline', cmdline];
-  const r = timeCommand(variant.bin, args, { env: { ...process.env, ...variant.env } });
+  const args = [...variant.pre, 'boot', '--top-level', top, '--now', new Date().toISOString(), '--report', report, '--config', config, '--cmdline', cmdline];
+  const r = timeCommand(variant.cmd, args, { env: { ...process.env, ...variant.env } });
   if (r.code !== 0) throw new Error(`${variant.name} boot exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
   const rep = JSON.parse(readFileSync(report, 'utf8'));
   const deletedSubvolumes = (rep.deleted ?? []).reduce((n, d) => n + Math.max(1, d.subvolumes?.length ?? 1), 0);
@@ -89,12 +193,12 @@ function buildGolden(name, populate, { from, size = '1G' } = {}) {
 }
 
 /** Measures every variant `runs` times on copies of one golden image, alternating the order. */
-async function measureOnGolden(golden, { runs, expectDeleted, variants = VARIANTS, log }) {
-  const samples = Object.fromEntries(variants.map((v) => [v.name, []]));
+async function measureOnGolden(golden, { runs, expectDeleted, variants: list = variants(), log }) {
+  const samples = Object.fromEntries(list.map((v) => [v.name, []]));
   const errors = {};
   const load = [loadavg()[0]];
   for (let r = 0; r < runs; r++) {
-    for (const v of rotate(variants, r)) {
+    for (const v of rotate(list, r)) {
       if (errors[v.name]) continue;
       await breathe();
       const file = copyImage(golden.file, join(scratchDir(), 'run.img'));
@@ -146,12 +250,28 @@ export function measureStartup({ runs, log }) {
     { name: 'bun-warm-cache', cmd: BUN, args: [BUNDLE, '--version'] },
     { name: 'bun-empty-script', cmd: BUN, args: [join(scratchDir(), 'empty.mjs')] },
     { name: 'node-empty-script', cmd: NODE, args: [join(scratchDir(), 'empty.mjs')] },
+    // Where Node's start goes: exec and dynamic linking alone (--version exits before V8 starts), an
+    // empty CommonJS script (no ESM loader), an empty ES module.
+    { name: 'node-version-flag', cmd: NODE, args: ['--version'] },
+    { name: 'node-empty-cjs', cmd: NODE, args: [join(scratchDir(), 'empty.cjs')] },
+    { name: 'bun-version-flag', cmd: BUN, args: ['--version'] },
     { name: 'bun-import-child-process', cmd: BUN, args: [join(scratchDir(), 'child-process.mjs')] },
     { name: 'bun-minified-bundle', cmd: BUN, args: [buildMinifiedBundle(), '--version'], env: BUN_COLD },
     { name: 'node-minified-bundle', cmd: NODE, args: [buildMinifiedBundle(), '--version'] },
     { name: 'bash', cmd: 'bash', args: ['-c', ':'] },
+    ...(BOOT_BUNDLE
+      ? [
+          { name: 'node-boot', cmd: NODE, args: [BOOT_BUNDLE, '--version'] },
+          { name: 'bun-boot', cmd: BUN, args: [BOOT_BUNDLE, '--version'], env: BUN_COLD },
+          { name: 'bun-boot-bytecode', cmd: BUN, args: [BOOT_BYTECODE, '--version'], env: BUN_COLD },
+          { name: 'bun-boot-exe', cmd: BOOT_EXE, args: ['--version'], env: BUN_COLD },
+        ]
+      : []),
+    // Node takes a leading --version for itself when no script is named: the snapshot blob gets `version`.
+    ...EXTRA_TOOLS.map((t) => ({ name: t.name, cmd: t.cmd, args: [...t.pre, t.toolKind === 'node-snapshot' ? 'version' : '--version'], env: t.env })),
   ];
   writeFileSync(join(scratchDir(), 'empty.mjs'), '');
+  writeFileSync(join(scratchDir(), 'empty.cjs'), '');
   writeFileSync(join(scratchDir(), 'child-process.mjs'), "import 'node:child_process';\n");
   const samples = Object.fromEntries(cmds.map((c) => [c.name, []]));
   for (let r = 0; r < runs; r++) {
@@ -168,10 +288,10 @@ export function measureStartup({ runs, log }) {
   return out;
 }
 
-/** 1. trivial: one root to archive, nothing to delete. */
+/** 1. trivial: one root to archive, nothing to delete; every runtime's floor measured in the same alternation. */
 export async function benchTrivial({ runs, log }) {
   const golden = buildGolden('trivial', (top) => layOut(top));
-  const m = await measureOnGolden(golden, { runs, expectDeleted: 0, log });
+  const m = await measureOnGolden(golden, { runs, expectDeleted: 0, variants: [...variants(), ...floorVariants()], log });
   logMedians(log, 'trivial', summarizeSamples(m.samples));
   return { description: 'one root to archive, nothing to delete', ...m, summary: summarizeSamples(m.samples) };
 }
@@ -230,14 +350,14 @@ export async function benchBigRoot({ runs, sizes, log }) {
       fillFiles(join(m.top, `@src${n}`), n);
       sh('btrfs', ['filesystem', 'sync', m.top]);
       log(`  wrote @src${n} (${n} files) in ${Date.now() - t0} ms`);
-      for (const v of VARIANTS) samples[`${v.name}@${n}`] = [];
+      for (const v of variants()) samples[`${v.name}@${n}`] = [];
     }
     // Flush the generated trees through the loop device to the host disk first, so background
     // writeback of ~1 GB of metadata does not compete with the first measured runs.
     sh('sync', []);
     for (let r = 0; r < runs; r++) {
       for (const n of rotate(sizes, r)) {
-        for (const v of rotate(VARIANTS, r)) {
+        for (const v of rotate(variants(), r)) {
           const key = `${v.name}@${n}`;
           if (errors[key]) continue;
           await breathe();

@@ -41,11 +41,12 @@ export function bootCheckFacts(observed: Observed, plan: BootPlan, config: Confi
 /** Boot-only invariants on top of the shared check: a boot that changes the root ends with a root in place. */
 export function checkBootShape(plan: BootPlan, config: Config): void {
   const { root } = config.subvolumes;
-  if (plan.result !== 'kept' && !plan.steps.some((s) => s.action === 'rename' && s.to === root)) {
+  const placesRoot = plan.steps.some((s) => (s.action === 'rename' && s.to === root) || ((s.action === 'snapshot' || s.action === 'create-subvolume') && s.dest === root));
+  if (plan.result !== 'kept' && !placesRoot) {
     throw new InternalError(`refusing an unsafe plan (nothing was changed): it ends without a ${root}`);
   }
   const last = plan.steps.at(-1);
-  if (plan.steps.some((s) => s.action === 'rename') && last?.action !== 'commit') {
+  if (placesRoot && last?.action !== 'commit') {
     throw new InternalError('refusing an unsafe plan (nothing was changed): the swap is not followed by a commit');
   }
 }

@@ -132,8 +132,10 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   report.kind = report.refused === null && source ? (target.kind as TargetReport['kind']) : 'blank';
   report.source = source ? source.shown : null;
 
-  // Steps: clean up, age out (before the new root needs space), new root under a temporary name, nested
-  // subvolumes of the source into it, the request consumed, old root away, new root into place, one commit.
+  // Steps: clean up; age out (before the new root needs space); then the swap. Without nested subvolumes to bring
+  // back, the request is removed, the old root renamed away and the new root made in its place by one snapshot,
+  // whose transaction commit carries all three (a power cut leaves the state before them or after all of them).
+  // With nested subvolumes, the new root is assembled under a temporary name first, then swapped in by two renames.
   const specs: StepSpec[] = [];
   if (observed.kinds[oldRoots] === 'missing') specs.push({ action: 'ensure-dir', path: oldRoots, reason: `${oldRoots} does not exist yet` });
   const leftovers = leftoverItems(observed, config);
@@ -150,25 +152,36 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
       reason: `age out ${retention.deletions.length} archive(s) before the new root is made, so a full filesystem gets the space first`,
     });
   }
+  const assemble = (source?.nested.length ?? 0) > 0;
+  const dest = assemble ? newRoot : root;
+  const archiveStep: StepSpec | null = archive ? { action: 'rename', from: root, to: archive.path, reason: `archive the root of the previous boot as ${archive.name}` } : null;
+  if (!assemble) {
+    if (consume) specs.push(consume);
+    if (archiveStep) specs.push(archiveStep);
+  }
   let from: string;
   if (source) {
     from = source.shown;
-    specs.push({ action: 'snapshot', source: source.path, dest: newRoot, readOnly: false, reason: `the new root is a writable snapshot of ${source.shown} (${describeTarget(target)}); the source stays intact` });
+    // The root of the previous boot is snapshotted where it is by then: in the archive.
+    const path = !assemble && source.path === root && archive ? archive.path : source.path;
+    specs.push({ action: 'snapshot', source: path, dest, readOnly: false, reason: `the new root is a writable snapshot of ${source.shown} (${describeTarget(target)}); the source stays intact` });
   } else if (observed.kinds[blank] === 'subvolume') {
     from = blank;
     if (observed.blankReadOnly === false) note('error', blank, `${blank} is not read-only: anything written into it reappears in every new root`, 'the blank must stay empty for every new root to start clean', `btrfs property set -ts <top>/${blank} ro true`);
     if (observed.blankEntries > 0) note('warning', blank, `${blank} is not empty (${observed.blankEntries} entries): every new root starts with them`, 'fine if intended (a skeleton), surprising otherwise', `recreate it empty: btrfs subvolume delete <top>/${blank} && btrfs subvolume create <top>/${blank} && btrfs property set -ts <top>/${blank} ro true`);
-    specs.push({ action: 'snapshot', source: blank, dest: newRoot, readOnly: false, reason: `the new root is a writable snapshot of the blank ${blank}` });
+    specs.push({ action: 'snapshot', source: blank, dest, readOnly: false, reason: `the new root is a writable snapshot of the blank ${blank}` });
   } else {
     const why = observed.kinds[blank] === 'missing' ? 'does not exist' : `is a ${observed.kinds[blank]}, not a subvolume`;
     from = 'an empty subvolume';
     note('error', blank, `the blank ${blank} ${why}: the new root is an empty subvolume`, 'every boot falls back to an empty subvolume', `create a read-only blank: btrfs subvolume create <top>/${blank} && btrfs property set -ts <top>/${blank} ro true`);
-    specs.push({ action: 'create-subvolume', dest: newRoot, reason: `no usable blank (${blank} ${why}): the new root starts empty` });
+    specs.push({ action: 'create-subvolume', dest, reason: `no usable blank (${blank} ${why}): the new root starts empty` });
   }
-  const nested = source ? restoreNested(source, newRoot, specs) : [];
-  if (consume) specs.push(consume);
-  if (archive) specs.push({ action: 'rename', from: root, to: archive.path, reason: `archive the root of the previous boot as ${archive.name}` });
-  specs.push({ action: 'rename', from: newRoot, to: root, reason: `put the new root in place as ${root}` });
+  const nested = assemble && source ? restoreNested(source, newRoot, specs) : [];
+  if (assemble) {
+    if (consume) specs.push(consume);
+    if (archiveStep) specs.push(archiveStep);
+    specs.push({ action: 'rename', from: newRoot, to: root, reason: `put the new root, with its nested subvolumes, in place as ${root}` });
+  }
   specs.push({ action: 'commit', reason: 'commit the swap: when the boot goes on, the new root is on disk whatever happens next' });
 
   return {
@@ -177,7 +190,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     target: report,
     archive,
     created: { path: root, from },
-    newRoot,
+    newRoot: assemble ? newRoot : null,
     nested,
     steps: numberSteps(specs),
     verdicts: retention.verdicts,

@@ -75,7 +75,7 @@ export function buildBootReport(input: ReportInput): BootReport {
   const done = (pred: (s: BootPlan['steps'][number]) => boolean) => plan?.steps.some((s) => pred(s) && (dryRun || execution?.status.get(s.n) === 'done')) ?? false;
   const root = plan?.created?.path;
   const archived = plan?.archive && done((s) => s.action === 'rename' && s.to === plan.archive!.path) ? plan.archive : null;
-  const created = plan?.created && done((s) => s.action === 'rename' && s.to === root) ? plan.created : null;
+  const created = plan?.created && done((s) => (s.action === 'rename' && s.to === root) || ((s.action === 'snapshot' || s.action === 'create-subvolume') && s.dest === root)) ? plan.created : null;
   const nested = created ? (plan?.nested ?? []) : [];
   const gone = (path: string) => dryRun || execution?.items.get(path)?.deleted === true;
   const deletions = plan?.deletions ?? [];

@@ -86,7 +86,7 @@ function bootRecovery(plan: BootPlan, observed: Observed, top: string, config: C
   };
   function putBack(execution: Execution, said: string[]): void {
     const done = (s: Step) => execution.status.get(s.n) === 'done';
-    const placed = plan.steps.some((s) => s.action === 'rename' && s.to === root && done(s));
+    const placed = plan.steps.some((s) => done(s) && ((s.action === 'rename' && s.to === root) || ((s.action === 'snapshot' || s.action === 'create-subvolume') && s.dest === root)));
     if (placed) said.push(`the new ${root} is in place`);
     else if (kindOf(abs(root)) === 'subvolume') {
       said.push(`${root} was never moved and boots`);

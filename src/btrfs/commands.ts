@@ -18,9 +18,19 @@ export function createArgv(dest: string): string[] {
   return [BTRFS, 'subvolume', 'create', assertSafePath(dest)];
 }
 
-/** One process deletes every path, in the order given (deepest first), and commits the transaction at the end. */
-export function deleteArgv(paths: readonly string[]): string[] {
-  return [BTRFS, 'subvolume', 'delete', '--commit-after', ...paths.map(assertSafePath)];
+/** One process deletes every path, in the order given (deepest first), and commits the transaction at the end (unless commit is false). */
+export function deleteArgv(paths: readonly string[], commit = true): string[] {
+  return [BTRFS, 'subvolume', 'delete', ...(commit ? ['--commit-after'] : []), ...paths.map(assertSafePath)];
+}
+
+/** One transaction commit of the filesystem holding path (BTRFS_IOC_SYNC). */
+export function syncArgv(path: string): string[] {
+  return [BTRFS, 'filesystem', 'sync', assertSafePath(path)];
+}
+
+/** Prints the default subvolume: "ID 5 (FS_TREE)" or "ID <id> gen … path <name>". */
+export function getDefaultArgv(path: string): string[] {
+  return [BTRFS, 'subvolume', 'get-default', assertSafePath(path)];
 }
 
 /** Lists every subvolume of the filesystem, with creation generation and parent, paths relative to the top level. */

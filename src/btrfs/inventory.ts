@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { assertSafePath, BTRFS, listArgv } from './commands.js';
 import { parseListing, type ListingEntry, type ListingText } from './listing.js';
 import { CommandError, runCommand, runCommandBytes } from './run.js';
+import { defaultSubvolumeId, listSubvolumes } from './native.js';
 
 export interface SubvolumeRecord {
   id: number;
@@ -35,7 +36,7 @@ export interface SubvolumeRecord {
   /** When the subvolume was made (btrfs's otime, the kernel clock of that moment); null when only the listing was read. */
   otime: Date | null;
   /** Where the facts come from: the one listing line naming the path, or `btrfs subvolume show`. */
-  source: 'listing' | 'show';
+  source: 'listing' | 'show' | 'ioctl';
 }
 
 export interface NestedSubvolume {
@@ -131,13 +132,22 @@ export class Inventory {
 
   /** Set when `btrfs subvolume list` failed (e.g. a subvolume path longer than PATH_MAX): facts come item by item. */
   readonly listingFailure: string | undefined;
+  /** The root tree read through the btrfs ioctls (src/btrfs/native.ts, under Bun): facts no name can forge, by path. */
+  private readonly kernel: Map<string, KernelRecord> | undefined;
 
   constructor(
     readonly top: string,
-    listings: ListingOutput | { failure: string },
+    listings: ListingOutput | { failure: string } | { kernel: readonly KernelRecord[] },
     private readonly options: InventoryOptions = {},
   ) {
     this.show = options.show ?? showSubvolume;
+    if ('kernel' in listings) {
+      this.listingFailure = undefined;
+      this.kernel = new Map(listings.kernel.map((r) => [key(r.path), r]));
+      this.full = { lines: [], entries: [] };
+      return;
+    }
+    this.kernel = undefined;
     if ('failure' in listings) {
       this.listingFailure = listings.failure;
       this.full = { lines: [], entries: [] };
@@ -221,7 +231,9 @@ export class Inventory {
     let record: SubvolumeRecord | undefined;
     if (this.isSubvolume(bytes)) {
       const lines = this.byText.get(key(bytes)) ?? [];
-      if (this.listingFailure !== undefined) record = this.shown(path);
+      const k = this.kernel?.get(key(bytes));
+      if (this.kernel) record = k && fromKernel(k, path);
+      else if (this.listingFailure !== undefined) record = this.shown(path);
       else if (lines.length === 1) {
         const e = lines[0]!;
         record = {
@@ -282,6 +294,7 @@ export class Inventory {
    * newlines (their lines are cut short in the listing and followed by whatever their names say).
    */
   below(path: string): NestedSubvolume[] {
+    if (this.kernel) return this.kernelBelow(Buffer.from(`${path}/`));
     if (this.listingFailure !== undefined) return this.walkBelow(Buffer.from(path));
     const prefix = Buffer.from(`${path}/`);
     return this.collect(path, this.full.entries.filter((e) => e.text.subarray(0, prefix.length).equals(prefix)));
@@ -289,6 +302,7 @@ export class Inventory {
 
   /** below() for every item directly inside `dir` whose name is given, in one pass over the listing. */
   belowEach(dir: string, names: readonly string[]): Map<string, NestedSubvolume[]> {
+    if (this.kernel) return new Map(names.map((n) => [n, this.kernelBelow(Buffer.from(`${dir}/${n}/`))]));
     if (this.listingFailure !== undefined) return new Map(names.map((n) => [n, this.walkBelow(Buffer.from(`${dir}/${n}`))]));
     const dirPrefix = Buffer.from(`${dir}/`);
     const groups = new Map<string, ListingEntry[]>(names.map((n) => [key(Buffer.from(n)), []]));
@@ -299,6 +313,16 @@ export class Inventory {
       if (slash >= 0) groups.get(key(rest.subarray(0, slash)))?.push(e);
     }
     return new Map(names.map((n) => [n, this.collect(`${dir}/${n}`, groups.get(key(Buffer.from(n)))!)]));
+  }
+
+  /** The kernel's subvolumes whose paths start with `prefix` (a path and "/"), deepest first, confirmed on disk. */
+  private kernelBelow(prefix: Buffer): NestedSubvolume[] {
+    const found: NestedSubvolume[] = [];
+    for (const r of this.kernel!.values()) {
+      if (r.path.subarray(0, prefix.length).equals(prefix) && this.isSubvolume(r.path)) found.push({ path: r.path.toString('utf8'), bytes: r.path, readOnly: r.readOnly });
+    }
+    const depth = (b: Buffer) => b.filter((c) => c === 0x2f).length;
+    return found.sort((a, b) => depth(b.bytes) - depth(a.bytes) || Buffer.compare(b.bytes, a.bytes));
   }
 
   /**
@@ -371,8 +395,36 @@ export class Inventory {
   }
 }
 
-/** Takes both listings of the filesystem whose top level is mounted at `top` and builds the inventory. */
+/** A subvolume as the btrfs ioctls report it (src/btrfs/native.ts listSubvolumes). */
+export type KernelRecord = NonNullable<ReturnType<typeof listSubvolumes>>[number];
+
+function fromKernel(k: KernelRecord, path: string): SubvolumeRecord {
+  return {
+    id: k.id,
+    gen: k.gen,
+    cgen: k.cgen,
+    parent: k.parentId,
+    uuid: k.uuid,
+    parentUuid: k.parentUuid,
+    receivedUuid: k.receivedUuid,
+    path,
+    readOnly: k.readOnly,
+    otime: k.otime > 0 ? new Date(k.otime * 1000) : null,
+    source: 'ioctl',
+  };
+}
+
+/**
+ * The inventory of the filesystem whose top level is mounted at `top`: from the root tree through the btrfs
+ * ioctls where they work (Bun), else from both `btrfs subvolume list` listings, verified on disk.
+ */
 export function takeInventory(top: string, options: InventoryOptions = {}): Inventory {
+  try {
+    const kernel = listSubvolumes(top);
+    if (kernel) return new Inventory(top, { kernel }, options);
+  } catch {
+    // e.g. a directory path within a subvolume longer than the ioctl's lookup buffer: the text listing follows
+  }
   let listings: ListingOutput | { failure: string };
   try {
     listings = readListings(top);
@@ -383,9 +435,11 @@ export function takeInventory(top: string, options: InventoryOptions = {}): Inve
   return new Inventory(top, listings, options);
 }
 
-/** The id of the default subvolume (what a mount without subvol= gets); undefined when btrfs cannot say. The id precedes any path in the output, so a name cannot forge it. */
+/** The id of the default subvolume (what a mount without subvol= gets); undefined when btrfs cannot say (src/btrfs/native.ts). */
 export function readDefaultSubvolumeId(top: string): number | undefined {
-  const r = runCommand([BTRFS, 'subvolume', 'get-default', assertSafePath(top)]);
-  const m = r.code === 0 ? /^ID (\d+)[ \n]/.exec(r.stdout) : null;
-  return m ? Number(m[1]) : undefined;
+  try {
+    return defaultSubvolumeId(top);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,151 +1,315 @@
-// The engine's one way to change btrfs: snapshot, create, delete, commit. Through the `btrfs` process (btrfs-progs);
-// paths that a process argument cannot carry safely (a newline, bytes that are not UTF-8, longer than PATH_MAX)
-// are reached through /proc/<pid>/fd/N of a directory this process opened without following symlinks.
-import { closeSync, renameSync } from 'node:fs';
-import { openDirectoryBelowRoot } from '../fs/open-dir.js';
-import { BTRFS, createArgv, deleteArgv, snapshotArgv } from './commands.js';
-import { runCommand, type CommandResult } from './run.js';
-import { kindOf } from '../fs/entry-kind.js';
+// The engine's one way to change btrfs: snapshot, create, delete, commit (and, under Bun, list).
+// Chosen once per process: the btrfs ioctls through bun:ffi under Bun (no process to start), else
+// the `btrfs` process (btrfs-progs), which is the path under Node and the fallback under Bun. Both
+// paths take the same inputs and give the same outcomes and the same errors (BtrfsError.code);
+// test/btrfs/ioctl-native.test.ts proves it on real filesystems under both runtimes.
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { loadLibc, type Libc } from './ioctl/libc.js';
+import { commitTransaction, snapCreate, snapDestroy, subvolCreate, syncFs } from './ioctl/operations.js';
+import { lookupDirectory, searchDefaultSubvolume, searchSubvolumes } from './ioctl/search.js';
+import { formatUuid, ROOT_SUBVOL_RDONLY } from './ioctl/abi.js';
+import { BtrfsError, btrfsError, checkPath, errnoName, fsError, openDirectory, openSubvolume, splitPath, type BtrfsOperation, type BtrfsPath, type DeleteOutcome, type DeleteResult } from './native-common.js';
+import * as viaProcess from './native-process.js';
 
-/** A failed btrfs operation: `code` is the errno name when it can be told (ENOSPC, EEXIST, EROFS, ENOTEMPTY, EPERM…). */
-export class BtrfsError extends Error {
-  override name = 'BtrfsError';
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export { BtrfsError, showPath, STRERROR, type BtrfsOperation, type BtrfsPath, type DeleteOutcome, type DeleteResult } from './native-common.js';
+export type BtrfsBackend = 'ioctl' | 'process';
+
+
+type Chosen = { backend: 'ioctl'; libc: Libc } | { backend: 'process' };
+let chosen: Chosen | undefined;
+
+function choose(): Chosen {
+  if (!chosen) {
+    const libc = process.env.PANTHEROS_BTRFS_BACKEND === 'process' ? null : loadLibc();
+    chosen = libc ? { backend: 'ioctl', libc } : { backend: 'process' };
   }
+  return chosen;
 }
-
-const ERRNO_TEXT: [RegExp, string][] = [
-  [/No space left on device/i, 'ENOSPC'],
-  [/File exists/i, 'EEXIST'],
-  [/Read-only file system/i, 'EROFS'],
-  [/Directory not empty/i, 'ENOTEMPTY'],
-  [/Operation not permitted/i, 'EPERM'],
-  [/No such file or directory/i, 'ENOENT'],
-  [/Not a directory/i, 'ENOTDIR'],
-  [/Invalid argument/i, 'EINVAL'],
-  [/Permission denied/i, 'EACCES'],
-];
-
-/** The errno name btrfs-progs' message names (it prints strerror text), if any. */
-export function errnoFromMessage(text: string): string | undefined {
-  return ERRNO_TEXT.find(([re]) => re.test(text))?.[1];
-}
-
-function fail(r: CommandResult, what: string): never {
-  const text = r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`;
-  throw new BtrfsError(`${what}: ${text}`, errnoFromMessage(text));
-}
-
-/** True when `p` can be handed to a process as an argument exactly (absolute, UTF-8, no newline, no `..`, short). */
-export function isArgumentSafe(p: string | Buffer): p is string {
-  return typeof p === 'string' && p.startsWith('/') && !/[\0\n]/.test(p) && p.length < 4000 && !p.split('/').some((c) => c === '..');
-}
-
-/** Opens a directory without following a symlink on the way (any length); the fd names it for a child process. */
-const openDirectory = openDirectoryBelowRoot;
-
-function splitLast(p: string | Buffer): { dir: Buffer; name: Buffer } {
-  const b = typeof p === 'string' ? Buffer.from(p) : p;
-  const slash = b.lastIndexOf(0x2f);
-  return { dir: b.subarray(0, Math.max(slash, 1)), name: b.subarray(slash + 1) };
-}
-
-let temporaryCounter = 0;
 
 /**
- * Makes dest a snapshot of source (read-only when asked). Throws BtrfsError (EEXIST when dest exists, ENOSPC,
- * EROFS when dest's directory is on a read-only subvolume). A dest the btrfs process cannot take is made under a
- * temporary name in its directory, then renamed (both reached through directory fds).
+ * Which path this process uses, decided on first use and kept: 'ioctl' under Bun when bun:ffi loads
+ * libc and a probe ioctl behaves (about 1 ms), else 'process'. PANTHEROS_BTRFS_BACKEND=process forces
+ * the process path (tests; a way out if the ioctl path ever misbehaves). Never throws; under Node it
+ * does not load bun:ffi.
  */
-export function snapshotSubvolume(source: string | Buffer, dest: string | Buffer, options: { readOnly: boolean }): void {
-  if (isArgumentSafe(source) && isArgumentSafe(dest)) {
-    const r = runCommand(snapshotArgv(source, dest, options.readOnly));
-    if (r.code !== 0) fail(r, `cannot snapshot ${source} to ${dest}`);
-    return;
-  }
-  const fds: number[] = [];
+export function btrfsBackend(): BtrfsBackend {
+  return choose().backend;
+}
+
+function check(errno: number, operation: BtrfsOperation, path: BtrfsPath, source?: BtrfsPath): void {
+  if (errno !== 0) throw btrfsError(errnoName(errno), operation, path, { source });
+}
+
+/**
+ * Snapshots the subvolume at sourceAbs as destAbs (a new name in an existing directory), read-only
+ * when asked. The kernel commits a transaction before it returns, so the snapshot and everything
+ * before it in the running transaction are durable when this returns.
+ *
+ * ioctl path: BTRFS_IOC_SNAP_CREATE_V2 on the destination's parent directory with the source's fd
+ * (btrfs.h; `btrfs subvolume snapshot` makes the same call). Process path: `btrfs subvolume snapshot
+ * [-r] /proc/self/fd/3 /proc/self/fd/4/<name>` with the source and the parent passed as fds 3 and 4.
+ * A last name that is not printable ASCII is snapshotted under a temporary printable name
+ * (`.pantheros-tmp.<pid>.<n>`) and renamed into place with rename(2); a crash in between leaves that
+ * temporary subvolume.
+ *
+ * Errors (BtrfsError.code): EEXIST (destAbs exists: checked first on the process path, since
+ * btrfs-progs would otherwise snapshot *into* an existing directory), EINVAL (the source is not a
+ * subvolume, a symlink, or a bad name), ENOENT/ENOTDIR (a missing source or parent), EROFS (the
+ * parent is in a read-only subvolume or mount), ENOSPC (no metadata space), EXDEV (another
+ * filesystem), ENAMETOOLONG (a last name over 255 bytes, or a path over PATH_MAX).
+ */
+export function snapshotSubvolume(sourceAbs: BtrfsPath, destAbs: BtrfsPath, options: { readOnly: boolean } = { readOnly: false }): void {
+  const dest = splitPath(destAbs, 'snapshot', sourceAbs);
+  const source = checkPath(sourceAbs, 'snapshot', destAbs, sourceAbs);
+  const sourceFd = openSubvolume(source, 'snapshot', destAbs, sourceAbs);
   try {
-    const src = isArgumentSafe(source) ? source : `/proc/${process.pid}/fd/${fds[fds.push(openDirectory(source)) - 1]}`;
-    const { dir, name } = splitLast(dest);
-    const dirFd = openDirectory(dir);
-    fds.push(dirFd);
-    const temporary = `.pantheros-snapshot-${process.pid}-${temporaryCounter++}`;
-    const dirPath = `/proc/${process.pid}/fd/${dirFd}`;
-    const r = runCommand(snapshotArgv(src, `${dirPath}/${temporary}`, options.readOnly));
-    if (r.code !== 0) fail(r, `cannot snapshot ${String(source)} to ${String(dest)}`);
-    renameSync(`${dirPath}/${temporary}`, Buffer.concat([Buffer.from(`${dirPath}/`), name]));
+    const parentFd = openDirectory(dest.parent, 'snapshot', destAbs, sourceAbs);
+    try {
+      const c = choose();
+      if (c.backend === 'ioctl') check(snapCreate(c.libc, parentFd, sourceFd, dest.name, options.readOnly), 'snapshot', destAbs, sourceAbs);
+      else viaProcess.snapshot(sourceFd, parentFd, dest, options.readOnly, destAbs, sourceAbs);
+    } finally {
+      closeSync(parentFd);
+    }
   } finally {
-    for (const fd of fds) closeSync(fd);
+    closeSync(sourceFd);
   }
 }
 
-/** Creates an empty subvolume at dest. Throws BtrfsError (EEXIST, ENOSPC, EROFS). */
-export function createSubvolume(dest: string): void {
-  const r = runCommand(createArgv(dest));
-  if (r.code !== 0) fail(r, `cannot create ${dest}`);
-}
-
-export interface DeleteResult {
-  path: string;
-  /** Undefined when deleted; else why not. */
-  error: BtrfsError | undefined;
-}
-
 /**
- * Deletes the subvolumes in the order given (deepest first), never stopping at the first failure, and commits once
- * at the end when asked (`--commit-after`). One result per path. Paths must be argument-safe (the caller moves
- * odd names to safe ones first).
+ * Creates an empty subvolume at destAbs (a new name in an existing directory). Not committed: follow
+ * it with syncFilesystem (or a snapshot) for durability.
+ *
+ * ioctl path: BTRFS_IOC_SUBVOL_CREATE on the parent directory (the call `btrfs subvolume create`
+ * makes). Process path: `btrfs subvolume create /proc/self/fd/3/<name>`; a name that is not printable
+ * ASCII goes through a temporary name and rename(2), as for snapshotSubvolume.
+ *
+ * Errors: EEXIST, EROFS, ENOSPC, ENOENT/ENOTDIR (no parent), EINVAL/ENAMETOOLONG (bad name).
  */
-export function deleteSubvolumes(paths: readonly string[], options: { commit: boolean }): DeleteResult[] {
-  if (!paths.length) return [];
-  const argv = deleteArgv(paths);
-  if (!options.commit) argv.splice(argv.indexOf('--commit-after'), 1);
-  const r = runCommand(argv);
-  if (r.code === 0) return paths.map((path) => ({ path, error: undefined }));
-  // btrfs-progs goes on after a failed path; its messages (stderr) and the names it deleted (stdout) come on
-  // separate streams, so the filesystem says which ones are gone. The commit it skipped after a failure is made here.
-  const text = r.stderr.trim() || `exit ${r.code}`;
-  const results = paths.map((path) => ({ path, error: kindOf(path) === 'missing' ? undefined : new BtrfsError(`cannot delete ${path}: ${text}`, errnoFromMessage(text)) }));
-  if (options.commit) syncFilesystem(parentOf(paths[0]!));
-  return results;
-}
-
-const parentOf = (p: string) => p.slice(0, Math.max(p.lastIndexOf('/'), 1));
-
-/** Commits the current transaction of the filesystem holding `path` and waits for it (`btrfs filesystem sync`). */
-export function syncFilesystem(path: string): void {
-  const r = runCommand([BTRFS, 'filesystem', 'sync', path]);
-  if (r.code !== 0) fail(r, `cannot commit the filesystem at ${path}`);
-}
-
-/** Waits until the subvolumes deleted so far are cleaned up and their space is free again (`btrfs subvolume sync`), then commits. */
-export function waitForCleaner(path: string): void {
-  const r = runCommand([BTRFS, 'subvolume', 'sync', path]);
-  if (r.code !== 0) fail(r, `cannot wait for deleted subvolumes to be cleaned at ${path}`);
-  syncFilesystem(path);
-}
-
-/**
- * Makes the subvolume at `path` writable (clears its read-only flag; `-f` also for one made by `btrfs receive`, whose
- * received_uuid btrfs-progs then clears). Only for subvolumes about to be deleted, so a nested one can be unlinked
- * from it. A path a process argument cannot carry is reached through an fd of the directory itself.
- */
-export function setWritable(path: string | Buffer): void {
-  if (isArgumentSafe(path)) {
-    const r = runCommand([BTRFS, 'property', 'set', '-f', '-ts', path, 'ro', 'false']);
-    if (r.code !== 0) fail(r, `cannot make ${path} writable`);
-    return;
-  }
-  const fd = openDirectory(path);
+export function createSubvolume(destAbs: BtrfsPath): void {
+  const dest = splitPath(destAbs, 'create');
+  const parentFd = openDirectory(dest.parent, 'create', destAbs);
   try {
-    const r = runCommand([BTRFS, 'property', 'set', '-f', '-ts', `/proc/${process.pid}/fd/${fd}`, 'ro', 'false']);
-    if (r.code !== 0) fail(r, `cannot make ${String(path)} writable`);
+    const c = choose();
+    if (c.backend === 'ioctl') check(subvolCreate(c.libc, parentFd, dest.name), 'create', destAbs);
+    else viaProcess.create(parentFd, dest, destAbs);
+  } finally {
+    closeSync(parentFd);
+  }
+}
+
+/**
+ * Deletes each subvolume, in the order given (give nested ones first), never stopping at a failure,
+ * then — when commit is true — commits the filesystem (whatever succeeded), like `btrfs subvolume
+ * delete --commit-after`, so the deletions (and every change before them) survive a crash. The
+ * commit is asked once per parent directory's st_dev, which btrfs gives per subvolume: parents in
+ * several subvolumes of one filesystem cost one commit and then empty ones (about 0.05 ms each on
+ * the ioctl path, one more `btrfs` process each on the process path; the engine's parents are the
+ * archive directory and directories inside the archives being deleted, which are gone by then).
+ * The space is freed later by the kernel's cleaner.
+ *
+ * The last name is never followed: a symlink or a file is refused with ENOTDIR and a plain
+ * directory with EINVAL (what the kernel answers), never deleted through. Per-path errors: ENOENT,
+ * ENOTDIR, EINVAL, ENOTEMPTY (holds other subvolumes), EPERM (the default subvolume), EROFS
+ * (read-only subvolume or mount above it), EBUSY (mounted), EINVAL/ENAMETOOLONG (bad path).
+ *
+ * ioctl path: BTRFS_IOC_SNAP_DESTROY on the parent directory (what btrfs-progs calls), then
+ * BTRFS_IOC_START_SYNC + BTRFS_IOC_WAIT_SYNC. Process path: each path is first
+ * checked with lstat(2) (progs would follow a symlink), then one `btrfs subvolume delete P…` runs for
+ * all of them (a path that is not printable ASCII goes as /proc/self/fd/N of the subvolume, opened
+ * O_NOFOLLOW, which progs resolves with realpath(3)); whether each was deleted is decided by lstat(2)
+ * afterwards, never from the output; a failed path is tried once more on its own so that the errno
+ * read from progs' message belongs to it alone; then `btrfs filesystem sync` (a separate process, so
+ * that whether the commit worked is its exit status, not text), for each parent that still exists.
+ */
+export function deleteSubvolumes(absPaths: readonly BtrfsPath[], options: { commit: boolean }): DeleteOutcome {
+  const c = choose();
+  if (c.backend === 'process') return viaProcess.deleteAll(absPaths, options.commit);
+  const results: DeleteResult[] = [];
+  const parents = new Map<string, number>();
+  /** One open parent per st_dev (btrfs: per subvolume) touched, and the path it was opened for (for messages). */
+  const filesystems = new Map<number, { fd: number; path: BtrfsPath }>();
+  try {
+    for (const path of absPaths) {
+      try {
+        const target = splitPath(path, 'delete');
+        const key = target.parent.toString('latin1');
+        let parentFd = parents.get(key);
+        if (parentFd === undefined) {
+          parentFd = openDirectory(target.parent, 'delete', path);
+          parents.set(key, parentFd);
+          const dev = fstatSync(parentFd).dev;
+          if (!filesystems.has(dev)) filesystems.set(dev, { fd: parentFd, path: target.parent });
+        }
+        check(snapDestroy(c.libc, parentFd, target.name), 'delete', path);
+        results.push({ path, deleted: true });
+      } catch (error) {
+        if (!(error instanceof BtrfsError)) throw error;
+        results.push({ path, deleted: false, error });
+      }
+    }
+    let commitError: BtrfsError | null = null;
+    if (options.commit) {
+      for (const fs of filesystems.values()) {
+        const errno = commitTransaction(c.libc, fs.fd);
+        if (errno !== 0) commitError ??= btrfsError(errnoName(errno), 'sync', fs.path);
+      }
+    }
+    return { results, committed: options.commit && filesystems.size > 0 && commitError === null, commitError };
+  } finally {
+    for (const fd of parents.values()) closeSync(fd);
+  }
+}
+
+/**
+ * Commits the running transaction of the filesystem holding absPathOnFs (a file or directory on it)
+ * and waits for it: everything done before is durable when this returns. One commit; nothing to do
+ * when nothing changed since the last one.
+ *
+ * ioctl path: BTRFS_IOC_SYNC (writes out dirty data, then commits; what syncfs(2) does on btrfs).
+ * Process path: `btrfs filesystem sync PATH` (the same ioctl), with a path that is not printable
+ * ASCII passed as /proc/self/fd/3. Errors: ENOENT, ENOTTY (not btrfs), EROFS, EIO.
+ */
+export function syncFilesystem(absPathOnFs: BtrfsPath): void {
+  const bytes = checkPath(absPathOnFs, 'sync');
+  let fd: number;
+  try {
+    fd = openSync(bytes, constants.O_RDONLY);
+  } catch (error) {
+    throw fsError(error, 'sync', absPathOnFs);
+  }
+  try {
+    const c = choose();
+    if (c.backend === 'ioctl') check(syncFs(c.libc, fd), 'sync', absPathOnFs);
+    else viaProcess.sync(fd, bytes, absPathOnFs);
   } finally {
     closeSync(fd);
   }
+}
+
+/** One subvolume as the filesystem records it; a fact no name can forge. */
+export interface SubvolumeRecord {
+  id: number;
+  /** The subvolume holding it; 5 is the top level. */
+  parentId: number;
+  /** Generation of the last change (`btrfs subvolume list` "gen"). */
+  gen: number;
+  /** Generation that created it (otransid; `list -c` "cgen"). */
+  cgen: number;
+  readOnly: boolean;
+  /** btrfs_root_item.flags (bit 0: read-only). */
+  flags: number;
+  uuid: string | null;
+  parentUuid: string | null;
+  receivedUuid: string | null;
+  /** Creation time, seconds since the epoch (0 when the filesystem did not record it). */
+  otime: number;
+  /** Path relative to the top level (subvolid=5), as raw bytes (no leading "/"). */
+  path: Buffer;
+}
+
+/**
+ * Every subvolume of the filesystem holding absPathOnFs, from the root tree itself
+ * (BTRFS_IOC_TREE_SEARCH_V2 over ROOT_ITEM and ROOT_BACKREF items, BTRFS_IOC_INO_LOOKUP for the
+ * directory each one sits in; root only), sorted by id, with paths as bytes relative to the top level
+ * whatever subvolume is mounted — the facts `btrfs subvolume list -c -g -p -u -q -R` prints as text.
+ * Returns null on the process path: read `btrfs subvolume list` there (src/btrfs/list.ts) and verify
+ * it. Throws BtrfsError (EPERM without CAP_SYS_ADMIN, ENOTTY when not btrfs).
+ */
+export function listSubvolumes(absPathOnFs: BtrfsPath): SubvolumeRecord[] | null {
+  const c = choose();
+  if (c.backend !== 'ioctl') return null;
+  const fd = openDirectory(checkPath(absPathOnFs, 'list'), 'list', absPathOnFs);
+  try {
+    const { errno, subvolumes } = searchSubvolumes(c.libc, fd);
+    check(errno, 'list', absPathOnFs);
+    const byId = new Map(subvolumes.map((s) => [s.id, s]));
+    const dirs = new Map<string, Buffer>();
+    const paths = new Map<bigint, Buffer | null>();
+    const pathOf = (id: bigint, depth: number): Buffer | null => {
+      if (id === 5n) return Buffer.alloc(0);
+      const known = paths.get(id);
+      if (known !== undefined) return known;
+      const s = byId.get(id);
+      // Unreachable (its parent is being deleted) or a loop that cannot exist on a sound filesystem.
+      if (!s || depth > 4096) return null;
+      const parentPath = pathOf(s.parentId, depth + 1);
+      if (parentPath === null) return null;
+      let dir: Buffer = Buffer.alloc(0);
+      if (s.dirId !== 256n) {
+        const key = `${s.parentId}/${s.dirId}`;
+        let found = dirs.get(key);
+        if (found === undefined) {
+          const r = lookupDirectory(c.libc, fd, s.parentId, s.dirId);
+          check(r.errno, 'list', absPathOnFs);
+          found = Buffer.from(r.path);
+          dirs.set(key, found);
+        }
+        dir = found;
+      }
+      const path = Buffer.concat([parentPath, parentPath.length ? Buffer.from('/') : Buffer.alloc(0), dir, s.name]);
+      paths.set(id, path);
+      return path;
+    };
+    const out: SubvolumeRecord[] = [];
+    for (const s of subvolumes) {
+      const path = pathOf(s.id, 0);
+      if (path === null) continue;
+      out.push({
+        id: Number(s.id),
+        parentId: Number(s.parentId),
+        gen: Number(s.root.generation),
+        cgen: Number(s.root.otransid),
+        readOnly: (s.root.flags & ROOT_SUBVOL_RDONLY) !== 0n,
+        flags: Number(s.root.flags),
+        uuid: formatUuid(s.root.uuid),
+        parentUuid: formatUuid(s.root.parentUuid),
+        receivedUuid: formatUuid(s.root.receivedUuid),
+        otime: Number(s.root.otimeSec),
+        path,
+      });
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The id of the default subvolume of the filesystem holding absPathOnFs (5 unless `btrfs subvolume
+ * set-default` ran; the kernel refuses to delete it with EPERM). ioctl path: a tree search for the
+ * "default" entry of the root tree directory, as libbtrfsutil does. Process path: `btrfs subvolume
+ * get-default`, whose output starts "ID <id>" (only that number is read).
+ */
+export function defaultSubvolumeId(absPathOnFs: BtrfsPath): number {
+  const bytes = checkPath(absPathOnFs, 'list');
+  const fd = openDirectory(bytes, 'list', absPathOnFs);
+  try {
+    const c = choose();
+    if (c.backend === 'process') return viaProcess.defaultId(fd, bytes, absPathOnFs);
+    const r = searchDefaultSubvolume(c.libc, fd);
+    check(r.errno, 'list', absPathOnFs);
+    return Number(r.id);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Makes the subvolume at absPath writable (clears its read-only flag; `-f` also for one made by `btrfs receive`).
+ * Only for subvolumes about to be deleted, so a nested one can be unlinked from it. Through the `btrfs` process on
+ * both paths (rare: only when a subvolume to delete holds another), the subvolume passed as /proc/self/fd/3.
+ * Errors (BtrfsError.code): ENOENT, EINVAL (not a subvolume), EPERM.
+ */
+export function setWritable(absPath: BtrfsPath): void {
+  viaProcess.setWritable(absPath);
+}
+
+/**
+ * Waits until the subvolumes deleted so far are cleaned up and their space is free again (`btrfs subvolume sync`),
+ * then commits: a full filesystem gets the room a delete made only after this. Through the `btrfs` process.
+ */
+export function waitForCleaner(absPathOnFs: BtrfsPath): void {
+  viaProcess.waitForCleaner(absPathOnFs);
+  syncFilesystem(absPathOnFs);
 }

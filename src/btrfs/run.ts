@@ -1,5 +1,5 @@
 // Runs a command without a shell; Bun.spawnSync under Bun (no node:child_process set-up cost), spawnSync under Node.
-import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 
 export interface CommandResult {
   argv: string[];
@@ -8,34 +8,62 @@ export interface CommandResult {
   stderr: string;
 }
 
+export interface CommandOptions {
+  /** Open file descriptors the child gets as fd 3, 4, …, so it can reach them as /proc/self/fd/3, … */
+  fds?: readonly number[];
+}
+
+type Stdio = 'ignore' | 'pipe' | number;
+
 interface BunSpawn {
-  spawnSync(argv: string[], options: { stdout: 'pipe'; stderr: 'pipe'; stdin: 'ignore' }): {
+  spawnSync(argv: string[], options: { stdio: Stdio[] }): {
     exitCode: number | null;
     stdout: Uint8Array | undefined;
     stderr: Uint8Array | undefined;
   };
 }
 
+type NodeSpawnSync = typeof import('node:child_process').spawnSync;
+
 const bun = (globalThis as { Bun?: BunSpawn }).Bun;
 const decoder = new TextDecoder();
+let nodeSpawnSync: NodeSpawnSync | undefined;
+
+/**
+ * node:child_process, loaded on the first spawn under Node only: a static import is hoisted to the top
+ * of the bundle and costs Bun about 3 ms at every start even when nothing is spawned.
+ */
+function loadNodeSpawnSync(): NodeSpawnSync {
+  const load = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  const mod = (load ? load('node:child_process') : createRequire(import.meta.url)('node:child_process')) as typeof import('node:child_process');
+  return mod.spawnSync;
+}
 
 /** How many processes this run has started; the report carries it. */
 export const spawnCounter = { count: 0 };
 
-/** Runs argv[0] with the rest as arguments; never throws for a non-zero exit (the caller decides). */
-export function runCommand(argv: string[]): CommandResult {
+/** Runs argv[0] with the rest as arguments, stdout as exact bytes; never throws for a non-zero exit. */
+function run(argv: string[], options: CommandOptions): { code: number; stdout: Buffer; stderr: string } {
   spawnCounter.count += 1;
+  const stdio: Stdio[] = ['ignore', 'pipe', 'pipe', ...(options.fds ?? [])];
   if (bun) {
     try {
-      const r = bun.spawnSync(argv, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
-      return { argv, code: r.exitCode ?? 128, stdout: r.stdout ? decoder.decode(r.stdout) : '', stderr: r.stderr ? decoder.decode(r.stderr) : '' };
+      const r = bun.spawnSync(argv, { stdio });
+      return { code: r.exitCode ?? 128, stdout: Buffer.from(r.stdout ?? new Uint8Array()), stderr: r.stderr ? decoder.decode(r.stderr) : '' };
     } catch (error) {
-      return { argv, code: 127, stdout: '', stderr: `cannot run ${argv[0]}: ${(error as Error).message}` };
+      return { code: 127, stdout: Buffer.alloc(0), stderr: `cannot run ${argv[0]}: ${(error as Error).message}` };
     }
   }
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
-  if (r.error) return { argv, code: 127, stdout: '', stderr: `cannot run ${argv[0]}: ${r.error.message}` };
-  return { argv, code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+  nodeSpawnSync ??= loadNodeSpawnSync();
+  const r = nodeSpawnSync(argv[0]!, argv.slice(1), { stdio, maxBuffer: 1 << 30 });
+  if (r.error) return { code: 127, stdout: Buffer.alloc(0), stderr: `cannot run ${argv[0]}: ${r.error.message}` };
+  return { code: r.status ?? 128, stdout: r.stdout as Buffer, stderr: (r.stderr as Buffer).toString('utf8') };
+}
+
+/** Runs argv[0] with the rest as arguments; never throws for a non-zero exit (the caller decides). */
+export function runCommand(argv: string[], options: CommandOptions = {}): CommandResult {
+  const r = run(argv, options);
+  return { argv, code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 export class CommandError extends Error {
@@ -46,24 +74,13 @@ export class CommandError extends Error {
 }
 
 /** Runs argv and throws CommandError on a non-zero exit. */
-export function runChecked(argv: string[]): CommandResult {
-  const r = runCommand(argv);
+export function runChecked(argv: string[], options: CommandOptions = {}): CommandResult {
+  const r = runCommand(argv, options);
   if (r.code !== 0) throw new CommandError(r);
   return r;
 }
 
 /** Like runCommand, but stdout as exact bytes (for output that holds raw file names, which need not be UTF-8). */
 export function runCommandBytes(argv: string[]): { argv: string[]; code: number; stdout: Buffer; stderr: string } {
-  spawnCounter.count += 1;
-  if (bun) {
-    try {
-      const r = bun.spawnSync(argv, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
-      return { argv, code: r.exitCode ?? 128, stdout: Buffer.from(r.stdout ?? new Uint8Array()), stderr: r.stderr ? decoder.decode(r.stderr) : '' };
-    } catch (error) {
-      return { argv, code: 127, stdout: Buffer.alloc(0), stderr: `cannot run ${argv[0]}: ${(error as Error).message}` };
-    }
-  }
-  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
-  if (r.error) return { argv, code: 127, stdout: Buffer.alloc(0), stderr: `cannot run ${argv[0]}: ${r.error.message}` };
-  return { argv, code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
+  return { argv, ...run(argv, {}) };
 }

@@ -2,7 +2,6 @@
 // error object on stdout).
 import { describeError, errorKind, exitCodeFor, InternalError, InterruptedError, PermissionError, StepError, UsageError } from '../errors.js';
 import type { CommandEntry } from './command.js';
-import { COMMANDS } from '../commands/index.js';
 import { writeOut, writeErr } from './io.js';
 import { JSON_VERSION } from './context.js';
 import { rootRefusal } from './privilege.js';
@@ -38,10 +37,11 @@ function wantsJson(args: readonly string[]): boolean {
 }
 
 /**
- * Runs the CLI; returns the exit code instead of exiting so tests can call it. While a command runs, SIGINT,
- * SIGTERM and SIGHUP stop its children, release what it holds and exit 128 + N (src/cli/signals.ts).
+ * Runs the CLI over `commands` (src/commands/index.ts COMMANDS, or only `boot` in the initrd's entry); returns the
+ * exit code instead of exiting so tests can call it. While a command runs, SIGINT, SIGTERM and SIGHUP stop its
+ * children, release what it holds and exit 128 + N (src/cli/signals.ts).
  */
-export async function main(argv: string[], commands: readonly CommandEntry[] = COMMANDS): Promise<number> {
+export async function main(argv: string[], commands: readonly CommandEntry[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     writeOut(`${overview(commands)}\n`);
@@ -85,4 +85,17 @@ export async function main(argv: string[], commands: readonly CommandEntry[] = C
   } finally {
     uninstall();
   }
+}
+
+/** Runs main on this process's arguments: sets process.exitCode; a rejection is an internal error (exit 4). */
+export function runProcess(commands: readonly CommandEntry[]): void {
+  main(process.argv.slice(2), commands).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      writeErr(`pantheros-rollback: internal error: ${String(error)}\n`);
+      process.exitCode = 4;
+    },
+  );
 }

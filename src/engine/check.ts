@@ -128,6 +128,9 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
         const dest = step.dest;
         if (insideCreated(dest)) {
           if (!stubsRemoved.has(dest)) bad(`${dest} inside a new subvolume is made without removing its stub first`);
+        } else if (scope.swapped.includes(dest)) {
+          // Made straight in place of a swapped subvolume: only once that one has been renamed away (or is missing).
+          if (!renamedAway.has(dest) && exists(dest)) bad(`${dest} is made while the ${dest} it replaces is still there`);
         } else if (!inOwned(dest)) bad(`${dest} is not directly inside ${scope.owned.join(' or ')}`);
         else if (exists(dest)) bad(`${dest} already exists`);
         if (step.action === 'snapshot' && step.source === dest) bad('source and destination are the same');

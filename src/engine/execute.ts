@@ -4,7 +4,9 @@
 import { lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
 import { atParent, lstatBelow, renameBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
-import { BtrfsError, createSubvolume, deleteSubvolumes, isArgumentSafe, setWritable, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
+import { btrfsError } from '../btrfs/native-common.js';
+import { isSafePath } from '../btrfs/native-process.js';
+import { createSubvolume, deleteSubvolumes, setWritable, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
 import { describeError, StepError } from '../errors.js';
 import { kindOf, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
@@ -58,12 +60,12 @@ function assertAbsentBelow(top: string, rel: Buffer): void {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
-  throw new BtrfsError(`${top}/${rel.toString('utf8')} already exists: refusing to overwrite it`, 'EEXIST');
+  throw btrfsError('EEXIST', 'snapshot', Buffer.concat([Buffer.from(`${top}/`), rel]));
 }
 
 function assertAbsent(abs: string): void {
   const kind = kindOf(abs);
-  if (kind !== 'missing') throw new BtrfsError(`${abs} already exists (${kind}): refusing to overwrite it`, 'EEXIST');
+  if (kind !== 'missing') throw btrfsError('EEXIST', 'snapshot', abs);
 }
 
 /** Re-checks just before deleting: every component below `top` a real directory (no symlink), the last a subvolume. */
@@ -87,7 +89,8 @@ function argumentPaths(top: string, item: DeleteItem): string[] {
   const out: string[] = [];
   for (const s of item.subvolumes) {
     const abs = s.bytes ? Buffer.concat([Buffer.from(`${top}/`), s.bytes]) : join(top, s.path);
-    if (isArgumentSafe(abs)) {
+    // The same on both paths of src/btrfs/native.ts: a path a process argument would carry badly is moved first.
+    if (isSafePath(Buffer.from(abs)) && typeof abs === 'string') {
       assertSubvolume(top, s.path);
       out.push(abs);
       continue;
@@ -124,8 +127,8 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
       all = false;
     }
   }
-  const results = deleteSubvolumes(batches.flatMap((b) => b.paths), { commit: true });
-  const errors = new Map(results.filter((r) => r.error).map((r) => [r.path, r.error!.message]));
+  const outcome = deleteSubvolumes(batches.flatMap((b) => b.paths), { commit: true });
+  const errors = new Map(outcome.results.flatMap((r) => (r.deleted ? [] : [[String(r.path), r.error.message] as const])));
   for (const { item } of batches) {
     const gone = kindOf(join(top, item.path)) === 'missing';
     const why = batches.find((b) => b.item === item)!.paths.map((p) => errors.get(p)).find((e) => e !== undefined);

@@ -77,8 +77,8 @@ export function stateRecovery(plan: StatePlan, observed: ObservedState, top: str
         said.push(`${r.subvolume} is back; ${r.newState} is kept (it holds a nested subvolume that could not be moved back; the next run moves it)`);
         continue;
       }
-      const results = kindOf(abs(r.newState)) === 'subvolume' ? deleteSubvolumes([abs(r.newState)], { commit: true }) : [];
-      said.push(`${r.subvolume} is back as it was${results.some((x) => x.error) ? `; the unfinished ${r.newState} could not be removed (the next run removes it)` : ''}`);
+      const results = kindOf(abs(r.newState)) === 'subvolume' ? deleteSubvolumes([abs(r.newState)], { commit: true }).results : [];
+      said.push(`${r.subvolume} is back as it was${results.some((x) => !x.deleted) ? `; the unfinished ${r.newState} could not be removed (the next run removes it)` : ''}`);
     }
     const consumed = plan.consumed ? plan.steps.find((s) => s.action === 'remove-file' && s.path === plan.consumed) : undefined;
     if (done(consumed) && observed.requestFile && 'text' in observed.requestFile) {

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
+/** The boot-only bundle: what an initrd ships and runs (only `boot`). */
+export const BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
 export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
 export const NODE = process.execPath;
 

@@ -9,7 +9,7 @@ import {
   statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
+import { BOOT_BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
 import { CACHE, type Kernel } from './kernel.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -145,7 +145,7 @@ function buildOverlay(kernel: Kernel, config: object, extras: InitrdExtras | und
     if (extras) writeFileSync(join(stage, 'etc/vmtest-extra-modules'), `${extras.modules.join('\n')}\n`);
     install(stage, ENTRY, '/usr/bin/pantheros-rollback');
     install(stage, UNIT, '/etc/systemd/system/pantheros-rollback.service', 0o644);
-    install(stage, BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback.mjs', 0o644);
+    install(stage, BOOT_BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback-boot.mjs', 0o644);
     mkdirSync(join(stage, 'etc/pantheros'), { recursive: true });
     writeFileSync(join(stage, 'etc/pantheros/rollback.json'), `${JSON.stringify(config, null, 2)}\n`);
     packCpio(stage, out);

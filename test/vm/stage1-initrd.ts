@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
+import { BOOT_BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
 import { hashOf, install, packCpio, removeStale } from './initrd.js';
 import { CACHE, type Kernel } from './kernel.js';
 
@@ -140,7 +140,7 @@ function buildOverlay(variant: Stage1Variant): Buffer {
     install(stage, UNIT, '/etc/systemd/system/pantheros-rollback.service', 0o644);
     enable(stage, 'pantheros-rollback.service', 'initrd.target', variant.enable);
     install(stage, ENTRY, '/usr/bin/pantheros-rollback');
-    install(stage, BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback.mjs', 0o644);
+    install(stage, BOOT_BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback-boot.mjs', 0o644);
     mkdirSync(join(stage, 'etc/pantheros'), { recursive: true });
     writeFileSync(join(stage, 'etc/pantheros/rollback.json'), `${JSON.stringify(variant.config, null, 2)}\n`);
     install(stage, join(STAGE1, 'vmtest-stage1.sh'), '/usr/bin/vmtest-stage1');

@@ -18,10 +18,11 @@ const safe = (o: StateOptions, p: BootPlan, c = config) => {
 const warnings = (p: BootPlan) => p.notices.map((n) => `${n.what} ${n.fix}`).join('\n');
 
 describe('planBoot: normal boot', () => {
-  it('makes the new root first, archives the old one, renames the new one into place, then commits', () => {
+  it('archives the old root and makes the new one in its place with one snapshot, whose commit carries both; then a commit', () => {
     const o = { archives: ['20261125T000000Z'] };
     const p = plan(o);
-    expect(actions(p)).toEqual([`snapshot @root-blank → ${OLD}/.pantheros-new-root`, `rename @root → ${OLD}/20261126T120000Z`, `rename ${OLD}/.pantheros-new-root → @root`, 'commit']);
+    expect(actions(p)).toEqual([`rename @root → ${OLD}/20261126T120000Z`, 'snapshot @root-blank → @root', 'commit']);
+    expect(p.newRoot).toBeNull();
     expect(p).toMatchObject({ result: 'ok', archive: { name: '20261126T120000Z' }, created: { path: '@root', from: '@root-blank' }, blockers: [] });
     expect(p.steps.every((s) => s.reason.length > 10)).toBe(true);
     safe(o, p);
@@ -102,7 +103,7 @@ describe('planBoot: ageing out', () => {
     expect(p.verdicts.find((v) => v.name === old[0])).toMatchObject({ action: 'keep' });
     expect(p.verdicts.find((v) => v.name === old[0])!.reason).toMatch(why);
     expect(p.deletions.map((d) => d.path)).toEqual([`${OLD}/${old[1]}`]);
-    expect(actions(p)).toContain(`rename ${OLD}/.pantheros-new-root → @root`);
+    expect(actions(p)).toContain('snapshot @root-blank → @root');
     safe(o, p);
   });
 
@@ -285,10 +286,10 @@ describe('planBoot: targets', () => {
     safe(o, p);
   });
 
-  it('a next-boot request is removed in the same commit as the swap (after the snapshot, before the renames); the command line wins over it', () => {
+  it('a next-boot request is removed in the same commit as the swap (before the rename and the snapshot whose commit carries them); the command line wins over it', () => {
     const o = { archives, request: { target: 'previous' } };
     const p = plan(o);
-    expect(actions(p)).toEqual([`snapshot @root → ${OLD}/.pantheros-new-root`, 'remove-file', `rename @root → ${OLD}/20261126T120000Z`, `rename ${OLD}/.pantheros-new-root → @root`, 'commit']);
+    expect(actions(p)).toEqual(['remove-file', `rename @root → ${OLD}/20261126T120000Z`, `snapshot ${OLD}/20261126T120000Z → @root`, 'commit']);
     expect(p.target).toMatchObject({ origin: 'next-boot', kind: 'previous' });
     const q = plan({ ...o, cmdline: 'pantheros.rollback=blank' });
     expect(q.steps.map((s) => s.action)).toContain('remove-file');
@@ -311,7 +312,7 @@ describe('planBoot: interrupted runs and broken layouts', () => {
     const nr = `${OLD}/.pantheros-new-root`;
     const o = { archives: ['20261125T000000Z'], others: [{ name: '.pantheros-new-root', kind: 'subvolume' as const }], nested: { [nr]: [`${nr}/var/lib/docker`] } };
     const p = plan(o);
-    expect(actions(p).slice(0, 2)).toEqual([`delete(leftover) ${nr}`, `snapshot @root-blank → ${nr}.1`]);
+    expect(actions(p).slice(0, 3)).toEqual([`delete(leftover) ${nr}`, `rename @root → ${OLD}/20261126T120000Z`, 'snapshot @root-blank → @root']);
     expect(p.steps[0]!.action === 'delete' && p.steps[0]!.items[0]!.subvolumes.map((s) => s.path)).toEqual([`${nr}/var/lib/docker`, nr]);
     expect(p.recovered.join()).toMatch(/interrupted/);
     safe(o, p);
@@ -327,7 +328,7 @@ describe('planBoot: interrupted runs and broken layouts', () => {
   it('with the root missing, archives nothing and makes a new root', () => {
     const p = plan({ archives: ['20261125T000000Z'], root: 'missing' });
     expect(p.archive).toBeNull();
-    expect(actions(p)).toEqual([`snapshot @root-blank → ${OLD}/.pantheros-new-root`, `rename ${OLD}/.pantheros-new-root → @root`, 'commit']);
+    expect(actions(p)).toEqual(['snapshot @root-blank → @root', 'commit']);
   });
 
   it.each<[StateOptions, RegExp]>([
@@ -394,9 +395,15 @@ describe('the one check on boot plans', () => {
     expect(() => checkPlan([...base().steps, { n: 99, action: 'rename', from: '@nix', to: '@root', reason: 'x' }], bootScope(c), bootCheckFacts(state(o), base(), c))).toThrow(InternalError);
   });
 
+  it('refuses a new root made in the place of one that has not been renamed away', () => {
+    const p = base();
+    const steps: Step[] = [{ n: 1, action: 'snapshot', source: '@root-blank', dest: '@root', readOnly: false, reason: 'x' }, ...p.steps.map((s) => ({ ...s, n: s.n + 1 }))];
+    expect(judge(steps).map((v) => v.text).join()).toMatch(/@root is made while the @root it replaces is still there/);
+  });
+
   it('a boot plan must end with a root in place and a commit', () => {
     const p = base();
-    expect(() => checkBootShape({ ...p, steps: p.steps.filter((s) => !(s.action === 'rename' && s.to === '@root')) }, c)).toThrow(/ends without a @root/);
+    expect(() => checkBootShape({ ...p, steps: p.steps.filter((s) => !(s.action === 'snapshot' && s.dest === '@root')) }, c)).toThrow(/ends without a @root/);
     expect(() => checkBootShape({ ...p, steps: p.steps.filter((s) => s.action !== 'commit') }, c)).toThrow(/not followed by a commit/);
   });
 });

@@ -1,0 +1,114 @@
+// The subvolume listing and the default subvolume, read from the root tree with BTRFS_IOC_TREE_SEARCH_V2
+// and BTRFS_IOC_INO_LOOKUP (both need CAP_SYS_ADMIN), as btrfs-progs' `subvolume list` and
+// libbtrfsutil's btrfs_util_get_default_subvolume_fd do. Names come back as bytes: nothing to parse.
+import {
+  decodeDirItem,
+  decodeInoLookupName,
+  decodeRootItem,
+  decodeRootRef,
+  decodeSearchResult,
+  DIR_ITEM_KEY,
+  encodeInoLookup,
+  encodeSearchArgsV2,
+  FIRST_FREE_OBJECTID,
+  FS_TREE_OBJECTID,
+  IOC,
+  LAST_FREE_OBJECTID,
+  nextKey,
+  ROOT_BACKREF_KEY,
+  ROOT_ITEM_KEY,
+  ROOT_TREE_DIR_OBJECTID,
+  ROOT_TREE_OBJECTID,
+  type RootItem,
+  type SearchItem,
+  type SearchKey,
+} from './abi.js';
+import type { Libc } from './libc.js';
+
+/** Bytes the kernel may fill per search call; about 140 subvolumes (root item + backref) per call. */
+const SEARCH_BUFFER = 64 * 1024;
+
+/** Runs a tree search to the end of the key range, calling onItem for every item; returns 0 or an errno. */
+export function searchTree(libc: Libc, fd: number, key: SearchKey, onItem: (item: SearchItem) => void): number {
+  let from = { objectid: key.minObjectid, type: key.minType, offset: key.minOffset };
+  for (;;) {
+    const args = encodeSearchArgsV2({ ...key, minObjectid: from.objectid, minType: from.type, minOffset: from.offset }, SEARCH_BUFFER);
+    const r = libc.ioctl(fd, IOC.TREE_SEARCH_V2, args);
+    if (r.ret === -1) return r.errno;
+    const items = decodeSearchResult(args);
+    if (items.length === 0) return 0;
+    for (const item of items) onItem(item);
+    const next = nextKey(items[items.length - 1]!);
+    if (next === null) return 0;
+    from = next;
+  }
+}
+
+/** One subvolume as the root tree records it; ids and generations are bigints (u64 on disk). */
+export interface RawSubvolume {
+  id: bigint;
+  /** The subvolume that holds it (ROOT_BACKREF key offset); 5 is the top level. */
+  parentId: bigint;
+  /** Inode number of the directory in the parent that holds it (256: the parent's root directory). */
+  dirId: bigint;
+  name: Uint8Array;
+  root: RootItem;
+}
+
+/**
+ * Every subvolume that has a name (a ROOT_BACKREF) in the filesystem of fd: the root items and
+ * backrefs of objectids 256 … 2^64-256. Deleted subvolumes the cleaner has not dropped yet have no
+ * backref and are left out, as `btrfs subvolume list` does.
+ */
+export function searchSubvolumes(libc: Libc, fd: number): { errno: number; subvolumes: RawSubvolume[] } {
+  const roots = new Map<bigint, RootItem>();
+  const refs = new Map<bigint, { parentId: bigint; dirId: bigint; name: Uint8Array }>();
+  const errno = searchTree(
+    libc,
+    fd,
+    { treeId: ROOT_TREE_OBJECTID, minObjectid: FIRST_FREE_OBJECTID, maxObjectid: LAST_FREE_OBJECTID, minType: ROOT_ITEM_KEY, maxType: ROOT_BACKREF_KEY, minOffset: 0n, maxOffset: (1n << 64n) - 1n },
+    (item) => {
+      // The key range is compared as whole keys, so other item types of these objectids (ROOT_REF,
+      // free-space-cache inodes) come back too: keep only the two this needs.
+      if (item.type === ROOT_ITEM_KEY) roots.set(item.objectid, decodeRootItem(item.data));
+      else if (item.type === ROOT_BACKREF_KEY && !refs.has(item.objectid)) {
+        const ref = decodeRootRef(item.data);
+        refs.set(item.objectid, { parentId: item.offset, dirId: ref.dirid, name: ref.name });
+      }
+    },
+  );
+  const subvolumes: RawSubvolume[] = [];
+  for (const [id, ref] of refs) {
+    const root = roots.get(id);
+    if (root) subvolumes.push({ id, ...ref, root });
+  }
+  subvolumes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { errno, subvolumes };
+}
+
+/** BTRFS_IOC_INO_LOOKUP: the path of directory `dirId` inside subvolume `treeId`, "" for its root, else ending in "/". */
+export function lookupDirectory(libc: Libc, fd: number, treeId: bigint, dirId: bigint): { errno: number; path: Uint8Array } {
+  const args = encodeInoLookup(treeId, dirId);
+  const r = libc.ioctl(fd, IOC.INO_LOOKUP, args);
+  return r.ret === -1 ? { errno: r.errno, path: new Uint8Array(0) } : { errno: 0, path: decodeInoLookupName(args) };
+}
+
+/**
+ * The default subvolume's id: the "default" entry of the root tree directory (objectid 6), whose
+ * location is the subvolume mounted when no subvol=/subvolid= is given (5 unless set-default ran).
+ */
+export function searchDefaultSubvolume(libc: Libc, fd: number): { errno: number; id: bigint } {
+  let id = FS_TREE_OBJECTID;
+  const want = new TextEncoder().encode('default');
+  const errno = searchTree(
+    libc,
+    fd,
+    { treeId: ROOT_TREE_OBJECTID, minObjectid: ROOT_TREE_DIR_OBJECTID, maxObjectid: ROOT_TREE_DIR_OBJECTID, minType: DIR_ITEM_KEY, maxType: DIR_ITEM_KEY, minOffset: 0n, maxOffset: (1n << 64n) - 1n },
+    (item) => {
+      if (item.type !== DIR_ITEM_KEY) return;
+      const dir = decodeDirItem(item.data);
+      if (dir.name.length === want.length && dir.name.every((b, i) => b === want[i])) id = dir.locationObjectid;
+    },
+  );
+  return { errno, id };
+}

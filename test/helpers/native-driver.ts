@@ -1,0 +1,55 @@
+// A command-line front for src/btrfs/native.ts, bundled like the product and run under Node and Bun
+// by the real-btrfs tests: argv[2] is a JSON list of operations, stdout one JSON answer.
+// Paths are given and returned as {"hex": "…"} (any bytes) or plain strings.
+import { writeSync } from 'node:fs';
+import { btrfsBackend, BtrfsError, createSubvolume, defaultSubvolumeId, deleteSubvolumes, listSubvolumes, snapshotSubvolume, syncFilesystem, type BtrfsPath } from '../../src/btrfs/native.js';
+
+type WirePath = string | { hex: string };
+export type DriverOp =
+  | { op: 'snapshot'; source: WirePath; dest: WirePath; readOnly?: boolean }
+  | { op: 'create'; dest: WirePath }
+  | { op: 'delete'; paths: WirePath[]; commit: boolean }
+  | { op: 'sync'; path: WirePath }
+  | { op: 'list'; path: WirePath }
+  | { op: 'default'; path: WirePath };
+
+const toPath = (p: WirePath): BtrfsPath => (typeof p === 'string' ? p : Buffer.from(p.hex, 'hex'));
+const wireError = (e: BtrfsError) => ({ name: e.name, code: e.code, operation: e.operation, path: e.path, message: e.message });
+
+function run(op: DriverOp): unknown {
+  try {
+    switch (op.op) {
+      case 'snapshot':
+        snapshotSubvolume(toPath(op.source), toPath(op.dest), { readOnly: op.readOnly === true });
+        return { ok: true };
+      case 'create':
+        createSubvolume(toPath(op.dest));
+        return { ok: true };
+      case 'delete': {
+        const out = deleteSubvolumes(op.paths.map(toPath), { commit: op.commit });
+        return {
+          ok: true,
+          committed: out.committed,
+          commitError: out.commitError ? wireError(out.commitError) : null,
+          results: out.results.map((r) => (r.deleted ? { deleted: true } : { deleted: false, error: wireError(r.error) })),
+        };
+      }
+      case 'sync':
+        syncFilesystem(toPath(op.path));
+        return { ok: true };
+      case 'list': {
+        const list = listSubvolumes(toPath(op.path));
+        return { ok: true, list: list?.map((s) => ({ ...s, path: { hex: s.path.toString('hex') } })) ?? null };
+      }
+      case 'default':
+        return { ok: true, id: defaultSubvolumeId(toPath(op.path)) };
+    }
+  } catch (error) {
+    if (error instanceof BtrfsError) return { ok: false, error: wireError(error) };
+    return { ok: false, internal: String((error as Error).stack ?? error) };
+  }
+}
+
+const ops = JSON.parse(process.argv[2] ?? '[]') as DriverOp[];
+const results = ops.map(run);
+writeSync(1, `${JSON.stringify({ backend: btrfsBackend(), runtime: process.versions.bun ? 'bun' : 'node', results })}\n`);
