@@ -289,8 +289,12 @@ export function planState(observed: ObservedState, config: Config, request: Stat
   if (result === 'ok' && deletions.length) specs.push({ action: 'delete', purpose: 'age-out', items: deletions, reason: `age out ${deletions.length} archived state(s) beyond the retention (oldRoots.keepDays / keepAtLeast)` });
   const requestPath = `${oldState}/${STATE_REQUEST_FILE}`;
   const consumed = observed.origin !== 'operator' && observed.kinds[requestPath] === 'file' ? requestPath : null;
+  // Making a snapshot commits the transaction, so every snapshot comes first: what follows (the request removed,
+  // the stubs, every rename of every swap) reaches the disk in the one commit at the end, or none of it does.
+  const swap = result === 'ok' ? swapSpecs : [];
+  specs.push(...swap.filter((s) => s.action === 'snapshot'));
   if (consumed) specs.push({ action: 'remove-file', path: consumed, reason: 'the state request applies to one boot only: it goes in the same commit as the swap' });
-  if (result === 'ok') specs.push(...swapSpecs);
+  specs.push(...swap.filter((s) => s.action !== 'snapshot'));
   if (specs.length) specs.push({ action: 'commit', reason: 'commit the state rollback: the swapped subvolumes are on disk before anything mounts them' });
   return {
     kind: 'state',

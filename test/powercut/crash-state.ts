@@ -6,7 +6,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { REPORT_VERSION } from '../../src/boot/report.js';
 import { sh } from '../helpers/btrfs-image.js';
+import { isStatePath, OLD_STATE, STATE_REQUEST, type StateExpectation } from './state-crash.js';
 
 export const OLD_ROOTS = '@btrfs_tmp/old_roots';
 export const NEXT_BOOT = `${OLD_ROOTS}/.pantheros-next-boot`;
@@ -22,6 +24,8 @@ export interface SubvolumeFacts {
   readOnly: boolean;
   /** Content fingerprint of the tree (names, kinds, modes, sizes, file contents, link targets; nested subvolumes included). */
   fingerprint: string;
+  /** The same of its own tree only: nested subvolumes and the stubs a snapshot leaves for them left out. */
+  own: string;
 }
 
 export interface CrashFacts {
@@ -34,15 +38,26 @@ export interface CrashFacts {
   request: string | null;
   /** The report copy's text, or null when absent. */
   reportCopy: string | null;
+  /** The state rollback's request file (state-rollback --next-boot), or null. */
+  stateRequest: string | null;
 }
 
-/** A content fingerprint of a directory tree, never following symlinks. */
-export function fingerprint(dir: string): string {
+/** Subvolume root directories have inode 256, the stubs a snapshot leaves for nested subvolumes inode 2 (btrfs). */
+const SUBVOLUME_ROOT_INO = 256;
+const STUB_INO = 2;
+
+/**
+ * A content fingerprint of a directory tree, never following symlinks. With ownOnly, nested subvolumes (their root
+ * directories) and the empty stubs a snapshot leaves in their place are left out: a subvolume and a snapshot of it
+ * then compare equal, and so do a subvolume before and after its nested subvolumes were moved out (state-crash.ts).
+ */
+export function fingerprint(dir: string, options: { ownOnly?: boolean } = {}): string {
   const h = createHash('sha256');
   const walk = (abs: string, rel: string) => {
     for (const name of readdirSync(abs).sort()) {
       const p = join(abs, name);
       const st = lstatSync(p);
+      if (options.ownOnly && st.isDirectory() && (st.ino === SUBVOLUME_ROOT_INO || (st.ino === STUB_INO && readdirSync(p).length === 0))) continue;
       h.update(`${rel}/${name}\0${st.mode}\0`);
       if (st.isSymbolicLink()) h.update(`l${readlinkSync(p)}\0`);
       else if (st.isFile()) h.update(`f${st.size}\0`).update(readFileSync(p)).update('\0');
@@ -69,6 +84,7 @@ export function inspectTop(top: string): CrashFacts {
     subvolumes.push({
       id: Number(m[1]), path, uuid: m[3]!, parentUuid: m[2] === '-' ? null : m[2]!, readOnly: readOnlyIds.has(Number(m[1])),
       fingerprint: fingerprint(join(top, path)),
+      own: fingerprint(join(top, path), { ownOnly: true }),
     });
   }
   const oldRoots = join(top, OLD_ROOTS);
@@ -79,6 +95,7 @@ export function inspectTop(top: string): CrashFacts {
     archiveEntries,
     request: readText(join(top, NEXT_BOOT)),
     reportCopy: readText(join(top, LAST_REPORT)),
+    stateRequest: readText(join(top, STATE_REQUEST)),
   };
 }
 
@@ -95,6 +112,8 @@ export interface Expectation {
   source: Source;
   /** Archives the boot may delete (expired); every other archive must survive. */
   deletable: string[];
+  /** The state rollback the boot carries out (its promises: state-crash.ts); the state subvolume is then exempt from checkPreserved. */
+  state?: StateExpectation;
 }
 
 const isArchivePath = (p: string) => p.startsWith(`${OLD_ROOTS}/`) && !p.slice(OLD_ROOTS.length + 1).includes('/');
@@ -141,7 +160,7 @@ export function checkPreserved(e: Expectation, after: CrashFacts): string[] {
     else if (now.fingerprint !== root.fingerprint && now.path !== '@root') v.push(`the archived old @root changed`);
   }
   // Nothing outside the archive directory changed (the blank, @nix, @persistent, @snapshots and their content, read-only flags).
-  for (const s of e.pre.subvolumes.filter((x) => !x.path.startsWith(`${OLD_ROOTS}/`) && x.path !== '@root')) {
+  for (const s of e.pre.subvolumes.filter((x) => !x.path.startsWith(`${OLD_ROOTS}/`) && x.path !== '@root' && !isStatePath(e, x.path))) {
     const now = byId(after, s.id);
     if (!now) v.push(`${s.path} lost`);
     else if (now.path !== s.path) v.push(`${s.path} moved to ${now.path}`);
@@ -152,13 +171,15 @@ export function checkPreserved(e: Expectation, after: CrashFacts): string[] {
   const without = (names: string[]) => names.filter((n) => n !== '@root');
   if (without(after.topEntries).join(',') !== without(e.pre.topEntries).join(',')) v.push(`top level entries ${after.topEntries.join(',')}`);
   for (const s of after.subvolumes) {
-    if (!e.pre.subvolumes.some((p) => p.id === s.id) && !s.path.startsWith(`${OLD_ROOTS}/`) && s.path !== '@root') v.push(`new subvolume outside the archive directory: ${s.path}`);
+    const stateMade = e.state !== undefined && (s.path === e.state.subvolume || s.path.startsWith(`${OLD_STATE}/`));
+    if (!e.pre.subvolumes.some((p) => p.id === s.id) && !s.path.startsWith(`${OLD_ROOTS}/`) && s.path !== '@root' && !stateMade) v.push(`new subvolume outside the archive directory: ${s.path}`);
   }
   // A report copy, when there is one, is a whole report (never an empty or torn file).
   if (after.reportCopy !== null) {
     try {
       const r = JSON.parse(after.reportCopy) as { version?: unknown; result?: unknown };
-      if (typeof r.version !== 'number' || r.version < 1 || typeof r.result !== 'string') v.push(`report copy without version/result: ${after.reportCopy.slice(0, 60)}`);
+      // Any version `status` reads (1 to the current one): a boot of this engine writes the current one.
+      if (!(Number.isInteger(r.version) && (r.version as number) >= 1 && (r.version as number) <= REPORT_VERSION) || typeof r.result !== 'string') v.push(`report copy without version/result: ${after.reportCopy.slice(0, 60)}`);
     } catch {
       v.push(`report copy is not JSON (${after.reportCopy.length} bytes): ${JSON.stringify(after.reportCopy.slice(0, 40))}`);
     }

@@ -22,6 +22,7 @@ import {
 import { flagText, isFlushPoint, readWriteLog, replay, writesData, type WriteLog } from './log-writes.js';
 import { bootGuest, buildPowercutInitrd } from './record.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
+import { checkStateCrashPoint, checkStateRecovered, stateOf } from './state-crash.js';
 
 const EVERY = process.env.PANTHEROS_POWERCUT === 'every';
 /** PANTHEROS_POWERCUT_VERBOSE=1 prints one line per crash point (what is on disk there). */
@@ -98,7 +99,9 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
       disk.destroy();
       const mnt = join(dir, 'mnt');
       const preFacts = withTopLevel(pre, mnt, { readOnly: true }, inspectTop);
-      const e: Expectation = { pre: preFacts, source: seeded.source, deletable: seeded.deletable };
+      const e: Expectation = { pre: preFacts, source: seeded.source, deletable: seeded.deletable, ...(seeded.state ? { state: seeded.state } : {}) };
+      /** The promises after a recovery boot, the state rollback's included when the scenario has one. */
+      const recovered = (at: CrashFacts, after: CrashFacts) => [...checkRecovered(e, at, after, scenario.recoverySource), ...(e.state ? checkStateRecovered(e, after) : [])];
 
       // The recorded boot.
       const booted = join(dir, 'booted.img');
@@ -153,13 +156,14 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
             r.facts = at;
             r.hasRoot = at.topEntries.includes('@root');
             r.hasLeftover = (at.archiveEntries ?? []).some((x) => x.startsWith(NEW_ROOT_PREFIX));
-            r.violations.push(...checkCrashPoint(e, at, { afterExit0: point > exit0 }));
+            const ctx = { afterExit0: point > exit0 };
+            r.violations.push(...checkCrashPoint(e, at, ctx), ...(e.state ? checkStateCrashPoint(e, at, ctx) : []));
             // The next boot, as the bundle run on the host with --top-level (runtimes alternate per point).
             const recovery = runBundle(RUNTIMES[point % RUNTIMES.length]!, [
               'boot', '--top-level', top, '--config', config, '--cmdline', cmdline, '--now', new Date().toISOString(), '--report', join(dir, 'report.json'),
             ]);
             if (recovery.code !== 0) r.violations.push(`recovery boot exited ${recovery.code}: ${recovery.stderr.trim().split('\n').at(-1)}`);
-            else r.violations.push(...checkRecovered(e, at, inspectTop(top), scenario.recoverySource).map((x) => `recovery: ${x}`));
+            else r.violations.push(...recovered(at, inspectTop(top)).map((x) => `recovery: ${x}`));
           });
         } catch (error) {
           r.violations.push(`does not mount or cannot be read: ${(error as Error).message.split('\n')[0]}`);
@@ -176,8 +180,10 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
       const replayS = (performance.now() - replayStarted) / 1000;
       const identical = spawnSync('cmp', ['-s', work, booted]).status === 0;
 
-      // One guest boot as the next boot after a cut: the most broken state (no @root, else a leftover, else mid-boot).
-      const sample = results.find((r) => r.facts && !r.hasRoot) ?? results.find((r) => r.hasLeftover) ?? results[Math.floor(results.length / 2)]!;
+      // One guest boot as the next boot after a cut: the most broken state (no @root; with a state rollback, the last
+      // point before its swap is on disk; else a leftover; else mid-boot).
+      const statePending = e.state ? results.filter((r) => r.facts && stateOf(e, r.facts) === 'old').at(-1) : undefined;
+      const sample = results.find((r) => r.facts && !r.hasRoot) ?? statePending ?? results.find((r) => r.hasLeftover) ?? results[Math.floor(results.length / 2)]!;
       const sampleImg = join(dir, 'sample.img');
       copy(pre, sampleImg);
       replay(log, logPath, sampleImg, 0, sample.point);
@@ -187,7 +193,7 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
       const sampleViolations: string[] = [];
       if (!s.completed || s.exitCode !== 0 || s.root !== 'ok') sampleViolations.push(`guest boot: exit ${s.exitCode}, root ${s.root}: ${s.stderr.trim()}`);
       else if (sample.facts) {
-        sampleViolations.push(...checkRecovered(e, sample.facts, withTopLevel(sampleImg, mnt, { readOnly: true }, inspectTop), scenario.recoverySource));
+        sampleViolations.push(...recovered(sample.facts, withTopLevel(sampleImg, mnt, { readOnly: true }, inspectTop)));
       }
 
       const lost = results.filter((r) => r.violations.length);
@@ -205,7 +211,8 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
         for (const r of results) {
           const f = r.facts;
           const state = f
-            ? `@root ${r.hasRoot ? 'yes' : 'NO'}, archive dir: ${(f.archiveEntries ?? []).join(' ')}${f.request !== null ? `, request ${f.request.trim()}` : ''}`
+            ? `@root ${r.hasRoot ? 'yes' : 'NO'}, archive dir: ${(f.archiveEntries ?? []).join(' ')}${f.request !== null ? `, request ${f.request.trim()}` : ''}` +
+              `${e.state ? `, ${e.state.subvolume} ${stateOf(e, f)}${f.stateRequest !== null ? ', state request pending' : ''}` : ''}`
             : 'unreadable';
           console.log(`  point ${r.point} (entry ${r.entry}, after ${r.after}): ${state}${r.violations.length ? ` — ${r.violations.join('; ')}` : ''}`);
         }
@@ -220,6 +227,11 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
       const final = results.at(-1)!.facts;
       expect(final?.subvolumes.filter((x) => seeded.deletable.some((d) => x.path.startsWith(`${OLD_ROOTS}/${d}`))).map((x) => x.path), 'left by the age-out').toEqual([]);
       expect(g.report?.deleted.map((d) => d.path).sort()).toEqual(seeded.deletable.map((d) => `${OLD_ROOTS}/${d}`).sort());
+      if (e.state) {
+        // The recorded boot carried out the state request: its crash points are those of a real state rollback.
+        expect(g.report?.state, 'the recorded boot\'s state rollback').toMatchObject({ origin: 'next-boot', result: 'ok', rolledBack: [{ subvolume: e.state.subvolume, from: e.state.snapshot, nested: expect.arrayContaining(['home', 'var/lib/db']) }] });
+        expect(final && stateOf(e, final), 'the end of the log').toBe('new');
+      }
       expect(lost.length, `${lost.length} of ${points.length} crash points lost a promise:\n${detail}`).toBe(0);
       expect(sampleViolations, `guest boot of point ${sample.point}`).toEqual([]);
     } catch (error) {

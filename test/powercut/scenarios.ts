@@ -8,6 +8,7 @@ import { sh } from '../helpers/btrfs-image.js';
 import type { Runtime } from '../helpers/prereq.js';
 import { runBundle } from '../helpers/run-bundle.js';
 import { LAST_REPORT, OLD_ROOTS, type Source } from './crash-state.js';
+import { OLD_STATE, type StateExpectation } from './state-crash.js';
 
 const DAY_MS = 86_400_000;
 /** An archive name (YYYYMMDDTHHMMSSZ) daysAgo days before now. */
@@ -43,6 +44,8 @@ export interface Seeded {
   source: Source;
   /** Archives the recorded boot must age out (and so may be gone, or half gone, at a crash point). */
   deletable: string[];
+  /** The state rollback the recorded boot carries out, with its promises (state-crash.ts). */
+  state?: StateExpectation;
 }
 
 const BLANK: Seeded = { source: { kind: 'blank' }, deletable: [] };
@@ -146,6 +149,30 @@ export const SCENARIOS: Scenario[] = [
       if (r.signal !== 'SIGKILL') throw new Error(`the interrupted run was not killed at its failpoint: ${r.code} ${r.stderr}`);
     },
   }),
-  // The state rollback (issue 13 asks for it once `boot` does it) goes here: its seed, its command
-  // line, its source; checkCrashPoint/checkRecovered gain its promises if it makes new ones.
+  // The state rollback in stage 1 (issue 14): after the root's swap, the same run carries out the request
+  // that `state-rollback --next-boot` left for @persistent, whose nested subvolumes (one inside another)
+  // are moved over into the new state unchanged; the request goes in the same commit as the swap.
+  onHistory('state rollback of @persistent from a next-boot request, nested subvolumes moved over', {
+    more: (c) => {
+      const nested = ['var/lib/db', 'var/lib/db/wal', 'home'];
+      mkdirSync(join(c.top, '@persistent/var/lib'), { recursive: true });
+      for (const n of nested) {
+        sh('btrfs', ['subvolume', 'create', join(c.top, '@persistent', n)]);
+        writeFileSync(join(c.top, '@persistent', n, 'data'), `${n} before the snapshot\n`);
+      }
+      const taken = new Date(c.now - 3_600_000);
+      const snap = tool(c, ['snapshot', '--class', 'hourly', '@persistent', '--now', taken.toISOString()]);
+      if (snap.code !== 0) throw new Error(`snapshot failed: ${snap.stderr}`);
+      // The bad deploy: @persistent and a nested subvolume change after the snapshot (the nested change must stay).
+      writeFileSync(join(c.top, '@persistent/marker'), 'changed after the snapshot\n');
+      writeFileSync(join(c.top, '@persistent/var/lib/db/data'), 'changed after the snapshot (kept: nested)\n');
+      const asked = tool(c, ['state-rollback', '--next-boot', '@persistent=hourly']);
+      if (asked.code !== 0) throw new Error(`state-rollback --next-boot failed: ${asked.stderr}`);
+      return {
+        source: { kind: 'blank' },
+        deletable: [],
+        state: { subvolume: '@persistent', snapshot: `@snapshots/hourly/@persistent.${archiveName(taken.getTime(), 0)}`, archiveDir: `${OLD_STATE}/@persistent` },
+      };
+    },
+  }),
 ];

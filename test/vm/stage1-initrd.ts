@@ -4,7 +4,7 @@
 // dracut is never installed: test/vm/stage1/build-initrd.sh runs it in a throw-away overlay of /
 // inside `unshare -m` (../shared/notes/real-boot.md).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOOT_BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
 import { hashOf, install, packCpio, removeStale } from './initrd.js';
@@ -29,11 +29,19 @@ export interface Stage1Variant {
    * the module's `initrd.failBootOnError` (`requiredBy = [ "initrd.target" ]`, a link in initrd.target.requires/).
    */
   enable: 'wants' | 'requires';
+  /**
+   * More units for this variant (the state rollback test's mount of @persistent in stage 1): every file under
+   * `dir` goes to /etc/systemd/system at the same relative path (drop-in directories included), and each
+   * `[unit, target, kind]` of `enable` is linked into `<target>.<kind>/`.
+   */
+  extraUnits?: { dir: string; enable: [unit: string, target: string, kind: 'wants' | 'requires'][] };
 }
 
 export interface Stage1Initrd {
   runtime: string;
   path: string;
+  /** The dracut-built part alone (a zstd cpio): the systemd, udev, btrfs-progs and runtime a stage-2 root can reuse. */
+  basePath: string;
   /** Size of the dracut-built part (zstd -15, dracut's default level). */
   baseBytes: number;
   bytes: number;
@@ -149,6 +157,10 @@ function buildOverlay(variant: Stage1Variant): Buffer {
     enable(stage, 'vmtest-evidence.service', 'initrd.target', 'wants');
     enable(stage, 'vmtest-late-device.service', 'initrd.target', 'wants');
     enable(stage, 'vmtest-emergency.service', 'emergency.target', 'wants');
+    if (variant.extraUnits) {
+      cpSync(variant.extraUnits.dir, units, { recursive: true });
+      for (const [unit, target, kind] of variant.extraUnits.enable) enable(stage, unit, target, kind);
+    }
     if (!existsSync(join(units, 'pantheros-rollback.service'))) throw new Error('overlay without the unit');
     packCpio(stage, out);
     return readFileSync(out);
@@ -171,6 +183,6 @@ export function buildStage1Initrd(kernel: Kernel, runtime: Runtime, variant: Sta
     removeStale(prefix, path);
   }
   return {
-    runtime: runtime.name, path, baseBytes: statSync(base.path).size, bytes: statSync(path).size, cachedBase: base.cached, buildSeconds: base.seconds,
+    runtime: runtime.name, path, basePath: base.path, baseBytes: statSync(base.path).size, bytes: statSync(path).size, cachedBase: base.cached, buildSeconds: base.seconds,
   };
 }

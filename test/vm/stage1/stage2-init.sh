@@ -20,6 +20,11 @@ for f in /run/vmtest/*.txt; do
     section "$name" <"$f"
 done
 section mountinfo </proc/self/mountinfo
+# What stage 1 mounted at /persistent (the state rollback test): every file with its content.
+if [ -d /persistent ]; then
+    find /persistent -maxdepth 6 -type f | sort | while read -r f; do printf '%s\t%s\n' "$f" "$(cat "$f")"; done |
+        section persistent-files
+fi
 section cmdline </proc/cmdline
 boot=$(sed -n 's/.*vmtest\.boot=\([0-9]*\).*/\1/p' /proc/cmdline)
 if echo "${boot:-0}" >/vmtest-boot && sync; then

@@ -7,7 +7,8 @@
 export SYSTEMD_PAGER=cat SYSTEMD_COLORS=0 LC_ALL=C
 out=/run/vmtest
 units=(pantheros-rollback.service sysroot.mount 'dev-disk-by\x2dlabel-nixos.device' initrd.target
-    initrd-switch-root.target emergency.target emergency.service vmtest-late-device.service)
+    initrd-switch-root.target emergency.target emergency.service vmtest-late-device.service
+    sysroot-persistent.mount)
 properties=Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainStartTimestampMonotonic
 properties+=,ExecMainExitTimestampMonotonic,InactiveExitTimestampMonotonic,ActiveEnterTimestampMonotonic
 properties+=,After,Before,Requires,Wants,WantedBy,RequiredBy,FragmentPath,What,Where,Options
