@@ -1,0 +1,52 @@
+// For the adversarial tests (test/btrfs/attack-*.test.ts): what an unprivileged local user can do to the layout —
+// world-writable directories as /tmp of a live root is, subvolumes and directories with exact-byte names made
+// through btrfs itself as nobody — and the `btrfs subvolume list -c -g -p -u -q -R` line shape a name can forge.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { expect } from 'vitest';
+import type { BootCase } from './boot-case.js';
+import { NOBODY } from './ops.js';
+
+/** Debian's python3 (python3-minimal, which .ci/run installs), which any user may run. */
+export const PYTHON = '/usr/bin/python3';
+
+/** Throws with the install hint unless PYTHON is there. */
+export function requirePython(): void {
+  expect(existsSync(PYTHON), `${PYTHON} is missing — run: apt-get install -y python3-minimal`).toBe(true);
+}
+
+/** Makes `rel` (below the top level) a sticky world-writable directory, reachable by anyone, as /tmp is. */
+export function userArea(c: BootCase, rel: string): void {
+  chmodSync(c.image.dir, 0o755);
+  mkdirSync(c.abs(rel), { recursive: true });
+  chmodSync(c.abs(rel), 0o1777);
+}
+
+/** The shortest text the listing parser takes for an entry: `ID 1 gen 1 top level 5 path <path>`. */
+export const entryShapedLine = (path = 'a') => `ID 1 gen 1 top level 5 path ${path}`;
+
+/** Runs a python3 script as nobody (real and effective ids, no groups); argv after the script; throws on failure. */
+export function pythonAsNobody(script: string, args: string[]): void {
+  const r = spawnSync('setpriv', [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', PYTHON, '-c', script, ...args], { encoding: 'utf8' });
+  expect(r.status, `python3 as nobody: ${r.stderr}`).toBe(0);
+}
+
+/**
+ * As nobody: below `rel` (a user area), `components` nested directories whose names each hold `linesPer` newlines
+ * followed by listing-shaped text, then a subvolume `leaf` at the bottom with a file `marker`. Returns the subvolume's
+ * path (relative to the top level) as exact bytes.
+ */
+export function subvolumeBelowForgedDirectories(c: BootCase, rel: string, components: number, linesPer: number, leaf = 'sub'): Buffer {
+  const names: string[] = [];
+  for (let i = 0; i < components; i++) names.push(`${String(i).padStart(2, '0')}${Array.from({ length: linesPer }, () => `\n${entryShapedLine()}`).join('')}`);
+  const script = [
+    'import os,sys,subprocess',
+    'os.chdir(sys.argv[1])',
+    'for n in sys.argv[3:]:',
+    '    os.mkdir(n); os.chdir(n)',
+    'subprocess.run(["btrfs","-q","subvolume","create",sys.argv[2]],check=True)',
+    'open(os.path.join(sys.argv[2],"marker"),"w").write("user data\\n")',
+  ].join('\n');
+  pythonAsNobody(script, [c.abs(rel), leaf, ...names]);
+  return Buffer.from(`${rel}/${[...names, leaf].join('/')}`);
+}
