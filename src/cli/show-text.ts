@@ -39,3 +39,8 @@ export function showName(name: string): string {
 export function escapeUnsafeText(text: string): string {
   return text.replace(UNSAFE_ALL, (c) => (c === '\n' ? c : escapeChar(c)));
 }
+
+/** Text meant as one line (a note, a message embedding names) with every unsafe character, the newline too, escaped. */
+export function oneLine(text: string): string {
+  return text.replace(UNSAFE_ALL, escapeChar);
+}
