@@ -23,7 +23,8 @@ function overview(commands: readonly CommandEntry[]): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Exit codes: 0 ok, 1 a step failed (state is recoverable), 2 usage, 3 precondition (nothing changed), 4 internal error,',
-    '            77 must run as root (nothing looked at), 128+N stopped by signal N (what the run held was released)',
+    '            77 must run as root (nothing looked at), 128+N stopped by signal N (what the run held was released),',
+    '            141 stdout closed by its reader (| head) before all output was written',
   ].join('\n');
 }
 

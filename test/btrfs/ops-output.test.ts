@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
 import { commit, OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { PYTHON, requirePython } from '../helpers/attack.js';
@@ -45,6 +45,18 @@ function configFile(c: BootCase, config: object = { deviceTimeoutSeconds: 1 }): 
 
 const mountPoints = () => parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 
+/**
+ * A scratch area (ops.ts scratchArea) whose mounts, should the code under test leave any, are taken off when the
+ * test ends, before the area is removed.
+ */
+function mountArea(prefix: string): string {
+  const area = scratchArea(prefix);
+  onTestFinished(() => {
+    for (const m of mountPoints().filter((e) => e.mountPoint.startsWith(`${area}/`)).sort((a, b) => b.mountPoint.length - a.mountPoint.length)) spawnSync('umount', ['-l', m.mountPoint]);
+  });
+  return area;
+}
+
 /** Subvolumes at the top level whose name marks a temporary snapshot of diff. */
 const temporarySnapshots = (c: BootCase) => c.image.paths().filter((p) => p.includes('.pantheros-diff-'));
 
@@ -74,7 +86,7 @@ describe.each(RUNTIMES)('operator output under $name', (runtime: Runtime) => {
 
     // A DIR with such a name: mount and umount say it escaped.
     c.createSubvolume(`${OLD_ROOTS}/${ARCHIVE}`, { marker: 'archive\n' });
-    const area = scratchArea('output-mount-');
+    const area = mountArea('output-mount-');
     const dir = join(area, 'view\u202e\u0085');
     const m = runBundle(runtime, ['mount', ARCHIVE, dir, '--top-level', c.top, '--config', cfg]);
     try {
@@ -185,7 +197,7 @@ describe.each(RUNTIMES)('mount and umount act on what they checked under $name',
     const c = useBootCase(runtime);
     const cfg = configFile(c);
     c.createSubvolume(`${OLD_ROOTS}/${ARCHIVE}`, { marker: 'archive\n' });
-    const area = scratchArea('output-own-');
+    const area = mountArea('output-own-');
     const home = join(area, 'home');
     mkdirSync(home);
     chownSync(home, NOBODY.uid, NOBODY.gid);
@@ -215,7 +227,7 @@ describe.each(RUNTIMES)('mount and umount act on what they checked under $name',
     const c = useBootCase(runtime);
     const cfg = configFile(c);
     c.createSubvolume(`${OLD_ROOTS}/${ARCHIVE}`, { marker: 'archive\n' });
-    const area = scratchArea('output-busy-');
+    const area = mountArea('output-busy-');
     const dir = join(area, 'view');
     const m = runBundle(runtime, ['mount', ARCHIVE, dir, '--top-level', c.top, '--config', cfg]);
     expect(m.code, showRun(m, 'mount')).toBe(0);
