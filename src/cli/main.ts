@@ -81,6 +81,7 @@ export async function main(argv: string[], commands: readonly CommandEntry[] = C
     if (json) writeOut(`${JSON.stringify(jsonError(new InterruptedError(signal)))}\n`);
   });
   const entry = commands.find((c) => c.name === name);
+  deferResult(false);
   try {
     if (!entry) throw new UsageError(`unknown command "${name}" (see: pantheros-rollback --help)`);
     if (rest.includes('--help') || rest.includes('-h')) {

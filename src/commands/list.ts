@@ -109,8 +109,7 @@ export function formatListing(l: Listing): string {
   if (l.nextBoot) lines.push(`Next boot: pantheros.rollback=${showName(l.nextBoot)} was requested (pantheros-rollback next-boot)`);
   if (l.nextBootPlan) lines.push(`Next boot: ${oneLine(l.nextBootPlan.effect)}`);
   lines.push('', formatPersistent(l.persistent, l.quotas, l.stateRequest));
-  // Each note once (the boot plan and prune's plan share one inventory, and so its notes), on one line.
-  for (const n of new Set(l.notes)) lines.push(`note: ${oneLine(n)}`);
+  for (const n of l.notes) lines.push(`note: ${oneLine(n)}`);
   return lines.join('\n');
 }
 
@@ -173,7 +172,8 @@ export const listCommand: Command = {
         if (snapshotsObserved.kinds[i.path] === 'subvolume') snapshotItems.push(item('snapshot', `${cls}/${rest.join('/')}`, cls ?? null, i.path, { action: 'keep', reason: i.reason }));
       }
       const location = locateTopLevel(top);
-      const notes = [...(boot?.plan.notices ?? []).filter((n) => n.severity !== 'info').map(formatNotice), ...prune.notices.map(formatNotice)];
+      // Each note once: the boot plan and prune's plan share one inventory, and so its notes.
+      const notes = [...new Set([...(boot?.plan.notices ?? []).filter((n) => n.severity !== 'info').map(formatNotice), ...prune.notices.map(formatNotice)])];
       if (refused) notes.unshift(`the next boot refuses to run: ${refused}`);
       if (quotas.note && quotas.enabled) notes.push(quotas.note);
       const plan = boot?.plan;

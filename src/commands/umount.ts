@@ -54,10 +54,10 @@ class NotReachable extends Error {
 /**
  * Identifies what is mounted at the absolute path dir: walks to its directory from "/" without following a
  * symlink, opens the last component (O_NOFOLLOW) and reads the id of the mount the kernel reached it through
- * (/proc/self/fdinfo mnt_id). Returns undefined when dir is not the root of a mount; throws NotReachable when it
- * cannot be reached without a symlink. The caller closes parentFd.
+ * (/proc/self/fdinfo mnt_id), which names the mountinfo entry. Returns undefined when dir is not the root of a mount;
+ * throws NotReachable when it cannot be reached without a symlink. The caller closes the returned parentFd.
  */
-function locate(dir: string, mounts: readonly MountEntry[]): { located: Located | undefined; mountId: number | undefined } {
+function locate(dir: string, mounts: readonly MountEntry[]): Located | undefined {
   if (dir === '/') throw new NotReachable('/ is never unmounted by pantheros-rollback');
   let parentFd: number;
   try {
@@ -66,16 +66,12 @@ function locate(dir: string, mounts: readonly MountEntry[]): { located: Located 
     throw new NotReachable((error as Error).message, { cause: error });
   }
   const name = basename(dir);
+  let entry: MountEntry | undefined;
   try {
     const fd = openChildDirectory(parentFd, name, dir);
     try {
       const mountId = mountIdOf(fd);
-      const entry = isMountRoot(fd) ? mounts.find((e) => e.mountId === mountId) : undefined;
-      if (!entry) {
-        closeSync(parentFd);
-        return { located: undefined, mountId: undefined };
-      }
-      return { located: { entry, parentFd, name }, mountId };
+      entry = isMountRoot(fd) ? mounts.find((e) => e.mountId === mountId) : undefined;
     } finally {
       closeSync(fd);
     }
@@ -84,26 +80,29 @@ function locate(dir: string, mounts: readonly MountEntry[]): { located: Located 
     if (error instanceof PathWalkError) throw new NotReachable(error.message, { cause: error });
     throw error;
   }
+  if (entry) return { entry, parentFd, name };
+  closeSync(parentFd);
+  return undefined;
 }
 
 /** The mounts to take off, each located through file descriptors; failures to locate one are said, not skipped silently. */
 function selectMounts(arg: string | undefined, config: Config, mounts: MountEntry[]): { located: Located[]; unreachable: string[] } {
   if (arg !== undefined && (arg.startsWith('/') || arg.startsWith('./') || arg.startsWith('../'))) {
     const dir = resolve(arg);
-    let found: ReturnType<typeof locate>;
+    let found: Located | undefined;
     try {
       found = locate(dir, mounts);
     } catch (error) {
       if (error instanceof NotReachable) throw new UsageError(`umount: cannot use ${showName(dir)}: ${error.message}${/symlink/.test(error.message) ? '; give the path without symlinks (see: findmnt)' : ''}`, { cause: error });
       throw error;
     }
-    if (!found.located) throw new UsageError(`umount: nothing is mounted at ${showName(dir)}`);
-    const e = found.located.entry;
+    if (!found) throw new UsageError(`umount: nothing is mounted at ${showName(dir)}`);
+    const e = found.entry;
     if (!isBrowseMount(e, config)) {
-      closeSync(found.located.parentFd);
+      closeSync(found.parentFd);
       throw new UsageError(`umount: ${showName(dir)} is ${e.fsType} ${showName(e.root)} of ${showName(e.source)}, not an archive or snapshot mounted by pantheros-rollback mount; use umount(8)`);
     }
-    return { located: [found.located], unreachable: [] };
+    return { located: [found], unreachable: [] };
   }
   let candidates: MountEntry[];
   if (arg === undefined) candidates = mounts.filter((e) => e.mountPoint.startsWith(`${BROWSE_DIR}/`) && isBrowseMount(e, config));
@@ -123,10 +122,10 @@ function selectMounts(arg: string | undefined, config: Config, mounts: MountEntr
   for (const e of candidates) {
     try {
       const found = locate(e.mountPoint, mounts);
-      if (found.located && found.mountId === e.mountId) located.push(found.located);
+      if (found?.entry.mountId === e.mountId) located.push(found);
       else {
-        if (found.located) closeSync(found.located.parentFd);
-        unreachable.push(`${showName(e.mountPoint)}: ${found.located ? 'another mount is on top of it' : 'no longer a mount point under that name'}`);
+        if (found) closeSync(found.parentFd);
+        unreachable.push(`${showName(e.mountPoint)}: ${found ? 'another mount is on top of it' : 'no longer a mount point under that name'}`);
       }
     } catch (error) {
       if (!(error instanceof NotReachable)) throw error;

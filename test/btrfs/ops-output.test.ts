@@ -185,6 +185,11 @@ describe.each(RUNTIMES)('operator output under $name', (runtime: Runtime) => {
     const notes = l.stdout.split('\n').filter((line) => line.startsWith('note: '));
     expect(notes.some((n) => n.includes('btrfs subvolume list failed')), showRun(l, 'list')).toBe(true);
     expect(new Set(notes).size, showRun(l, 'each note once')).toBe(notes.length);
+    const lj = runBundle(runtime, ['list', '--json', '--top-level', c.top, '--config', cfg]);
+    expect(lj.code, showRun(lj, 'list --json')).toBe(0);
+    const jsonNotes = (JSON.parse(lj.stdout) as { notes: string[] }).notes;
+    expect(new Set(jsonNotes).size, showRun(lj, 'each note once in JSON')).toBe(jsonNotes.length);
+    expect((JSON.parse(lj.stdout) as { archives: { created: string | null }[] }).archives.map((a) => a.created)).not.toContain(null);
     const rows = l.stdout.split('\n').filter((line) => line.startsWith(`${ARCHIVE} `) || line.startsWith('daily  @persistent.20261125T000000Z '));
     expect(rows.length, showRun(l, 'list')).toBe(2);
     // Column 2 (archives) / 3 (snapshots) is the creation time: a date, not "-".
