@@ -38,14 +38,16 @@ export function parseFlags(argv: string[], spec: FlagSpec, command: string): Par
   const multiple = new Set(spec.multiple ?? []);
   const booleans = new Set([...COMMON_FLAGS.boolean, ...(spec.boolean ?? [])]);
   const alias: Record<string, string> = { ...COMMON_FLAGS.alias, ...(spec.alias ?? {}) };
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  // Objects without a prototype, and own-property checks: a flag named --constructor or --__proto__ is unknown like
+  // any other, never a property every object inherits.
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = Object.create(null);
   for (const name of [...strings, ...multiple]) options[name] = { type: 'string' };
   for (const name of booleans) options[name] = { type: 'boolean' };
-  for (const [short, long] of Object.entries(alias)) if (options[long]) options[long].short = short;
+  for (const [short, long] of Object.entries(alias)) if (Object.hasOwn(options, long)) options[long]!.short = short;
 
   const see = `(see: pantheros-rollback ${command} --help)`;
   const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
-  const args: ParsedArgs = { _: [] };
+  const args: ParsedArgs = Object.assign(Object.create(null) as ParsedArgs, { _: [] as string[] });
   for (const name of multiple) args[name] = [];
   for (const token of tokens) {
     if (token.kind === 'positional') {
@@ -55,7 +57,7 @@ export function parseFlags(argv: string[], spec: FlagSpec, command: string): Par
     if (token.kind !== 'option') continue;
     const name = token.name;
     const shown = token.rawName;
-    if (!options[name]) {
+    if (!Object.hasOwn(options, name)) {
       const guess = name.length > 1 ? nearest(name, Object.keys(options)) : undefined;
       throw new UsageError(`${command}: unknown option ${shown}${guess ? ` (did you mean --${guess}?)` : ''} ${see}`);
     }
@@ -72,7 +74,7 @@ export function parseFlags(argv: string[], spec: FlagSpec, command: string): Par
       throw new UsageError(`${command}: ${shown} needs a value, got the option ${JSON.stringify(value)} (a value starting with - is written ${shown}=VALUE)`);
     }
     if (multiple.has(name)) (args[name] as string[]).push(value);
-    else if (args[name] !== undefined) throw new UsageError(`${command}: ${shown} given more than once`);
+    else if (Object.hasOwn(args, name)) throw new UsageError(`${command}: ${shown} given more than once`);
     else args[name] = value;
   }
   return args;

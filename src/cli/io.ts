@@ -15,8 +15,26 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
+/**
+ * Standard output was closed by its reader before everything was written (`| head`, quitting `less`): write(2)
+ * failed with EPIPE. Not a failure of the command; main() exits 141 (128 + SIGPIPE, what a shell reports for a
+ * program SIGPIPE stopped) after the run has released what it held, and prints nothing more.
+ */
+export class OutputClosedError extends Error {
+  override name = 'OutputClosedError';
+  constructor(options?: { cause?: unknown }) {
+    super('standard output was closed before all output was written', options);
+  }
+}
+
+/** Writes text to stdout; throws OutputClosedError when the reader has gone (EPIPE), other write errors as they are. */
 export function writeOut(text: string): void {
-  writeAll(1, text);
+  try {
+    writeAll(1, text);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EPIPE') throw new OutputClosedError({ cause: error });
+    throw error;
+  }
 }
 
 export function writeErr(text: string): void {

@@ -2,10 +2,11 @@
 // error object on stdout).
 import { describeError, errorKind, exitCodeFor, InternalError, InterruptedError, PermissionError, StepError, UsageError } from '../errors.js';
 import type { CommandEntry } from './command.js';
-import { writeOut, writeErr } from './io.js';
-import { JSON_VERSION } from './context.js';
+import { OutputClosedError, writeOut, writeErr } from './io.js';
 import { rootRefusal } from './privilege.js';
-import { installSignalHandlers, yieldToSignals } from './signals.js';
+import { installSignalHandlers, markFinished, yieldToSignals } from './signals.js';
+import { deferResult, flushResult, hasResult, JSON_VERSION } from './context.js';
+import { escapeUnsafeText } from './show-text.js';
 
 export { VERSION } from '../version.js';
 import { VERSION } from '../version.js';
@@ -21,7 +22,8 @@ function overview(commands: readonly CommandEntry[]): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Exit codes: 0 ok, 1 a step failed (state is recoverable), 2 usage, 3 precondition (nothing changed), 4 internal error,',
-    '            77 must run as root (nothing looked at), 128+N stopped by signal N (what the run held was released)',
+    '            77 must run as root (nothing looked at), 128+N stopped by signal N (what the run held was released),',
+    '            141 stdout closed by its reader (| head) before all output was written',
   ].join('\n');
 }
 
@@ -36,26 +38,49 @@ function wantsJson(args: readonly string[]): boolean {
   return (end < 0 ? args : args.slice(0, end)).includes('--json');
 }
 
+/** True when error, or one of its causes, is a closed stdout. */
+function isOutputClosed(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) if (e instanceof OutputClosedError) return true;
+  return false;
+}
+
 /**
- * Runs the CLI over `commands` (src/commands/index.ts COMMANDS, or only `boot` in the initrd's entry); returns the
- * exit code instead of exiting so tests can call it. While a command runs, SIGINT, SIGTERM and SIGHUP stop its
- * children, release what it holds and exit 128 + N (src/cli/signals.ts).
+ * Commands that change nothing: their result waits until a signal that arrived meanwhile has had its turn, so a
+ * stopped run prints nothing but the interruption (see deferResult).
+ */
+const READ_ONLY_COMMANDS = new Set(['list', 'diff', 'status', 'check']);
+
+/** Exit code when stdout was closed by its reader before all output was written: 128 + SIGPIPE (13), as a shell reports it. */
+export const EXIT_OUTPUT_CLOSED = 141;
+
+/**
+ * Runs the CLI over `commands` (src/commands/index.ts COMMANDS, or only `boot` in the initrd's entry); returns the exit code instead of exiting so tests can call it. While a command runs, SIGINT,
+ * SIGTERM and SIGHUP stop its children, release what it holds and exit 128 + N (src/cli/signals.ts); once it has
+ * done its work and printed its result, a signal is only reported. A closed stdout ends the run quietly with 141
+ * after it has released what it held. With --json, stdout holds exactly one JSON document: the result, or the
+ * error object when the run printed no result.
  */
 export async function main(argv: string[], commands: readonly CommandEntry[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    writeOut(`${overview(commands)}\n`);
-    return name === undefined ? 2 : 0;
-  }
-  if (name === '--version' || name === 'version') {
-    writeOut(`${VERSION}\n`);
-    return 0;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      writeOut(`${overview(commands)}\n`);
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version' || name === 'version') {
+      writeOut(`${VERSION}\n`);
+      return 0;
+    }
+  } catch (error) {
+    if (isOutputClosed(error)) return EXIT_OUTPUT_CLOSED;
+    throw error;
   }
   const json = wantsJson(rest);
   const uninstall = installSignalHandlers((signal) => {
     if (json) writeOut(`${JSON.stringify(jsonError(new InterruptedError(signal)))}\n`);
   });
   const entry = commands.find((c) => c.name === name);
+  deferResult(false);
   try {
     if (!entry) throw new UsageError(`unknown command "${name}" (see: pantheros-rollback --help)`);
     if (rest.includes('--help') || rest.includes('-h')) {
@@ -65,22 +90,42 @@ export async function main(argv: string[], commands: readonly CommandEntry[]): P
     const refusal = rootRefusal(name);
     if (refusal) throw new PermissionError(refusal);
     const command = await entry.load();
+    deferResult(READ_ONLY_COMMANDS.has(name));
     const code = await command.run(rest);
-    // A signal that arrived during the last synchronous stretch is handled here (and exits 128 + N).
+    // A signal that arrived during the last synchronous stretch is handled here: a command that changes nothing is
+    // stopped before its result is printed (128 + N); one that made its change has printed it, and ends as it would.
     await yieldToSignals();
+    flushResult();
+    markFinished();
     return code;
   } catch (error) {
+    // A signal that arrived during the last synchronous stretch is handled here (and, before any result, exits 128 + N).
     await yieldToSignals();
+    if (isOutputClosed(error)) return EXIT_OUTPUT_CLOSED;
+    // One JSON document on stdout: a result the command produced before the error is printed, and stands for it.
+    const result = hasResult();
+    try {
+      flushResult();
+    } catch (writeError) {
+      if (isOutputClosed(writeError)) return EXIT_OUTPUT_CLOSED;
+      throw writeError;
+    }
     const code = exitCodeFor(error);
-    let text = `pantheros-rollback: ${describeError(error)}`;
+    let text = `pantheros-rollback: ${escapeUnsafeText(describeError(error))}`;
     if (error instanceof StepError) {
-      text += `\n  completed: ${error.completed.length ? error.completed.join('; ') : 'nothing'}\n  now: ${error.state}`;
+      text += `\n  completed: ${error.completed.length ? error.completed.map(escapeUnsafeText).join('; ') : 'nothing'}\n  now: ${escapeUnsafeText(error.state)}`;
     }
     if (!(error instanceof Error) || error instanceof InternalError || code === 4) {
-      text += `\n  this is a bug; please report it with the output above${error instanceof Error && error.stack ? `\n${error.stack}` : ''}`;
+      text += `\n  this is a bug; please report it with the output above${error instanceof Error && error.stack ? `\n${escapeUnsafeText(error.stack)}` : ''}`;
     }
     writeErr(`${text}\n`);
-    if (json) writeOut(`${JSON.stringify(jsonError(error))}\n`);
+    if (json && !result) {
+      try {
+        writeOut(`${JSON.stringify(jsonError(error))}\n`);
+      } catch (writeError) {
+        if (!isOutputClosed(writeError)) throw writeError;
+      }
+    }
     return code;
   } finally {
     uninstall();

@@ -25,6 +25,22 @@ interface Entry {
 const held: Entry[] = [];
 const children = new Map<ChildProcess, string>();
 let handling: NodeJS.Signals | undefined;
+let finished = false;
+
+/**
+ * Marks the run's work as done: the command has printed its result (src/cli/context.ts output) or returned. A
+ * signal that arrives from now on — typically one that came during a synchronous step (a `btrfs` process run with
+ * spawnSync), which JavaScript can only handle once that step is over — no longer stops the run: the result is
+ * printed once, the exit code stays the command's own, and stderr says the signal came after the work was done.
+ */
+export function markFinished(): void {
+  finished = true;
+}
+
+/** True once markFinished was called in this run. */
+export function isFinished(): boolean {
+  return finished;
+}
 
 /**
  * Registers something to give back on a signal. `what` says what releasing it does, as a past-tense clause
@@ -107,18 +123,28 @@ export function releaseAll(): string[] {
 
 /**
  * Installs the handlers for SIGINT, SIGTERM and SIGHUP: on the first signal, stop the children, release what is
- * held, say so on stderr, call `onInterrupted` (e.g. to print a JSON error) and exit 128 + the signal number.
- * A second signal while that runs is ignored. Returns a function that removes the handlers.
+ * held, say so on stderr, call `onInterrupted` (e.g. to print a JSON error) and exit 128 + the signal number. When
+ * the run has already finished its work (markFinished), the signal is only reported on stderr: the command ends as
+ * it would have, with its own exit code, and releases what it holds on its normal path. A second signal while
+ * either runs is ignored. Returns a function that removes the handlers.
  */
 export function installSignalHandlers(onInterrupted: (signal: NodeJS.Signals) => void = () => {}): () => void {
+  handling = undefined;
+  finished = false;
   const handler = (signal: NodeJS.Signals) => {
     if (handling) return;
     handling = signal;
+    if (finished) {
+      writeErr(`pantheros-rollback: ${signal} arrived after the work was done; the result stands (exit code as without it)\n`);
+      return;
+    }
     writeErr(`pantheros-rollback: interrupted by ${signal}; releasing what this run holds\n`);
     const lines = releaseAll();
     writeErr(lines.length ? lines.map((l) => `  ${l}\n`).join('') : '  (nothing was held)\n');
     try {
       onInterrupted(signal);
+    } catch {
+      // stdout gone (closed by its reader): the exit code still says what happened
     } finally {
       process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
     }

@@ -18,6 +18,7 @@ import { startComparison } from '../diff/compare-trees.js';
 import { fsProbe, fsTreeReader } from '../diff/walk-fs.js';
 import { writeErr } from '../cli/io.js';
 import { hold, yieldToSignals } from '../cli/signals.js';
+import { showName } from '../cli/show-text.js';
 
 const USAGE = `Usage: pantheros-rollback diff [ARCHIVE] [--prefix PATH ...] [--method walk|send] [--summary]
                                [--device DEV | --top-level DIR] [--config FILE] [--json]
@@ -241,35 +242,30 @@ async function sendDifference(ctx: Context, source: DiffReport['source'], prefix
   return { entries, persistedSkipped, unparsedLines: result.skippedLines };
 }
 
-/** A path as the operator can read and paste it: JSON-quoted when it holds control characters, quotes or backslashes. */
-function showPath(p: string): string {
-  return /[\x00-\x1f\x7f"\\]|\s$/.test(p) ? JSON.stringify(p) : p;
-}
-
 function describeEntry(e: DiffEntry): string {
   const parts: string[] = [];
   if (e.type === 'subvolume') parts.push('nested subvolume; its contents are not listed');
   else if (e.type === 'mount') parts.push('another filesystem mounted here; its contents are not listed');
   // A deleted regular file is shown bare, as the send method shows it.
   else if (e.type && e.type !== 'hardlink' && !(e.status === 'deleted' && e.type === 'file')) parts.push(e.type);
-  if (e.type === 'hardlink') parts.push(`hard link to ${showPath(e.target ?? '?')}`);
-  else if (e.target !== undefined) parts.push(`→ ${showPath(e.target)}`);
-  if (e.from !== undefined) parts.push(`renamed from ${showPath(e.from)}`);
+  if (e.type === 'hardlink') parts.push(`hard link to ${showName(e.target ?? '?')}`);
+  else if (e.target !== undefined) parts.push(`→ ${showName(e.target)}`);
+  if (e.from !== undefined) parts.push(`renamed from ${showName(e.from)}`);
   if (e.changes.length) parts.push(e.changes.join(', '));
-  if (e.xattrs?.length) parts.push(`xattrs: ${e.xattrs.join(' ')}`);
+  if (e.xattrs?.length) parts.push(`xattrs: ${e.xattrs.map(showName).join(' ')}`);
   return parts.join('; ');
 }
 
 export function formatDiff(r: DiffReport): string {
   const mark = { added: 'A', changed: 'C', deleted: 'D' } as const;
-  const lines = [`${r.source.kind === 'root' ? `root ${r.source.name}` : `archive ${r.source.name}`} compared with ${r.blank}${r.prefixes.length ? ` under ${r.prefixes.join(', ')}` : ''}:`];
+  const lines = [`${r.source.kind === 'root' ? `root ${showName(r.source.name)}` : `archive ${showName(r.source.name)}`} compared with ${showName(r.blank)}${r.prefixes.length ? ` under ${r.prefixes.map(showName).join(', ')}` : ''}:`];
   for (const e of r.entries ?? []) {
     const what = describeEntry(e);
-    lines.push(`${mark[e.status]} ${showPath(e.path)}${what ? `  (${what})` : ''}`);
+    lines.push(`${mark[e.status]} ${showName(e.path)}${what ? `  (${what})` : ''}`);
   }
   for (const g of r.groups ?? []) {
     const counts = (['added', 'changed', 'deleted'] as const).filter((k) => g[k]).map((k) => `${g[k]} ${k}`);
-    lines.push(`${showPath(g.path)}  ${counts.join(', ')}`);
+    lines.push(`${showName(g.path)}  ${counts.join(', ')}`);
   }
   const s = r.summary;
   lines.push(
@@ -279,7 +275,7 @@ export function formatDiff(r: DiffReport): string {
       `${s.persistedSkipped ? `; ${s.persistedSkipped} under persisted paths not shown` : ''} (${r.durationMs} ms)`,
   );
   if (r.unmountedPersistentPaths.length) {
-    lines.push(`warning: nothing is mounted on persistentPaths ${r.unmountedPersistentPaths.join(', ')}: what is there is in ${r.source.name} and shown above${r.source.kind === 'root' ? ' (the next boot erases it)' : ''}; see: pantheros-rollback check`);
+    lines.push(`warning: nothing is mounted on persistentPaths ${r.unmountedPersistentPaths.map(showName).join(', ')}: what is there is in ${showName(r.source.name)} and shown above${r.source.kind === 'root' ? ' (the next boot erases it)' : ''}; see: pantheros-rollback check`);
   }
   if (r.unparsedLines) lines.push(`note: ${r.unparsedLines} line(s) of the btrfs receive --dump output were not commands on the compared subvolume (e.g. xattr values holding newlines) and were skipped`);
   return lines.join('\n');

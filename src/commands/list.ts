@@ -16,6 +16,7 @@ import { formatNotice } from '../engine/plan.js';
 import { readCreationTime, readQgroups, type QgroupSize } from '../list/btrfs-info.js';
 import { parseNow } from '../list/clock.js';
 import { formatAge, formatBytes, formatTable, formatUtc } from '../list/format.js';
+import { oneLine, showName } from '../cli/show-text.js';
 import { browseHint, locateTopLevel, type TopLocation } from '../list/location.js';
 import { parseSnapshotName } from '../retention/snapshots.js';
 import { observeSnapshots } from '../snapshots/observe.js';
@@ -82,8 +83,8 @@ export interface Listing {
 
 function describeItems(items: readonly ListedItem[], showClass: boolean, quotas: boolean): string {
   const rows = items.map((i) => [
-    ...(showClass ? [i.class ?? ''] : []),
-    showClass ? i.name.slice(i.name.indexOf('/') + 1) : i.name,
+    ...(showClass ? [showName(i.class ?? '')] : []),
+    showName(showClass ? i.name.slice(i.name.indexOf('/') + 1) : i.name),
     i.created ? formatUtc(new Date(i.created)) : '-',
     i.ageSeconds === null ? '-' : formatAge(i.ageSeconds),
     i.readOnly === null ? '?' : i.readOnly ? 'ro' : 'rw',
@@ -95,20 +96,20 @@ function describeItems(items: readonly ListedItem[], showClass: boolean, quotas:
 
 export function formatListing(l: Listing): string {
   const lines: string[] = [];
-  lines.push(`Top level: ${l.topLevel.device ?? '(unknown device)'}${l.topLevel.mountedAt.length ? `, mounted at ${l.topLevel.mountedAt.join(', ')}` : ''}`);
-  lines.push(`  ${l.topLevel.hint}`);
+  lines.push(`Top level: ${l.topLevel.device ? showName(l.topLevel.device) : '(unknown device)'}${l.topLevel.mountedAt.length ? `, mounted at ${l.topLevel.mountedAt.map(showName).join(', ')}` : ''}`);
+  lines.push(`  ${oneLine(l.topLevel.hint)}`);
   lines.push('');
-  lines.push(`Archived roots in ${l.topLevel.archiveDir} (${l.archives.length}); verdicts for a boot at ${formatUtc(new Date(l.now))} UTC:`);
+  lines.push(`Archived roots in ${showName(l.topLevel.archiveDir)} (${l.archives.length}); verdicts for a boot at ${formatUtc(new Date(l.now))} UTC:`);
   lines.push(l.archives.length ? describeItems(l.archives, false, l.quotas) : '  (none)');
   lines.push('');
-  lines.push(`Snapshots in ${l.topLevel.snapshotDir} (${l.snapshots.length}); verdicts as prune decides:`);
+  lines.push(`Snapshots in ${showName(l.topLevel.snapshotDir)} (${l.snapshots.length}); verdicts as prune decides:`);
   lines.push(l.snapshots.length ? describeItems(l.snapshots, true, l.quotas) : '  (none)');
   if (l.archives.length) lines.push('AGE counts from the time in the name (when it was archived or snapshotted), as retention does');
   if (!l.quotas) lines.push('EXCL: sizes need btrfs quotas (btrfs quota enable <top level>); they are off');
-  if (l.nextBoot) lines.push(`Next boot: pantheros.rollback=${l.nextBoot} was requested (pantheros-rollback next-boot)`);
-  if (l.nextBootPlan) lines.push(`Next boot: ${l.nextBootPlan.effect}`);
+  if (l.nextBoot) lines.push(`Next boot: pantheros.rollback=${showName(l.nextBoot)} was requested (pantheros-rollback next-boot)`);
+  if (l.nextBootPlan) lines.push(`Next boot: ${oneLine(l.nextBootPlan.effect)}`);
   lines.push('', formatPersistent(l.persistent, l.quotas, l.stateRequest));
-  for (const n of l.notes) lines.push(`note: ${n}`);
+  for (const n of l.notes) lines.push(`note: ${oneLine(n)}`);
   return lines.join('\n');
 }
 
@@ -171,7 +172,8 @@ export const listCommand: Command = {
         if (snapshotsObserved.kinds[i.path] === 'subvolume') snapshotItems.push(item('snapshot', `${cls}/${rest.join('/')}`, cls ?? null, i.path, { action: 'keep', reason: i.reason }));
       }
       const location = locateTopLevel(top);
-      const notes = [...(boot?.plan.notices ?? []).filter((n) => n.severity !== 'info').map(formatNotice), ...prune.notices.map(formatNotice)];
+      // Each note once: the boot plan and prune's plan share one inventory, and so its notes.
+      const notes = [...new Set([...(boot?.plan.notices ?? []).filter((n) => n.severity !== 'info').map(formatNotice), ...prune.notices.map(formatNotice)])];
       if (refused) notes.unshift(`the next boot refuses to run: ${refused}`);
       if (quotas.note && quotas.enabled) notes.push(quotas.note);
       const plan = boot?.plan;

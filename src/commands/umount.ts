@@ -1,6 +1,6 @@
 // `umount`: undoes `mount` — only ever mounts of archives or snapshots, never anything else.
-import { realpathSync, rmdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, fstatSync, rmdirSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output } from '../cli/context.js';
@@ -9,6 +9,8 @@ import { StepError, UsageError } from '../errors.js';
 import { parseTarget } from '../boot/target.js';
 import { runCommand } from '../btrfs/run.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { fdPath, fdPathForChild, isMountRoot, mountIdOf, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
+import { showName } from '../cli/show-text.js';
 import { BROWSE_DIR } from './mount.js';
 
 const USAGE = `Usage: pantheros-rollback umount [DIR | ARCHIVE | CLASS/SNAPSHOT] [--config FILE] [--json]
@@ -19,6 +21,10 @@ Unmounts what \`pantheros-rollback mount\` mounted:
   ARCHIVE | CLASS/NAME every mount of that archive or snapshot
 Only btrfs mounts of a path inside the archive or snapshot directory (from the config) are touched;
 anything else is refused. Empty mount directories under ${BROWSE_DIR} are removed.
+A mount point is reached from / without following a symlink (one on the way is refused) and identified
+by the mount id the kernel reports for it; only that mount is unmounted. Where someone other than root
+can write the directory holding the mount point, it is detached lazily through its own file descriptor
+(a program still using it keeps it until it lets go); elsewhere a busy mount is refused (exit 1).
 
   --config FILE     JSON config, for the archive and snapshot directories (default /etc/pantheros/rollback.json)
   --json            machine-readable output
@@ -31,34 +37,147 @@ function isBrowseMount(e: MountEntry, config: Config): boolean {
   return e.fsType === 'btrfs' && (e.root.startsWith(`/${oldRoots}/`) || e.root.startsWith(`/${snapshots}/`));
 }
 
-function selectMounts(arg: string | undefined, config: Config, mounts: MountEntry[]): MountEntry[] {
-  if (arg === undefined) return mounts.filter((e) => e.mountPoint.startsWith(`${BROWSE_DIR}/`) && isBrowseMount(e, config));
-  if (arg.startsWith('/') || arg.startsWith('./') || arg.startsWith('../')) {
-    let dir: string;
-    try {
-      dir = realpathSync(resolve(arg));
-    } catch {
-      throw new UsageError(`umount: ${arg} does not exist`);
-    }
-    const at = mounts.filter((e) => e.mountPoint === dir);
-    if (!at.length) throw new UsageError(`umount: nothing is mounted at ${dir}`);
-    const top = at.at(-1)!;
-    if (!isBrowseMount(top, config)) throw new UsageError(`umount: ${dir} is ${top.fsType} ${top.root} of ${top.source}, not an archive or snapshot mounted by pantheros-rollback mount; use umount(8)`);
-    return [top];
-  }
-  const target = parseTarget(arg);
-  if (target.kind !== 'archive' && target.kind !== 'snapshot') {
-    throw new UsageError(`umount: "${arg}" is not a directory (start it with / or ./) nor an archive or snapshot name${target.kind === 'refused' ? `: ${target.reason}` : ''}`);
-  }
-  const root = target.kind === 'archive' ? `/${config.subvolumes.oldRoots}/${target.name}` : `/${config.subvolumes.snapshots}/${target.path}`;
-  const found = mounts.filter((e) => e.fsType === 'btrfs' && e.root === root);
-  if (!found.length) throw new UsageError(`umount: ${arg} is not mounted`);
-  return found;
+/** A mount identified through file descriptors: its mountinfo entry, and its mount point as a name in a held directory. */
+interface Located {
+  entry: MountEntry;
+  /** The directory holding the mount point, opened from "/" without following a symlink. */
+  parentFd: number;
+  /** The mount point's name in that directory. */
+  name: string;
 }
 
-/** Removes now-empty directories from dir up to (not including) BROWSE_DIR. */
-function removeEmptyDirs(dir: string): void {
-  for (let d = dir; d.startsWith(`${BROWSE_DIR}/`); d = dirname(d)) {
+/** Where a located mount could not be reached as it was identified (a symlink on the way, renamed, nothing mounted). */
+class NotReachable extends Error {
+  override name = 'NotReachable';
+}
+
+/**
+ * Identifies what is mounted at the absolute path dir: walks to its directory from "/" without following a
+ * symlink, opens the last component (O_NOFOLLOW) and reads the id of the mount the kernel reached it through
+ * (/proc/self/fdinfo mnt_id), which names the mountinfo entry. Returns undefined when dir is not the root of a mount;
+ * throws NotReachable when it cannot be reached without a symlink. The caller closes the returned parentFd.
+ */
+function locate(dir: string, mounts: readonly MountEntry[]): Located | undefined {
+  if (dir === '/') throw new NotReachable('/ is never unmounted by pantheros-rollback');
+  let parentFd: number;
+  try {
+    parentFd = openDirectoryNoFollow(dirname(dir));
+  } catch (error) {
+    throw new NotReachable((error as Error).message, { cause: error });
+  }
+  const name = basename(dir);
+  let entry: MountEntry | undefined;
+  try {
+    const fd = openChildDirectory(parentFd, name, dir);
+    try {
+      const mountId = mountIdOf(fd);
+      entry = isMountRoot(fd) ? mounts.find((e) => e.mountId === mountId) : undefined;
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    closeSync(parentFd);
+    if (error instanceof PathWalkError) throw new NotReachable(error.message, { cause: error });
+    throw error;
+  }
+  if (entry) return { entry, parentFd, name };
+  closeSync(parentFd);
+  return undefined;
+}
+
+/** The mounts to take off, each located through file descriptors; failures to locate one are said, not skipped silently. */
+function selectMounts(arg: string | undefined, config: Config, mounts: MountEntry[]): { located: Located[]; unreachable: string[] } {
+  if (arg !== undefined && (arg.startsWith('/') || arg.startsWith('./') || arg.startsWith('../'))) {
+    const dir = resolve(arg);
+    let found: Located | undefined;
+    try {
+      found = locate(dir, mounts);
+    } catch (error) {
+      if (error instanceof NotReachable) throw new UsageError(`umount: cannot use ${showName(dir)}: ${error.message}${/symlink/.test(error.message) ? '; give the path without symlinks (see: findmnt)' : ''}`, { cause: error });
+      throw error;
+    }
+    if (!found) throw new UsageError(`umount: nothing is mounted at ${showName(dir)}`);
+    const e = found.entry;
+    if (!isBrowseMount(e, config)) {
+      closeSync(found.parentFd);
+      throw new UsageError(`umount: ${showName(dir)} is ${e.fsType} ${showName(e.root)} of ${showName(e.source)}, not an archive or snapshot mounted by pantheros-rollback mount; use umount(8)`);
+    }
+    return { located: [found], unreachable: [] };
+  }
+  let candidates: MountEntry[];
+  if (arg === undefined) candidates = mounts.filter((e) => e.mountPoint.startsWith(`${BROWSE_DIR}/`) && isBrowseMount(e, config));
+  else {
+    const target = parseTarget(arg);
+    if (target.kind !== 'archive' && target.kind !== 'snapshot') {
+      throw new UsageError(`umount: ${showName(arg)} is not a directory (start it with / or ./) nor an archive or snapshot name${target.kind === 'refused' ? `: ${target.reason}` : ''}`);
+    }
+    const root = target.kind === 'archive' ? `/${config.subvolumes.oldRoots}/${target.name}` : `/${config.subvolumes.snapshots}/${target.path}`;
+    candidates = mounts.filter((e) => e.fsType === 'btrfs' && e.root === root);
+    if (!candidates.length) throw new UsageError(`umount: ${showName(arg)} is not mounted`);
+  }
+  // Each mount point (a name from mountinfo) is reached again without following a symlink, and must lead to the very
+  // mount the entry names (same mount id): a name a user changed meanwhile is not unmounted.
+  const located: Located[] = [];
+  const unreachable: string[] = [];
+  for (const e of candidates) {
+    try {
+      const found = locate(e.mountPoint, mounts);
+      if (found?.entry.mountId === e.mountId) located.push(found);
+      else {
+        if (found) closeSync(found.parentFd);
+        unreachable.push(`${showName(e.mountPoint)}: ${found ? 'another mount is on top of it' : 'no longer a mount point under that name'}`);
+      }
+    } catch (error) {
+      if (!(error instanceof NotReachable)) throw error;
+      unreachable.push(`${showName(e.mountPoint)}: ${error.message}`);
+    }
+  }
+  return { located, unreachable };
+}
+
+/** True when someone other than root may add, remove or rename entries in the directory fd holds. */
+function writableByOthers(fd: number): boolean {
+  const st = fstatSync(fd);
+  // With POSIX ACLs the group bits are the mask, so a named user or group with write access sets them too.
+  return st.uid !== 0 || (st.mode & 0o022) !== 0;
+}
+
+/**
+ * Unmounts one located mount, never another: in a directory only root can change, through the held directory and
+ * the name (a mount point cannot be renamed or replaced while it is one, and nobody else can touch the directory);
+ * in a directory others can write, through the file descriptor of the mount's own root, which is exactly that mount
+ * — lazily (MNT_DETACH), since the descriptor itself keeps it busy. Returns whether it was detached lazily.
+ */
+function unmountLocated(l: Located): { lazy: boolean; problem: string | undefined } {
+  const lazy = writableByOthers(l.parentFd);
+  let argv: string[];
+  let rootFd: number | undefined;
+  if (!lazy) argv = ['umount', '--no-canonicalize', '--', fdPathForChild(l.parentFd, l.name)];
+  else {
+    rootFd = openChildDirectory(l.parentFd, l.name, l.entry.mountPoint);
+    if (mountIdOf(rootFd) !== l.entry.mountId || !isMountRoot(rootFd)) {
+      closeSync(rootFd);
+      return { lazy, problem: 'it changed while it was being unmounted (not unmounted)' };
+    }
+    argv = ['umount', '--lazy', '--no-canonicalize', '--', fdPathForChild(rootFd)];
+  }
+  try {
+    const r = runCommand(argv);
+    return { lazy, problem: r.code === 0 ? undefined : r.stderr.trim() || `umount exited ${r.code}` };
+  } finally {
+    if (rootFd !== undefined) closeSync(rootFd);
+  }
+}
+
+/** Removes the now-empty mount point (through the held directory) and its empty parents up to (not including) BROWSE_DIR. */
+function removeEmptyDirs(l: Located): void {
+  if (!l.entry.mountPoint.startsWith(`${BROWSE_DIR}/`)) return;
+  try {
+    rmdirSync(fdPath(l.parentFd, l.name));
+  } catch {
+    return;
+  }
+  for (let d = dirname(l.entry.mountPoint); d.startsWith(`${BROWSE_DIR}/`); d = dirname(d)) {
     try {
       rmdirSync(d);
     } catch {
@@ -73,20 +192,41 @@ export const umountCommand: Command = {
   run(argv) {
     const args = parseFlags(argv, {}, 'umount');
     const [arg, ...extra] = args._.map(String);
-    if (extra.length) throw new UsageError(`umount: unexpected argument ${extra[0]}`);
+    if (extra.length) throw new UsageError(`umount: unexpected argument ${showName(extra[0]!)}`);
     const config = loadConfig(stringFlag(args, 'config'));
+    const { located, unreachable } = selectMounts(arg, config, readMountinfo());
     // Deepest first, so a mount inside another comes off before it.
-    const selected = selectMounts(arg, config, readMountinfo()).sort((a, b) => b.mountPoint.length - a.mountPoint.length);
-    const done: { dir: string; path: string }[] = [];
-    for (const e of selected) {
-      const r = runCommand(['umount', e.mountPoint]);
-      if (r.code !== 0) {
-        throw new StepError(`umount: cannot unmount ${e.mountPoint}: ${r.stderr.trim()}`, done.map((d) => `unmounted ${d.dir}`), `${e.mountPoint} is still mounted (is a shell or program using it? see: fuser -vm ${e.mountPoint})`);
+    located.sort((a, b) => b.entry.mountPoint.length - a.entry.mountPoint.length);
+    const done: { dir: string; path: string; lazy: boolean }[] = [];
+    try {
+      for (const [i, l] of located.entries()) {
+        const { lazy, problem } = unmountLocated(l);
+        if (problem) {
+          const left = [l, ...located.slice(i + 1)].map((x) => showName(x.entry.mountPoint));
+          throw new StepError(
+            `umount: cannot unmount ${showName(l.entry.mountPoint)}: ${problem}`,
+            done.map((d) => `unmounted ${showName(d.dir)}`),
+            `still mounted: ${left.join(', ')} (is a shell or program using it? see: fuser -vm ${showName(l.entry.mountPoint)})`,
+          );
+        }
+        removeEmptyDirs(l);
+        done.push({ dir: l.entry.mountPoint, path: l.entry.root.slice(1), lazy });
       }
-      removeEmptyDirs(e.mountPoint);
-      done.push({ dir: e.mountPoint, path: e.root.slice(1) });
+    } finally {
+      for (const l of located) closeSync(l.parentFd);
     }
-    output(args.json === true, { unmounted: done }, () => (done.length ? done.map((d) => `unmounted ${d.dir} (${d.path})`).join('\n') : `nothing is mounted under ${BROWSE_DIR}`));
+    if (unreachable.length) {
+      throw new StepError(
+        `umount: not unmounted, since their mount points cannot be reached as they were mounted: ${unreachable.join('; ')}`,
+        done.map((d) => `unmounted ${showName(d.dir)}`),
+        'those are still mounted; see: findmnt',
+      );
+    }
+    output(args.json === true, { unmounted: done }, () =>
+      done.length
+        ? done.map((d) => `unmounted ${showName(d.dir)} (${showName(d.path)})${d.lazy ? ', detached lazily: a program still using it keeps it until it lets go' : ''}`).join('\n')
+        : `nothing is mounted under ${BROWSE_DIR}`,
+    );
     return 0;
   },
 };

@@ -2,7 +2,7 @@
 // Node has no openat(2); opening "/proc/self/fd/N/NAME" has its effect: the kernel resolves /proc/self/fd/N to the
 // directory the descriptor holds (wherever it has been renamed to since), then NAME inside it. With O_NOFOLLOW a
 // final symlink fails with ELOOP; with O_DIRECTORY anything but a directory fails with ENOTDIR.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, renameSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, type Stats } from 'node:fs';
 
 const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -167,4 +167,79 @@ export function renameBelow(top: string, rel: Buffer, to: string): void {
 export function openDirectoryBelowRoot(abs: string | Buffer): number {
   const b = typeof abs === 'string' ? Buffer.from(abs) : abs;
   return atParent('/', b.subarray(1), (parent, name) => openSync(bytes(parent, name), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW));
+}
+
+// --- Mounts seen through file descriptors (mount and umount act on the directory they checked, never on a name) ---
+
+/**
+ * Opens the directory at `path` (absolute) like openDirectoryNoFollow, first creating each missing component with
+ * `mode` inside the directory already held (mkdir never follows a symlink at the new name, and the open after it
+ * refuses one that a user swapped in meanwhile). Returns the fd and whether the last component was created by this
+ * call. Throws PathWalkError (symlink, not a directory, unreadable) or the mkdir error (EACCES, EROFS…).
+ */
+export function openOrCreateDirectoryNoFollow(path: string, mode: number): { fd: number; created: boolean } {
+  const parts = splitAbsolute(path);
+  let fd = openSync('/', OPEN_DIR);
+  let shown = '';
+  let created = false;
+  try {
+    for (const part of parts) {
+      shown = `${shown}/${part}`;
+      let next: number;
+      created = false;
+      try {
+        next = openChildDirectory(fd, part, shown);
+      } catch (error) {
+        if (!(error instanceof PathWalkError) || error.problem !== 'missing') throw error;
+        try {
+          mkdirSync(fdPath(fd, part), { mode });
+          created = true;
+        } catch (mkdirError) {
+          if ((mkdirError as NodeJS.ErrnoException).code !== 'EEXIST') throw mkdirError;
+        }
+        next = openChildDirectory(fd, part, shown);
+      }
+      closeSync(fd);
+      fd = next;
+    }
+    return { fd, created };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/**
+ * The id of the mount through which fd reaches its object: the `mnt_id:` line of /proc/self/fdinfo/<fd> (Linux ≥
+ * 3.15), the same number as the first field of /proc/self/mountinfo. Throws when the line is missing.
+ */
+export function mountIdOf(fd: number): number {
+  const m = /^mnt_id:\s*(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+  if (!m) throw new Error(`/proc/self/fdinfo/${fd} has no mnt_id line`);
+  return Number(m[1]);
+}
+
+/**
+ * True when the directory held by fd is the root of a mount: its ".." is reached through another mount (the
+ * kernel steps out of a mount when it resolves ".." at the mount's root), or it is the root directory itself.
+ */
+export function isMountRoot(fd: number): boolean {
+  const up = openSync(fdPath(fd, '..'), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    if (mountIdOf(up) !== mountIdOf(fd)) return true;
+    const a = fstatSync(fd);
+    const b = fstatSync(up);
+    return a.dev === b.dev && a.ino === b.ino;
+  } finally {
+    closeSync(up);
+  }
+}
+
+/**
+ * The path by which a child process reaches the directory this process holds as fd (or NAME inside it):
+ * /proc/<pid>/fd/<fd>, which the kernel resolves to the object the descriptor holds, whatever its name is now.
+ */
+export function fdPathForChild(fd: number, name?: string): string {
+  const base = `/proc/${process.pid}/fd/${fd}`;
+  return name === undefined ? base : `${base}/${name}`;
 }

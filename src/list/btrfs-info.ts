@@ -35,10 +35,17 @@ export function parseGetDefault(text: string): { id: number; path: string | null
   return undefined;
 }
 
-/** Creation time of one subvolume from `btrfs subvolume show`; undefined when btrfs cannot say. */
+/**
+ * Creation time of one subvolume from `btrfs subvolume show`; undefined when btrfs cannot say. btrfs-progs prints
+ * the fixed fields first and exits 1 when it then cannot list the subvolume's snapshots (a subvolume path longer
+ * than PATH_MAX anywhere on the filesystem), so the output is judged by its shape, not by the exit code: line 2
+ * must name the subvolume, and only the lines after it are read (a name cannot add one there).
+ */
 export function readCreationTime(abs: string): Date | undefined {
   const r = runCommand([BTRFS, 'subvolume', 'show', assertSafePath(abs)]);
-  return r.code === 0 ? parseCreationTime(r.stdout) : undefined;
+  const lines = r.stdout.split('\n');
+  if (lines[1]?.replace(/^\s*Name:\s*/, '') !== abs.slice(abs.lastIndexOf('/') + 1)) return undefined;
+  return parseCreationTime(lines.slice(2).join('\n'));
 }
 
 /** Sizes per subvolume id when quotas are enabled; `enabled: false` when they are not (or btrfs refuses). */

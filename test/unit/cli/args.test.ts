@@ -28,6 +28,13 @@ describe('parseFlags', () => {
     [['--to='], /--to needs a value/],
     [['--to', '--force'], /--to needs a value, got the option "--force" \(a value starting with - is written --to=VALUE\)/],
     [['--to', '/a', '--to', '/b'], /--to given more than once/],
+    // Names every object inherits are unknown flags like any other (not "given more than once", not a crash).
+    [['--constructor'], /unknown option --constructor \(see/],
+    [['--__proto__'], /unknown option --__proto__ \(see/],
+    [['--__proto__=x'], /unknown option --__proto__ \(see/],
+    [['--toString', 'x'], /unknown option --toString \(see/],
+    [['--hasOwnProperty'], /unknown option --hasOwnProperty \(see/],
+    [['--valueOf=1'], /unknown option --valueOf \(see/],
   ])('%j is a usage error', (argv, message) => {
     expect(() => parse(argv)).toThrow(UsageError);
     expect(() => parse(argv)).toThrow(message);
