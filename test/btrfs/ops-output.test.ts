@@ -130,9 +130,10 @@ describe.each(RUNTIMES)('operator output under $name', (runtime: Runtime) => {
     const cfg = configFile(c);
     const slow = join(c.image.dir, 'slow-btrfs');
     // Every `btrfs subvolume snapshot` sleeps first, so the signal arrives while the tool waits in it (spawnSync).
+    // PANTHEROS_BTRFS_BACKEND=process: under Bun the snapshot would otherwise be an ioctl with no process to slow.
     writeFileSync(slow, '#!/bin/sh\nif [ "$2" = snapshot ]; then touch "$SLOW_MARK"; sleep 1; fi\nexec btrfs "$@"\n', { mode: 0o755 });
     const mark = join(c.image.dir, 'in-snapshot');
-    const run = startBundle(runtime, ['snapshot', '--class', 'daily', '--json', '--device', c.image.loop, '--config', cfg], { PANTHEROS_BTRFS: slow, SLOW_MARK: mark });
+    const run = startBundle(runtime, ['snapshot', '--class', 'daily', '--json', '--device', c.image.loop, '--config', cfg], { PANTHEROS_BTRFS: slow, SLOW_MARK: mark, PANTHEROS_BTRFS_BACKEND: 'process' });
     await waitFor('btrfs subvolume snapshot', () => existsSync(mark));
     run.child.kill('SIGTERM');
     const r = await run.done;
@@ -148,7 +149,7 @@ describe.each(RUNTIMES)('operator output under $name', (runtime: Runtime) => {
     const slowList = join(c.image.dir, 'slow-list');
     writeFileSync(slowList, '#!/bin/sh\nif [ "$2" = list ] && mkdir "$SLOW_MARK" 2>/dev/null; then sleep 1; fi\nexec btrfs "$@"\n', { mode: 0o755 });
     const listMark = join(c.image.dir, 'in-list');
-    const list = startBundle(runtime, ['list', '--json', '--device', c.image.loop, '--config', cfg], { PANTHEROS_BTRFS: slowList, SLOW_MARK: listMark });
+    const list = startBundle(runtime, ['list', '--json', '--device', c.image.loop, '--config', cfg], { PANTHEROS_BTRFS: slowList, SLOW_MARK: listMark, PANTHEROS_BTRFS_BACKEND: 'process' });
     await waitFor('btrfs subvolume list', () => existsSync(listMark));
     list.child.kill('SIGINT');
     const lr = await list.done;
