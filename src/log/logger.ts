@@ -2,6 +2,7 @@
 // reads), /dev/kmsg in an initrd without systemd (so the lines reach the kernel log), stderr otherwise.
 import { closeSync, existsSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { writeErr } from '../cli/io.js';
+import { oneLine } from '../cli/show-text.js';
 
 export interface Logger {
   info(message: string): void;
@@ -64,6 +65,17 @@ const PRIORITY = { error: 3, warn: 4, info: 6 } as const;
 const LABEL = { error: 'error: ', warn: 'warning: ', info: '' } as const;
 
 /**
+ * One log record as the one line written for it, ending in "\n": `<N>` (the syslog priority, for the journal and
+ * /dev/kmsg, which read it), the tag, the level's label, then the message with every character a terminal or a log
+ * reader would act on escaped (src/cli/show-text.ts oneLine: newlines as \n, C0/C1 controls, bidi overrides). A
+ * message often embeds names any user chose, so a newline in one must never start a line that looks like the
+ * tool's own.
+ */
+export function formatLogLine(level: keyof typeof PRIORITY, message: string, withPriority: boolean): string {
+  return `${withPriority ? `<${PRIORITY[level]}>` : ''}${TAG}: ${LABEL[level]}${oneLine(message)}\n`;
+}
+
+/**
  * A logger writing to the target chooseLogTarget picks (or `target`). With `quiet`, info lines are left out on a
  * plain stderr only. A failed /dev/kmsg write falls back to stderr.
  */
@@ -78,19 +90,16 @@ export function createLogger(options: { target?: LogTarget; quiet?: boolean } = 
     }
   }
   const write = (level: keyof typeof PRIORITY, message: string) => {
-    const priority = PRIORITY[level];
-    for (const line of message.split('\n')) {
-      if (fd !== undefined) {
-        try {
-          writeSync(fd, `<${priority}>${TAG}: ${LABEL[level]}${line}\n`);
-          continue;
-        } catch {
-          fd = undefined;
-        }
+    if (fd !== undefined) {
+      try {
+        writeSync(fd, formatLogLine(level, message, true));
+        return;
+      } catch {
+        fd = undefined;
       }
-      if (target === 'journal') writeErr(`<${priority}>${TAG}: ${LABEL[level]}${line}\n`);
-      else if (!options.quiet || priority <= 4) writeErr(`${TAG}: ${LABEL[level]}${line}\n`);
     }
+    if (target === 'journal') writeErr(formatLogLine(level, message, true));
+    else if (!options.quiet || PRIORITY[level] <= 4) writeErr(formatLogLine(level, message, false));
   };
   return {
     info: (m) => write('info', m),
