@@ -5,12 +5,15 @@ import { InternalError } from '../errors.js';
 import { orderNewestFirst } from '../retention/age-out.js';
 import type { Observed } from './observe.js';
 import type { BootPlan } from './plan.js';
-import { NEXT_BOOT_FILE } from './request-file.js';
+import { BOOT_FILES } from './observe.js';
 
-/** A boot owns the archive directory, may swap the root, and may remove the next-boot request. */
+/**
+ * A boot owns the archive directory, may swap the root, and owns the next-boot request and the copy of its report
+ * (removing the request; the report copy is written after the plan, and temporaries of either's interrupted write go).
+ */
 export function bootScope(config: Config): Scope {
   const { root, oldRoots } = config.subvolumes;
-  return { owned: [oldRoots], swapped: [root], files: [`${oldRoots}/${NEXT_BOOT_FILE}`] };
+  return { owned: [oldRoots], swapped: [root], files: BOOT_FILES.map((f) => `${oldRoots}/${f}`) };
 }
 
 /**

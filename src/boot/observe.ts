@@ -19,6 +19,8 @@ export { kindOf, type EntryKind } from '../fs/entry-kind.js';
 export { NEXT_BOOT_FILE } from './request-file.js';
 
 export const LAST_REPORT_FILE = '.pantheros-last-report.json';
+/** The files a boot keeps in the archive directory, each written atomically (src/fs/atomic-write.ts). */
+export const BOOT_FILES = [NEXT_BOOT_FILE, LAST_REPORT_FILE] as const;
 export const NEW_ROOT_PREFIX = '.pantheros-new-root';
 /** Temporary read-only snapshots of the root taken by `diff`; one left behind by a killed diff is removed at boot. */
 export const DIFF_SNAPSHOT_PREFIX = '.pantheros-diff-';

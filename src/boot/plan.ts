@@ -8,7 +8,8 @@ import { deleteItem, numberSteps, type DeleteItem, type Notice, type Step, type 
 import { decideRetention, orderNewestFirst, type ArchiveFact, type Verdict } from '../retention/age-out.js';
 import { parseSnapshotName } from '../retention/snapshots.js';
 import type { NestedSubvolume } from '../btrfs/inventory.js';
-import { isLeftoverName, NEW_ROOT_PREFIX, type Observed, type Space } from './observe.js';
+import { isAtomicWriteTemporary } from '../fs/atomic-write.js';
+import { BOOT_FILES, isLeftoverName, NEW_ROOT_PREFIX, type Observed, type Space } from './observe.js';
 import { NEXT_BOOT_FILE } from './request-file.js';
 import { describeTarget, type Target } from './target.js';
 
@@ -143,6 +144,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     specs.push({ action: 'delete', purpose: 'leftover', items: leftovers, reason: 'temporary subvolumes left by an interrupted run (a half-made new root) or a killed diff (a throwaway copy of a root) hold nothing else' });
     recovered.push(`removing temporary subvolume(s) ${leftovers.map((l) => l.path).join(', ')} left by an interrupted run`);
   }
+  specs.push(...interruptedWrites(observed, config, recovered));
   const retention = ageOut(observed, config, request.now, facts, archive, source?.shown ?? null, note);
   if (retention.deletions.length) {
     specs.push({
@@ -324,6 +326,22 @@ function restoreNested(source: Source, newRoot: string, specs: StepSpec[]): Nest
     out.push({ path, from: n.path });
   }
   return out;
+}
+
+/**
+ * A remove-file step for every temporary file an interrupted atomic write of a boot file left in the archive directory
+ * (a power cut between its create and its rename); the file itself is intact, so the temporary holds nothing needed.
+ * Records each in `recovered`.
+ */
+function interruptedWrites(observed: Observed, config: Config, recovered: string[]): StepSpec[] {
+  const { oldRoots } = config.subvolumes;
+  return observed.entries.flatMap((e): StepSpec[] => {
+    const of = e.kind === 'file' ? BOOT_FILES.find((f) => isAtomicWriteTemporary(e.name, f)) : undefined;
+    if (of === undefined) return [];
+    const path = `${oldRoots}/${e.name}`;
+    recovered.push(`removing ${path}, left by an interrupted write of ${of}`);
+    return [{ action: 'remove-file', path, reason: `the temporary file of an interrupted write of ${of}: ${of} itself is whole (the write is atomic), so it holds nothing needed` }];
+  });
 }
 
 /** Every leftover temporary subvolume of this tool in the archive directory, with what lies below it. */

@@ -2,6 +2,8 @@
 // It recomputes what must never happen from the observed facts, independently of the planner's reasons.
 import type { NestedSubvolume, SubvolumeRecord } from '../btrfs/inventory.js';
 import { InternalError } from '../errors.js';
+import { basename, dirname } from 'node:path';
+import { isAtomicWriteTemporary } from '../fs/atomic-write.js';
 import type { EntryKind } from '../fs/entry-kind.js';
 import type { DeleteItem, Step } from './plan.js';
 
@@ -11,7 +13,7 @@ export interface Scope {
   owned: string[];
   /** Subvolumes the plan may rename away and replace (the root at boot). */
   swapped: string[];
-  /** Files the plan may write or remove. */
+  /** Files the plan may write or remove; it may also remove their temporaries left by an interrupted write (isAtomicWriteTemporary). */
   files: string[];
   /**
    * State rollback (src/state): swapped subvolume → the temporary name its replacement is made under. Nested
@@ -159,6 +161,8 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
         break;
       }
       case 'remove-file':
+        if (!scope.files.includes(step.path) && !scope.files.some((f) => step.path === `${dirname(f)}/${basename(step.path)}` && isAtomicWriteTemporary(basename(step.path), basename(f)))) bad(`${step.path} is neither a file this plan owns nor the temporary of an interrupted write of one`);
+        break;
       case 'write-file':
         if (!scope.files.includes(step.path)) bad(`${step.path} is not a file this plan owns`);
         break;

@@ -10,6 +10,18 @@ export interface AtomicWriteOptions {
   mode?: number;
 }
 
+const TEMPORARY_MARK = '.pantheros-tmp-';
+
+/**
+ * True when `name` is a temporary file writeFileAtomic made for `fileName` in the same directory
+ * (`.NAME.pantheros-tmp-<pid>-<random>`). One that is left means a write was cut off before its rename (a power cut,
+ * SIGKILL): `fileName` itself is the old file or the new one, whole, so the temporary holds nothing needed.
+ */
+export function isAtomicWriteTemporary(name: string, fileName: string): boolean {
+  const prefix = `.${fileName}${TEMPORARY_MARK}`;
+  return name.startsWith(prefix) && /^\d+-[0-9a-z]+$/.test(name.slice(prefix.length));
+}
+
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /**
@@ -41,7 +53,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
   try {
     let fd: number | undefined;
     for (let attempt = 0; fd === undefined; attempt++) {
-      const candidate = `.${name}.pantheros-tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+      const candidate = `.${name}${TEMPORARY_MARK}${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
       try {
         fd = openSync(fdPath(dirFd, candidate), CREATE, options.mode ?? 0o644);
         tmp = candidate;

@@ -378,6 +378,25 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(outsideState(c)).toEqual(outside);
   });
 
+  it('files left by a write cut off before its rename (the request, the report copy) are removed; lookalikes are left alone', () => {
+    const c = useBootCase(runtime);
+    // writeFileAtomic names its temporary '.' + the file name + '.pantheros-tmp-<pid>-<random>'.
+    const cut = [`${OLD_ROOTS}/..pantheros-next-boot.pantheros-tmp-812-k3j9x0aq`, `${OLD_ROOTS}/..pantheros-last-report.json.pantheros-tmp-9-0`];
+    for (const t of cut) writeFileSync(c.abs(t), 'half a write');
+    const kept = [`${OLD_ROOTS}/..other.pantheros-tmp-1-abc`, `${OLD_ROOTS}/.pantheros-next-boot.pantheros-tmp-1-abc`];
+    for (const k of kept) writeFileSync(c.abs(k), 'not ours');
+    symlinkSync('../../@persistent/marker', c.abs(`${OLD_ROOTS}/..pantheros-next-boot.pantheros-tmp-2-abc`));
+    const outside = outsideState(c);
+    const r = c.boot(NOW);
+    expect(r.code, describeRun(r)).toBe(0);
+    for (const t of cut) expect(c.kind(t), t).toBe('missing');
+    for (const k of kept) expect(c.read(k), k).toBe('not ours');
+    expect(readlinkSync(c.abs(`${OLD_ROOTS}/..pantheros-next-boot.pantheros-tmp-2-abc`))).toBe('../../@persistent/marker');
+    expect(r.report?.recovered.join('\n')).toMatch(/interrupted write of \.pantheros-next-boot/);
+    expect(r.report?.recovered.join('\n')).toMatch(/interrupted write of \.pantheros-last-report\.json/);
+    expect(outsideState(c)).toEqual(outside);
+  });
+
   it('missing blank: the new root is an empty subvolume and the report warns', () => {
     const c = useBootCase(runtime);
     sh('btrfs', ['subvolume', 'delete', c.abs('@root-blank')]);

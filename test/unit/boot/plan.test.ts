@@ -348,6 +348,33 @@ describe('planBoot: interrupted runs and broken layouts', () => {
     expect(p.deletions).toEqual([]);
   });
 
+  it('removes the temporaries of an interrupted write of the request or the report copy (a power cut before the rename), and only those', () => {
+    // writeFileAtomic puts a '.' before the file's own name, so a dot-file's temporary starts with '..'.
+    const temporaries = ['..pantheros-next-boot.pantheros-tmp-812-k3j9x0aq', '..pantheros-last-report.json.pantheros-tmp-1-0'];
+    const lookalikes = [
+      { name: '..pantheros-last-report.json.pantheros-tmp-1-0', kind: 'symlink' as const },
+      { name: '.pantheros-next-boot.pantheros-tmp-812-k3j9x0aq', kind: 'file' as const },
+      { name: '..other.json.pantheros-tmp-1-abc', kind: 'file' as const },
+      { name: '..pantheros-next-boot.pantheros-tmp-x-abc', kind: 'file' as const },
+      { name: '..pantheros-next-boot.pantheros-tmp-1-abc/', kind: 'file' as const },
+      { name: '..pantheros-next-boot.pantheros-tmp-1-Abc', kind: 'file' as const },
+      { name: '..pantheros-next-boot.pantheros-tmp-1-abc', kind: 'directory' as const },
+    ];
+    const p = plan({ archives: ['20261120T000000Z'], others: [...temporaries.map((name) => ({ name, kind: 'file' as const })), ...lookalikes.slice(1)] });
+    const removed = p.steps.filter((s) => s.action === 'remove-file').map((s) => (s as { path: string }).path);
+    expect(removed).toEqual(temporaries.map((t) => `${OLD}/${t}`));
+    expect(p.recovered.join('\n')).toMatch(/interrupted write of \.pantheros-next-boot/);
+    // Before the swap and its commit; the one check accepts them, and refuses a lookalike the planner would never name.
+    expect(p.steps.at(-1)?.action).toBe('commit');
+    const facts = bootCheckFacts(state({ others: temporaries.map((name) => ({ name, kind: 'file' as const })) }), p, config);
+    expect(findViolations(p.steps, bootScope(config), facts)).toEqual([]);
+    // The check judges names (the executor unlinks, which a directory or symlink of a good name would not let it follow).
+    for (const l of lookalikes.filter((x) => x.kind === 'file')) {
+      const bad = findViolations([{ n: 1, action: 'remove-file', path: `${OLD}/${l.name}`, reason: 'x' }], bootScope(config), facts);
+      expect(bad.map((x) => x.text).join(), l.name).toMatch(/neither a file this plan owns nor the temporary/);
+    }
+  });
+
   it('warns about a key on the kernel command line that looks like ours but is not, naming the nearest', () => {
     const p = plan({ cmdline: 'pantheros.rollbak=previous' });
     expect(warnings(p)).toMatch(/unknown kernel command line key "pantheros.rollbak" is ignored \(did you mean pantheros.rollback\?\)/);
@@ -380,7 +407,7 @@ describe('the one check on boot plans', () => {
     ['a rename of something else', { n: 99, action: 'rename', from: '@persistent', to: '@root', reason: 'x' }, /neither/],
     ['a snapshot outside the archive directory', { n: 99, action: 'snapshot', source: '@root-blank', dest: '@nix', readOnly: false, reason: 'x' }, /not directly inside/],
     ['a snapshot over an existing archive', { n: 99, action: 'snapshot', source: '@root-blank', dest: `${OLD}/20200101T000000Z`, readOnly: false, reason: 'x' }, /already exists/],
-    ['removing another file', { n: 99, action: 'remove-file', path: `${OLD}/20200101T000000Z`, reason: 'x' }, /not a file this plan owns/],
+    ['removing another file', { n: 99, action: 'remove-file', path: `${OLD}/20200101T000000Z`, reason: 'x' }, /neither a file this plan owns/],
     ['a stub removed outside a new subvolume', { n: 99, action: 'remove-stub', path: '@persistent/x', reason: 'x' }, /not inside a subvolume this plan made/],
   ])('finds %s', (_, step, why) => {
     expect(judge([...base().steps, step]).map((v) => v.text).join('\n')).toMatch(why);
