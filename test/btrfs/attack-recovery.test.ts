@@ -24,7 +24,7 @@ describe.each(RUNTIMES)('attack: recovery under $name', (runtime: Runtime) => {
     pythonAsNobody(make, [c.abs('@root/tmp/a\nb'), c.abs('@root/tmp/z')]);
     commit(c);
     const wrapper = join(c.image.dir, 'enospc-btrfs');
-    writeFileSync(wrapper, `#!/bin/sh\ncase "$*" in *"subvolume snapshot"*"/tmp/z "*) echo "ERROR: cannot snapshot '$3': No space left on device" >&2; exit 1;; esac\nexec btrfs "$@"\n`, { mode: 0o755 });
+    writeFileSync(wrapper, `#!/bin/sh\ncase "$*" in "subvolume snapshot "*/z) echo "ERROR: cannot snapshot '$3': No space left on device" >&2; exit 1;; esac\nexec btrfs "$@"\n`, { mode: 0o755 });
     const r = c.boot('2026-11-26T06:00:00Z', { config: CONFIG, cmdline: 'pantheros.rollback=previous', env: { PANTHEROS_BTRFS: wrapper } });
     expect(c.read('@root/marker'), 'the old root is in place').toBe('live-root\n');
     expect(r.code, describeRun(r)).toBe(1);

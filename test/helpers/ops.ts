@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { parseMountinfo, type MountEntry } from '../../src/fs/mountinfo.js';
 import { BUNDLE, type Runtime } from './prereq.js';
-import type { RunResult } from './run-bundle.js';
+import { bundleEnv, type RunResult } from './run-bundle.js';
 
 /** The unprivileged user the attacks run as (Debian's nobody). */
 export const NOBODY = { uid: 65534, gid: 65534 };
@@ -19,7 +19,7 @@ export interface Started {
 
 /** Starts the bundle under runtime in the background; `done` resolves when it exits. */
 export function startBundle(runtime: Runtime, args: string[], env: Record<string, string> = {}): Started {
-  const child = spawn(runtime.bin, [BUNDLE, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(runtime.bin, [BUNDLE, ...args], { env: bundleEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));

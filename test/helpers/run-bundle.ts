@@ -9,10 +9,21 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * The environment a bundle run gets: this process's, then `env`. A test that names its own btrfs program
+ * (PANTHEROS_BTRFS: a wrapper that fails or slows a command) means the process path, the only one that
+ * program sits on: under Bun the ioctl path would never start it. So PANTHEROS_BTRFS_BACKEND=process is
+ * added then, unless the test sets a backend itself.
+ */
+export function bundleEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const wrapped = env.PANTHEROS_BTRFS !== undefined && env.PANTHEROS_BTRFS_BACKEND === undefined;
+  return { ...process.env, ...(wrapped ? { PANTHEROS_BTRFS_BACKEND: 'process' } : {}), ...env };
+}
+
 export function runBundle(runtime: Runtime, args: string[], env: Record<string, string> = {}): RunResult {
   const r = spawnSync(runtime.bin, [BUNDLE, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, ...env },
+    env: bundleEnv(env),
     timeout: 120_000,
   });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
