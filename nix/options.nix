@@ -165,7 +165,7 @@ in
       type = types.package;
       default = pkgs.callPackage ./package.nix { };
       defaultText = literalExpression "pkgs.callPackage ./nix/package.nix { }";
-      description = "The pantheros-rollback package; its `lib/pantheros-rollback/pantheros-rollback.mjs` bundle is what runs.";
+      description = "The pantheros-rollback package: stage 1 runs its `lib/pantheros-rollback/pantheros-rollback-boot.mjs` (the boot command alone), the running system its `pantheros-rollback.mjs` (every command).";
     };
 
     subvolumes = {

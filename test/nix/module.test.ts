@@ -58,7 +58,8 @@ describe('a default host', () => {
     expect(directive(unit, 'Service', 'TimeoutStartSec')).toEqual(['300']);
     const argv = execArgv(directive(unit, 'Service', 'ExecStart')[0]!);
     expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-nodejs-slim-[^/]+\/bin\/node$/);
-    expect(argv[1]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback\.mjs$/);
+    // Stage 1 runs the boot-only bundle (the boot command alone, half the size; package.nix installs both).
+    expect(argv[1]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs$/);
     expect(argv.slice(2)).toEqual(['boot', '--device', DEVICE]);
   });
 
