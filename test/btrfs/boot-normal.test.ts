@@ -511,9 +511,10 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.read('@root/marker')).toBe('live-root\n');
     const plan = json.json!;
     expect(plan.result).toBe('dry-run');
-    // Age out first (a full disk gets the space), then the new root with the nested subvolumes of the source, the
-    // request removed in the same commit as the swap, the swap, and the commit.
-    expect(plan.steps.map((s) => s.action)).toEqual(['delete', 'snapshot', 'remove-file', 'rename', 'rename', 'commit']);
+    // Age out first (a full disk gets the space), then the request removed, the root renamed to its archive and the
+    // new root snapshotted in its place: the snapshot's own commit carries the removal and the rename with it (no
+    // nested subvolumes come back, so no temporary name), and the commit.
+    expect(plan.steps.map((s) => s.action)).toEqual(['delete', 'remove-file', 'rename', 'snapshot', 'commit']);
     for (const s of plan.steps) {
       expect(s.status).toBe('planned');
       expect(s.reason.length).toBeGreaterThan(10);
