@@ -5,6 +5,8 @@
 // replaced by fixed placeholders, so a second run writes the same bytes. Needs root and btrfs-progs.
 //   node scripts/docs-examples.mjs           rewrite the marked blocks in docs/
 //   node scripts/docs-examples.mjs --check   change nothing; exit 1 and show the blocks that differ
+//   --docs DIR      the documents to rewrite or check (default: docs/)
+//   --runtime BIN   the runtime that runs the bundle (default: this Node; the test also passes Bun)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +14,6 @@ import { join } from 'node:path';
 
 const REPO = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
-const DOCS = join(REPO, 'docs');
 const COMMANDS = ['boot', 'status', 'list', 'diff', 'mount', 'umount', 'restore', 'snapshot', 'prune', 'state-rollback', 'next-boot', 'metrics', 'check'];
 
 function sh(cmd, args, input) {
@@ -20,8 +21,9 @@ function sh(cmd, args, input) {
 }
 
 /** Runs the bundle; returns {code, out} with stdout then stderr, as a terminal shows them (stderr last). */
-function tool(args, env = {}) {
-  const r = spawnSync(process.execPath, [BUNDLE, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+let runtime = process.execPath;
+function tool(args) {
+  const r = spawnSync(runtime, [BUNDLE, ...args], { encoding: 'utf8', timeout: 120_000 });
   if (r.error) throw r.error;
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
@@ -65,9 +67,14 @@ export function normalise(text, { dir, loop, from, to }) {
   );
   s = s.replace(/\b\d+(\.\d+)? (ms|s)\b(?! ago)/g, (m, _f, unit) => `… ${unit}`);
   s = s.replace(/"(durationMs|processMs|ms|seconds)": [\d.]+/g, '"$1": "…"');
-  s = s.replace(/\b(node|bun) v?\d+\.\d+\.\d+/g, '$1 <version>');
+  s = s.replace(/\b(node|bun) v?\d+\.\d+\.\d+/g, '<runtime> <version>');
   s = s.replace(/pantheros-rollback \d+\.\d+\.\d+/g, 'pantheros-rollback <version>');
   s = s.replace(/\d+\.\d % free/g, 'NN.N % free');
+  // Under Bun the btrfs work goes through ioctls (no processes), under Node through btrfs processes.
+  s = s.replace(/\(\d+ process(es)?, /g, '(N processes, ');
+  s = s.replace(/"spawns": \d+/g, '"spawns": "…"');
+  s = s.replace(/"majorMinor": "\d+:\d+"/g, '"majorMinor": "0:NN"');
+  s = s.replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx');
   s = s.replace(/"(totalBytes|freeBytes|freePercent)": [\d.]+/g, '"$1": "…"');
   return s;
 }
@@ -240,30 +247,34 @@ export function applyBlocks(doc, { examples, helps }) {
 }
 
 /** Every docs/*.md file: name → [current text, text with the blocks rewritten]. */
-export function rewriteDocs(generated) {
+export function rewriteDocs(docs, generated) {
   const out = new Map();
-  for (const f of readdirSync(DOCS).filter((n) => n.endsWith('.md')).sort()) {
-    const current = readFileSync(join(DOCS, f), 'utf8');
+  for (const f of readdirSync(docs).filter((n) => n.endsWith('.md')).sort()) {
+    const current = readFileSync(join(docs, f), 'utf8');
     out.set(f, [current, applyBlocks(current, generated)]);
   }
   return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const check = process.argv.includes('--check');
+  const argv = process.argv.slice(2);
+  const check = argv.includes('--check');
+  const value = (flag, fallback) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : fallback);
+  const docs = value('--docs', join(REPO, 'docs'));
+  runtime = value('--runtime', process.execPath);
   const generated = generate();
   let differ = 0;
-  for (const [f, [current, next]] of rewriteDocs(generated)) {
+  for (const [f, [current, next]] of rewriteDocs(docs, generated)) {
     if (current === next) continue;
     differ++;
     if (check) {
       const a = current.split('\n');
       const b = next.split('\n');
       const i = a.findIndex((l, n) => l !== b[n]);
-      process.stderr.write(`docs/${f} differs from the real output at line ${i + 1}:\n  docs:  ${a[i]}\n  real:  ${b[i]}\n`);
+      process.stderr.write(`${join(docs, f)} differs from the real output at line ${i + 1}:\n  docs:  ${a[i]}\n  real:  ${b[i]}\n`);
     } else {
-      writeFileSync(join(DOCS, f), next);
-      process.stdout.write(`rewrote docs/${f}\n`);
+      writeFileSync(join(docs, f), next);
+      process.stdout.write(`rewrote ${join(docs, f)}\n`);
     }
   }
   if (check && differ) {
