@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, RUNTIMES, requirePrerequisites } from '../helpers/prereq.js';
+import { runBundle } from '../helpers/run-bundle.js';
 
 const SCRIPT = join(REPO, 'scripts/docs-examples.mjs');
 
@@ -17,6 +18,16 @@ function check(runtime: string, docs: string): { code: number | null; stderr: st
 beforeAll(() => requirePrerequisites());
 
 describe.each(RUNTIMES)('docs examples under $name', (runtime) => {
+  it('--help lists --version, which prints the package version', () => {
+    const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    const help = runBundle(runtime, ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^ {7}pantheros-rollback --version +\(print the version and exit 0\)$/m);
+    const printed = runBundle(runtime, ['--version']);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toBe(`${version}\n`);
+  });
+
   it('every --help block and marked example in docs/ is what the bundle prints now', () => {
     const r = check(runtime.bin, join(REPO, 'docs'));
     expect(r.stderr).toBe('');
