@@ -143,6 +143,7 @@ export function generate() {
         { args: ['snapshot', '--class', 'daily'], extra: [...base, '--now', '2026-11-26T00:00:00Z'] },
         { args: ['snapshot', '--class', 'hourly'], extra: [...base, '--now', '2026-11-26T06:00:00Z'] },
         { args: ['snapshot', '--class', 'hourly'], extra: [...base, '--now', '2026-11-26T06:00:00Z'], note: 'again in the same second' },
+        { args: ['snapshot', '--class', 'weekly', '@persistent', '@nix'], extra: [...base, '--now', '2026-11-26T06:00:05Z'] },
       ]),
     );
     const listNow = ['--now', '2026-11-26T07:05:00Z'];
@@ -173,6 +174,7 @@ export function generate() {
     mkdirSync(join(sysroot, 'etc/myapp'), { recursive: true });
     writeFileSync(join(sysroot, 'etc/myapp.conf'), 'broken\n');
     writeFileSync(join(sysroot, 'etc/myapp/a'), 'x\n');
+    symlinkSync(sysroot, join(dir, 'link'));
     const replacedName = (t) => t.replace(/pantheros-replaced-\d{8}T\d{6}Z(_\d+)?/g, 'pantheros-replaced-YYYYMMDDThhmmssZ');
     const dest = (p) => `${sysroot}${p}`;
     examples.set(
@@ -181,6 +183,7 @@ export function generate() {
         { args: ['restore', '/etc/myapp.conf', '--from', '20261125T065927Z', '--to', dest('/etc/myapp.conf')], extra: base },
         { args: ['restore', '/etc/myapp.conf', '--from', '20261125T065927Z', '--to', dest('/etc/myapp.conf'), '--force'], extra: base, filter: replacedName },
         { args: ['restore', '/etc/myapp', '--from', '20261125T065927Z', '--to', dest('/etc/myapp'), '--force', '--dry-run'], extra: base, filter: replacedName },
+        { args: ['restore', '/etc/myapp.conf', '--from', '20261125T065927Z', '--to', join(dir, 'link/etc/x.conf')], extra: base },
         { args: ['restore', '/etc/../etc/shadow', '--from', '20261125T065927Z'], extra: base },
       ]),
     );
