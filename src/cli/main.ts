@@ -17,6 +17,8 @@ function overview(commands: readonly CommandEntry[]): string {
     'pantheros-rollback — boot-time btrfs root rollback for NixOS impermanence',
     '',
     'Usage: pantheros-rollback <command> [options]    (pantheros-rollback <command> --help)',
+    '       pantheros-rollback --version                 (print the version and exit 0)',
+    '       pantheros-rollback --help                    (this overview)',
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),

@@ -1,5 +1,5 @@
-// Every option of pantherOS.filesystems.impermanence has a description and is documented in the
-// README's "NixOS module" section, whose host example parses. The options are listed by nixpkgs'
+// Every option of pantherOS.filesystems.impermanence has a description and is documented in
+// docs/nixos.md, whose host example parses. The options are listed by nixpkgs'
 // own manual generator (lib.optionAttrSetToDocList over the real module system).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,14 +34,14 @@ function documentedOptions(): OptionInfo[] {
     .map((o) => ({ path: o.name, described: typeof o.description === 'string' && o.description.trim() !== '', type: o.type, default: o.default }));
 }
 
-/** A default as the README writes it (Nix syntax). */
+/** A default as docs/nixos.md writes it (Nix syntax). */
 function asNix(value: unknown): string {
   if (Array.isArray(value)) return value.length ? `[ ${value.map(asNix).join(' ')} ]` : '[ ]';
   if (typeof value === 'string') return JSON.stringify(value);
   return String(value);
 }
 
-/** The README table rows whose third column does not show the option's plain default. */
+/** The docs/nixos.md table rows whose third column does not show the option's plain default. */
 function wrongDefaults(section: string, options: OptionInfo[]): string[] {
   const rows = new Map<string, string>();
   for (const line of section.split('\n')) {
@@ -53,15 +53,12 @@ function wrongDefaults(section: string, options: OptionInfo[]): string[] {
     .filter((o) => o.default !== null)
     .map((o) => ({ name: o.path.slice(PREFIX.length), expected: `\`${asNix(o.default!.value)}\`` }))
     .filter(({ name, expected }) => !(rows.get(name) ?? '').includes(expected))
-    .map(({ name, expected }) => `${name}: README says ${rows.get(name) ?? '(no row)'}, options.nix ${expected}`);
+    .map(({ name, expected }) => `${name}: docs/nixos.md says ${rows.get(name) ?? '(no row)'}, options.nix ${expected}`);
 }
 
+/** The reference of the NixOS module (docs/nixos.md): its options table and the complete host. */
 function moduleSection(): string {
-  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
-  const start = readme.indexOf('\n## NixOS module');
-  if (start < 0) throw new Error('README.md has no "## NixOS module" section');
-  const next = readme.indexOf('\n## ', start + 1);
-  return readme.slice(start, next < 0 ? undefined : next);
+  return readFileSync(join(REPO, 'docs/nixos.md'), 'utf8');
 }
 
 /** Option paths (relative to the prefix) that the section does not mention in backticks. */
@@ -100,26 +97,26 @@ describe('module options', () => {
     expect(options.filter((o) => !o.described).map((o) => o.path)).toEqual([]);
   });
 
-  it('the README documents every option', () => {
+  it('docs/nixos.md documents every option', () => {
     expect(undocumented(moduleSection(), options)).toEqual([]);
   });
 
-  it('the README table shows every plain default as options.nix declares it', () => {
+  it('the docs/nixos.md table shows every plain default as options.nix declares it', () => {
     expect(options.filter((o) => o.default !== null).length).toBeGreaterThan(20);
     expect(wrongDefaults(moduleSection(), options)).toEqual([]);
   });
 
-  it('a wrong default in the README is reported (the check can fail)', () => {
+  it('a wrong default in docs/nixos.md is reported (the check can fail)', () => {
     const changed = options.map((o) => (o.path === `${PREFIX}oldRoots.keepDays` ? { ...o, default: { value: 31 } } : o));
-    expect(wrongDefaults(moduleSection(), changed)).toEqual(['oldRoots.keepDays: README says `30`, options.nix `31`']);
+    expect(wrongDefaults(moduleSection(), changed)).toEqual(['oldRoots.keepDays: docs/nixos.md says `30`, options.nix `31`']);
   });
 
   it('an undocumented option is reported (the check can fail)', () => {
-    const fake = [...options, { path: `${PREFIX}notInTheReadme`, described: true, type: 'bool', default: null }];
-    expect(undocumented(moduleSection(), fake)).toEqual(['notInTheReadme']);
+    const fake = [...options, { path: `${PREFIX}notInTheDocs`, described: true, type: 'bool', default: null }];
+    expect(undocumented(moduleSection(), fake)).toEqual(['notInTheDocs']);
   });
 
-  it('the README host example parses and enables the module on btrfs with systemd stage 1', () => {
+  it('the docs/nixos.md host example parses and enables the module on btrfs with systemd stage 1', () => {
     const blocks = [...moduleSection().matchAll(/```nix\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThan(0);
     const example = blocks[0]!;
