@@ -91,7 +91,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   }
   const requestFile = observed.entries.find((e) => e.name === NEXT_BOOT_FILE && e.kind === 'file');
   const consume: StepSpec | null = requestFile
-    ? { action: 'remove-file', path: `${oldRoots}/${NEXT_BOOT_FILE}`, reason: 'a next-boot request applies to one boot only: removed in the same commit as the swap, so it is never lost before the boot it asked for and a boot loop cannot repeat it' }
+    ? { action: 'remove-file', path: `${oldRoots}/${NEXT_BOOT_FILE}`, reason: 'a next-boot request applies to one boot only: removed once the new root is in place, in the final commit, so a power cut before that commit leaves it (the next boot carries it out, from the same target) and a boot loop after it cannot repeat it' }
     : null;
 
   const facts = archiveFacts(observed, config);
@@ -134,9 +134,12 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   report.source = source ? source.shown : null;
 
   // Steps: clean up; age out (before the new root needs space); then the swap. Without nested subvolumes to bring
-  // back, the request is removed, the old root renamed away and the new root made in its place by one snapshot,
-  // whose transaction commit carries all three (a power cut leaves the state before them or after all of them).
-  // With nested subvolumes, the new root is assembled under a temporary name first, then swapped in by two renames.
+  // back, the old root is renamed away and the new root made in its place by one snapshot, whose transaction
+  // commit carries the rename. With nested subvolumes, the new root is assembled under a temporary name first,
+  // then swapped in by two renames. The request goes last, before the final commit: btrfs may commit a transaction
+  // between any two steps (every 30 s, or when memory asks), so each prefix must be a state the next boot finishes
+  // correctly; with the request still there until the new root is in place, a cut anywhere before leaves it, and
+  // the next boot carries it out (a missing @root is made from the requested target, a made one made again).
   const specs: StepSpec[] = [];
   if (observed.kinds[oldRoots] === 'missing') specs.push({ action: 'ensure-dir', path: oldRoots, reason: `${oldRoots} does not exist yet` });
   const leftovers = leftoverItems(observed, config);
@@ -157,10 +160,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   const assemble = (source?.nested.length ?? 0) > 0;
   const dest = assemble ? newRoot : root;
   const archiveStep: StepSpec | null = archive ? { action: 'rename', from: root, to: archive.path, reason: `archive the root of the previous boot as ${archive.name}` } : null;
-  if (!assemble) {
-    if (consume) specs.push(consume);
-    if (archiveStep) specs.push(archiveStep);
-  }
+  if (!assemble && archiveStep) specs.push(archiveStep);
   let from: string;
   if (source) {
     from = source.shown;
@@ -180,10 +180,10 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   }
   const nested = assemble && source ? restoreNested(source, newRoot, specs) : [];
   if (assemble) {
-    if (consume) specs.push(consume);
     if (archiveStep) specs.push(archiveStep);
     specs.push({ action: 'rename', from: newRoot, to: root, reason: `put the new root, with its nested subvolumes, in place as ${root}` });
   }
+  if (consume) specs.push(consume);
   specs.push({ action: 'commit', reason: 'commit the swap: when the boot goes on, the new root is on disk whatever happens next' });
 
   return {

@@ -511,10 +511,10 @@ describe.each(RUNTIMES)('boot under $name', (runtime) => {
     expect(c.read('@root/marker')).toBe('live-root\n');
     const plan = json.json!;
     expect(plan.result).toBe('dry-run');
-    // Age out first (a full disk gets the space), then the request removed, the root renamed to its archive and the
-    // new root snapshotted in its place: the snapshot's own commit carries the removal and the rename with it (no
-    // nested subvolumes come back, so no temporary name), and the commit.
-    expect(plan.steps.map((s) => s.action)).toEqual(['delete', 'remove-file', 'rename', 'snapshot', 'commit']);
+    // Age out first (a full disk gets the space), then the root renamed to its archive and the new root snapshotted in
+    // its place (the snapshot's own commit carries the rename; no nested subvolumes come back, so no temporary name),
+    // then the request removed once the new root is in place, and the final commit.
+    expect(plan.steps.map((s) => s.action)).toEqual(['delete', 'rename', 'snapshot', 'remove-file', 'commit']);
     for (const s of plan.steps) {
       expect(s.status).toBe('planned');
       expect(s.reason.length).toBeGreaterThan(10);

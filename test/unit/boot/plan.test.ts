@@ -286,10 +286,13 @@ describe('planBoot: targets', () => {
     safe(o, p);
   });
 
-  it('a next-boot request is removed in the same commit as the swap (before the rename and the snapshot whose commit carries them); the command line wins over it', () => {
+  it('a next-boot request is removed once the new root is in place, in the final commit (a transaction btrfs commits between two steps can never hold the removal without the new root); the command line wins over it', () => {
     const o = { archives, request: { target: 'previous' } };
     const p = plan(o);
-    expect(actions(p)).toEqual(['remove-file', `rename @root → ${OLD}/20261126T120000Z`, `snapshot ${OLD}/20261126T120000Z → @root`, 'commit']);
+    expect(actions(p)).toEqual([`rename @root → ${OLD}/20261126T120000Z`, `snapshot ${OLD}/20261126T120000Z → @root`, 'remove-file', 'commit']);
+    // With nested subvolumes to bring back (the new root assembled under a temporary name): after the second rename.
+    const n = plan({ ...o, nested: { '@root': ['@root/var/lib/machines'] } });
+    expect(n.steps.map((s) => s.action).slice(-4)).toEqual(['rename', 'rename', 'remove-file', 'commit']);
     expect(p.target).toMatchObject({ origin: 'next-boot', kind: 'previous' });
     const q = plan({ ...o, cmdline: 'pantheros.rollback=blank' });
     expect(q.steps.map((s) => s.action)).toContain('remove-file');
