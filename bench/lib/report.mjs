@@ -1,4 +1,6 @@
-// Turns results.json into the markdown tables (README "Benchmarks") and the clean-up sweep plot.
+// Turns results.json into bench/results/results.md (every table of a run) and the clean-up sweep plot
+// (bench/results/cleanup-sweep.svg). docs/benchmarks.md (method, machine, headline tables) and the README's
+// "Benchmarks" summary quote figures from results.md and show the plot; they are written by hand, not here.
 import { renderLineChart } from './plot.mjs';
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '—');
@@ -12,7 +14,7 @@ export function renderSweepPlot(results) {
   const series = [
     ['node', 'tool under Node (wall)'],
     ['bun', 'tool under Bun (wall)'],
-    ['baseline', 'baseline (README, create)'],
+    ['baseline', 'baseline (impermanence README, create)'],
     ['baseline-snapshot', 'baseline (snapshot blank)'],
   ]
     .map(([key, name], i) => ({
@@ -42,7 +44,7 @@ export function evaluateGoals(results) {
     // Every build measured (dist/ and any --tool), per runtime; issue 15 asks for the snippet made durable.
     for (const name of Object.keys(triv).filter((n) => /^bun($|-boot|:)/.test(n))) {
       const t = med(triv, name);
-      if (Number.isFinite(durable)) add(`${name} ≤ 1.0× the snippet made durable on trivial`, `${fmt(t)} ms vs ${fmt(durable)} ms (README snippet + sync -f): ratio ${fmt(t / durable, 2)}; to the bare snippet (${fmt(base)} ms) ${fmt(t / base, 2)}`, t <= durable);
+      if (Number.isFinite(durable)) add(`${name} ≤ 1.0× the snippet made durable on trivial`, `${fmt(t)} ms vs ${fmt(durable)} ms (impermanence README snippet + sync -f): ratio ${fmt(t / durable, 2)}; to the bare snippet (${fmt(base)} ms) ${fmt(t / base, 2)}`, t <= durable);
       else add(`${name} ≤ baseline on trivial`, `${fmt(t)} ms vs baseline ${fmt(base)} ms; ratio ${fmt(t / base, 2)}`, t <= base);
     }
     for (const name of Object.keys(triv).filter((n) => /^node($|-boot|:)/.test(n))) {
@@ -114,7 +116,7 @@ function rollbackTable(results) {
     rows.push(`| diff, ${diff.files.toLocaleString('en')} changed files (baseline: fs-diff.sh, find-new) | ${fmt(d.node?.wall.median)} | ${fmt(d.node?.wall.median - startNode)} | | ${fmt(d.bun?.wall.median)} | ${fmt(d.bun?.wall.median - startBun)} | | ${fmt(base)} | | | ${fmt(d.node?.wall.median / base, 2)} | | ${fmt(d.bun?.wall.median / base, 2)} | |`);
   }
   return [
-    '| scenario | Node wall | Node − start-up | Node durationMs | Bun wall | Bun − start-up | Bun durationMs | baseline (README) | baseline + sync -f | baseline (snapshot) | Node / baseline | Node / baseline + sync | Bun / baseline | Bun / baseline + sync |',
+    '| scenario | Node wall | Node − start-up | Node durationMs | Bun wall | Bun − start-up | Bun durationMs | baseline (impermanence README) | baseline + sync -f | baseline (snapshot) | Node / baseline | Node / baseline + sync | Bun / baseline | Bun / baseline + sync |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
   ].join('\n');
@@ -212,6 +214,9 @@ export function renderMarkdown(results) {
   const s = results.sections;
   const out = [];
   out.push(`# pantheros-rollback benchmark results${results.quick ? ' (--quick)' : ''}`, '');
+  // Where the method and the headline figures are: docs/benchmarks.md, linked relative to this file.
+  const docs = results.quick ? '../../../docs/benchmarks.md' : '../../docs/benchmarks.md';
+  out.push(`Every table of the last run, rendered from \`results.json\` (\`node bench/run.mjs --render\` rewrites this file and the plot). Method, machine and the headline figures: [docs/benchmarks.md](${docs}); the README's "Benchmarks" section quotes those.`, '');
   out.push(`- Date: ${results.date.slice(0, 10)}; last invocation \`${results.command}\` (\`npm run bench\` = \`npm run build && node bench/run.mjs\`; \`--only\` reruns merge into the same results)`);
   if (results.bundle) out.push(`- Bundle under test: ${results.bundle.bytes} B, sha256 ${results.bundle.sha256.slice(0, 12)}…, git ${results.bundle.gitCommit}${results.bundle.srcDirty ? ' (+ uncommitted src changes)' : ''}`);
   out.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, ${m.btrfsProgs}, Node ${m.node}, Bun ${m.bun}, ${m.fio}; ${m.storage}`);

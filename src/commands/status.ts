@@ -18,8 +18,8 @@ was made from, which archives were deleted and kept and why, warnings, and how l
 
 The report is read from ${DEFAULT_REPORT} (written by the initrd; /run survives the switch
 to the real root, and is empty after a reboot that did not run the rollback), else from the copy the
-boot keeps at <top level>/<oldRoots>/${LAST_REPORT_FILE} (only successful runs are copied there;
-the top level is mounted read-only and privately just to read it).
+boot keeps at <top level>/<oldRoots>/${LAST_REPORT_FILE} (every boot that executed its plan keeps one,
+a failed one too; the top level is mounted read-only and privately just to read it).
 
   --report FILE     read this report instead
   --device DEV      the btrfs device, for the kept copy (default: "device" in the config)

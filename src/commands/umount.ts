@@ -29,7 +29,8 @@ can write the directory holding the mount point, it is detached lazily through i
   --config FILE     JSON config, for the archive and snapshot directories (default /etc/pantheros/rollback.json)
   --json            machine-readable output
 
-Exit: 0 unmounted (or nothing was mounted), 1 an unmount failed (e.g. busy), 2 usage, 77 not run as root.`;
+Exit: 0 unmounted (or, with no argument, nothing was mounted), 1 an unmount failed (e.g. busy),
+      2 usage (also: the DIR, archive or snapshot given is not mounted), 77 not run as root.`;
 
 /** True for a btrfs mount of something strictly inside the archive or snapshot directory. */
 function isBrowseMount(e: MountEntry, config: Config): boolean {

@@ -3,7 +3,9 @@
 // $CONFIG set and `pantheros-rollback` on PATH as the bundled file under Node or Bun. Between the blocks marked
 // `after-boot` and the others comes the boot the initrd unit would run; the migrated server then boots 40 days
 // later, when the impermanence snippet's archives age out (their age counts from no earlier than their btrfs
-// creation time, which is now, so the test moves the clock with boot's --now instead of forging names).
+// creation time, which is now, so the test moves the clock with boot's --now instead of forging names). The
+// `after-boot` blocks run in a private mount namespace with an empty /run/pantheros-rollback, so `status` cannot
+// read another run's report there and reads the copy the boot kept on the top level (through --device).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,7 +36,7 @@ let image: Image | undefined;
 let mnt = '';
 let failed = true;
 
-beforeAll(() => requirePrerequisites());
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'unshare'], 'apt-get install -y btrfs-progs util-linux'));
 
 afterEach(() => {
   if (!image) return;
@@ -67,10 +69,17 @@ function server(runtime: Runtime, build: (top: string) => void): Server {
   return { image, env, cmdline };
 }
 
-/** Runs blocks literally with bash -eu; fails the test with the output when a command fails. */
-function runBlocks(blocks: Block[], env: Record<string, string>): string {
+/**
+ * Runs blocks literally with bash -eu; fails the test with the output when a command fails. With emptyRun, in a
+ * private mount namespace whose /run/pantheros-rollback is an empty tmpfs (mounts made there end with it).
+ */
+function runBlocks(blocks: Block[], env: Record<string, string>, options: { emptyRun?: boolean } = {}): string {
   const script = `set -eu\n${blocks.map((b) => b.text).join('\n')}`;
-  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  const argv = options.emptyRun
+    ? ['unshare', '--mount', '--propagation', 'private', 'bash', '-c', `mount -t tmpfs tmpfs /run/pantheros-rollback && exec bash -c "$1"`, 'bash', script]
+    : ['bash', '-c', script];
+  if (options.emptyRun) mkdirSync('/run/pantheros-rollback', { recursive: true });
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
   const out = `${r.stdout}${r.stderr}`;
   if (r.status !== 0) throw new Error(`the guide's commands failed (exit ${r.status}):\n${out}`);
   return out;
@@ -153,8 +162,11 @@ describe.each(RUNTIMES)('adopt on an existing server, $name', (runtime) => {
     expect(readFileSync(join(mnt, 'etc/nixos/configuration.nix'), 'utf8')).toBe('{ ... }: { }\n');
     expect(readFileSync(join(mnt, 'nix/store/abc-hello/bin/hello'), 'utf8')).toBe('#!/bin/sh\n');
 
-    const after = runBlocks(blocks.filter((b) => b.afterBoot), s.env);
-    expect(after).toContain(report.archived!.name);
+    const after = runBlocks(blocks.filter((b) => b.afterBoot), s.env, { emptyRun: true });
+    // status, from the report the boot kept on the top level; then list, with that archive in it.
+    expect(after).toContain(`Last boot: OK — new root from @root-blank; previous root archived as ${report.archived!.name}`);
+    expect(after).toContain('report: <top level>/@btrfs_tmp/old_roots/.pantheros-last-report.json');
+    expect(after).toMatch(new RegExp(`^${report.archived!.name} .*keep`, 'm'));
     // A second boot works on the adopted layout too.
     expect(boot(runtime, s).result).toBe('ok');
     failed = false;
@@ -197,7 +209,9 @@ describe.each(RUNTIMES)('migrate from the impermanence snippet, $name', (runtime
     expect(readFileSync(join(mnt, 'old_roots', first.archived!.name, 'etc/old-root-file'), 'utf8')).toBe('from the last snippet boot\n');
     expect(first.deleted).toEqual([]); // made just now: not old, whatever their names say
 
-    const listed = runBlocks(blocks.filter((b) => b.afterBoot), s.env);
+    const listed = runBlocks(blocks.filter((b) => b.afterBoot), s.env, { emptyRun: true });
+    expect(listed).toContain(`Last boot: OK — new root from root-blank; previous root archived as ${first.archived!.name}`);
+    expect(listed).toContain('report: <top level>/old_roots/.pantheros-last-report.json');
     for (const n of names.slice(0, 3)) expect(listed).toMatch(new RegExp(`${n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} .*WOULD DELETE: older than 30 d`));
 
     // Forty days on: everything beyond the newest 5 is older than keepDays.
