@@ -25,8 +25,8 @@ const USAGE = `Usage: pantheros-rollback next-boot [TARGET | --cancel] [--now IS
 
 Asks the initrd to make the next boot's root from TARGET, once (like grub-reboot), by writing the
 request file <top level>/<oldRoots>/${NEXT_BOOT_FILE} (atomically and durably). The boot removes the
-request in the same commit as its swap, so a boot loop cannot repeat it and a power cut cannot lose it
-before the boot it asked for; pantheros.rollback= on the kernel command line wins over it.
+request once the new root is in place, in its final commit, so a boot loop cannot repeat it and a power
+cut cannot lose it before the boot it asked for; pantheros.rollback= on the kernel command line wins over it.
 
   next-boot TARGET    request TARGET for the next boot (replaces an earlier request)
   next-boot --cancel  withdraw the pending request

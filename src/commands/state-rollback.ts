@@ -48,7 +48,7 @@ and start again what was taken down.
                  open; change nothing
   --next-boot    do it at the next boot instead, in stage 1 before anything mounts the subvolume: writes
                  the one-shot request <top>/<oldState>/${STATE_REQUEST_FILE} (each SPEC pinned to
-                 <subvolume>=<class>/<name>); the boot removes it in the same commit as the swap.
+                 <subvolume>=<class>/<name>); the boot removes it after the swaps, in its final commit.
                  The same at the boot menu: pantheros.rollback.state=SPEC[,SPEC…] on the kernel command line
   --cancel       withdraw the pending next-boot request
   --now ISO      the clock for the archive names (default: the system clock)

@@ -48,7 +48,7 @@ export interface StatePlan {
   notices: Notice[];
   /** Facts that stop execution but not planning (a subvolume is mounted). */
   blockers: string[];
-  /** The request file this plan removes (in the same commit as the swap), or null. */
+  /** The request file this plan removes (after the swaps, in the final commit), or null. */
   consumed: string | null;
   /** (swapped subvolume, its temporary name) pairs: the scope of the one check. */
   staging: [string, string][];
@@ -289,12 +289,14 @@ export function planState(observed: ObservedState, config: Config, request: Stat
   if (result === 'ok' && deletions.length) specs.push({ action: 'delete', purpose: 'age-out', items: deletions, reason: `age out ${deletions.length} archived state(s) beyond the retention (oldRoots.keepDays / keepAtLeast)` });
   const requestPath = `${oldState}/${STATE_REQUEST_FILE}`;
   const consumed = observed.origin !== 'operator' && observed.kinds[requestPath] === 'file' ? requestPath : null;
-  // Making a snapshot commits the transaction, so every snapshot comes first: what follows (the request removed,
-  // the stubs, every rename of every swap) reaches the disk in the one commit at the end, or none of it does.
+  // Making a snapshot commits the transaction, so every snapshot comes first: what follows (the stubs, every rename
+  // of every swap) is written by the commit at the end — or, when btrfs commits on its own between two steps (every
+  // 30 s, or when memory asks), partly earlier. So the request goes last: a cut before the final commit leaves it,
+  // and the next boot carries out what is not yet done (a subvolume already made from its snapshot is not repeated).
   const swap = result === 'ok' ? swapSpecs : [];
   specs.push(...swap.filter((s) => s.action === 'snapshot'));
-  if (consumed) specs.push({ action: 'remove-file', path: consumed, reason: 'the state request applies to one boot only: it goes in the same commit as the swap' });
   specs.push(...swap.filter((s) => s.action !== 'snapshot'));
+  if (consumed) specs.push({ action: 'remove-file', path: consumed, reason: 'the state request applies to one boot only: removed once every swap is done, in the final commit, so a power cut cannot lose it before the rollback it asks for' });
   if (specs.length) specs.push({ action: 'commit', reason: 'commit the state rollback: the swapped subvolumes are on disk before anything mounts them' });
   return {
     kind: 'state',
