@@ -1,6 +1,6 @@
 // A throwaway loop-mounted btrfs image with the server layout, for real-disk tests.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -25,7 +25,7 @@ export interface Image {
   isReadOnly(path: string): boolean;
   unmount(): void;
   mount(): void;
-  /** Unmounts and removes everything; on a failed test keep it and print how to remove it. */
+  /** Unmounts and removes everything; a failed test's (keep) is kept, with how to remove it printed, when PANTHEROS_KEEP_FAILED=1. */
   destroy(keep?: boolean): void;
 }
 
@@ -60,11 +60,14 @@ export function createImage(options: LayoutOptions = {}): Image {
     unmount: () => sh('umount', [top]),
     mount: () => sh('mount', ['-o', 'subvolid=5', loop, top]),
     destroy: (keep = false) => {
-      if (keep) {
+      // Kept for a look only when asked: kept images of failed tests would pile up loop devices run after run.
+      if (keep && process.env.PANTHEROS_KEEP_FAILED === '1') {
         process.stderr.write(`kept test image ${file} (loop ${loop}, mounted at ${top}); remove with: umount ${top}; losetup -d ${loop}; rm -r ${dir}\n`);
         return;
       }
       spawnSync('umount', ['-R', top]);
+      // Mounts of its subvolumes elsewhere (a test's bind of @persistent/…): every mount of this loop device goes.
+      for (const m of mountsOf(loop).reverse()) spawnSync('umount', [m]);
       spawnSync('losetup', ['-d', loop]);
       rmSync(dir, { recursive: true, force: true });
     },
@@ -87,6 +90,16 @@ export function layOut(top: string): void {
   sv('@snapshots');
   for (const c of ['hourly', 'daily', 'weekly', 'monthly']) mkdirSync(join(top, '@snapshots', c));
   mkdirSync(join(top, '@btrfs_tmp/old_roots'), { recursive: true });
+}
+
+/** Mount points (mountinfo field 5, octal escapes undone) whose source is device, in mount order. */
+function mountsOf(device: string): string[] {
+  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').flatMap((line) => {
+    const [before, after] = line.split(' - ');
+    if (!before || !after) return [];
+    return after.split(' ')[1] === device ? [unescape(before.split(' ')[4]!)] : [];
+  });
 }
 
 export function listSubvolumes(top: string): Subvolume[] {

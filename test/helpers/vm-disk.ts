@@ -87,7 +87,8 @@ export function createDiskImage(options: DiskOptions | string = {}): DiskImage {
     read: (path) => disk.inspect((t) => (existsSync(join(t, path)) ? readFileSync(join(t, path), 'utf8') : null)),
     write: (path, text) => disk.inspect((t) => writeFileSync(join(t, path), text)),
     destroy: (keep = false) => {
-      if (keep) {
+      // Kept for a look only when asked (PANTHEROS_KEEP_FAILED=1): a 1-2 GB image per failed test otherwise piles up.
+      if (keep && process.env.PANTHEROS_KEEP_FAILED === '1') {
         process.stderr.write(`kept VM disk ${file}${mounted ? ` (mounted at ${top})` : ''}; remove with: ${mounted ? `umount ${top}; ` : ''}rm -r ${dir}\n`);
         return;
       }
