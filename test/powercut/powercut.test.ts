@@ -20,7 +20,7 @@ import {
   checkCrashPoint, checkRecovered, inspectTop, NEW_ROOT_PREFIX, OLD_ROOTS, type CrashFacts, type Expectation,
 } from './crash-state.js';
 import { flagText, isFlushPoint, readWriteLog, replay, writesData, type WriteLog } from './log-writes.js';
-import { bootGuest, buildPowercutInitrd } from './record.js';
+import { bootGuest, buildPowercutInitrd, guestNow } from './record.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 import { checkStateCrashPoint, checkStateRecovered, stateOf } from './state-crash.js';
 
@@ -93,7 +93,7 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
     try {
       // The disk before the boot, prepared on the host; kept pristine as pre.img.
       const disk = createDiskImage({ label: NIXOS_LABEL });
-      const seeded = disk.inspect((top) => scenario.seed({ top, runtime, config: scenario.config, scratch: dir, now: Date.now() }));
+      const seeded = disk.inspect((top) => scenario.seed({ top, runtime, config: scenario.config, scratch: dir, now: guestNow() }));
       const pre = join(dir, 'pre.img');
       copy(disk.file, pre);
       disk.destroy();
@@ -160,7 +160,7 @@ describe(`power cuts during a boot (dm-log-writes, replayed at every ${EVERY ? '
             r.violations.push(...checkCrashPoint(e, at, ctx), ...(e.state ? checkStateCrashPoint(e, at, ctx) : []));
             // The next boot, as the bundle run on the host with --top-level (runtimes alternate per point).
             const recovery = runBundle(RUNTIMES[point % RUNTIMES.length]!, [
-              'boot', '--top-level', top, '--config', config, '--cmdline', cmdline, '--now', new Date().toISOString(), '--report', join(dir, 'report.json'),
+              'boot', '--top-level', top, '--config', config, '--cmdline', cmdline, '--now', new Date(guestNow()).toISOString(), '--report', join(dir, 'report.json'),
             ]);
             if (recovery.code !== 0) r.violations.push(`recovery boot exited ${recovery.code}: ${recovery.stderr.trim().split('\n').at(-1)}`);
             else r.violations.push(...recovered(at, inspectTop(top)).map((x) => `recovery: ${x}`));

@@ -30,13 +30,22 @@ export interface GuestBoot extends QemuResult {
 }
 
 /**
- * Boots disk (and, when recording, log as /dev/vdb) once; cmdline holds the pantheros.rollback= words.
- * The guest's clock is the host's (QEMU's default RTC).
+ * The guest's clock runs this far ahead of the host's. The scenarios seed archives on the host (btrfs records the
+ * host's time as their creation time) named days before the guest's present: so every archive was made before the
+ * time in its name, as on a real machine (a name earlier than the creation time means a clock that was behind, and
+ * the engine then ages the archive from its creation time).
  */
+export const GUEST_CLOCK_AHEAD_MS = 200 * 86_400_000;
+
+/** Now, as the guest's clock will say it. */
+export const guestNow = () => Date.now() + GUEST_CLOCK_AHEAD_MS;
+
+/** Boots disk (and, when recording, log as /dev/vdb) once; cmdline holds the pantheros.rollback= words. */
 export function bootGuest(kernel: Kernel, initrd: Initrd, mode: GuestMode, disk: string, log: string | null, cmdline: string[], ttyS1: string): GuestBoot {
   const r = runQemu({
     vmlinuz: kernel.vmlinuz, initrd: initrd.path, append: ['console=ttyS0', 'panic=-1', 'quiet', `pc_mode=${mode}`, ...cmdline],
     drives: log ? [disk, log] : [disk], ttyS1, timeoutMs: 300_000,
+    rtcBase: new Date(guestNow()).toISOString().replace(/\.\d{3}Z$/, ''),
   });
   const out = r.ttyS1;
   const exit = marker(out, 'exit');

@@ -16,6 +16,14 @@ const OLD_ROOTS = '@btrfs_tmp/old_roots';
 const ARCHIVE_NAME = /^\d{8}T\d{6}Z(_\d\d)?$/;
 /** Archives made on the host for scenario 6, oldest first: all far older than keepDays. */
 const OLD_ARCHIVES = ['01', '02', '03', '04', '05', '06', '07', '08'].map((m) => `2026${m}01T000000Z`);
+/**
+ * For 6b the guest's clock runs this far ahead of the host's: btrfs records the host's time as each seeded archive's
+ * creation time, and on a real machine an archive is made at the time in its name, never before. So the guest sees
+ * a history made long ago, with the right clock (an archive named before its creation time would mean a clock that
+ * was behind, and is aged from its creation time instead: attack-clock.test.ts).
+ */
+const AHEAD_MS = 400 * 86_400_000;
+const archiveName = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 const BOOT_TIMEOUT_MS = 180_000;
 /** initrd/pantheros-rollback.service's ExecStart as /init runs it in this VM. */
 const UNIT_COMMAND = '/usr/bin/pantheros-rollback boot --device /dev/vda --report /run/pantheros-rollback/report.json';
@@ -199,11 +207,11 @@ for (const runtime of RUNTIMES) {
      * blank, oldest first, then the current @root (so creation generations grow with boot order, as on
      * a real machine).
      */
-    function diskWithOldArchives(): DiskImage {
+    function diskWithOldArchives(names: readonly string[] = OLD_ARCHIVES): DiskImage {
       const disk = createDiskImage();
       extraDisks.push(disk);
       disk.inspect((top) => {
-        for (const name of OLD_ARCHIVES) {
+        for (const name of names) {
           sh('btrfs', ['subvolume', 'snapshot', join(top, '@root-blank'), join(top, OLD_ROOTS, name)]);
           writeFileSync(join(top, OLD_ROOTS, name, 'archive'), `${name}\n`);
         }
@@ -231,18 +239,21 @@ for (const runtime of RUNTIMES) {
     }, BOOT_TIMEOUT_MS);
 
     it('6b: with the clock right, archives older than keepDays beyond the newest keepAtLeast are deleted', () => {
-      const disk = diskWithOldArchives();
+      const guestNow = Date.now() + AHEAD_MS;
+      // Eight archives a month apart, the newest 30 days before the guest's present; all made (on the host) before their names.
+      const names = [240, 210, 180, 150, 120, 90, 60, 30].map((days) => archiveName(guestNow - days * 86_400_000));
+      const disk = diskWithOldArchives(names);
       const before = disk.subvolumes();
-      const o = boot('6b clock right', disk);
+      const o = boot('6b clock right', disk, { rtcBase: new Date(guestNow).toISOString().replace(/\.\d{3}Z$/, '') });
       const vmClock = Date.parse(o.date);
-      expect(Math.abs(vmClock - Date.now()), `VM clock ${o.date}`).toBeLessThan(3_600_000);
+      expect(Math.abs(vmClock - guestNow), `VM clock ${o.date}`).toBeLessThan(3_600_000);
       expect(o.exitCode, o.stderr).toBe(0);
       const after = disk.subvolumes();
       const archive = archivesOf(after).find((a) => a.id === byPath(before, '@root')!.id);
       expect(archive, 'the old @root is archived').toBeDefined();
       // keepAtLeast 3 counts this boot's archive: it and the two newest old ones stay.
-      const kept = OLD_ARCHIVES.slice(-2);
-      const deleted = OLD_ARCHIVES.slice(0, -2);
+      const kept = names.slice(-2);
+      const deleted = names.slice(0, -2);
       expect(archivesOf(after).map(nameOf)).toEqual([...kept, nameOf(archive!)]);
       expect(o.report!.deleted.map((d) => d.path).sort()).toEqual(deleted.map((n) => `${OLD_ROOTS}/${n}`));
       for (const d of o.report!.deleted) expect(d.reason).toMatch(/\S/);

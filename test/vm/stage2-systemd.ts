@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO } from '../helpers/prereq.js';
+import { BUNDLE, REPO } from '../helpers/prereq.js';
 import type { Stage1Initrd } from './stage1-initrd.js';
 
 const STAGE1 = join(REPO, 'test/vm/stage1');
@@ -17,7 +17,8 @@ export const SYSTEMD_STAGE2_INIT = '/nix/vmtest/init-systemd';
  * Installs the systemd stage 2 into the disk whose top level is mounted at `top` (@nix must exist, with the
  * busybox of installStage2 in @nix/vmtest). The tree is the initrd's: its dracut part (zstd cpio, basePath) and
  * then the small cpio at the head of the initrd file (GNU cpio stops at the first archive's trailer), so it
- * carries the same runtime, bundle and /etc/pantheros/rollback.json as stage 1. Throws when a step fails.
+ * carries the same runtime, bundle and /etc/pantheros/rollback.json as stage 1, plus the whole bundle (every command)
+ * for the running system. Throws when a step fails.
  */
 export function installSystemdStage2(top: string, initrd: Stage1Initrd): void {
   const vmtest = join(top, '@nix/vmtest');
@@ -29,6 +30,9 @@ export function installSystemdStage2(top: string, initrd: Stage1Initrd): void {
   if (!existsSync(join(tree, 'usr/lib/systemd/systemd')) || !existsSync(join(tree, 'etc/pantheros/rollback.json'))) {
     throw new Error(`${initrd.path}: the unpacked tree has no systemd or no tool config`);
   }
+  // The running system's command is the whole bundle (every command; stage 1 carries only `boot`), as the
+  // NixOS package installs both: test/vm/stage1/stage2-online.sh runs it.
+  copyFileSync(BUNDLE, join(tree, 'usr/lib/pantheros-rollback/pantheros-rollback.mjs'));
   const put = (from: string, to: string, mode: number) => {
     copyFileSync(join(STAGE1, from), join(vmtest, to));
     chmodSync(join(vmtest, to), mode);

@@ -47,7 +47,8 @@ run() { # NAME ARGS…: the tool as an operator runs it, with its exit code and 
     local name=$1 rc
     shift
     echo "==vmtest:$name-start:$(uptime)==" >&3
-    pantheros-rollback "$@" >"/run/vmtest-$name.out" 2>"/run/vmtest-$name.err"
+    # The running system's command: the whole bundle (the initrd's entry defaults to the boot-only one).
+    PANTHEROS_ROLLBACK_BUNDLE=/usr/lib/pantheros-rollback/pantheros-rollback.mjs pantheros-rollback "$@" >"/run/vmtest-$name.out" 2>"/run/vmtest-$name.err"
     rc=$?
     echo "==vmtest:$name-end:$(uptime)==" >&3
     echo "==vmtest:$name-exit:$rc==" >&3
