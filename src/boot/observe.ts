@@ -182,7 +182,9 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
       const t = parseArchiveName(name)?.time.getTime();
       return t !== undefined && (pressed || t < below || t > options.now.getTime());
     };
-    subvolumes = collectFacts(inventory, config, archiveNames, leftovers, chosen, candidate);
+    // What the new root may be made from: a named archive, or (with @root missing, for previous and keep) the newest.
+    const sources = chosen.target.kind === 'archive' || kinds[root] !== 'subvolume' ? archiveNames : [];
+    subvolumes = collectFacts(inventory, config, archiveNames, leftovers, chosen, sources, candidate);
     subvolumes.defaultId = readDefaultSubvolumeId(top);
     const blankRecord = subvolumes.records.get(blank);
     if (blankRecord && blankReadOnly === null) blankReadOnly = blankRecord.readOnly;
@@ -206,12 +208,13 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
 }
 
 /**
- * Records of the archive directory's items, the root, the blank and the target; what lies below each of them. An
- * archive that may age out (`candidate`) also gets its creation time (btrfs subvolume show: one process each), so a
- * name a clock that was behind wrote cannot make it look older than it is. When the listing failed, nested subvolumes
- * are found by walking, and only below what may go or be copied.
+ * Records of the archive directory's items, the root, the blank and the target; the nested subvolumes below the root,
+ * the target, and every archive that may go (`candidate`), is left over, or may be the new root's source (`sources`):
+ * only those are read, since each nested subvolume is verified on disk (one lstat per path component) and a server
+ * keeps many archives that hold many. An archive that may age out also gets its creation time (btrfs subvolume show:
+ * one process each, on the process path), so a name a clock that was behind wrote cannot make it look older than it is.
  */
-function collectFacts(inventory: Inventory, config: Config, archives: string[], leftovers: string[], chosen: ChosenTarget, candidate: (name: string) => boolean): SubvolumeFacts {
+function collectFacts(inventory: Inventory, config: Config, archives: string[], leftovers: string[], chosen: ChosenTarget, sources: string[], candidate: (name: string) => boolean): SubvolumeFacts {
   const { root, blank, oldRoots, snapshots } = config.subvolumes;
   const records = new Map<string, SubvolumeRecord>();
   const nested = new Map<string, NestedSubvolume[]>();
@@ -220,7 +223,7 @@ function collectFacts(inventory: Inventory, config: Config, archives: string[], 
     if (r) records.set(path, r);
     return r;
   };
-  const walked = inventory.listingFailure === undefined ? [...archives, ...leftovers] : [...archives.filter(candidate), ...leftovers];
+  const walked = [...new Set([...archives.filter(candidate), ...sources, ...leftovers])];
   for (const name of [...archives, ...leftovers]) remember(`${oldRoots}/${name}`);
   for (const [name, below] of inventory.belowEach(oldRoots, walked)) if (records.has(`${oldRoots}/${name}`)) nested.set(`${oldRoots}/${name}`, below);
   for (const name of archives.filter(candidate)) {

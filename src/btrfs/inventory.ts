@@ -321,8 +321,7 @@ export class Inventory {
     for (const r of this.kernel!.values()) {
       if (r.path.subarray(0, prefix.length).equals(prefix) && this.isSubvolume(r.path)) found.push({ path: r.path.toString('utf8'), bytes: r.path, readOnly: r.readOnly });
     }
-    const depth = (b: Buffer) => b.filter((c) => c === 0x2f).length;
-    return found.sort((a, b) => depth(b.bytes) - depth(a.bytes) || Buffer.compare(b.bytes, a.bytes));
+    return deepestFirst(found);
   }
 
   /**
@@ -359,8 +358,7 @@ export class Inventory {
         stack.push(child);
       }
     }
-    const depth = (b: Buffer) => b.filter((c) => c === 0x2f).length;
-    return found.sort((a, b) => depth(b.bytes) - depth(a.bytes) || Buffer.compare(b.bytes, a.bytes));
+    return deepestFirst(found);
   }
 
   private collect(path: string, entries: readonly ListingEntry[]): NestedSubvolume[] {
@@ -390,9 +388,14 @@ export class Inventory {
     if (unverified > 0) {
       this.note(`${unverified} line(s) of the subvolume listing under ${path} name no subvolume on disk (names holding newlines and listing-like text?): ignored`);
     }
-    const depth = (b: Buffer) => b.filter((c) => c === 0x2f).length;
-    return [...found.values()].sort((a, b) => depth(b.bytes) - depth(a.bytes) || Buffer.compare(b.bytes, a.bytes));
+    return deepestFirst([...found.values()]);
   }
+}
+
+/** Sorts nested subvolumes deepest first (most `/` in the path), then by path bytes descending; each depth counted once. */
+function deepestFirst(list: NestedSubvolume[]): NestedSubvolume[] {
+  const depth = new Map(list.map((n) => [n, n.bytes.reduce((d, c) => d + (c === 0x2f ? 1 : 0), 0)]));
+  return list.sort((a, b) => depth.get(b)! - depth.get(a)! || Buffer.compare(b.bytes, a.bytes));
 }
 
 /** A subvolume as the btrfs ioctls report it (src/btrfs/native.ts listSubvolumes). */

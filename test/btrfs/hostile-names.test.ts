@@ -165,6 +165,26 @@ describe.each(RUNTIMES)('hostile names under $name', (runtime: Runtime) => {
     expect(c.kind(`${archive}/var/lib/docker`)).toBe('subvolume');
   });
 
+  it('an archive within keepDays as the target, and the newest archive when @root is missing: their nested subvolumes come back too (facts are read below every possible source, not only below what ages out)', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z']);
+    for (const a of ['20261121T000000Z', '20261122T000000Z']) c.createSubvolume(`${OLD_ROOTS}/${a}/var/lib/docker`, { marker: `docker of ${a}\n` });
+    commit(c);
+    const named = c.boot(NOW, { config: CONFIG, cmdline: 'pantheros.rollback=20261121T000000Z' });
+    expect(named.code, describeRun(named)).toBe(0);
+    expect(named.report?.nested.map((n) => n.path)).toEqual(['var/lib/docker']);
+    expect(c.read('@root/var/lib/docker/marker')).toBe('docker of 20261121T000000Z\n');
+    // A normal boot archives that root (with its docker) as the newest archive; then @root goes (an interrupted run):
+    // `previous` is that newest archive, well within keepDays.
+    expect(c.boot('2026-11-26T07:00:00Z', { config: CONFIG }).code).toBe(0);
+    sh('btrfs', ['subvolume', 'delete', c.abs('@root')]);
+    commit(c);
+    const missing = c.boot('2026-11-26T08:00:00Z', { config: CONFIG, cmdline: 'pantheros.rollback=previous' });
+    expect(missing.code, describeRun(missing)).toBe(0);
+    expect(missing.report?.nested.map((n) => n.path)).toEqual(['var/lib/docker']);
+    expect(c.read('@root/var/lib/docker/marker')).toBe('docker of 20261121T000000Z\n');
+  });
+
   it('an archive that is the default subvolume is kept with the reason and a warning naming the fix; the other expired archives still go', () => {
     const c = useBootCase(runtime);
     const expired = ['20250101T000000Z', '20250102T000000Z'];
