@@ -9,6 +9,18 @@ export const OLD_ROOTS = '@btrfs_tmp/old_roots';
 export const NESTED_DIR = 'var/lib/containers/storage/btrfs/subvolumes';
 const DAY = 86_400_000;
 
+/**
+ * The tool ages an archive from the time in its name but never from before its btrfs creation time (otime:
+ * names are forgeable), and the archives here are all created now. So the bench's "now" runs this far ahead of
+ * the real clock: archives are named relative to benchNow() (made before their names, as on a real machine) and
+ * the tool runs with `--now benchNow()`; their mtimes (what the snippet's `find -mtime +30` reads, against the real
+ * clock) carry the same ages relative to the real clock.
+ */
+export const BENCH_AHEAD_MS = 400 * DAY;
+
+/** "Now" for the tool and the archive names: the real clock plus BENCH_AHEAD_MS. */
+export const benchNow = () => new Date(Date.now() + BENCH_AHEAD_MS);
+
 /** The archive name the tool parses and writes: YYYYMMDDTHHMMSSZ (UTC). */
 export function archiveName(date) {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
@@ -44,7 +56,9 @@ export function addArchive(top, date, nested = 0) {
     mkdirSync(join(path, NESTED_DIR), { recursive: true });
     for (let i = 0; i < nested; i++) createSubvolume(join(path, NESTED_DIR, `c${String(i).padStart(3, '0')}`));
   }
-  utimesSync(path, date, date);
+  // The snippet reads mtimes against the real clock: the same age as the name has against benchNow().
+  const aged = new Date(date.getTime() - BENCH_AHEAD_MS);
+  utimesSync(path, aged, aged);
   return path;
 }
 

@@ -4,7 +4,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { basename, join } from 'node:path';
-import { addArchive, archiveDates, fillFiles, layOut, OLD_ROOTS } from './generate.mjs';
+import { addArchive, archiveDates, benchNow, fillFiles, layOut, OLD_ROOTS } from './generate.mjs';
 import { breathe, copyImage, detachImage, makeImage, mountImage, scratchDir } from './image.mjs';
 import { sh, timeCommand } from './sh.mjs';
 import { rotate, summarize } from './stats.mjs';
@@ -169,7 +169,7 @@ function runVariant(variant, top) {
   }
   const { config, cmdline, report } = toolInputs();
   rmSync(report, { force: true });
-  const args = [...variant.pre, 'boot', '--top-level', top, '--now', new Date().toISOString(), '--report', report, '--config', config, '--cmdline', cmdline];
+  const args = [...variant.pre, 'boot', '--top-level', top, '--now', benchNow().toISOString(), '--report', report, '--config', config, '--cmdline', cmdline];
   const r = timeCommand(variant.cmd, args, { env: { ...process.env, ...variant.env } });
   if (r.code !== 0) throw new Error(`${variant.name} boot exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
   const rep = JSON.parse(readFileSync(report, 'utf8'));
@@ -298,7 +298,7 @@ export async function benchTrivial({ runs, log }) {
 
 /** 3. clean-up heavy and the sweep: 30 recent archives + k expired, each with `nested` nested subvolumes. */
 export async function benchCleanup({ runs, sweep, nested = 50, recent = 30, log }) {
-  const now = new Date();
+  const now = benchNow();
   const points = [];
   for (const k of [...sweep].sort((a, b) => a - b)) {
     const t0 = Date.now();
@@ -321,7 +321,7 @@ export async function benchManyArchives({ runs, count, log }) {
   const t0 = Date.now();
   const golden = buildGolden('many', (top) => {
     layOut(top);
-    for (const d of archiveDates(new Date(), { recent: count, expired: 0 })) addArchive(top, d, 0);
+    for (const d of archiveDates(benchNow(), { recent: count, expired: 0 })) addArchive(top, d, 0);
   });
   log(`  golden with ${count} archives built in ${Date.now() - t0} ms`);
   const m = await measureOnGolden(golden, { runs, expectDeleted: 0, log });
