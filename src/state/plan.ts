@@ -292,7 +292,8 @@ export function planState(observed: ObservedState, config: Config, request: Stat
   // Making a snapshot commits the transaction, so every snapshot comes first: what follows (the stubs, every rename
   // of every swap) is written by the commit at the end — or, when btrfs commits on its own between two steps (every
   // 30 s, or when memory asks), partly earlier. So the request goes last: a cut before the final commit leaves it,
-  // and the next boot carries out what is not yet done (a subvolume already made from its snapshot is not repeated).
+  // and the next boot carries it out again (a swap that got through is done once more from the same snapshot, the
+  // state it made, never used, archived: test/btrfs/state-failpoints.test.ts).
   const swap = result === 'ok' ? swapSpecs : [];
   specs.push(...swap.filter((s) => s.action === 'snapshot'));
   specs.push(...swap.filter((s) => s.action !== 'snapshot'));
