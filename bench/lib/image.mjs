@@ -14,6 +14,22 @@ export function scratchDir() {
   return workDir;
 }
 
+let runDirMounted = null;
+
+/**
+ * A tmpfs in the scratch dir for the tool's report: in stage 1 the report goes to /run, a tmpfs (an fsync there costs
+ * nothing), so the bench does not charge the tool for fsyncs on the host's disk that a boot never makes.
+ */
+export function tmpfsRunDir() {
+  if (!runDirMounted) {
+    const dir = join(scratchDir(), 'run');
+    mkdirSync(dir, { recursive: true });
+    sh('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0755', 'tmpfs', dir]);
+    runDirMounted = dir;
+  }
+  return runDirMounted;
+}
+
 /** Makes an empty sparse btrfs image file. */
 export function makeImage(file, size = '2G') {
   sh('truncate', ['-s', size, file]);
@@ -58,6 +74,8 @@ export function copyImage(golden, file) {
 /** Undoes everything this process attached and removes the scratch dir; safe to call twice. */
 export function cleanUp() {
   for (const m of [...attached]) detachImage(m);
+  if (runDirMounted) spawnSync('umount', [runDirMounted], { stdio: 'ignore' });
+  runDirMounted = null;
   const stillMounted = workDir && sh('findmnt', ['-rn', '-o', 'TARGET']).split('\n').some((t) => t.startsWith(workDir));
   if (stillMounted) process.stderr.write(`bench: ${workDir} still has mounts; not removing it\n`);
   else if (workDir) rmSync(workDir, { recursive: true, force: true });

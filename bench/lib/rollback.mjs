@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { basename, join } from 'node:path';
 import { addArchive, archiveDates, benchNow, fillFiles, layOut, OLD_ROOTS } from './generate.mjs';
-import { breathe, copyImage, detachImage, makeImage, mountImage, scratchDir } from './image.mjs';
+import { breathe, copyImage, detachImage, makeImage, mountImage, scratchDir, tmpfsRunDir } from './image.mjs';
 import { sh, timeCommand } from './sh.mjs';
 import { rotate, summarize } from './stats.mjs';
 import { buildMinifiedBundle } from './footprint.mjs';
@@ -137,7 +137,7 @@ export function floorVariants() {
   ]);
 }
 
-/** Shared inputs of every tool run: config (keepDays 30, keepAtLeast 5) and an empty kernel cmdline. */
+/** Shared inputs of every tool run: config (keepDays 30, keepAtLeast 5), an empty kernel cmdline, the report on a tmpfs (as /run in stage 1). */
 function toolInputs() {
   const dir = scratchDir();
   const config = join(dir, 'rollback.json');
@@ -146,7 +146,7 @@ function toolInputs() {
     writeFileSync(config, `${JSON.stringify({ oldRoots: { keepDays: 30, keepAtLeast: 5 } })}\n`);
     writeFileSync(cmdline, 'BOOT_IMAGE=/boot/bzImage root=fstab ro quiet\n');
   }
-  return { config, cmdline, report: join(dir, 'report.json') };
+  return { config, cmdline, report: join(tmpfsRunDir(), 'report.json') };
 }
 
 function countSubvolumes(top) {

@@ -270,11 +270,14 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
 
   if (top) {
     // A copy for `status` after the next switch-root, from every run that executed (failures included) — never from
-    // a dry run or a refused run, never through a symlink or into something that is not a real directory.
+    // a dry run or a refused run, never through a symlink or into something that is not a real directory. Its data is
+    // fsync'ed before the rename (whole after a power cut, never empty), the directory is not (a second log-tree write
+    // on every boot): the report in /run is the one this boot's system reads, and the rename reaches the disk with the
+    // next commit — in stage 1 the unmount of the top level just below.
     if (execution !== undefined && isDirectoryKind(walkPath(top.path, oldRoots))) {
       stamp();
       try {
-        writeFileAtomic(join(top.path, oldRoots, LAST_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
+        writeFileAtomic(join(top.path, oldRoots, LAST_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`, { syncDirectory: false });
       } catch (e) {
         report.warnings.push(`could not keep a copy of this report in ${oldRoots}: ${describeError(e)}`);
       }

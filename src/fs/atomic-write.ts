@@ -8,6 +8,14 @@ import { fdPath, openDirectoryNoFollow, PathWalkError } from './open-dir.js';
 export interface AtomicWriteOptions {
   /** Permission bits of the file (default 0644), set with fchmod so the umask does not narrow them. */
   mode?: number;
+  /**
+   * false: the directory is not fsync'ed after the rename (default true). The file's data is still fsync'ed before
+   * the rename, so after a power cut NAME is the old file or the new one, whole — never empty (btrfs can commit a
+   * rename before the data it points to: issue 13) — but the rename itself reaches the disk with the filesystem's
+   * next commit (btrfs: its `commit=` interval, 30 s by default; an unmount). For copies that are only convenient
+   * (the boot report kept beside the archives): the directory's fsync writes btrfs' log tree again, about 1.5 ms.
+   */
+  syncDirectory?: boolean;
 }
 
 const TEMPORARY_MARK = '.pantheros-tmp-';
@@ -30,7 +38,8 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | const
  * 2. a hidden temporary file `.NAME.pantheros-tmp-<pid>-<random>` is created in it with O_CREAT|O_EXCL|O_NOFOLLOW
  *    (a name someone placed there first — file or symlink — is never opened; another name is tried);
  * 3. the data is written, the mode set, the file fsync'ed and closed;
- * 4. it is renamed over NAME (a symlink at NAME is replaced, never followed), and the directory fsync'ed.
+ * 4. it is renamed over NAME (a symlink at NAME is replaced, never followed), and the directory fsync'ed (unless
+ *    `syncDirectory: false`).
  * On any failure the temporary file is removed and PATH is as it was. The directory must exist.
  * Throws PreconditionError ("cannot write PATH: …") naming a symlink or missing component, or the errno.
  */
@@ -42,6 +51,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
     throw new PreconditionError(`cannot write ${path}: ${reason}`, { cause });
   };
   if (name === '' || abs === '/' || path.endsWith('/')) fail('not a file name');
+  const syncDirectory = options.syncDirectory ?? true;
   let dirFd: number;
   try {
     dirFd = openDirectoryNoFollow(dir);
@@ -71,7 +81,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
     }
     renameSync(fdPath(dirFd, tmp!), fdPath(dirFd, name));
     tmp = undefined;
-    fsyncSync(dirFd);
+    if (syncDirectory) fsyncSync(dirFd);
   } catch (error) {
     if (tmp !== undefined) {
       try {

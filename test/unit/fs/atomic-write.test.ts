@@ -30,6 +30,19 @@ describe('writeFileAtomic', () => {
     writeFileAtomic(join(d, 'm.prom'), Buffer.from('b 2\n'));
     expect(readFileSync(join(d, 'm.prom'), 'utf8')).toBe('b 2\n');
   });
+  it('syncDirectory: false writes the same way (exclusive temporary, fsync, rename, symlink replaced not followed), only the directory is not fsynced', () => {
+    const d = fresh();
+    writeFileSync(join(d, 'victim'), 'precious\n');
+    symlinkSync(join(d, 'victim'), join(d, 'copy.json'));
+    writeFileAtomic(join(d, 'copy.json'), '{"a":1}\n', { syncDirectory: false });
+    expect(readFileSync(join(d, 'victim'), 'utf8')).toBe('precious\n');
+    expect(lstatSync(join(d, 'copy.json')).isSymbolicLink()).toBe(false);
+    expect(readFileSync(join(d, 'copy.json'), 'utf8')).toBe('{"a":1}\n');
+    writeFileAtomic(join(d, 'copy.json'), '{"a":2}\n', { syncDirectory: false });
+    expect(readFileSync(join(d, 'copy.json'), 'utf8')).toBe('{"a":2}\n');
+    expect(readdirSync(d).sort()).toEqual(['copy.json', 'victim']);
+    expect(() => writeFileAtomic(join(d, 'missing', 'x'), 'x', { syncDirectory: false })).toThrow(PreconditionError);
+  });
   it('replaces a symlink at the target instead of writing through it', () => {
     const d = fresh();
     writeFileSync(join(d, 'victim'), 'precious\n');

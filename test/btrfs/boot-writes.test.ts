@@ -1,0 +1,65 @@
+// Real btrfs, traced with strace: what the trivial boot (one root to archive, nothing to delete) asks of the disk,
+// under Node and Bun. Its durability is the swap's commits — the snapshot's own commit and the final one — and one
+// fsync: the data of the report copy kept beside the archives, before its rename (so a power cut never leaves it
+// empty: issue 13); the directory's fsync after the rename, a second btrfs log-tree write on every boot (issue 15), is
+// not made — the rename reaches the disk with the next commit. The report in the given --report file (/run in stage 1)
+// keeps both fsyncs. A count of calls, not a time: it cannot flake with load.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createImage } from '../helpers/btrfs-image.js';
+import { BOOT_BUNDLE, requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
+import { bundleEnv } from '../helpers/run-bundle.js';
+
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'strace'], 'apt-get install -y btrfs-progs util-linux strace'));
+
+interface Traced {
+  /** Every fsync/fdatasync/syncfs line, with the path strace -y gives for its descriptor. */
+  syncs: string[];
+  /** The btrfs ioctls made on a real descriptor (the ffi probe on fd -1 is left out). */
+  ioctls: string[];
+}
+
+/** Runs one boot of the boot bundle under strace -f (children too: btrfs-progs under Node). */
+function tracedBoot(bin: string, top: string, dir: string): Traced {
+  const log = join(dir, 'strace.log');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ oldRoots: { keepDays: 30, keepAtLeast: 5 } }));
+  writeFileSync(join(dir, 'cmdline'), 'quiet\n');
+  const r = spawnSync(
+    'strace',
+    ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,syncfs,sync,ioctl', '-o', log, bin, BOOT_BUNDLE, 'boot', '--top-level', top, '--now', '2026-11-26T06:00:00Z', '--config', join(dir, 'config.json'), '--cmdline', join(dir, 'cmdline'), '--report', join(dir, 'report.json')],
+    { encoding: 'utf8', env: { ...bundleEnv({}), BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' } },
+  );
+  expect(r.status, r.stderr).toBe(0);
+  const lines = readFileSync(log, 'utf8').split('\n').map((l) => l.replace(/^\d+ +/, ''));
+  return {
+    syncs: lines.filter((l) => /^(fsync|fdatasync|syncfs|sync)\(/.test(l)),
+    ioctls: lines.filter((l) => /^ioctl\(\d+</.test(l) && /BTRFS_IOC_/.test(l)).map((l) => /BTRFS_IOC_[A-Z0-9_]+/.exec(l)![0]),
+  };
+}
+
+describe.each(RUNTIMES)('trivial boot under $name', (runtime) => {
+  it('makes the swap durable with the snapshot and one final commit, and fsyncs on btrfs only the report copy\'s data', () => {
+    const image = createImage();
+    try {
+      const traced = tracedBoot(runtime.bin, image.top, image.dir);
+      const report = JSON.parse(readFileSync(join(image.dir, 'report.json'), 'utf8')) as { result: string };
+      expect(report.result).toBe('ok');
+      // The kept copy is there, whole, for `status`.
+      const kept = JSON.parse(readFileSync(join(image.top, '@btrfs_tmp/old_roots/.pantheros-last-report.json'), 'utf8')) as { result: string; archived: { name: string } };
+      expect(kept).toMatchObject({ result: 'ok', archived: { name: '20261126T060000Z' } });
+      // On the btrfs filesystem one fsync, of the copy's temporary file; none of a directory (strace -y names the path).
+      const onBtrfs = traced.syncs.filter((l) => l.includes(image.top));
+      expect(onBtrfs, onBtrfs.join('\n')).toHaveLength(1);
+      expect(onBtrfs[0]).toMatch(/^fsync\(\d+<[^>]*\/old_roots\/\.\.pantheros-last-report\.json\.pantheros-tmp-\d+-[0-9a-z]+>\)/);
+      // The report file outside keeps its fsyncs (file and directory): it is written durably.
+      expect(traced.syncs.some((l) => l.includes('report.json'))).toBe(true);
+      // The swap's commits: one snapshot, one final sync of the filesystem.
+      expect(traced.ioctls.filter((i) => i.startsWith('BTRFS_IOC_SNAP_CREATE'))).toHaveLength(1);
+      expect(traced.ioctls.filter((i) => i === 'BTRFS_IOC_SYNC')).toHaveLength(1);
+    } finally {
+      image.destroy();
+    }
+  });
+});
