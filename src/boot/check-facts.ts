@@ -41,7 +41,12 @@ export function bootCheckFacts(observed: Observed, plan: BootPlan, config: Confi
   };
 }
 
-/** Boot-only invariants on top of the shared check: a boot that changes the root ends with a root in place. */
+/**
+ * Boot-only invariants on top of the shared check: a boot that changes the root ends with a root in place, and ends
+ * committed — with a commit step, or with the snapshot that made the root (a btrfs snapshot is made in a transaction
+ * commit, and BTRFS_IOC_SNAP_CREATE_V2 returns once that commit is on disk: fs/btrfs/ioctl.c create_snapshot).
+ * Throws InternalError otherwise.
+ */
 export function checkBootShape(plan: BootPlan, config: Config): void {
   const { root } = config.subvolumes;
   const placesRoot = plan.steps.some((s) => (s.action === 'rename' && s.to === root) || ((s.action === 'snapshot' || s.action === 'create-subvolume') && s.dest === root));
@@ -49,7 +54,8 @@ export function checkBootShape(plan: BootPlan, config: Config): void {
     throw new InternalError(`refusing an unsafe plan (nothing was changed): it ends without a ${root}`);
   }
   const last = plan.steps.at(-1);
-  if (placesRoot && last?.action !== 'commit') {
+  const committed = last?.action === 'commit' || (last?.action === 'snapshot' && last.dest === root);
+  if (placesRoot && !committed) {
     throw new InternalError('refusing an unsafe plan (nothing was changed): the swap is not followed by a commit');
   }
 }

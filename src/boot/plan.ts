@@ -184,7 +184,12 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     specs.push({ action: 'rename', from: newRoot, to: root, reason: `put the new root, with its nested subvolumes, in place as ${root}` });
   }
   if (consume) specs.push(consume);
-  specs.push({ action: 'commit', reason: 'commit the swap: when the boot goes on, the new root is on disk whatever happens next' });
+  // A snapshot that comes last already committed the swap: btrfs makes a snapshot in a transaction commit and the ioctl
+  // returns once it is on disk, with every change before it (the rename) — a commit step after it would find nothing
+  // to write (and under Node costs a `btrfs` process). Anything else last is followed by a commit.
+  const last = specs.at(-1);
+  if (last?.action === 'snapshot' && last.dest === root) last.reason += '; made in a transaction commit that carries the rename before it, so the swap is on disk when it returns';
+  else specs.push({ action: 'commit', reason: 'commit the swap: when the boot goes on, the new root is on disk whatever happens next' });
 
   return {
     kind: 'boot',

@@ -18,10 +18,11 @@ const safe = (o: StateOptions, p: BootPlan, c = config) => {
 const warnings = (p: BootPlan) => p.notices.map((n) => `${n.what} ${n.fix}`).join('\n');
 
 describe('planBoot: normal boot', () => {
-  it('archives the old root and makes the new one in its place with one snapshot, whose commit carries both; then a commit', () => {
+  it('archives the old root and makes the new one in its place with one snapshot, whose commit carries both: no commit step after it', () => {
     const o = { archives: ['20261125T000000Z'] };
     const p = plan(o);
-    expect(actions(p)).toEqual([`rename @root → ${OLD}/20261126T120000Z`, 'snapshot @root-blank → @root', 'commit']);
+    expect(actions(p)).toEqual([`rename @root → ${OLD}/20261126T120000Z`, 'snapshot @root-blank → @root']);
+    expect(p.steps.at(-1)?.reason).toMatch(/made in a transaction commit that carries the rename before it, so the swap is on disk when it returns/);
     expect(p.newRoot).toBeNull();
     expect(p).toMatchObject({ result: 'ok', archive: { name: '20261126T120000Z' }, created: { path: '@root', from: '@root-blank' }, blockers: [] });
     expect(p.steps.every((s) => s.reason.length > 10)).toBe(true);
@@ -331,7 +332,13 @@ describe('planBoot: interrupted runs and broken layouts', () => {
   it('with the root missing, archives nothing and makes a new root', () => {
     const p = plan({ archives: ['20261125T000000Z'], root: 'missing' });
     expect(p.archive).toBeNull();
-    expect(actions(p)).toEqual(['snapshot @root-blank → @root', 'commit']);
+    expect(actions(p)).toEqual(['snapshot @root-blank → @root']);
+  });
+
+  it('ends with a commit step whenever the snapshot of the root is not the last change: a request removed after it, an empty root created', () => {
+    const last = (p: ReturnType<typeof plan>) => p.steps.slice(-2).map((s) => s.action);
+    expect(last(plan({ archives: ['20261125T000000Z'], request: { target: '20261125T000000Z' } }))).toEqual(['remove-file', 'commit']);
+    expect(last(plan({ blank: 'missing' }))).toEqual(['create-subvolume', 'commit']);
   });
 
   it.each<[StateOptions, RegExp]>([
@@ -367,8 +374,9 @@ describe('planBoot: interrupted runs and broken layouts', () => {
     const removed = p.steps.filter((s) => s.action === 'remove-file').map((s) => (s as { path: string }).path);
     expect(removed).toEqual(temporaries.map((t) => `${OLD}/${t}`));
     expect(p.recovered.join('\n')).toMatch(/interrupted write of \.pantheros-next-boot/);
-    // Before the swap and its commit; the one check accepts them, and refuses a lookalike the planner would never name.
-    expect(p.steps.at(-1)?.action).toBe('commit');
+    // Before the swap (the snapshot, which commits); the one check accepts them, and refuses a lookalike the planner would never name.
+    expect(Math.max(...p.steps.flatMap((s, i) => (s.action === 'remove-file' ? [i] : [])))).toBeLessThan(p.steps.findIndex((s) => s.action === 'snapshot'));
+    expect(p.steps.at(-1)).toMatchObject({ action: 'snapshot', dest: '@root' });
     const facts = bootCheckFacts(state({ others: temporaries.map((name) => ({ name, kind: 'file' as const })) }), p, config);
     expect(findViolations(p.steps, bootScope(config), facts)).toEqual([]);
     // The check judges names (the executor unlinks, which a directory or symlink of a good name would not let it follow).
@@ -431,9 +439,20 @@ describe('the one check on boot plans', () => {
     expect(judge(steps).map((v) => v.text).join()).toMatch(/@root is made while the @root it replaces is still there/);
   });
 
-  it('a boot plan must end with a root in place and a commit', () => {
+  it('a boot plan must end with a root in place, committed: by a commit step or by the snapshot that made the root', () => {
     const p = base();
+    expect(() => checkBootShape(p, c)).not.toThrow();
     expect(() => checkBootShape({ ...p, steps: p.steps.filter((s) => !(s.action === 'snapshot' && s.dest === '@root')) }, c)).toThrow(/ends without a @root/);
-    expect(() => checkBootShape({ ...p, steps: p.steps.filter((s) => s.action !== 'commit') }, c)).toThrow(/not followed by a commit/);
+    // Anything after the snapshot needs a commit after it: a removal, a rename.
+    const snapshot = p.steps.find((s) => s.action === 'snapshot')!;
+    const removal: Step = { n: 9, action: 'remove-file', path: `${OLD}/.pantheros-next-boot`, reason: 'x' };
+    expect(() => checkBootShape({ ...p, steps: [...p.steps, removal] }, c)).toThrow(/not followed by a commit/);
+    expect(() => checkBootShape({ ...p, steps: [...p.steps, removal, { n: 10, action: 'commit', reason: 'x' }] }, c)).not.toThrow();
+    // A snapshot elsewhere than the root (a nested subvolume, a temporary new root) does not commit the swap's rename into place.
+    const assembled: Step[] = [{ ...snapshot, dest: `${OLD}/.pantheros-new-root` } as Step, { n: 3, action: 'rename', from: `${OLD}/.pantheros-new-root`, to: '@root', reason: 'x' }];
+    expect(() => checkBootShape({ ...p, steps: assembled }, c)).toThrow(/not followed by a commit/);
+    expect(() => checkBootShape({ ...p, steps: [...assembled, { ...snapshot, n: 4, source: '@root-blank', dest: `@root/var/lib/x` } as Step] }, c)).toThrow(/not followed by a commit/);
+    // create-subvolume is followed by its own commit step.
+    expect(() => checkBootShape({ ...p, steps: [{ n: 1, action: 'create-subvolume', dest: '@root', reason: 'x' }] }, c)).toThrow(/not followed by a commit/);
   });
 });
