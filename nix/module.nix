@@ -38,6 +38,39 @@ let
   # Stage 1 runs only `boot`: the boot-only bundle loads nothing else (about half the bytes to parse at every boot).
   bootBundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback-boot.mjs";
   runtimeBin = "${cfg.runtimePackage}/bin/${cfg.runtime}";
+  # Stage 1 starts from what was compiled at build time (initrd.startupSnapshot): under Bun one executable with
+  # the boot bundle's bytecode inside, under Node a V8 start-up snapshot of it — each made by the runtime that
+  # runs it; otherwise the runtime and the boot-only bundle.
+  bootExecutable = pkgs.callPackage ./boot-executable.nix {
+    bun = cfg.runtimePackage;
+    pantheros-rollback = cfg.package;
+  };
+  bootSnapshot = pkgs.callPackage ./boot-snapshot.nix {
+    nodejs = cfg.runtimePackage;
+    pantheros-rollback = cfg.package;
+  };
+  stage1Program =
+    if !cfg.initrd.startupSnapshot then
+      [
+        runtimeBin
+        bootBundle
+      ]
+    else if cfg.runtime == "bun" then
+      [ "${bootExecutable}/bin/pantheros-rollback-boot" ]
+    else
+      [
+        runtimeBin
+        "--snapshot-blob"
+        "${bootSnapshot}/lib/pantheros-rollback-boot.blob"
+      ];
+  stage1StorePaths =
+    if cfg.initrd.startupSnapshot && cfg.runtime == "node" then
+      [
+        runtimeBin
+        "${bootSnapshot}/lib/pantheros-rollback-boot.blob"
+      ]
+    else
+      stage1Program;
   btrfsBin = "${pkgs.btrfs-progs}/bin/btrfs";
   # The same runtime and bundle in stage 1 and stage 2, so what was tested in one runs in the other.
   # btrfs and mount come from the store, whatever the caller's PATH (systemd services get only
@@ -256,11 +289,7 @@ in
         # The runtime binary and btrfs (make-initrd-ng copies their ELF libraries) and the
         # single-file boot-only bundle; mount/umount are in every systemd initrd. initrdBin also puts
         # btrfs-progs into the emergency shell's /bin for manual recovery.
-        storePaths = [
-          runtimeBin
-          bootBundle
-          btrfsBin
-        ];
+        storePaths = stage1StorePaths ++ [ btrfsBin ];
         initrdBin = [ pkgs.btrfs-progs ];
         services.pantheros-rollback = {
           description = "Archive the old root and create a fresh one (pantheros-rollback)";
@@ -292,13 +321,14 @@ in
             # Never run twice in one boot (a second run would archive the fresh root).
             RemainAfterExit = true;
             # The config is read from its default path, /etc/pantheros/rollback.json (installed above).
-            ExecStart = utils.escapeSystemdExecArgs [
-              runtimeBin
-              bootBundle
-              "boot"
-              "--device"
-              (toString cfg.device)
-            ];
+            ExecStart = utils.escapeSystemdExecArgs (
+              stage1Program
+              ++ [
+                "boot"
+                "--device"
+                (toString cfg.device)
+              ]
+            );
             TimeoutStartSec = startTimeoutSeconds;
             Environment = [ "PANTHEROS_BTRFS=${btrfsBin}" ];
             # Lines go to stderr with their priority (<3>, <4>, <6>) when JOURNAL_STREAM says the journal

@@ -310,6 +310,21 @@ in
       '';
     };
 
+    initrd.startupSnapshot = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Stage 1 starts the boot command from what was compiled when the system was built, instead of
+        parsing the boot-only bundle at every boot: with {option}`pantherOS.filesystems.impermanence.runtime`
+        `node`, a V8 start-up snapshot of it (`node --snapshot-blob … boot`, built by
+        {option}`pantherOS.filesystems.impermanence.runtimePackage`, the Node that loads it); with `bun`,
+        one executable, `bun build --compile --bytecode` of it by that Bun (it replaces `bin/bun` and the
+        bundle in the initrd, about the same size). `npm run bench`, trivial boot, 2026-11-30: Bun
+        31.5 ms instead of 66.8 ms; Node see the README's benchmarks. `false`: the runtime and the bundle.
+        The running system always runs the full bundle with the runtime.
+      '';
+    };
+
     initrd.failBootOnError = mkOption {
       type = types.bool;
       default = false;

@@ -65,8 +65,10 @@ buildNpmPackage {
   installPhase = ''
     runHook preInstall
     install -Dm755 dist/pantheros-rollback.mjs $out/lib/pantheros-rollback/pantheros-rollback.mjs
-    # What stage 1 runs: only `boot` (nix/module.nix).
+    # What stage 1 runs: only `boot` (nix/module.nix), and its entry for Node's start-up snapshot
+    # (nix/boot-snapshot.nix builds the blob with the Node that runs it).
     install -Dm644 dist/pantheros-rollback-boot.mjs $out/lib/pantheros-rollback/pantheros-rollback-boot.mjs
+    install -Dm644 dist/pantheros-rollback-boot-snapshot.cjs $out/lib/pantheros-rollback/pantheros-rollback-boot-snapshot.cjs
     makeWrapper ${lib.getExe' nodejs-slim "node"} $out/bin/pantheros-rollback \
       --add-flags $out/lib/pantheros-rollback/pantheros-rollback.mjs
     runHook postInstall

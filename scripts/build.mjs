@@ -7,6 +7,12 @@
 //   node scripts/build.mjs --compile BUN     also dist/bun/pantheros-rollback-boot: one executable, that Bun's
 //                                            runtime with the boot bundle's bytecode inside (replaces `bun` and
 //                                            the bundle in the initrd; the fastest start measured)
+//   node scripts/build.mjs --node-snapshot NODE
+//                                            also dist/node/pantheros-rollback-boot.blob: that Node's V8
+//                                            start-up snapshot of the boot-only entry, run as
+//                                            `NODE --snapshot-blob FILE boot …` (a blob loads only into the
+//                                            Node binary that wrote it); the entry it is built from,
+//                                            dist/pantheros-rollback-boot-snapshot.cjs, is always built
 //   node scripts/build.mjs ENTRY.ts OUT.mjs  another entry, bundled the same way (the real-btrfs tests bundle
 //                                            their driver of src/btrfs/native.ts, the bench its floor script)
 import { build } from 'esbuild';
@@ -16,13 +22,13 @@ import { dirname } from 'node:path';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 
-async function bundle(entry, outfile) {
+async function bundle(entry, outfile, format = 'esm') {
   await build({
     entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format,
     target: ['node20'],
     minify: process.env.MINIFY === '1',
     legalComments: 'none',
@@ -50,6 +56,17 @@ function bytecode(bun, input, outdir) {
   console.log(`${outdir}: Bun bytecode build of ${input}`);
 }
 
+/**
+ * `node --build-snapshot`: runs the CommonJS boot entry (src/bin-boot-snapshot.ts; a snapshot is built from one
+ * script, not from ES modules) and saves the heap with the bundle compiled and its modules evaluated.
+ */
+function nodeSnapshot(node, entry, blob) {
+  mkdirSync(dirname(blob), { recursive: true });
+  rmSync(blob, { force: true });
+  execFileSync(node, ['--snapshot-blob', blob, '--build-snapshot', entry], { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH } });
+  console.log(`${blob}: ${statSync(blob).size} bytes, V8 start-up snapshot of ${entry} by ${node}`);
+}
+
 /** `bun build --compile --bytecode`: a self-contained executable (the runtime, the code and its bytecode). */
 function compile(bun, input, outfile) {
   mkdirSync(dirname(outfile), { recursive: true });
@@ -63,10 +80,12 @@ if (args.length === 2 && !args[0].startsWith('--')) {
 } else {
   await bundle('src/bin.ts', 'dist/pantheros-rollback.mjs');
   await bundle('src/bin-boot.ts', 'dist/pantheros-rollback-boot.mjs');
+  await bundle('src/bin-boot-snapshot.ts', 'dist/pantheros-rollback-boot-snapshot.cjs', 'cjs');
   for (let i = 0; i < args.length; i += 2) {
-    const bun = args[i + 1];
-    if (!bun || !['--bytecode', '--compile'].includes(args[i])) throw new Error(`unknown arguments ${args.join(' ')} (see the head of scripts/build.mjs)`);
-    if (args[i] === '--bytecode') bytecode(bun, 'dist/pantheros-rollback-boot.mjs', 'dist/bun');
-    else compile(bun, 'dist/pantheros-rollback-boot.mjs', 'dist/bun/pantheros-rollback-boot');
+    const runtime = args[i + 1];
+    if (!runtime || !['--bytecode', '--compile', '--node-snapshot'].includes(args[i])) throw new Error(`unknown arguments ${args.join(' ')} (see the head of scripts/build.mjs)`);
+    if (args[i] === '--bytecode') bytecode(runtime, 'dist/pantheros-rollback-boot.mjs', 'dist/bun');
+    else if (args[i] === '--compile') compile(runtime, 'dist/pantheros-rollback-boot.mjs', 'dist/bun/pantheros-rollback-boot');
+    else nodeSnapshot(runtime, 'dist/pantheros-rollback-boot-snapshot.cjs', 'dist/node/pantheros-rollback-boot.blob');
   }
 }

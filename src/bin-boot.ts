@@ -2,6 +2,6 @@
 // so a boot loads and parses nothing it does not run — under half of the full bundle's bytes.
 // node|bun dist/pantheros-rollback-boot.mjs boot …; any other command is a usage error (exit 2).
 import { runProcess } from './cli/main.js';
-import { bootCommand } from './commands/boot.js';
+import { BOOT_COMMANDS } from './boot-commands.js';
 
-runProcess([{ name: 'boot', summary: 'archive the root and make a fresh one (run by the initrd)', load: async () => bootCommand }]);
+runProcess(BOOT_COMMANDS);

@@ -1,6 +1,12 @@
 // argv builders for btrfs-progs: pure, so tests and --dry-run can show exactly what runs.
 
-export const BTRFS = process.env.PANTHEROS_BTRFS ?? 'btrfs';
+/**
+ * The btrfs program: $PANTHEROS_BTRFS (the NixOS module names btrfs-progs by store path), else `btrfs` on PATH. Read
+ * at every call, never at load: Node's start-up snapshot (src/bin-boot-snapshot.ts) evaluates modules at build time.
+ */
+export function btrfsProgram(): string {
+  return process.env.PANTHEROS_BTRFS ?? 'btrfs';
+}
 
 /** Throws unless p is an absolute path that cannot be read as an option. */
 export function assertSafePath(p: string): string {
@@ -11,29 +17,29 @@ export function assertSafePath(p: string): string {
 }
 
 export function snapshotArgv(source: string, dest: string, readOnly = false): string[] {
-  return [BTRFS, 'subvolume', 'snapshot', ...(readOnly ? ['-r'] : []), assertSafePath(source), assertSafePath(dest)];
+  return [btrfsProgram(), 'subvolume', 'snapshot', ...(readOnly ? ['-r'] : []), assertSafePath(source), assertSafePath(dest)];
 }
 
 export function createArgv(dest: string): string[] {
-  return [BTRFS, 'subvolume', 'create', assertSafePath(dest)];
+  return [btrfsProgram(), 'subvolume', 'create', assertSafePath(dest)];
 }
 
 /** One process deletes every path, in the order given (deepest first), and commits the transaction at the end (unless commit is false). */
 export function deleteArgv(paths: readonly string[], commit = true): string[] {
-  return [BTRFS, 'subvolume', 'delete', ...(commit ? ['--commit-after'] : []), ...paths.map(assertSafePath)];
+  return [btrfsProgram(), 'subvolume', 'delete', ...(commit ? ['--commit-after'] : []), ...paths.map(assertSafePath)];
 }
 
 /** One transaction commit of the filesystem holding path (BTRFS_IOC_SYNC). */
 export function syncArgv(path: string): string[] {
-  return [BTRFS, 'filesystem', 'sync', assertSafePath(path)];
+  return [btrfsProgram(), 'filesystem', 'sync', assertSafePath(path)];
 }
 
 /** Prints the default subvolume: "ID 5 (FS_TREE)" or "ID <id> gen … path <name>". */
 export function getDefaultArgv(path: string): string[] {
-  return [BTRFS, 'subvolume', 'get-default', assertSafePath(path)];
+  return [btrfsProgram(), 'subvolume', 'get-default', assertSafePath(path)];
 }
 
 /** Lists every subvolume of the filesystem, with creation generation and parent, paths relative to the top level. */
 export function listArgv(top: string, readOnlyOnly = false): string[] {
-  return [BTRFS, 'subvolume', 'list', '-c', '-g', '-p', '-u', '-q', '-R', ...(readOnlyOnly ? ['-r'] : []), assertSafePath(top)];
+  return [btrfsProgram(), 'subvolume', 'list', '-c', '-g', '-p', '-u', '-q', '-R', ...(readOnlyOnly ? ['-r'] : []), assertSafePath(top)];
 }

@@ -13,7 +13,7 @@ import { accessSync, constants, lstatSync, readdirSync, type Stats } from 'node:
 import { atParent, lstatBelow } from '../fs/open-dir.js';
 import { SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { join } from 'node:path';
-import { assertSafePath, BTRFS, listArgv } from './commands.js';
+import { assertSafePath, btrfsProgram, listArgv } from './commands.js';
 import { parseListing, type ListingEntry, type ListingText } from './listing.js';
 import { CommandError, runCommand, runCommandBytes } from './run.js';
 import { defaultSubvolumeId, listSubvolumes } from './native.js';
@@ -107,7 +107,7 @@ export function parseShow(output: string, relPath: string): Omit<SubvolumeRecord
 function showSubvolume(abs: string): string | undefined {
   // The fixed fields come first; btrfs-progs exits 1 when it then cannot list the snapshots of the subvolume (a
   // path longer than PATH_MAX anywhere), so the output is judged by parseShow, not by the exit code.
-  const r = runCommand([BTRFS, 'subvolume', 'show', assertSafePath(abs)]);
+  const r = runCommand([btrfsProgram(), 'subvolume', 'show', assertSafePath(abs)]);
   return r.stdout || undefined;
 }
 

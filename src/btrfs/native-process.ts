@@ -3,7 +3,7 @@
 // this process opened and passes on as fd N), its outcome decided from the filesystem, its errno
 // read from the fixed start of btrfs-progs' message (a name can only ever follow that start).
 import { closeSync, constants, lstatSync, openSync, renameSync, statfsSync } from 'node:fs';
-import { BTRFS, createArgv, deleteArgv, getDefaultArgv, snapshotArgv, syncArgv } from './commands.js';
+import { btrfsProgram, createArgv, deleteArgv, getDefaultArgv, snapshotArgv, syncArgv } from './commands.js';
 import { CommandError, runCommand, type CommandResult } from './run.js';
 import {
   BtrfsError,
@@ -274,7 +274,7 @@ export function setWritable(absPath: BtrfsPath): void {
   const bytes = checkPath(absPath, 'delete');
   const fd = openSubvolume(bytes, 'delete', absPath);
   try {
-    const r = runCommand([BTRFS, 'property', 'set', '-f', '-ts', procFd(0), 'ro', 'false'], { fds: [fd] });
+    const r = runCommand([btrfsProgram(), 'property', 'set', '-f', '-ts', procFd(0), 'ro', 'false'], { fds: [fd] });
     if (r.code !== 0) throw failure(r, 'delete', absPath);
   } finally {
     closeSync(fd);
@@ -286,7 +286,7 @@ export function waitForCleaner(absPathOnFs: BtrfsPath): void {
   const bytes = checkPath(absPathOnFs, 'sync');
   const fd = openDirectory(bytes, 'sync', absPathOnFs);
   try {
-    const r = runCommand([BTRFS, 'subvolume', 'sync', procFd(0)], { fds: [fd] });
+    const r = runCommand([btrfsProgram(), 'subvolume', 'sync', procFd(0)], { fds: [fd] });
     if (r.code !== 0) throw failure(r, 'sync', absPathOnFs);
   } finally {
     closeSync(fd);

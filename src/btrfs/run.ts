@@ -1,5 +1,4 @@
 // Runs a command without a shell; Bun.spawnSync under Bun (no node:child_process set-up cost), spawnSync under Node.
-import { createRequire } from 'node:module';
 
 export interface CommandResult {
   argv: string[];
@@ -35,8 +34,8 @@ let nodeSpawnSync: NodeSpawnSync | undefined;
  */
 function loadNodeSpawnSync(): NodeSpawnSync {
   const load = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
-  const mod = (load ? load('node:child_process') : createRequire(import.meta.url)('node:child_process')) as typeof import('node:child_process');
-  return mod.spawnSync;
+  if (!load) throw new Error(`process.getBuiltinModule is missing: this runtime (${process.version}) is older than Node 20.16 or Bun 1.1, which the tool needs`);
+  return (load('node:child_process') as typeof import('node:child_process')).spawnSync;
 }
 
 /** How many processes this run has started; the report carries it. */

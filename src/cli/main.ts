@@ -134,9 +134,13 @@ export async function main(argv: string[], commands: readonly CommandEntry[]): P
   }
 }
 
-/** Runs main on this process's arguments: sets process.exitCode; a rejection is an internal error (exit 4). */
-export function runProcess(commands: readonly CommandEntry[]): void {
-  main(process.argv.slice(2), commands).then(
+/**
+ * Runs main on this process's arguments (argv: the command and its arguments, by default process.argv after the
+ * runtime and the script; Node's start-up snapshot passes process.argv.slice(1)): sets process.exitCode; a rejection
+ * is an internal error (exit 4).
+ */
+export function runProcess(commands: readonly CommandEntry[], argv: string[] = process.argv.slice(2)): void {
+  main(argv, commands).then(
     (code) => {
       process.exitCode = code;
     },

@@ -7,7 +7,7 @@ import { output, withTopLevel } from '../cli/context.js';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { ensureRunDir, RUN_LAYOUT } from '../fs/run-dir.js';
-import { assertSafePath, BTRFS } from '../btrfs/commands.js';
+import { assertSafePath, btrfsProgram } from '../btrfs/commands.js';
 import { takeInventory } from '../btrfs/inventory.js';
 import { listDirectory, measureSpace } from '../boot/observe.js';
 import { observeSnapshots } from '../snapshots/observe.js';
@@ -97,9 +97,9 @@ export const metricsCommand: Command = {
       // Counted from the filesystem (names in the archive and class directories, facts verified), as list and prune count.
       const inventory = takeInventory(top, { writableMount: false });
       const archives = listDirectory(join(top, oldRoots)).filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.') && inventory.record(`${oldRoots}/${e.name}`)).length;
-      const usage = runCommand([BTRFS, 'filesystem', 'usage', '-b', assertSafePath(top)]);
+      const usage = runCommand([btrfsProgram(), 'filesystem', 'usage', '-b', assertSafePath(top)]);
       if (usage.code !== 0) warn(`btrfs filesystem usage failed: ${usage.stderr.trim()}`);
-      const stats = runCommand([BTRFS, 'device', 'stats', assertSafePath(top)]);
+      const stats = runCommand([btrfsProgram(), 'device', 'stats', assertSafePath(top)]);
       if (stats.code !== 0 && !stats.stdout) warn(`btrfs device stats failed: ${stats.stderr.trim()}`);
       const metrics = buildMetrics({
         now: new Date(),

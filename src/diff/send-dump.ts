@@ -1,18 +1,18 @@
 // Runs `btrfs send --no-data -p PARENT CHILD | btrfs receive --dump` (no shell) and feeds the dump to the parser line by line.
 import { spawn } from 'node:child_process';
-import { assertSafePath, BTRFS } from '../btrfs/commands.js';
+import { assertSafePath, btrfsProgram } from '../btrfs/commands.js';
 import { spawnCounter } from '../btrfs/run.js';
 import { trackChild } from '../cli/signals.js';
 import { createDumpParser, type DumpResult } from './parse-dump.js';
 
 /** The metadata-only send stream that turns read-only PARENT into read-only CHILD. */
 export function sendArgv(parent: string, child: string): string[] {
-  return [BTRFS, 'send', '--no-data', '-q', '-p', assertSafePath(parent), assertSafePath(child)];
+  return [btrfsProgram(), 'send', '--no-data', '-q', '-p', assertSafePath(parent), assertSafePath(child)];
 }
 
 /** Prints a send stream from stdin as one line per command, without applying it. */
 export function receiveDumpArgv(): string[] {
-  return [BTRFS, 'receive', '--dump'];
+  return [btrfsProgram(), 'receive', '--dump'];
 }
 
 export class SendDumpError extends Error {

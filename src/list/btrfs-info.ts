@@ -1,5 +1,5 @@
 // Facts `list` and `check` read from btrfs-progs beyond the subvolume listing: creation time, sizes, default subvolume.
-import { BTRFS, assertSafePath } from '../btrfs/commands.js';
+import { assertSafePath, btrfsProgram } from '../btrfs/commands.js';
 import { runCommand } from '../btrfs/run.js';
 
 /** The "Creation time:" line of `btrfs subvolume show` (e.g. "2026-11-26 06:41:30 +0000") as a Date; undefined when absent. */
@@ -42,7 +42,7 @@ export function parseGetDefault(text: string): { id: number; path: string | null
  * must name the subvolume, and only the lines after it are read (a name cannot add one there).
  */
 export function readCreationTime(abs: string): Date | undefined {
-  const r = runCommand([BTRFS, 'subvolume', 'show', assertSafePath(abs)]);
+  const r = runCommand([btrfsProgram(), 'subvolume', 'show', assertSafePath(abs)]);
   const lines = r.stdout.split('\n');
   if (lines[1]?.replace(/^\s*Name:\s*/, '') !== abs.slice(abs.lastIndexOf('/') + 1)) return undefined;
   return parseCreationTime(lines.slice(2).join('\n'));
@@ -50,7 +50,7 @@ export function readCreationTime(abs: string): Date | undefined {
 
 /** Sizes per subvolume id when quotas are enabled; `enabled: false` when they are not (or btrfs refuses). */
 export function readQgroups(top: string): { enabled: boolean; sizes: Map<number, QgroupSize>; note: string | undefined } {
-  const r = runCommand([BTRFS, 'qgroup', 'show', '--raw', assertSafePath(top)]);
+  const r = runCommand([btrfsProgram(), 'qgroup', 'show', '--raw', assertSafePath(top)]);
   if (r.code !== 0) return { enabled: false, sizes: new Map(), note: r.stderr.trim() || undefined };
   const warn = /rescan is running|inconsistent/i.exec(r.stderr);
   return { enabled: true, sizes: parseQgroupShow(r.stdout), note: warn ? 'quota data may be incomplete (a qgroup rescan is running or is needed: btrfs quota rescan)' : undefined };
@@ -58,6 +58,6 @@ export function readQgroups(top: string): { enabled: boolean; sizes: Map<number,
 
 /** The default subvolume (what a mount without subvol= gets). */
 export function readDefaultSubvolume(top: string): { id: number; path: string | null } | undefined {
-  const r = runCommand([BTRFS, 'subvolume', 'get-default', assertSafePath(top)]);
+  const r = runCommand([btrfsProgram(), 'subvolume', 'get-default', assertSafePath(top)]);
   return r.code === 0 ? parseGetDefault(r.stdout) : undefined;
 }

@@ -1,6 +1,7 @@
 // Real btrfs: the initrd's boot-only bundle (dist/pantheros-rollback-boot.mjs) under Node and Bun,
-// Bun's bytecode build of it and Bun's executable of it, both run from a read-only directory (as from
-// an initrd's store), boot exactly as the full bundle does; any other command is refused.
+// Bun's bytecode build of it, Bun's executable of it and Node's V8 start-up snapshot of its entry
+// (dist/pantheros-rollback-boot-snapshot.cjs), each run from a read-only directory (as from an
+// initrd's store), boot exactly as the full bundle does; any other command is refused.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { BUN, NODE, REPO, requirePrerequisites } from '../helpers/prereq.js';
 
 const BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
 const FULL_BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
+const SNAPSHOT_ENTRY = join(REPO, 'dist/pantheros-rollback-boot-snapshot.cjs');
 let store = '';
 
 beforeAll(() => {
@@ -21,6 +23,11 @@ beforeAll(() => {
   execFileSync(BUN, ['build', BOOT_BUNDLE, '--target=bun', '--format=cjs', '--bytecode', '--outdir', store], { stdio: 'pipe' });
   expect(existsSync(join(store, 'pantheros-rollback-boot.js.jsc'))).toBe(true);
   execFileSync(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', join(store, 'pantheros-rollback-boot')], { stdio: 'pipe' });
+  // What nix/boot-snapshot.nix builds: this Node's start-up snapshot of the entry (a blob loads only into the Node that wrote it).
+  const built = spawnSync(NODE, ['--snapshot-blob', join(store, 'pantheros-rollback-boot.blob'), '--build-snapshot', SNAPSHOT_ENTRY], { encoding: 'utf8' });
+  expect(built.status, built.stderr).toBe(0);
+  // Modules are evaluated when the snapshot is built; nothing may warn that a built-in is unfit for it.
+  expect(built.stderr).toBe('');
   sh('mount', ['--bind', store, store]);
   sh('mount', ['-o', 'remount,bind,ro', store]);
 });
@@ -36,6 +43,8 @@ const WAYS = [
   { name: 'boot bundle under bun', cmd: () => [BUN, BOOT_BUNDLE], runtime: 'bun' },
   { name: 'bun bytecode build from a read-only store', cmd: () => [BUN, join(store, 'pantheros-rollback-boot.js')], runtime: 'bun' },
   { name: 'bun executable from a read-only store', cmd: () => [join(store, 'pantheros-rollback-boot')], runtime: 'bun' },
+  { name: 'node start-up snapshot from a read-only store', cmd: () => [NODE, '--snapshot-blob', join(store, 'pantheros-rollback-boot.blob')], runtime: 'node' },
+  { name: 'the snapshot entry run as a plain script under node', cmd: () => [NODE, SNAPSHOT_ENTRY], runtime: 'node' },
   { name: 'full bundle under bun (reference)', cmd: () => [BUN, FULL_BUNDLE], runtime: 'bun' },
 ];
 
@@ -70,6 +79,29 @@ describe.each(WAYS)('$name', (way) => {
         expect(other.status).toBe(2);
         expect(other.stderr).toContain('unknown command "status"');
       }
+    } finally {
+      image.destroy();
+    }
+  });
+});
+
+describe('node start-up snapshot', () => {
+  it('reads the environment when the boot runs, not when the snapshot was built: PANTHEROS_BTRFS names the btrfs it runs', () => {
+    const image = createImage();
+    try {
+      const log = join(image.dir, 'btrfs-calls');
+      const wrapper = join(image.dir, 'btrfs-wrapper');
+      writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${log}\nexec btrfs "$@"\n`, { mode: 0o755 });
+      writeFileSync(join(image.dir, 'config.json'), JSON.stringify({ oldRoots: { keepDays: 30, keepAtLeast: 5 } }));
+      writeFileSync(join(image.dir, 'cmdline'), 'quiet\n');
+      const report = join(image.dir, 'report.json');
+      const r = spawnSync(NODE, ['--snapshot-blob', join(store, 'pantheros-rollback-boot.blob'), 'boot', '--top-level', image.top, '--now', '2026-11-26T06:00:00Z', '--config', join(image.dir, 'config.json'), '--cmdline', join(image.dir, 'cmdline'), '--report', report], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, PANTHEROS_BTRFS: wrapper },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect((JSON.parse(readFileSync(report, 'utf8')) as { result: string }).result).toBe('ok');
+      expect(readFileSync(log, 'utf8')).toMatch(/^subvolume snapshot /m);
     } finally {
       image.destroy();
     }

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load-config.js';
-import { evalHosts, evalNix, impermanenceModule, requireNix, storeFileText, toNix, type Host, type NixosSummary } from '../helpers/nix.js';
+import { evalHosts, evalNix, evalNixOS, hostExpr, impermanenceModule, requireNix, storeFileText, toNix, type Host, type NixosSummary } from '../helpers/nix.js';
 import { directive, execArgv, parseUnit } from './unit-file.js';
+import { REPO } from '../helpers/prereq.js';
 
 beforeAll(requireNix);
 
@@ -22,6 +23,8 @@ const host = (values: object = {}, extra?: string, imports: Host['imports'] = []
 const HOSTS = {
   default: host(),
   bun: host({ runtime: 'bun' }),
+  bunNoSnapshot: host({ runtime: 'bun', initrd: { startupSnapshot: false } }),
+  nodeNoSnapshot: host({ initrd: { startupSnapshot: false } }),
   failBoot: host({ initrd: { failBootOnError: true } }),
   luks: host({ device: '/dev/mapper/cryptroot' }),
   ioDatabase: host({ performanceMode: 'io-optimized', persistentTree: { '/var/lib/postgresql': {} } }),
@@ -58,16 +61,24 @@ describe('a default host', () => {
     expect(directive(unit, 'Service', 'TimeoutStartSec')).toEqual(['300']);
     const argv = execArgv(directive(unit, 'Service', 'ExecStart')[0]!);
     expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-nodejs-slim-[^/]+\/bin\/node$/);
-    // Stage 1 runs the boot-only bundle (the boot command alone, half the size; package.nix installs both).
-    expect(argv[1]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs$/);
-    expect(argv.slice(2)).toEqual(['boot', '--device', DEVICE]);
+    // Stage 1 starts Node from the V8 start-up snapshot of the boot-only entry (initrd.startupSnapshot), made by that Node.
+    expect(argv[1]).toBe('--snapshot-blob');
+    expect(argv[2]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-boot-snapshot-[^/]+\/lib\/pantheros-rollback-boot\.blob$/);
+    expect(argv.slice(3)).toEqual(['boot', '--device', DEVICE]);
+    const blob = evalNixOS<{ path: string; nativeBuildInputs: string[]; buildCommand: string }>(
+      `let c = (e.host ${hostExpr(HOSTS.default)}).config.pantherOS.filesystems.impermanence; d = (e.pkgsFor "x86_64-linux").callPackage ${REPO}/nix/boot-snapshot.nix { nodejs = c.runtimePackage; pantheros-rollback = c.package; }; in { path = d.outPath; inherit (d) buildCommand; nativeBuildInputs = map (p: p.name) d.nativeBuildInputs; }`,
+    );
+    expect(argv[2]).toBe(`${blob.path}/lib/pantheros-rollback-boot.blob`);
+    expect(blob.nativeBuildInputs).toEqual([expect.stringMatching(/^nodejs-slim-/)]);
+    expect(blob.buildCommand).toMatch(/node --snapshot-blob "\$out\/lib\/pantheros-rollback-boot\.blob" \\\n\s+--build-snapshot \/nix\/store\/\w{32}-pantheros-rollback-0\.1\.0\/lib\/pantheros-rollback\/pantheros-rollback-boot-snapshot\.cjs/);
   });
 
-  it('puts the config, the runtime, the bundle and btrfs into the initrd', () => {
+  it('puts the config, the runtime, the start-up snapshot and btrfs into the initrd', () => {
     const sources = s.initrd.storePaths.map((p) => p.source);
     expect(s.initrd.contents['/etc/pantheros/rollback.json']).toBe(s.etc['pantheros/rollback.json']);
     const argv = execArgv(directive(unit, 'Service', 'ExecStart')[0]!);
-    expect(sources).toEqual(expect.arrayContaining([argv[0], argv[1], expect.stringMatching(/-btrfs-progs-[^/]+\/bin\/btrfs$/)]));
+    expect(sources).toEqual(expect.arrayContaining([argv[0], argv[2], expect.stringMatching(/-btrfs-progs-[^/]+\/bin\/btrfs$/)]));
+    expect(sources.some((p) => p.endsWith('.mjs'))).toBe(false);
     expect(directive(unit, 'Service', 'Environment')).toEqual([expect.stringMatching(/^PANTHEROS_BTRFS=\/nix\/store\/\w{32}-btrfs-progs-[^/]+\/bin\/btrfs$/)]);
     expect(s.initrd.supportedFilesystems).toContain('btrfs');
   });
@@ -167,11 +178,33 @@ describe('option variants', () => {
     }
   });
 
-  it('runtime bun runs the bundle with bun in stage 1 and puts bun into the initrd', () => {
+  it('runtime bun runs one Bun executable of the boot bundle in stage 1 (initrd.startupSnapshot), made by runtimePackage; not bun itself', () => {
     const s = out['bun']!;
     const argv = execArgv(directive(rollbackUnit(s), 'Service', 'ExecStart')[0]!);
-    expect(argv[0]).toMatch(/-bun-[^/]+\/bin\/bun$/);
-    expect(s.initrd.storePaths.map((p) => p.source)).toContain(argv[0]);
+    expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-boot-[^/]+\/bin\/pantheros-rollback-boot$/);
+    expect(argv.slice(1)).toEqual(['boot', '--device', DEVICE]);
+    const sources = s.initrd.storePaths.map((p) => p.source);
+    expect(sources).toContain(argv[0]);
+    expect(sources.some((p) => /-bun-[^/]+\/bin\/bun$/.test(p) || p.endsWith('.mjs'))).toBe(false);
+    // The derivation behind that path, as nixpkgs' runCommand would build it.
+    const exe = evalNixOS<{ path: string; name: string; nativeBuildInputs: string[]; buildCommand: string; dontStrip: boolean; dontPatchELF: boolean }>(
+      `let c = (e.host ${hostExpr(HOSTS.bun)}).config.pantherOS.filesystems.impermanence; d = (e.pkgsFor "x86_64-linux").callPackage ${REPO}/nix/boot-executable.nix { bun = c.runtimePackage; pantheros-rollback = c.package; }; in { path = d.outPath; inherit (d) name buildCommand dontStrip dontPatchELF; nativeBuildInputs = map (p: p.name) d.nativeBuildInputs; }`,
+    );
+    expect(argv[0]).toBe(`${exe.path}/bin/pantheros-rollback-boot`);
+    expect(exe).toMatchObject({ name: 'pantheros-rollback-boot-0.1.0', nativeBuildInputs: ['bun-1.3.0'], dontStrip: true, dontPatchELF: true });
+    expect(exe.buildCommand).toMatch(/bun build \/nix\/store\/\w{32}-pantheros-rollback-0\.1\.0\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs \\\n\s+--compile --bytecode --outfile "\$out\/bin\/pantheros-rollback-boot"/);
+  });
+
+  it.each([
+    ['bunNoSnapshot', /-bun-[^/]+\/bin\/bun$/],
+    ['nodeNoSnapshot', /-nodejs-slim-[^/]+\/bin\/node$/],
+  ])('%s: initrd.startupSnapshot = false runs the runtime and the boot-only bundle in stage 1', (name, runtime) => {
+    const s = out[name]!;
+    const argv = execArgv(directive(rollbackUnit(s), 'Service', 'ExecStart')[0]!);
+    expect(argv[0]).toMatch(runtime);
+    expect(argv[1]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs$/);
+    expect(argv.slice(2)).toEqual(['boot', '--device', DEVICE]);
+    expect(s.initrd.storePaths.map((p) => p.source)).toEqual(expect.arrayContaining([argv[0], argv[1]]));
   });
 
   it('initrd.failBootOnError makes the unit requiredBy initrd.target', () => {

@@ -25,8 +25,11 @@ const out = evalHosts<NixosSummary>({
 });
 const generated = out['default']!.initrd.units['pantheros-rollback.service']!;
 
-/** The program part of ExecStart: the module runs "<runtime> <bundle>", the file the entry script. */
-const PROGRAM_WORDS = { module: 2, file: 1 };
+/**
+ * ExecStart's arguments: what follows the program, which ends before the command word `boot` (the module runs
+ * "<node> --snapshot-blob <blob>", "<bun executable>" or "<runtime> <bundle>", the file the entry script).
+ */
+const commandArgs = (argv: string[]): string[] => argv.slice(argv.indexOf('boot'));
 
 /**
  * Every way the file differs from the generated unit. Equal: every [Unit] and [Service] directive
@@ -44,8 +47,8 @@ function differences(file: UnitDirectives, module: UnitDirectives, install: { wa
       const f = directive(file, section, key);
       const m = directive(module, section, key);
       if (section === 'Service' && key === 'ExecStart') {
-        const fa = f.map((v) => execArgv(v).slice(PROGRAM_WORDS.file));
-        const ma = m.map((v) => execArgv(v).slice(PROGRAM_WORDS.module));
+        const fa = f.map((v) => commandArgs(execArgv(v)));
+        const ma = m.map((v) => commandArgs(execArgv(v)));
         if (JSON.stringify(fa) !== JSON.stringify(ma)) found.push(`[Service] ExecStart arguments: file ${JSON.stringify(fa)}, module ${JSON.stringify(ma)}`);
       } else if (norm(f) !== norm(m)) {
         found.push(`[${section}] ${key}: file ${JSON.stringify(f)}, module ${JSON.stringify(m)}`);

@@ -131,12 +131,17 @@ let
         text = "#!${shell}\n${text}";
       };
     inherit writeTextFile;
+    # As nixpkgs' runCommand: env's attributes become the derivation's, and the script its buildCommand.
     runCommand =
       name: env: script:
-      mkDerivation name {
-        key = script;
-        inherit env;
-      };
+      mkDerivation name (
+        env
+        // {
+          key = script;
+          buildCommand = script;
+          inherit env;
+        }
+      );
     linkFarm =
       name: entries:
       mkDerivation name {
@@ -217,6 +222,7 @@ let
       mkDerivation "${args.pname}-${args.version}" {
         key = toJSON (removeAttrs args [ "src" ]);
         inherit args;
+        inherit (args) pname version;
         files."lib/pantheros-rollback/pantheros-rollback.mjs" = {
           text = null;
           executable = true;
