@@ -21,6 +21,9 @@ export let BUNDLE = BUILT_BUNDLE;
 export let BOOT_BUNDLE = BUILT_BOOT_BUNDLE;
 export let BOOT_BYTECODE = null;
 export let BOOT_EXE = null;
+/** This Node's V8 start-up snapshot of the boot-only entry (dist/pantheros-rollback-boot-snapshot.cjs), made here. */
+export let BOOT_NODE_SNAPSHOT = null;
+const BUILT_SNAPSHOT_ENTRY = join(REPO, 'dist/pantheros-rollback-boot-snapshot.cjs');
 
 /** Freezes the bundles for this run: copies dist/ into the scratch dir, builds the Bun bytecode; returns the full bundle's sha256. */
 export function freezeBundle() {
@@ -34,6 +37,10 @@ export function freezeBundle() {
     BOOT_BYTECODE = join(out, 'pantheros-rollback-boot.js');
     BOOT_EXE = join(out, 'pantheros-rollback-boot');
     sh(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', BOOT_EXE]);
+    if (existsSync(BUILT_SNAPSHOT_ENTRY)) {
+      BOOT_NODE_SNAPSHOT = join(scratchDir(), 'pantheros-rollback-boot.blob');
+      sh(NODE, ['--snapshot-blob', BOOT_NODE_SNAPSHOT, '--build-snapshot', BUILT_SNAPSHOT_ENTRY], { env: { PATH: process.env.PATH } });
+    }
   } else BOOT_BUNDLE = null;
   return createHash('sha256').update(readFileSync(BUNDLE)).digest('hex');
 }
@@ -88,7 +95,7 @@ function floorFile() {
 
 /**
  * What is compared: the full bundle under each runtime; the initrd's boot-only bundle under each, its
- * Bun bytecode build and Bun executable (`bun build --compile --bytecode`); any extra builds; the baseline (README create; fair snapshot; each bare and
+ * Bun bytecode build and Bun executable (`bun build --compile --bytecode`), Node's start-up snapshot of it; any extra builds; the baseline (README create; fair snapshot; each bare and
  * made durable).
  */
 export function variants() {
@@ -103,6 +110,8 @@ function allVariants() {
   const boot = BOOT_BUNDLE
     ? [
         { name: 'node-boot', kind: 'tool', cmd: NODE, pre: [BOOT_BUNDLE] },
+        // Node starts from the saved heap; the command word follows the options (argv[1] is the first argument).
+        ...(BOOT_NODE_SNAPSHOT ? [{ name: 'node-boot-snapshot', kind: 'tool', cmd: NODE, pre: ['--snapshot-blob', BOOT_NODE_SNAPSHOT] }] : []),
         { name: 'bun-boot', kind: 'tool', cmd: BUN, pre: [BOOT_BUNDLE], env: BUN_COLD },
         { name: 'bun-boot-bytecode', kind: 'tool', cmd: BUN, pre: [BOOT_BYTECODE], env: BUN_COLD },
         { name: 'bun-boot-exe', kind: 'tool', cmd: BOOT_EXE, pre: [], env: BUN_COLD },
@@ -163,14 +172,14 @@ function runVariant(variant, top) {
     return { wall: r.ms };
   }
   if (variant.kind === 'floor' || variant.kind === 'floor-shell') {
-    const r = variant.kind === 'floor' ? timeCommand(variant.cmd, [...variant.pre, top, variant.mode], { env: { ...process.env, ...variant.env } }) : timeCommand('bash', ['-c', FLOOR_SHELL, 'floor', top]);
+    const r = variant.kind === 'floor' ? timeCommand(variant.cmd, [...variant.pre, top, variant.mode], { env: variant.env }) : timeCommand('bash', ['-c', FLOOR_SHELL, 'floor', top]);
     if (r.code !== 0) throw new Error(`${variant.name} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
     return { wall: r.ms };
   }
   const { config, cmdline, report } = toolInputs();
   rmSync(report, { force: true });
   const args = [...variant.pre, 'boot', '--top-level', top, '--now', benchNow().toISOString(), '--report', report, '--config', config, '--cmdline', cmdline];
-  const r = timeCommand(variant.cmd, args, { env: { ...process.env, ...variant.env } });
+  const r = timeCommand(variant.cmd, args, { env: variant.env });
   if (r.code !== 0) throw new Error(`${variant.name} boot exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
   const rep = JSON.parse(readFileSync(report, 'utf8'));
   const deletedSubvolumes = (rep.deleted ?? []).reduce((n, d) => n + Math.max(1, d.subvolumes?.length ?? 1), 0);
@@ -265,6 +274,7 @@ export function measureStartup({ runs, log }) {
           { name: 'bun-boot', cmd: BUN, args: [BOOT_BUNDLE, '--version'], env: BUN_COLD },
           { name: 'bun-boot-bytecode', cmd: BUN, args: [BOOT_BYTECODE, '--version'], env: BUN_COLD },
           { name: 'bun-boot-exe', cmd: BOOT_EXE, args: ['--version'], env: BUN_COLD },
+          ...(BOOT_NODE_SNAPSHOT ? [{ name: 'node-boot-snapshot', cmd: NODE, args: ['--snapshot-blob', BOOT_NODE_SNAPSHOT, 'boot', '--help'] }] : []),
         ]
       : []),
     // Node takes a leading --version for itself when no script is named: the snapshot blob gets `version`.
@@ -276,7 +286,7 @@ export function measureStartup({ runs, log }) {
   const samples = Object.fromEntries(cmds.map((c) => [c.name, []]));
   for (let r = 0; r < runs; r++) {
     for (const c of rotate(cmds, r)) {
-      const t = timeCommand(c.cmd, c.args, { env: { ...process.env, ...c.env } });
+      const t = timeCommand(c.cmd, c.args, { env: c.env });
       if (t.code !== 0) throw new Error(`${c.name} --version failed: ${t.stderr}`);
       samples[c.name].push(t.ms);
     }
@@ -419,7 +429,7 @@ export async function benchDiff({ runs, files, log }) {
       for (const v of rotate(variants, r)) {
         if (errors[v.name]) continue;
         await breathe();
-        const t = timeCommand(v.cmd, v.args, { env: { ...process.env, ...v.env } });
+        const t = timeCommand(v.cmd, v.args, { env: v.env });
         if (t.code !== 0) {
           errors[v.name] = `${v.name} exited ${t.code}: ${t.stderr.trim().slice(0, 300)}`;
           log(`  ${errors[v.name]}`);

@@ -11,10 +11,19 @@ export function sh(cmd, args = [], options = {}) {
   }
 }
 
+/**
+ * The environment of every timed command: PATH and what the variant adds (options.env), as a systemd unit in stage 1
+ * has it — never the caller's. This machine's shell exports NODE_EXTRA_CA_CERTS, which makes every Node start read and
+ * parse a CA bundle first: 53 ms → 145 ms for an empty script here (2026-11-30), a cost no initrd pays.
+ */
+export function unitEnv(extra = {}) {
+  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...extra };
+}
+
 /** Runs a command the benchmark measures; returns wall milliseconds (spawn to exit) and the outcome. */
 export function timeCommand(cmd, args, options = {}) {
   const start = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20, ...options });
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20, ...options, env: unitEnv(options.env) });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   return { ms, code: r.status, signal: r.signal, stderr: r.stderr ?? '', error: r.error };
 }

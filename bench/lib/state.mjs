@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeImage, mountImage, scratchDir, breathe } from './image.mjs';
-import { sh } from './sh.mjs';
+import { sh, unitEnv } from './sh.mjs';
 import { summarize, rotate } from './stats.mjs';
 import { BUNDLE, BUN, BUN_COLD, NODE } from './rollback.mjs';
 
@@ -31,7 +31,7 @@ const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 /** Runs the bundle under a runtime with the section's config and top level; returns the parsed JSON (or throws). */
 function tool(runtime, args, ctx) {
-  const r = spawnSync(runtime.bin, [BUNDLE, ...args, '--top-level', ctx.top, '--config', ctx.config, '--json'], { encoding: 'utf8', env: { ...process.env, ...runtime.env } });
+  const r = spawnSync(runtime.bin, [BUNDLE, ...args, '--top-level', ctx.top, '--config', ctx.config, '--json'], { encoding: 'utf8', env: unitEnv(runtime.env) });
   if (r.status !== 0) throw new Error(`${runtime.name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
