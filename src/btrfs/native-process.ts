@@ -84,8 +84,11 @@ let temporaries = 0;
 
 /**
  * Makes a subvolume whose last name cannot go on a command line: `make` creates it under a
- * printable temporary name in the same directory, then rename(2) gives it its name. EEXIST first if
- * the name is taken (rename would replace an empty directory where the kernel refuses).
+ * printable temporary name in the same directory, then rename(2) gives it its name, and a commit
+ * (`btrfs filesystem sync`) writes the rename — so the subvolume is on disk under its name when this
+ * returns, as after the snapshot ioctl itself (a boot plan whose last change is the snapshot of the
+ * root has no commit step after it). EEXIST first if the name is taken (rename would replace an
+ * empty directory where the kernel refuses).
  */
 function viaTemporaryName(parentFd: number, dest: SplitPath, operation: BtrfsOperation, reported: BtrfsPath, source: BtrfsPath | undefined, make: (arg: string) => CommandResult): void {
   if (exists(dest.bytes)) throw btrfsError('EEXIST', operation, reported, { source });
@@ -101,6 +104,8 @@ function viaTemporaryName(parentFd: number, dest: SplitPath, operation: BtrfsOpe
     runCommand(deleteArgv([`${procFd(0)}/${temporary}`], false), { fds: [parentFd] });
     throw error instanceof BtrfsError ? error : fsError(error, operation, reported, source);
   }
+  const committed = runCommand(syncArgv(procFd(0)), { fds: [parentFd] });
+  if (committed.code !== 0) throw failure(committed, operation, reported, source);
 }
 
 /** `btrfs subvolume snapshot [-r] /proc/self/fd/3 /proc/self/fd/4/<name>`; see snapshotSubvolume. */

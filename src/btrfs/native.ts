@@ -49,8 +49,9 @@ function check(errno: number, operation: BtrfsOperation, path: BtrfsPath, source
  * (btrfs.h; `btrfs subvolume snapshot` makes the same call). Process path: `btrfs subvolume snapshot
  * [-r] /proc/self/fd/3 /proc/self/fd/4/<name>` with the source and the parent passed as fds 3 and 4.
  * A last name that is not printable ASCII is snapshotted under a temporary printable name
- * (`.pantheros-tmp.<pid>.<n>`) and renamed into place with rename(2); a crash in between leaves that
- * temporary subvolume.
+ * (`.pantheros-tmp.<pid>.<n>`), renamed into place with rename(2) and committed; a crash in between
+ * leaves that temporary subvolume. Either way the snapshot is on disk under its name when this
+ * returns (the ioctl commits the transaction that makes it, with every change before it).
  *
  * Errors (BtrfsError.code): EEXIST (destAbs exists: checked first on the process path, since
  * btrfs-progs would otherwise snapshot *into* an existing directory), EINVAL (the source is not a

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createImage } from '../helpers/btrfs-image.js';
+import { createImage, sh } from '../helpers/btrfs-image.js';
 import { BOOT_BUNDLE, requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 import { bundleEnv } from '../helpers/run-bundle.js';
 
@@ -60,6 +60,37 @@ describe.each(RUNTIMES)('trivial boot under $name', (runtime) => {
       expect(traced.ioctls.filter((i) => i.startsWith('BTRFS_IOC_SNAP_CREATE'))).toHaveLength(1);
       expect(traced.ioctls.filter((i) => i === 'BTRFS_IOC_SYNC')).toEqual([]);
       expect(report.steps.map((s) => s.action)).toEqual(['rename', 'snapshot']);
+    } finally {
+      image.destroy();
+    }
+  });
+});
+
+describe.each(RUNTIMES)('a root whose name is not printable ASCII, on the btrfs process path, under $name', (runtime) => {
+  it('is snapshotted under a temporary name, renamed into place and committed before the boot exits (its plan has no commit step after the snapshot)', () => {
+    const image = createImage();
+    try {
+      const root = '@röot';
+      sh('btrfs', ['subvolume', 'create', join(image.top, root)]);
+      writeFileSync(join(image.top, root, 'marker'), 'root-before-boot\n');
+      writeFileSync(join(image.dir, 'config.json'), JSON.stringify({ subvolumes: { root }, oldRoots: { keepDays: 30, keepAtLeast: 5 } }));
+      writeFileSync(join(image.dir, 'cmdline'), 'quiet\n');
+      const log = join(image.dir, 'strace.log');
+      const r = spawnSync(
+        'strace',
+        ['-f', '-qq', '-e', 'trace=rename,renameat,renameat2,ioctl', '-o', log, runtime.bin, BOOT_BUNDLE, 'boot', '--top-level', image.top, '--now', '2026-11-26T06:00:00Z', '--config', join(image.dir, 'config.json'), '--cmdline', join(image.dir, 'cmdline'), '--report', join(image.dir, 'report.json')],
+        { encoding: 'utf8', env: { ...bundleEnv({ PANTHEROS_BTRFS_BACKEND: 'process' }), BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' } },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(join(image.dir, 'report.json'), 'utf8')) as { result: string; steps: { action: string }[] };
+      expect(report).toMatchObject({ result: 'ok' });
+      expect(report.steps.map((s) => s.action)).toEqual(['rename', 'snapshot']);
+      const calls = readFileSync(log, 'utf8').split('\n').map((l) => l.replace(/^\d+ +/, ''));
+      const intoPlace = calls.findIndex((l) => /^rename(at2?)?\(.*\.pantheros-tmp\.\d+\.\d+"/.test(l));
+      expect(intoPlace, calls.join('\n')).toBeGreaterThan(-1);
+      expect(calls.slice(intoPlace + 1).some((l) => /^ioctl\(\d+, BTRFS_IOC_SYNC/.test(l)), calls.slice(intoPlace).join('\n')).toBe(true);
+      expect(image.paths()).toContain(root);
+      expect(image.paths().some((p) => p.includes('.pantheros-tmp.'))).toBe(false);
     } finally {
       image.destroy();
     }
