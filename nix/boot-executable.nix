@@ -1,22 +1,27 @@
-# What stage 1 runs with runtime = "bun" (initrd.startupSnapshot, the default): one executable made by
-# `bun build --compile --bytecode` from the package's boot-only bundle — the Bun runtime with the
-# bundle's bytecode appended, so no parse at boot and nothing to look up (scripts/build.mjs --compile
-# makes the same file; test/btrfs/boot-entry.test.ts boots it from a read-only directory).
+# What stage 1 runs with runtime = "bun" (initrd.startupSnapshot, the default), made by the Bun that
+# runs it from the package's boot-only bundle, in two forms:
+#   bin/pantheros-rollback-boot         `bun build --compile --bytecode`: the Bun runtime with the
+#                                       bundle's bytecode in its `.bun` section (the fastest start);
+#   lib/pantheros-rollback-boot.js(.jsc) `bun build --bytecode`: run as `bun <that .js>`, Bun reads the
+#                                       .jsc beside it read-only (and parses the .js if it must).
+# The module takes the executable only when the initrd is not stripped (boot.initrd.systemd.strip =
+# false): `strip --strip-all` drops the `.bun` section, and what is left is a bare `bun`. The
+# bytecode files are not ELF, so nothing strips them. scripts/build.mjs --compile and --bytecode make
+# the same files; test/btrfs/boot-entry.test.ts boots both from a read-only directory.
 {
   lib,
   runCommand,
   bun,
   pantheros-rollback,
 }:
-runCommand "pantheros-rollback-boot-${pantheros-rollback.version}"
+runCommand "pantheros-rollback-boot-bun-${pantheros-rollback.version}"
   {
     nativeBuildInputs = [ bun ];
-    # runCommand runs only this script (no fixup phase). Bun appends the bytecode to a copy of its own
-    # binary: strip or patchelf would cut it off, so they must never run on this file.
+    # runCommand runs only this script (no fixup phase); strip or patchelf would cut the bytecode off.
     dontStrip = true;
     dontPatchELF = true;
     meta = {
-      description = "The boot command of pantheros-rollback as one Bun executable (stage 1)";
+      description = "The boot command of pantheros-rollback compiled by Bun (stage 1)";
       license = lib.licenses.mit;
       mainProgram = "pantheros-rollback-boot";
       platforms = bun.meta.platforms or lib.platforms.linux;
@@ -25,8 +30,11 @@ runCommand "pantheros-rollback-boot-${pantheros-rollback.version}"
   ''
     # Bun wants a writable home and would keep a transpiler cache there; an initrd has neither.
     export HOME="$TMPDIR" BUN_RUNTIME_TRANSPILER_CACHE_PATH=0
-    mkdir -p "$out/bin"
-    bun build ${pantheros-rollback}/lib/pantheros-rollback/pantheros-rollback-boot.mjs \
-      --compile --bytecode --outfile "$out/bin/pantheros-rollback-boot"
-    "$out/bin/pantheros-rollback-boot" --version
+    bundle=${pantheros-rollback}/lib/pantheros-rollback/pantheros-rollback-boot.mjs
+    mkdir -p "$out/bin" "$out/lib"
+    bun build "$bundle" --compile --bytecode --outfile "$out/bin/pantheros-rollback-boot"
+    bun build "$bundle" --target=bun --format=cjs --bytecode --outdir "$out/lib"
+    test -s "$out/lib/pantheros-rollback-boot.js.jsc"
+    "$out/bin/pantheros-rollback-boot" boot --help > /dev/null
+    bun "$out/lib/pantheros-rollback-boot.js" boot --help > /dev/null
   ''

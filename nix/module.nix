@@ -38,10 +38,12 @@ let
   # Stage 1 runs only `boot`: the boot-only bundle loads nothing else (about half the bytes to parse at every boot).
   bootBundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback-boot.mjs";
   runtimeBin = "${cfg.runtimePackage}/bin/${cfg.runtime}";
-  # Stage 1 starts from what was compiled at build time (initrd.startupSnapshot): under Bun one executable with
-  # the boot bundle's bytecode inside, under Node a V8 start-up snapshot of it — each made by the runtime that
-  # runs it; otherwise the runtime and the boot-only bundle.
-  bootExecutable = pkgs.callPackage ./boot-executable.nix {
+  # Stage 1 starts from what was compiled at build time (initrd.startupSnapshot), made by the runtime
+  # that runs it: under Node a V8 start-up snapshot of the boot entry; under Bun one executable with the
+  # bundle's bytecode inside — or, when make-initrd-ng strips the initrd's ELF files
+  # (boot.initrd.systemd.strip, NixOS' default), which would cut that bytecode off the executable, Bun
+  # with the bytecode build. Otherwise the runtime and the boot-only bundle.
+  bootBun = pkgs.callPackage ./boot-executable.nix {
     bun = cfg.runtimePackage;
     pantheros-rollback = cfg.package;
   };
@@ -49,28 +51,41 @@ let
     nodejs = cfg.runtimePackage;
     pantheros-rollback = cfg.package;
   };
-  stage1Program =
+  bunBytecode = "${bootBun}/lib/pantheros-rollback-boot.js";
+  stage1 =
     if !cfg.initrd.startupSnapshot then
-      [
-        runtimeBin
-        bootBundle
-      ]
-    else if cfg.runtime == "bun" then
-      [ "${bootExecutable}/bin/pantheros-rollback-boot" ]
+      {
+        program = [
+          runtimeBin
+          bootBundle
+        ];
+        files = [ ];
+      }
+    else if cfg.runtime == "node" then
+      {
+        program = [
+          runtimeBin
+          "--snapshot-blob"
+          "${bootSnapshot}/lib/pantheros-rollback-boot.blob"
+        ];
+        files = [ ];
+      }
+    else if !config.boot.initrd.systemd.strip then
+      {
+        program = [ "${bootBun}/bin/pantheros-rollback-boot" ];
+        files = [ ];
+      }
     else
-      [
-        runtimeBin
-        "--snapshot-blob"
-        "${bootSnapshot}/lib/pantheros-rollback-boot.blob"
-      ];
-  stage1StorePaths =
-    if cfg.initrd.startupSnapshot && cfg.runtime == "node" then
-      [
-        runtimeBin
-        "${bootSnapshot}/lib/pantheros-rollback-boot.blob"
-      ]
-    else
-      stage1Program;
+      {
+        program = [
+          runtimeBin
+          bunBytecode
+        ];
+        files = [ "${bunBytecode}.jsc" ];
+      };
+  # What the initrd holds of it: every file the program names (not an option), and the rest it reads.
+  stage1Program = stage1.program;
+  stage1StorePaths = lib.filter (lib.hasPrefix "/") stage1.program ++ stage1.files;
   btrfsBin = "${pkgs.btrfs-progs}/bin/btrfs";
   # The same runtime and bundle in stage 1 and stage 2, so what was tested in one runs in the other.
   # btrfs and mount come from the store, whatever the caller's PATH (systemd services get only

@@ -319,9 +319,10 @@ in
         `node`, a V8 start-up snapshot of it (`node --snapshot-blob … boot`, built by
         {option}`pantherOS.filesystems.impermanence.runtimePackage`, the Node that loads it); with `bun`,
         one executable, `bun build --compile --bytecode` of it by that Bun (it replaces `bin/bun` and the
-        bundle in the initrd, about the same size). `npm run bench`, trivial boot, 2026-11-30: Bun
-        31.5 ms instead of 66.8 ms; Node see the README's benchmarks. `false`: the runtime and the bundle.
-        The running system always runs the full bundle with the runtime.
+        bundle in the initrd, about the same size) when {option}`boot.initrd.systemd.strip` is off, else
+        (stripping would cut the bytecode off the executable) `bun` with the bytecode build of the bundle
+        (`bun build --bytecode`). The trivial boot's times are in the README's benchmarks. `false`: the
+        runtime and the bundle. The running system always runs the full bundle with the runtime.
       '';
     };
 

@@ -24,6 +24,7 @@ const HOSTS = {
   default: host(),
   bun: host({ runtime: 'bun' }),
   bunNoSnapshot: host({ runtime: 'bun', initrd: { startupSnapshot: false } }),
+  bunUnstripped: host({ runtime: 'bun' }, 'boot.initrd.systemd.enable = true; boot.initrd.systemd.strip = false;'),
   nodeNoSnapshot: host({ initrd: { startupSnapshot: false } }),
   failBoot: host({ initrd: { failBootOnError: true } }),
   luks: host({ device: '/dev/mapper/cryptroot' }),
@@ -178,21 +179,37 @@ describe('option variants', () => {
     }
   });
 
-  it('runtime bun runs one Bun executable of the boot bundle in stage 1 (initrd.startupSnapshot), made by runtimePackage; not bun itself', () => {
+  /** The derivation behind nix/boot-executable.nix for a host, as nixpkgs' runCommand would build it. */
+  const bunBuild = (h: Host) =>
+    evalNixOS<{ path: string; name: string; nativeBuildInputs: string[]; buildCommand: string; dontStrip: boolean; dontPatchELF: boolean }>(
+      `let c = (e.host ${hostExpr(h)}).config.pantherOS.filesystems.impermanence; d = (e.pkgsFor "x86_64-linux").callPackage ${REPO}/nix/boot-executable.nix { bun = c.runtimePackage; pantheros-rollback = c.package; }; in { path = d.outPath; inherit (d) name buildCommand dontStrip dontPatchELF; nativeBuildInputs = map (p: p.name) d.nativeBuildInputs; }`,
+    );
+
+  it('runtime bun, initrd stripped (NixOS default): bun runs the bytecode build of the boot bundle made by runtimePackage, never the executable strip would break', () => {
     const s = out['bun']!;
     const argv = execArgv(directive(rollbackUnit(s), 'Service', 'ExecStart')[0]!);
-    expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-boot-[^/]+\/bin\/pantheros-rollback-boot$/);
+    const build = bunBuild(HOSTS.bun);
+    expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-bun-[^/]+\/bin\/bun$/);
+    expect(argv[1]).toBe(`${build.path}/lib/pantheros-rollback-boot.js`);
+    expect(argv.slice(2)).toEqual(['boot', '--device', DEVICE]);
+    const sources = s.initrd.storePaths.map((p) => p.source);
+    expect(sources).toEqual(expect.arrayContaining([argv[0], argv[1], `${argv[1]}.jsc`]));
+    expect(sources.some((p) => p.endsWith('/bin/pantheros-rollback-boot') || p.endsWith('.mjs'))).toBe(false);
+    expect(build).toMatchObject({ name: 'pantheros-rollback-boot-bun-0.1.0', nativeBuildInputs: ['bun-1.3.0'], dontStrip: true, dontPatchELF: true });
+    expect(build.buildCommand).toMatch(/bun build "\$bundle" --target=bun --format=cjs --bytecode --outdir "\$out\/lib"/);
+    expect(build.buildCommand).toMatch(/bundle=\/nix\/store\/\w{32}-pantheros-rollback-0\.1\.0\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs\n/);
+  });
+
+  it('runtime bun, initrd not stripped: stage 1 runs one Bun executable of the boot bundle (bytecode inside), not bun itself', () => {
+    const s = out['bunUnstripped']!;
+    const argv = execArgv(directive(rollbackUnit(s), 'Service', 'ExecStart')[0]!);
+    const build = bunBuild(HOSTS.bunUnstripped);
+    expect(argv[0]).toBe(`${build.path}/bin/pantheros-rollback-boot`);
     expect(argv.slice(1)).toEqual(['boot', '--device', DEVICE]);
     const sources = s.initrd.storePaths.map((p) => p.source);
     expect(sources).toContain(argv[0]);
-    expect(sources.some((p) => /-bun-[^/]+\/bin\/bun$/.test(p) || p.endsWith('.mjs'))).toBe(false);
-    // The derivation behind that path, as nixpkgs' runCommand would build it.
-    const exe = evalNixOS<{ path: string; name: string; nativeBuildInputs: string[]; buildCommand: string; dontStrip: boolean; dontPatchELF: boolean }>(
-      `let c = (e.host ${hostExpr(HOSTS.bun)}).config.pantherOS.filesystems.impermanence; d = (e.pkgsFor "x86_64-linux").callPackage ${REPO}/nix/boot-executable.nix { bun = c.runtimePackage; pantheros-rollback = c.package; }; in { path = d.outPath; inherit (d) name buildCommand dontStrip dontPatchELF; nativeBuildInputs = map (p: p.name) d.nativeBuildInputs; }`,
-    );
-    expect(argv[0]).toBe(`${exe.path}/bin/pantheros-rollback-boot`);
-    expect(exe).toMatchObject({ name: 'pantheros-rollback-boot-0.1.0', nativeBuildInputs: ['bun-1.3.0'], dontStrip: true, dontPatchELF: true });
-    expect(exe.buildCommand).toMatch(/bun build \/nix\/store\/\w{32}-pantheros-rollback-0\.1\.0\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs \\\n\s+--compile --bytecode --outfile "\$out\/bin\/pantheros-rollback-boot"/);
+    expect(sources.some((p) => /-bun-[^/]+\/bin\/bun$/.test(p) || p.endsWith('.mjs') || p.endsWith('.js'))).toBe(false);
+    expect(build.buildCommand).toMatch(/bun build "\$bundle" --compile --bytecode --outfile "\$out\/bin\/pantheros-rollback-boot"/);
   });
 
   it.each([

@@ -648,6 +648,11 @@ in
       default = [ ];
       description = "Store paths copied into the initrd.";
     };
+    strip = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Whether to completely strip executables and libraries copied to the initramfs.";
+    };
     extraBin = mkOption {
       type = types.attrsOf types.path;
       default = { };
