@@ -38,8 +38,10 @@ export function freezeBundle() {
     BOOT_EXE = join(out, 'pantheros-rollback-boot');
     sh(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', BOOT_EXE]);
     if (existsSync(BUILT_SNAPSHOT_ENTRY)) {
+      const entry = join(scratchDir(), 'pantheros-rollback-boot-snapshot.cjs');
+      copyFileSync(BUILT_SNAPSHOT_ENTRY, entry);
       BOOT_NODE_SNAPSHOT = join(scratchDir(), 'pantheros-rollback-boot.blob');
-      sh(NODE, ['--snapshot-blob', BOOT_NODE_SNAPSHOT, '--build-snapshot', BUILT_SNAPSHOT_ENTRY], { env: { PATH: process.env.PATH } });
+      sh(NODE, ['--snapshot-blob', BOOT_NODE_SNAPSHOT, '--build-snapshot', entry], { env: { PATH: process.env.PATH } });
     }
   } else BOOT_BUNDLE = null;
   return createHash('sha256').update(readFileSync(BUNDLE)).digest('hex');
@@ -274,7 +276,8 @@ export function measureStartup({ runs, log }) {
           { name: 'bun-boot', cmd: BUN, args: [BOOT_BUNDLE, '--version'], env: BUN_COLD },
           { name: 'bun-boot-bytecode', cmd: BUN, args: [BOOT_BYTECODE, '--version'], env: BUN_COLD },
           { name: 'bun-boot-exe', cmd: BOOT_EXE, args: ['--version'], env: BUN_COLD },
-          ...(BOOT_NODE_SNAPSHOT ? [{ name: 'node-boot-snapshot', cmd: NODE, args: ['--snapshot-blob', BOOT_NODE_SNAPSHOT, 'boot', '--help'] }] : []),
+          // Node takes a leading --version for itself: the snapshot gets `version` (the same path in main).
+          ...(BOOT_NODE_SNAPSHOT ? [{ name: 'node-boot-snapshot', cmd: NODE, args: ['--snapshot-blob', BOOT_NODE_SNAPSHOT, 'version'] }] : []),
         ]
       : []),
     // Node takes a leading --version for itself when no script is named: the snapshot blob gets `version`.
