@@ -109,7 +109,8 @@ async function main() {
     quick: q,
     machine: machine(),
     bundle: { sha256: bundleSha256, bytes: statSync(BUNDLE).size, gitCommit: sh('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO }).trim(), srcDirty: sh('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO }).trim() !== '' },
-    tools: EXTRA_TOOLS.length ? EXTRA_TOOLS.map((t) => ({ name: t.name, kind: t.toolKind, file: t.file, sha256: t.sha256 })) : previous.tools,
+    // Other builds measured in this run; an earlier run's only while the sections that measured them are kept.
+    tools: EXTRA_TOOLS.length || sections.some((x) => ['trivial', 'bigroot', 'cleanup', 'many'].includes(x)) ? EXTRA_TOOLS.map((t) => ({ name: t.name, kind: t.toolKind, file: t.file, sha256: t.sha256 })) : previous.tools,
     sections: { ...(previous.sections ?? {}) },
   };
   const stamp = (name, data) => {
