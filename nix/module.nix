@@ -87,7 +87,7 @@ let
   stage1Program = stage1.program;
   stage1StorePaths = lib.filter (lib.hasPrefix "/") stage1.program ++ stage1.files;
   btrfsBin = "${pkgs.btrfs-progs}/bin/btrfs";
-  # The same runtime and bundle in stage 1 and stage 2, so what was tested in one runs in the other.
+  # The same runtime in stage 1 and stage 2; stage 1 runs the boot command of the same build (stage1 above).
   # btrfs and mount come from the store, whatever the caller's PATH (systemd services get only
   # coreutils/findutils/grep/sed/systemd).
   toolBin = pkgs.writeShellScriptBin "pantheros-rollback" ''
@@ -301,8 +301,8 @@ in
       boot.initrd.supportedFilesystems = [ "btrfs" ];
       boot.initrd.systemd = {
         contents."/etc/pantheros/rollback.json".source = configFile;
-        # The runtime binary and btrfs (make-initrd-ng copies their ELF libraries) and the
-        # single-file boot-only bundle; mount/umount are in every systemd initrd. initrdBin also puts
+        # The stage-1 program's files (make-initrd-ng copies the ELF libraries of the runtime or the
+        # Bun executable) and btrfs; mount/umount are in every systemd initrd. initrdBin also puts
         # btrfs-progs into the emergency shell's /bin for manual recovery.
         storePaths = stage1StorePaths ++ [ btrfsBin ];
         initrdBin = [ pkgs.btrfs-progs ];
