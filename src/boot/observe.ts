@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
 import { isDirectoryKind, kindOf, walkPath, type EntryKind } from '../fs/entry-kind.js';
+import { readDirectory } from '../btrfs/native.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
@@ -93,14 +94,19 @@ export function topLevelMount(top: string, mounts: readonly MountEntry[]): Mount
   return entry;
 }
 
-/** Direct children of a real directory with their kinds, never following a symlink; empty when it is not one. */
+/**
+ * Direct children of a real directory with their kinds, never following a symlink; empty when it is not one. Under
+ * Bun the kinds come from the directory and the root tree in two calls (readDirectory, src/btrfs/native.ts); else,
+ * or when those fail, from an lstat of each entry. Throws what readdir throws (EACCES, EIO).
+ */
 export function listDirectory(dirAbs: string): DirEntry[] {
   if (!isDirectoryKind(kindOf(dirAbs))) return [];
-  return readdirSync(dirAbs, { encoding: 'buffer' })
-    .map((raw) => {
+  const read = readDirectory(dirAbs) ?? readdirSync(dirAbs, { encoding: 'buffer' }).map((name) => ({ name, kind: null }));
+  return read
+    .map(({ name: raw, kind }) => {
       const name = raw.toString('utf8');
       const validName = Buffer.from(name).equals(raw);
-      return { name, kind: validName ? kindOf(join(dirAbs, name)) : kindOf(Buffer.concat([Buffer.from(`${dirAbs}/`), raw])), validName };
+      return { name, kind: kind ?? (validName ? kindOf(join(dirAbs, name)) : kindOf(Buffer.concat([Buffer.from(`${dirAbs}/`), raw]))), validName };
     })
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

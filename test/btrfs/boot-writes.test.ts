@@ -96,3 +96,31 @@ describe.each(RUNTIMES)('a root whose name is not printable ASCII, on the btrfs 
     }
   });
 });
+
+describe.each(RUNTIMES)('a boot with many archives, none expired, under $name', (runtime) => {
+  it('reads the archive directory without looking up each archive under Bun (getdents64 and one root-tree search), and with an lstat of each under Node', () => {
+    const image = createImage();
+    try {
+      const archives = Array.from({ length: 30 }, (_, i) => `20261101T00${String(i).padStart(2, '0')}00Z`);
+      for (const name of archives) sh('btrfs', ['subvolume', 'create', join(image.top, '@btrfs_tmp/old_roots', name)]);
+      writeFileSync(join(image.dir, 'config.json'), JSON.stringify({ oldRoots: { keepDays: 30, keepAtLeast: 5 } }));
+      writeFileSync(join(image.dir, 'cmdline'), 'quiet\n');
+      const log = join(image.dir, 'strace.log');
+      const r = spawnSync(
+        'strace',
+        ['-f', '-qq', '-e', 'trace=stat,lstat,newfstatat,statx', '-o', log, runtime.bin, BOOT_BUNDLE, 'boot', '--top-level', image.top, '--now', '2026-11-26T06:00:00Z', '--config', join(image.dir, 'config.json'), '--cmdline', join(image.dir, 'cmdline'), '--report', join(image.dir, 'report.json')],
+        { encoding: 'utf8', env: { ...bundleEnv({}), BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' } },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(join(image.dir, 'report.json'), 'utf8')) as { result: string; steps: { action: string }[] };
+      expect(report.result).toBe('ok');
+      expect(report.steps.map((s) => s.action)).toEqual(['rename', 'snapshot']);
+      const calls = readFileSync(log, 'utf8').split('\n');
+      const looked = archives.filter((name) => calls.some((l) => l.includes(`/old_roots/${name}"`)));
+      expect(looked).toEqual(runtime.name === 'bun' ? [] : archives);
+      for (const name of archives) expect(image.paths()).toContain(`@btrfs_tmp/old_roots/${name}`);
+    } finally {
+      image.destroy();
+    }
+  });
+});

@@ -4,9 +4,9 @@
 // disk itself: the superblock generation on the loop device (O_DIRECT) moves only when a transaction
 // is committed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImage, sh, type Image } from '../helpers/btrfs-image.js';
 import { requirePrerequisites } from '../helpers/prereq.js';
@@ -343,6 +343,92 @@ describe.each(NATIVE_VARIANTS)('btrfs facade: $name', (variant: NativeVariant) =
       const nix = image.subvolumes().find((s) => s.path === '@nix')!;
       expect(runNative(variant, [{ op: 'default', path: `${t}/@persistent` }])).toEqual([{ ok: true, id: nix.id }]);
       sh('btrfs', ['subvolume', 'set-default', '5', t]);
+    });
+  });
+
+  it('listDirectory: the kind of every entry is what an lstat of it says, taken on the ioctl path without looking up a single entry', () => {
+    withImage((image) => {
+      const d = `${image.top}/@btrfs_tmp/old_roots`;
+      const bytes = (name: string | Buffer) => Buffer.concat([Buffer.from(`${d}/`), Buffer.from(name)]);
+      // Subvolumes, and directories made between them so that some directory's inode number equals a subvolume's id
+      // in this very directory (readdir gives a subvolume's id as its d_ino): a number alone proves nothing.
+      for (let i = 0; i < 4; i++) {
+        sh('btrfs', ['subvolume', 'create', `${d}/sub${i}`]);
+        mkdirSync(`${d}/dir${i}`);
+      }
+      const ids = new Set(image.subvolumes().map((s) => s.id));
+      const inos = readdirSync(d).filter((n) => n.startsWith('dir')).map((n) => lstatSync(`${d}/${n}`).ino);
+      expect(inos.some((ino) => ids.has(ino)), `directory inodes ${inos} vs subvolume ids ${[...ids]}`).toBe(true);
+      // A snapshot of a subvolume holding another: the snapshot's placeholder directory carries the nested one's id.
+      sh('btrfs', ['subvolume', 'create', `${d}/sub0/nested`]);
+      sh('btrfs', ['subvolume', 'snapshot', `${d}/sub0`, `${d}/snap`]);
+      // Names that are not UTF-8 or hold a newline; a subvolume renamed in from elsewhere and one renamed away;
+      // a subvolume named like a directory that was renamed over nothing; symlinks, a file, a fifo.
+      sh('btrfs', ['subvolume', 'create', Buffer.concat([bytes('n'), Buffer.from([0xff]), Buffer.from('x')]).toString('latin1')]);
+      execFileSync('btrfs', ['subvolume', 'create', bytes('a\nb').toString()]);
+      sh('btrfs', ['subvolume', 'create', `${image.top}/@persistent/moved`]);
+      renameSync(`${image.top}/@persistent/moved`, `${d}/moved-in`);
+      renameSync(`${d}/sub3`, `${image.top}/@persistent/moved-out`);
+      mkdirSync(`${d}/sub3`);
+      symlinkSync('sub1', `${d}/link-to-subvolume`);
+      symlinkSync('/nowhere', `${d}/dangling`);
+      writeFileSync(`${d}/file`, 'x');
+      execFileSync('mkfifo', [`${d}/fifo`]);
+      // A subvolume an unprivileged user made in a directory it may write, and that directory listed too.
+      const shared = `${image.top}/@persistent/shared`;
+      chmodSync(image.dir, 0o755);
+      mkdirSync(shared);
+      chmodSync(shared, 0o1777);
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'btrfs', 'subvolume', 'create', `${shared}/users`]);
+      mkdirSync(`${shared}/plain`);
+
+      const truth = (dir: string) =>
+        readdirSync(dir, { encoding: 'buffer' })
+          .map((raw) => {
+            const st = lstatSync(Buffer.concat([Buffer.from(`${dir}/`), raw]));
+            const kind = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? (st.ino === 256 ? 'subvolume' : 'directory') : st.isFile() ? 'file' : 'other';
+            return { name: raw.toString('utf8'), validName: Buffer.from(raw.toString('utf8')).equals(raw), kind };
+          })
+          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const dirs = [d, `${d}/snap`, shared, `${image.top}/@persistent`];
+      const a = runNative(variant, dirs.map((path) => ({ op: 'listDirectory' as const, path })));
+      expect(codes(a)).toEqual(dirs.map(() => 'ok'));
+      dirs.forEach((dir, i) => expect(a[i]!.ok && a[i]!.entries, dir).toEqual(truth(dir)));
+      const kinds = a[0]!.ok ? Object.fromEntries(a[0]!.entries!.map((e) => [e.name, e.kind])) : {};
+      expect(kinds).toMatchObject({ sub0: 'subvolume', dir0: 'directory', snap: 'subvolume', 'moved-in': 'subvolume', sub3: 'directory', 'a\nb': 'subvolume', 'link-to-subvolume': 'symlink', fifo: 'other', file: 'file' });
+      expect(a[1]!.ok && a[1]!.entries).toEqual([{ name: 'nested', validName: true, kind: 'directory' }]);
+      // The ioctl path answers without a lookup of each entry; the process path lstats them.
+      expect(a.map((x) => x.ok && x.direct)).toEqual(dirs.map(() => variant.backend === 'ioctl'));
+      if (variant.backend === 'ioctl') {
+        // Under strace: no stat-family call names an entry of the directory.
+        const log = join(image.dir, 'strace.log');
+        const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=stat,lstat,newfstatat,statx', '-o', log, variant.bin, nativeDriver(), JSON.stringify([{ op: 'listDirectory', path: d }])], { encoding: 'utf8', env: { ...process.env, ...variant.env } });
+        expect(r.status, r.stderr).toBe(0);
+        const entryStats = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(`${d}/`));
+        expect(entryStats, entryStats.join('\n')).toEqual([]);
+        // Without CAP_SYS_ADMIN the tree search is refused: the kinds come from lstat, the same answer.
+        chmodSync(dirname(nativeDriver()), 0o755);
+        const unprivileged = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', variant.bin, nativeDriver(), JSON.stringify([{ op: 'listDirectory', path: shared }])], { encoding: 'utf8', env: { ...process.env, ...variant.env, HOME: '/tmp' } });
+        expect(unprivileged.status, unprivileged.stderr).toBe(0);
+        const answer = JSON.parse(unprivileged.stdout) as { results: Answer[] };
+        expect(answer.results[0]).toMatchObject({ ok: true, direct: false, entries: truth(shared) });
+        // Another filesystem (the root tree search is ENOTTY there), and a symlink given as the directory: lstat's
+        // answers, and nothing read through the symlink.
+        const ext = mkdtempSync(join(tmpdir(), 'pantheros-list-'));
+        try {
+          mkdirSync(join(ext, 'dir'));
+          writeFileSync(join(ext, 'file'), '');
+          symlinkSync(d, join(ext, 'to-archives'));
+          const other = runNative(variant, [
+            { op: 'listDirectory', path: ext },
+            { op: 'listDirectory', path: join(ext, 'to-archives') },
+          ]);
+          expect(other[0]).toEqual({ ok: true, direct: false, entries: truth(ext) });
+          expect(other[1]).toEqual({ ok: true, direct: false, entries: [] });
+        } finally {
+          rmSync(ext, { recursive: true, force: true });
+        }
+      }
     });
   });
 });

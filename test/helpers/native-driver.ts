@@ -2,7 +2,8 @@
 // by the real-btrfs tests: argv[2] is a JSON list of operations, stdout one JSON answer.
 // Paths are given and returned as {"hex": "…"} (any bytes) or plain strings.
 import { writeSync } from 'node:fs';
-import { btrfsBackend, BtrfsError, createSubvolume, defaultSubvolumeId, deleteSubvolumes, listSubvolumes, snapshotSubvolume, syncFilesystem, type BtrfsPath } from '../../src/btrfs/native.js';
+import { btrfsBackend, BtrfsError, createSubvolume, defaultSubvolumeId, deleteSubvolumes, listSubvolumes, readDirectory, snapshotSubvolume, syncFilesystem, type BtrfsPath } from '../../src/btrfs/native.js';
+import { listDirectory } from '../../src/boot/observe.js';
 
 type WirePath = string | { hex: string };
 export type DriverOp =
@@ -11,7 +12,8 @@ export type DriverOp =
   | { op: 'delete'; paths: WirePath[]; commit: boolean }
   | { op: 'sync'; path: WirePath }
   | { op: 'list'; path: WirePath }
-  | { op: 'default'; path: WirePath };
+  | { op: 'default'; path: WirePath }
+  | { op: 'listDirectory'; path: string };
 
 const toPath = (p: WirePath): BtrfsPath => (typeof p === 'string' ? p : Buffer.from(p.hex, 'hex'));
 const wireError = (e: BtrfsError) => ({ name: e.name, code: e.code, operation: e.operation, path: e.path, message: e.message });
@@ -43,6 +45,12 @@ function run(op: DriverOp): unknown {
       }
       case 'default':
         return { ok: true, id: defaultSubvolumeId(toPath(op.path)) };
+      case 'listDirectory': {
+        // What observe reads (listDirectory), and whether the kinds came without a lookup of each entry.
+        const direct = readDirectory(op.path);
+        const entries = listDirectory(op.path).map((e) => ({ name: e.name, validName: e.validName, kind: e.kind }));
+        return { ok: true, direct: direct !== null && direct.every((e) => e.kind !== null), entries };
+      }
     }
   } catch (error) {
     if (error instanceof BtrfsError) return { ok: false, error: wireError(error) };

@@ -31,7 +31,7 @@ export interface WireError {
 }
 
 export type Answer =
-  | { ok: true; committed?: boolean; commitError?: WireError | null; results?: ({ deleted: true } | { deleted: false; error: WireError })[]; list?: WireSubvolume[] | null; id?: number }
+  | { ok: true; committed?: boolean; commitError?: WireError | null; results?: ({ deleted: true } | { deleted: false; error: WireError })[]; list?: WireSubvolume[] | null; id?: number; direct?: boolean; entries?: { name: string; validName: boolean; kind: string }[] }
   | { ok: false; error?: WireError; internal?: string };
 
 /** A SubvolumeRecord as the driver prints it (path bytes as hex). */

@@ -73,6 +73,8 @@ export const LAST_FREE_OBJECTID = (1n << 64n) - 256n;
 export const DIR_ITEM_KEY = 84;
 export const ROOT_ITEM_KEY = 132;
 export const ROOT_BACKREF_KEY = 144;
+/** ROOT_REF (parent tree id, 156, child subvolume id): the child's name and the directory holding it, in the parent. */
+export const ROOT_REF_KEY = 156;
 /** btrfs_root_item.flags: BTRFS_ROOT_SUBVOL_RDONLY. */
 export const ROOT_SUBVOL_RDONLY = 1n;
 const U64_MAX = (1n << 64n) - 1n;
@@ -213,4 +215,31 @@ export function formatUuid(bytes: Uint8Array | null): string | null {
   if (!bytes || bytes.every((b) => b === 0)) return null;
   const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** d_type values of linux_dirent64 (dirent.h). */
+export const DT = { UNKNOWN: 0, FIFO: 1, CHR: 2, DIR: 4, BLK: 6, REG: 8, LNK: 10, SOCK: 12 } as const;
+
+/** One record of getdents64(2): struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }. */
+export interface Dirent64 {
+  /** For a subvolume's entry btrfs gives the subvolume's id here (its root directory's inode number is 256). */
+  ino: bigint;
+  type: number;
+  /** The name's bytes, without the terminating NUL. */
+  name: Uint8Array;
+}
+
+/** The records getdents64 wrote into buf[0, length). */
+export function decodeDirents64(buf: Uint8Array, length: number): Dirent64[] {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: Dirent64[] = [];
+  for (let at = 0; at + 19 < length; ) {
+    const reclen = view.getUint16(at + 16, true);
+    if (reclen < 20 || at + reclen > length) break;
+    const name = buf.subarray(at + 19, at + reclen);
+    const end = name.indexOf(0);
+    out.push({ ino: view.getBigUint64(at, true), type: buf[at + 18]!, name: name.slice(0, end < 0 ? name.length : end) });
+    at += reclen;
+  }
+  return out;
 }

@@ -1,7 +1,9 @@
 // The subvolume listing and the default subvolume, read from the root tree with BTRFS_IOC_TREE_SEARCH_V2
 // and BTRFS_IOC_INO_LOOKUP (both need CAP_SYS_ADMIN), as btrfs-progs' `subvolume list` and
-// libbtrfsutil's btrfs_util_get_default_subvolume_fd do. Names come back as bytes: nothing to parse.
+// libbtrfsutil's btrfs_util_get_default_subvolume_fd do; and a directory's entries (getdents64).
+// Names come back as bytes: nothing to parse.
 import {
+  decodeDirents64,
   decodeDirItem,
   decodeInoLookupName,
   decodeRootItem,
@@ -17,8 +19,10 @@ import {
   nextKey,
   ROOT_BACKREF_KEY,
   ROOT_ITEM_KEY,
+  ROOT_REF_KEY,
   ROOT_TREE_DIR_OBJECTID,
   ROOT_TREE_OBJECTID,
+  type Dirent64,
   type RootItem,
   type SearchItem,
   type SearchKey,
@@ -86,11 +90,48 @@ export function searchSubvolumes(libc: Libc, fd: number): { errno: number; subvo
   return { errno, subvolumes };
 }
 
+/** One ROOT_REF item: a subvolume whose entry is in directory `dirId` of the parent subvolume, under `name`. */
+export interface ChildRef {
+  dirId: bigint;
+  name: Uint8Array;
+}
+
+/**
+ * The subvolumes whose entries sit in subvolume `parentId`, by id: its ROOT_REF items in the root
+ * tree (key parentId, ROOT_REF, child id), as `btrfs subvolume list -o` reads them. Each child has one
+ * ROOT_REF (a subvolume has one name), removed with its entry when it is deleted.
+ */
+export function searchChildRefs(libc: Libc, fd: number, parentId: bigint): { errno: number; children: Map<bigint, ChildRef> } {
+  const children = new Map<bigint, ChildRef>();
+  const errno = searchTree(
+    libc,
+    fd,
+    { treeId: ROOT_TREE_OBJECTID, minObjectid: parentId, maxObjectid: parentId, minType: ROOT_REF_KEY, maxType: ROOT_REF_KEY, minOffset: 0n, maxOffset: (1n << 64n) - 1n },
+    (item) => {
+      if (item.objectid !== parentId || item.type !== ROOT_REF_KEY) return;
+      const ref = decodeRootRef(item.data);
+      children.set(item.offset, { dirId: ref.dirid, name: ref.name });
+    },
+  );
+  return { errno, children };
+}
+
 /** BTRFS_IOC_INO_LOOKUP: the path of directory `dirId` inside subvolume `treeId`, "" for its root, else ending in "/". */
 export function lookupDirectory(libc: Libc, fd: number, treeId: bigint, dirId: bigint): { errno: number; path: Uint8Array } {
   const args = encodeInoLookup(treeId, dirId);
   const r = libc.ioctl(fd, IOC.INO_LOOKUP, args);
   return r.ret === -1 ? { errno: r.errno, path: new Uint8Array(0) } : { errno: 0, path: decodeInoLookupName(args) };
+}
+
+/**
+ * BTRFS_IOC_INO_LOOKUP with treeid 0 and objectid 256: the id of the subvolume holding fd, which the
+ * kernel writes back into treeid (fs/btrfs/ioctl.c btrfs_ioctl_ino_lookup; the unprivileged
+ * "containing subvolume" query since Linux 4.18).
+ */
+export function containingSubvolume(libc: Libc, fd: number): { errno: number; id: bigint } {
+  const args = encodeInoLookup(0n, FIRST_FREE_OBJECTID);
+  const r = libc.ioctl(fd, IOC.INO_LOOKUP, args);
+  return r.ret === -1 ? { errno: r.errno, id: 0n } : { errno: 0, id: new DataView(args.buffer).getBigUint64(0, true) };
 }
 
 /**
@@ -111,4 +152,27 @@ export function searchDefaultSubvolume(libc: Libc, fd: number): { errno: number;
     },
   );
   return { errno, id };
+}
+
+/** Bytes of linux_dirent64 records per getdents64 call: about 1 500 entries with short names. */
+const DIRENT_BUFFER = 64 * 1024;
+
+/**
+ * Every entry of the directory open as fd except "." and "..", from getdents64(2) in the kernel's
+ * order: name bytes, d_type and d_ino, nothing decoded or followed. Returns errno 0, or the errno of
+ * the failed call (ENOTDIR; ENOSYS when libc has no getdents64) with the entries read before it.
+ */
+export function readDirents(libc: Libc, fd: number): { errno: number; entries: Dirent64[] } {
+  const entries: Dirent64[] = [];
+  if (!libc.getdents64) return { errno: 38, entries };
+  const buf = new Uint8Array(DIRENT_BUFFER);
+  for (;;) {
+    const r = libc.getdents64(fd, buf);
+    if (r.ret === -1) return { errno: r.errno, entries };
+    if (r.ret === 0) return { errno: 0, entries };
+    for (const d of decodeDirents64(buf, r.ret)) {
+      const dot = d.name[0] === 0x2e && (d.name.length === 1 || (d.name.length === 2 && d.name[1] === 0x2e));
+      if (!dot) entries.push(d);
+    }
+  }
 }

@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  decodeDirents64,
   decodeDirItem,
   decodeInoLookupName,
   decodeRootItem,
@@ -107,6 +108,37 @@ describe('ioctl ABI', () => {
     });
     const legacy = decodeRootItem(item.slice(0, 239));
     expect([legacy.generation, legacy.uuid, legacy.otransid]).toEqual([42n, null, 0n]);
+  });
+
+  it('getdents64 records: d_ino, d_type and the name up to its NUL, record by record; a record running past what was read ends the list', () => {
+    // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }, each record 8-aligned.
+    const record = (ino: bigint, type: number, name: number[]) => {
+      const reclen = Math.ceil((19 + name.length + 1) / 8) * 8;
+      const r = new Uint8Array(reclen);
+      const v = new DataView(r.buffer);
+      v.setBigUint64(0, ino, true);
+      v.setBigInt64(8, 1n, true);
+      v.setUint16(16, reclen, true);
+      r[18] = type;
+      r.set(name, 19);
+      return r;
+    };
+    const parts = [record(257n, 4, [0x61]), record(2n ** 40n + 3n, 10, [0x0a, 0xff, 0x2d]), record(300n, 8, Array.from(Buffer.from('x'.repeat(255))))];
+    const buf = new Uint8Array(parts.reduce((n, p) => n + p.length, 0) + 64);
+    let at = 0;
+    for (const p of parts) {
+      buf.set(p, at);
+      at += p.length;
+    }
+    const all = decodeDirents64(buf, at);
+    expect(all.map((d) => [d.ino, d.type, Buffer.from(d.name).toString('latin1')])).toEqual([
+      [257n, 4, 'a'],
+      [2n ** 40n + 3n, 10, '\n\xff-'],
+      [300n, 8, 'x'.repeat(255)],
+    ]);
+    // Only what the kernel said it wrote is read: a cut inside the last record drops it, never reads past.
+    expect(decodeDirents64(buf, at - 8).map((d) => d.ino)).toEqual([257n, 2n ** 40n + 3n]);
+    expect(decodeDirents64(buf, 0)).toEqual([]);
   });
 
   it('root refs, dir items and ino_lookup names give their bytes as they are', () => {
