@@ -95,14 +95,37 @@ export function topLevelMount(top: string, mounts: readonly MountEntry[]): Mount
 }
 
 /**
- * Direct children of a real directory with their kinds, never following a symlink; empty when it is not one. Under
- * Bun the kinds come from the directory and the root tree in two calls (readDirectory, src/btrfs/native.ts); else,
- * or when those fail, from an lstat of each entry. Throws what readdir throws (EACCES, EIO).
+ * Names of the entries of directory `real` (a path without symlinks) that something is mounted on now, as this
+ * process sees them (/proc/self/mountinfo); null when one of those names cannot be read back exactly (mountinfo is
+ * text: a name that is not UTF-8 comes back altered), so that no entry can be taken for uncovered by mistake.
+ */
+function mountedEntries(real: string, mounts: readonly MountEntry[]): Set<string> | null {
+  const prefix = real === '/' ? '/' : `${real}/`;
+  const names = new Set<string>();
+  for (const m of mounts) {
+    if (!m.mountPoint.startsWith(prefix)) continue;
+    const name = m.mountPoint.slice(prefix.length);
+    if (name.includes('\uFFFD')) return null;
+    if (name.length && !name.includes('/')) names.add(name);
+  }
+  return names;
+}
+
+/**
+ * Direct children of a real directory with their kinds, never following a symlink; empty when it is not one.
+ * Under Bun the kinds come from the directory and the root tree in two calls (readDirectory, src/btrfs/native.ts),
+ * except for an entry something is mounted on: lstat sees the mount there, and so does every later step, so such
+ * an entry is looked up like every entry is under Node, or when those calls fail. Throws what readdir throws
+ * (EACCES, EIO).
  */
 export function listDirectory(dirAbs: string): DirEntry[] {
   if (!isDirectoryKind(kindOf(dirAbs))) return [];
-  const read = readDirectory(dirAbs) ?? readdirSync(dirAbs, { encoding: 'buffer' }).map((name) => ({ name, kind: null }));
-  return read
+  let read = readDirectory(dirAbs);
+  if (read) {
+    const covered = mountedEntries(realpathSync(dirAbs), readMountinfo());
+    read = covered && read.map((e) => (covered.has(e.name.toString('utf8')) ? { name: e.name, kind: null } : e));
+  }
+  return (read ?? readdirSync(dirAbs, { encoding: 'buffer' }).map((name) => ({ name, kind: null })))
     .map(({ name: raw, kind }) => {
       const name = raw.toString('utf8');
       const validName = Buffer.from(name).equals(raw);

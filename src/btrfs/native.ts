@@ -317,7 +317,10 @@ export interface KindedEntry {
  * for one, and an empty directory a snapshot left where a nested subvolume was (its d_ino is that
  * subvolume's id too) stays a 'directory'. Other DT_DIR entries are 'directory', DT_LNK 'symlink',
  * DT_REG 'file', DT_UNKNOWN (btrfs never writes it) null, anything else 'other': the answers of an
- * lstat of each entry (src/fs/entry-kind.ts), entry by entry (test/btrfs/ioctl-native.test.ts).
+ * lstat of each entry (src/fs/entry-kind.ts), entry by entry (test/btrfs/ioctl-native.test.ts,
+ * attack-many.test.ts) — except for an entry something is mounted on, where getdents64 still reads
+ * the directory below the mount and lstat sees the mount: the caller looks those up itself
+ * (listDirectory in src/boot/observe.ts).
  *
  * Returns null, for the caller to lstat each entry, on the process path, when libc has no
  * getdents64, or when a call fails (ENOENT, ENOTDIR, ELOOP for a symlink, EACCES; EPERM: the tree
