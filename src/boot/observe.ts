@@ -240,8 +240,9 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
  * Records of the archive directory's items, the root, the blank and the target; the nested subvolumes below the root,
  * the target, and every archive that may go (`candidate`), is left over, or may be the new root's source (`sources`):
  * only those are read, since each nested subvolume is verified on disk (one lstat per path component) and a server
- * keeps many archives that hold many. An archive that may age out also gets its creation time (btrfs subvolume show:
- * one process each, on the process path), so a name a clock that was behind wrote cannot make it look older than it is.
+ * keeps many archives that hold many. An archive that may age out also gets its creation time (Inventory.creationTimes:
+ * on the process path one `btrfs subvolume list -s` for the snapshots, one `btrfs subvolume show` for each other one),
+ * so a name a clock that was behind wrote cannot make it look older than it is.
  */
 function collectFacts(inventory: Inventory, config: Config, archives: string[], leftovers: string[], chosen: ChosenTarget, sources: string[], candidate: (name: string) => boolean): SubvolumeFacts {
   const { root, blank, oldRoots, snapshots } = config.subvolumes;
@@ -255,11 +256,8 @@ function collectFacts(inventory: Inventory, config: Config, archives: string[], 
   const walked = [...new Set([...archives.filter(candidate), ...sources, ...leftovers])];
   for (const name of [...archives, ...leftovers]) remember(`${oldRoots}/${name}`);
   for (const [name, below] of inventory.belowEach(oldRoots, walked)) if (records.has(`${oldRoots}/${name}`)) nested.set(`${oldRoots}/${name}`, below);
-  for (const name of archives.filter(candidate)) {
-    const path = `${oldRoots}/${name}`;
-    const r = records.get(path);
-    if (r && r.otime === null) records.set(path, { ...r, otime: inventory.shown(path)?.otime ?? null });
-  }
+  const aging = archives.filter(candidate).map((name) => `${oldRoots}/${name}`).filter((path) => records.has(path));
+  for (const [path, otime] of inventory.creationTimes(aging)) records.set(path, { ...records.get(path)!, otime });
   if (remember(root)) nested.set(root, inventory.below(root));
   remember(blank);
   if (chosen.target.kind === 'snapshot') {

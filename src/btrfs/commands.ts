@@ -39,7 +39,13 @@ export function getDefaultArgv(path: string): string[] {
   return [btrfsProgram(), 'subvolume', 'get-default', assertSafePath(path)];
 }
 
-/** Lists every subvolume of the filesystem, with creation generation and parent, paths relative to the top level. */
-export function listArgv(top: string, readOnlyOnly = false): string[] {
-  return [btrfsProgram(), 'subvolume', 'list', '-c', '-g', '-p', '-u', '-q', '-R', ...(readOnlyOnly ? ['-r'] : []), assertSafePath(top)];
+/**
+ * Lists the subvolumes of the filesystem, with creation generation and parent, paths relative to the top level:
+ * every one ('all'), the read-only ones (`-r`), or the snapshots (`-s`: those whose root key carries the generation
+ * of the snapshot, i.e. made by the snapshot ioctl; each line then also has `otime`, the creation time in the local
+ * time of the btrfs process, without a zone — run it with TZ=UTC0).
+ */
+export function listArgv(top: string, which: 'all' | 'read-only' | 'snapshots' = 'all'): string[] {
+  const filter = which === 'read-only' ? ['-r'] : which === 'snapshots' ? ['-s'] : [];
+  return [btrfsProgram(), 'subvolume', 'list', '-c', '-g', '-p', '-u', '-q', '-R', ...filter, assertSafePath(top)];
 }

@@ -64,7 +64,7 @@ export function readListings(top: string): ListingOutput {
     if (r.code !== 0) throw new CommandError({ argv, code: r.code, stdout: '', stderr: r.stderr });
     return r.stdout;
   };
-  const readOnly = run(listArgv(top, true));
+  const readOnly = run(listArgv(top, 'read-only'));
   const full = run(listArgv(top));
   return { full, readOnly };
 }
@@ -104,6 +104,15 @@ export function parseShow(output: string, relPath: string): Omit<SubvolumeRecord
   };
 }
 
+/**
+ * `btrfs subvolume list -s …` of the top level, run with TZ=UTC0 (its `otime` field is local time without a zone):
+ * the snapshots with their creation times, as exact bytes; undefined when btrfs fails.
+ */
+export function readSnapshotListing(top: string): Buffer | undefined {
+  const r = runCommandBytes(listArgv(top, 'snapshots'), { env: { TZ: 'UTC0' } });
+  return r.code === 0 ? r.stdout : undefined;
+}
+
 function showSubvolume(abs: string): string | undefined {
   // The fixed fields come first; btrfs-progs exits 1 when it then cannot list the snapshots of the subvolume (a
   // path longer than PATH_MAX anywhere), so the output is judged by parseShow, not by the exit code.
@@ -114,6 +123,8 @@ function showSubvolume(abs: string): string | undefined {
 export interface InventoryOptions {
   /** Reads `btrfs subvolume show` output for an absolute path (tests pass their own). */
   show?: (abs: string) => string | undefined;
+  /** Reads `btrfs subvolume list -s` output of the top level, in UTC (tests pass their own). */
+  listSnapshots?: (top: string) => Buffer | undefined;
   /** The top level is mounted read-write, so read-only subvolumes answer access(W_OK) with EROFS. */
   writableMount?: boolean;
 }
@@ -276,6 +287,62 @@ export class Inventory {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The creation time (otime) of the subvolume at each of `paths` (relative to the top level), from verified records
+   * only; null when it is not a subvolume or no trusted answer says. A record that already carries its time (from the
+   * ioctls, or from `btrfs subvolume show`) answers itself. A record from a listing line says nothing of the time:
+   * - a snapshot (its trusted record has a parent UUID, which only the snapshot ioctl sets; btrfs-progs' `list -s`
+   *   lists exactly the subvolumes the snapshot ioctl made, so its own line is there) takes the time from the one
+   *   `btrfs subvolume list -s` this inventory runs, when exactly one line of it names the path and that line has
+   *   the record's id and creation generation (a second line naming it can only be forged: then `show`);
+   * - anything else (a plain subvolume is not in `list -s`, where a forged line could be the only one naming it)
+   *   from `btrfs subvolume show PATH`, one process each.
+   * Identical answers either way: both print the kernel's otime in whole seconds.
+   */
+  creationTimes(paths: readonly string[]): Map<string, Date | null> {
+    const out = new Map<string, Date | null>();
+    const pending: SubvolumeRecord[] = [];
+    for (const path of paths) {
+      const r = this.record(path);
+      if (!r) out.set(path, null);
+      else if (r.otime !== null || r.source !== 'listing') out.set(path, r.otime);
+      else pending.push(r);
+    }
+    const snapshots = pending.some((r) => r.parentUuid !== null) ? this.snapshotLines() : undefined;
+    for (const r of pending) {
+      let otime: Date | null | undefined;
+      if (r.parentUuid !== null && snapshots) {
+        const lines = snapshots.get(key(Buffer.from(r.path))) ?? [];
+        const line = lines.length === 1 ? lines[0]! : undefined;
+        if (line && line.id === r.id && line.cgen === r.cgen && line.otime !== undefined) otime = line.otime;
+        else if (lines.length > 1) this.note(`${lines.length} lines of the snapshot listing name ${r.path} (a subvolume name holding a newline and listing-like text?): its creation time was read with btrfs subvolume show`);
+      }
+      out.set(r.path, otime !== undefined ? otime : (this.shown(r.path)?.otime ?? null));
+    }
+    return out;
+  }
+
+  private snapshotsByText: Map<string, ListingEntry[]> | null | undefined;
+
+  /** The lines of `btrfs subvolume list -s` by path text, read once; null when it failed. */
+  private snapshotLines(): Map<string, ListingEntry[]> | undefined {
+    if (this.snapshotsByText === undefined) {
+      let out: Buffer | undefined;
+      try {
+        out = (this.options.listSnapshots ?? readSnapshotListing)(this.top);
+      } catch {
+        out = undefined;
+      }
+      this.snapshotsByText = null;
+      if (out !== undefined) {
+        const byText = new Map<string, ListingEntry[]>();
+        for (const e of parseListing(out).entries) byText.set(key(e.text), [...(byText.get(key(e.text)) ?? []), e]);
+        this.snapshotsByText = byText;
+      }
+    }
+    return this.snapshotsByText ?? undefined;
   }
 
   /** Whether rel is read-only when only the filesystem can tell (a read-write mount answers EROFS for it). */

@@ -1,4 +1,4 @@
-// `btrfs subvolume list -c -g -p -u -q -R` output read as bytes. Paths are printed raw (btrfs-progs 6.2 has no
+// `btrfs subvolume list -c -g -p -u -q -R [-r|-s]` output read as bytes. Paths are printed raw (btrfs-progs 6.2 has no
 // escaping and no JSON for this command), so a subvolume whose name holds a newline continues on the next line,
 // and that line may itself look like a listing line: the text alone cannot say which lines are real. This module
 // only splits the text faithfully; src/btrfs/inventory.ts decides what to trust by checking the filesystem.
@@ -17,6 +17,11 @@ export interface ListingEntry {
   parentUuid: string | null;
   receivedUuid: string | null;
   uuid: string | null;
+  /**
+   * The `otime` field of a `list -s` line (creation time, whole seconds, read as UTC: the listing runs with TZ=UTC0);
+   * null for "-" (not recorded) or a time that is not one; undefined when the line has no such field.
+   */
+  otime?: Date | null;
   /** The path text as printed (relative to the top level), continuation lines joined with "\n"; exact bytes. */
   text: Buffer;
 }
@@ -27,7 +32,7 @@ export interface ListingText {
   entries: ListingEntry[];
 }
 
-const HEAD = /^ID (\d+) gen (\d+)(?: cgen (\d+))?(?: parent (\d+))? top level (\d+)(?: parent_uuid (\S+))?(?: received_uuid (\S+))?(?: uuid (\S+))?$/;
+const HEAD = /^ID (\d+) gen (\d+)(?: cgen (\d+))?(?: parent (\d+))? top level (\d+)(?: otime (-|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}))?(?: parent_uuid (\S+))?(?: received_uuid (\S+))?(?: uuid (\S+))?$/;
 const PATH_MARK = Buffer.from(' path ');
 const FS_TREE = Buffer.from('<FS_TREE>/');
 const NEWLINE = Buffer.from('\n');
@@ -53,15 +58,17 @@ function parseHead(line: Buffer): (Omit<ListingEntry, 'line' | 'lastLine' | 'tex
   const uuid = (s: string | undefined) => (s === undefined || s === '-' ? null : s);
   let text = line.subarray(at + PATH_MARK.length);
   if (text.subarray(0, FS_TREE.length).equals(FS_TREE)) text = text.subarray(FS_TREE.length);
+  const otime = m[6] === undefined ? undefined : m[6] === '-' ? null : new Date(`${m[6].replace(' ', 'T')}Z`);
   return {
     id: Number(m[1]),
     gen: Number(m[2]),
     cgen: Number(m[3] ?? m[2]),
     parent: Number(m[4] ?? m[5]),
     topLevel: Number(m[5]),
-    parentUuid: uuid(m[6]),
-    receivedUuid: uuid(m[7]),
-    uuid: uuid(m[8]),
+    ...(otime === undefined ? {} : { otime: otime && !Number.isNaN(otime.getTime()) ? otime : null }),
+    parentUuid: uuid(m[7]),
+    receivedUuid: uuid(m[8]),
+    uuid: uuid(m[9]),
     text,
   };
 }

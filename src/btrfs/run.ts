@@ -10,12 +10,14 @@ export interface CommandResult {
 export interface CommandOptions {
   /** Open file descriptors the child gets as fd 3, 4, …, so it can reach them as /proc/self/fd/3, … */
   fds?: readonly number[];
+  /** Variables set for the child on top of this process's environment (e.g. TZ=UTC0 for output in UTC). */
+  env?: Readonly<Record<string, string>>;
 }
 
 type Stdio = 'ignore' | 'pipe' | number;
 
 interface BunSpawn {
-  spawnSync(argv: string[], options: { stdio: Stdio[] }): {
+  spawnSync(argv: string[], options: { stdio: Stdio[]; env?: Record<string, string | undefined> }): {
     exitCode: number | null;
     stdout: Uint8Array | undefined;
     stderr: Uint8Array | undefined;
@@ -45,16 +47,17 @@ export const spawnCounter = { count: 0 };
 function run(argv: string[], options: CommandOptions): { code: number; stdout: Buffer; stderr: string } {
   spawnCounter.count += 1;
   const stdio: Stdio[] = ['ignore', 'pipe', 'pipe', ...(options.fds ?? [])];
+  const env = options.env && { ...process.env, ...options.env };
   if (bun) {
     try {
-      const r = bun.spawnSync(argv, { stdio });
+      const r = bun.spawnSync(argv, env ? { stdio, env } : { stdio });
       return { code: r.exitCode ?? 128, stdout: Buffer.from(r.stdout ?? new Uint8Array()), stderr: r.stderr ? decoder.decode(r.stderr) : '' };
     } catch (error) {
       return { code: 127, stdout: Buffer.alloc(0), stderr: `cannot run ${argv[0]}: ${(error as Error).message}` };
     }
   }
   nodeSpawnSync ??= loadNodeSpawnSync();
-  const r = nodeSpawnSync(argv[0]!, argv.slice(1), { stdio, maxBuffer: 1 << 30 });
+  const r = nodeSpawnSync(argv[0]!, argv.slice(1), { stdio, maxBuffer: 1 << 30, ...(env ? { env } : {}) });
   if (r.error) return { code: 127, stdout: Buffer.alloc(0), stderr: `cannot run ${argv[0]}: ${r.error.message}` };
   return { code: r.status ?? 128, stdout: r.stdout as Buffer, stderr: (r.stderr as Buffer).toString('utf8') };
 }
@@ -80,6 +83,6 @@ export function runChecked(argv: string[], options: CommandOptions = {}): Comman
 }
 
 /** Like runCommand, but stdout as exact bytes (for output that holds raw file names, which need not be UTF-8). */
-export function runCommandBytes(argv: string[]): { argv: string[]; code: number; stdout: Buffer; stderr: string } {
-  return { argv, ...run(argv, {}) };
+export function runCommandBytes(argv: string[], options: CommandOptions = {}): { argv: string[]; code: number; stdout: Buffer; stderr: string } {
+  return { argv, ...run(argv, options) };
 }
