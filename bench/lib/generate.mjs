@@ -44,12 +44,13 @@ export function layOut(top) {
 }
 
 /**
- * Adds one archived root dated `date`: a subvolume named for the tool, holding `nested` subvolumes
- * under NESTED_DIR, with its mtime set to `date` so the baseline's `find -mtime` ages it the same way.
+ * Adds one archived root dated `date`, named for the tool and made as every root the tool makes (so
+ * every archive it keeps): a writable snapshot of @root-blank. It holds `nested` plain subvolumes
+ * under NESTED_DIR, and its mtime is set to `date` so the baseline's `find -mtime` ages it the same way.
  */
 export function addArchive(top, date, nested = 0) {
   const path = join(top, OLD_ROOTS, archiveName(date));
-  createSubvolume(path);
+  sh('btrfs', ['subvolume', 'snapshot', join(top, '@root-blank'), path]);
   mkdirSync(join(path, 'etc'));
   writeFileSync(join(path, 'etc/marker'), `archived ${date.toISOString()}\n`);
   if (nested > 0) {
