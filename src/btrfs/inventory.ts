@@ -55,6 +55,17 @@ export interface ListingOutput {
 }
 
 const key = (b: Buffer) => b.toString('latin1');
+
+/** The lines of a listing grouped by their path text (exact bytes): more than one line for a path means a forgery. */
+function linesByText(entries: readonly ListingEntry[]): Map<string, ListingEntry[]> {
+  const byText = new Map<string, ListingEntry[]>();
+  for (const e of entries) {
+    const lines = byText.get(key(e.text));
+    if (lines) lines.push(e);
+    else byText.set(key(e.text), [e]);
+  }
+  return byText;
+}
 const MAX_PATH_BYTES = 65_536;
 
 /** Runs the two listings (read-only subvolumes first, so a line cannot appear in it without being in the full one). */
@@ -132,7 +143,7 @@ export interface InventoryOptions {
 /** The subvolumes of one filesystem, trusted only as far as the filesystem confirms them. */
 export class Inventory {
   private readonly full: ListingText;
-  private readonly byText = new Map<string, ListingEntry[]>();
+  private byText = new Map<string, ListingEntry[]>();
   private readonly readOnlyLines = new Set<string>();
   private readonly stats = new Map<string, Stats | null>();
   private readonly dirs = new Map<string, Buffer[] | null>();
@@ -167,10 +178,7 @@ export class Inventory {
     }
     this.listingFailure = undefined;
     this.full = parseListing(listings.full);
-    for (const e of this.full.entries) {
-      const k = key(e.text);
-      this.byText.set(k, [...(this.byText.get(k) ?? []), e]);
-    }
+    this.byText = linesByText(this.full.entries);
     for (const e of parseListing(listings.readOnly).entries) this.readOnlyLines.add(`${e.id}\0${key(e.text)}`);
   }
 
@@ -336,11 +344,7 @@ export class Inventory {
         out = undefined;
       }
       this.snapshotsByText = null;
-      if (out !== undefined) {
-        const byText = new Map<string, ListingEntry[]>();
-        for (const e of parseListing(out).entries) byText.set(key(e.text), [...(byText.get(key(e.text)) ?? []), e]);
-        this.snapshotsByText = byText;
-      }
+      if (out !== undefined) this.snapshotsByText = linesByText(parseListing(out).entries);
     }
     return this.snapshotsByText ?? undefined;
   }

@@ -116,22 +116,25 @@ export function searchChildRefs(libc: Libc, fd: number, parentId: bigint): { err
   return { errno, children };
 }
 
-/** BTRFS_IOC_INO_LOOKUP: the path of directory `dirId` inside subvolume `treeId`, "" for its root, else ending in "/". */
-export function lookupDirectory(libc: Libc, fd: number, treeId: bigint, dirId: bigint): { errno: number; path: Uint8Array } {
+/**
+ * BTRFS_IOC_INO_LOOKUP: the path of directory `dirId` inside subvolume `treeId`, "" for its root, else ending in
+ * "/"; and the subvolume's id, which the kernel writes back into treeid when it is given as 0 (the subvolume
+ * holding fd).
+ */
+export function lookupDirectory(libc: Libc, fd: number, treeId: bigint, dirId: bigint): { errno: number; treeId: bigint; path: Uint8Array } {
   const args = encodeInoLookup(treeId, dirId);
   const r = libc.ioctl(fd, IOC.INO_LOOKUP, args);
-  return r.ret === -1 ? { errno: r.errno, path: new Uint8Array(0) } : { errno: 0, path: decodeInoLookupName(args) };
+  if (r.ret === -1) return { errno: r.errno, treeId, path: new Uint8Array(0) };
+  return { errno: 0, treeId: new DataView(args.buffer).getBigUint64(0, true), path: decodeInoLookupName(args) };
 }
 
 /**
- * BTRFS_IOC_INO_LOOKUP with treeid 0 and objectid 256: the id of the subvolume holding fd, which the
- * kernel writes back into treeid (fs/btrfs/ioctl.c btrfs_ioctl_ino_lookup; the unprivileged
- * "containing subvolume" query since Linux 4.18).
+ * The id of the subvolume holding fd: lookupDirectory with treeid 0 and objectid 256 (fs/btrfs/ioctl.c
+ * btrfs_ioctl_ino_lookup; the unprivileged "containing subvolume" query since Linux 4.18).
  */
 export function containingSubvolume(libc: Libc, fd: number): { errno: number; id: bigint } {
-  const args = encodeInoLookup(0n, FIRST_FREE_OBJECTID);
-  const r = libc.ioctl(fd, IOC.INO_LOOKUP, args);
-  return r.ret === -1 ? { errno: r.errno, id: 0n } : { errno: 0, id: new DataView(args.buffer).getBigUint64(0, true) };
+  const r = lookupDirectory(libc, fd, 0n, FIRST_FREE_OBJECTID);
+  return { errno: r.errno, id: r.errno === 0 ? r.treeId : 0n };
 }
 
 /**
