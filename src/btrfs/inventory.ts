@@ -166,13 +166,13 @@ export class Inventory {
     if ('kernel' in listings) {
       this.listingFailure = undefined;
       this.kernel = new Map(listings.kernel.map((r) => [key(r.path), r]));
-      this.full = { lines: [], entries: [] };
+      this.full = { lineCount: 0, entries: [] };
       return;
     }
     this.kernel = undefined;
     if ('failure' in listings) {
       this.listingFailure = listings.failure;
-      this.full = { lines: [], entries: [] };
+      this.full = { lineCount: 0, entries: [] };
       this.note(`btrfs subvolume list failed (${listings.failure}): facts were read subvolume by subvolume (btrfs subvolume show) and nested subvolumes found by walking the directories`);
       return;
     }

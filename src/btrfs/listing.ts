@@ -5,7 +5,7 @@
 
 /** One line of the listing that has the shape of an entry (`ID … path …`), with the lines that continue its path. */
 export interface ListingEntry {
-  /** Index of its first line in `ListingText.lines`. */
+  /** Index of its first line in the output (0 for the first). */
   line: number;
   /** Index of the last line its path text spans (continuation lines that do not look like entries are joined). */
   lastLine: number;
@@ -27,50 +27,48 @@ export interface ListingEntry {
 }
 
 export interface ListingText {
-  /** Every line of the output, exact bytes, without the newline. */
-  lines: Buffer[];
+  /** How many lines the output has. */
+  lineCount: number;
   entries: ListingEntry[];
 }
 
-const HEAD = /^ID (\d+) gen (\d+)(?: cgen (\d+))?(?: parent (\d+))? top level (\d+)(?: otime (-|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}))?(?: parent_uuid (\S+))?(?: received_uuid (\S+))?(?: uuid (\S+))?$/;
-const PATH_MARK = Buffer.from(' path ');
-const FS_TREE = Buffer.from('<FS_TREE>/');
+// Fields are separated by runs of whitespace (btrfs pads some); the otime's date and time are captured apart so that
+// whatever run separates them, the time read is the same.
+const HEAD =
+  /^ID\s+(\d+)\s+gen\s+(\d+)(?:\s+cgen\s+(\d+))?(?:\s+parent\s+(\d+))?\s+top\s+level\s+(\d+)(?:\s+otime\s+(?:(-)|(\d{4}-\d{2}-\d{2})\s+(\d{2}:\d{2}:\d{2})))?(?:\s+parent_uuid\s+(\S+))?(?:\s+received_uuid\s+(\S+))?(?:\s+uuid\s+(\S+))?$/;
+const PATH_MARK = ' path ';
+const FS_TREE = '<FS_TREE>/';
 const NEWLINE = Buffer.from('\n');
 
-function splitLines(out: Buffer): Buffer[] {
-  const lines: Buffer[] = [];
-  let start = 0;
-  for (let i = out.indexOf(0x0a); i !== -1; i = out.indexOf(0x0a, start)) {
-    lines.push(out.subarray(start, i));
-    start = i + 1;
-  }
-  if (start < out.length) lines.push(out.subarray(start));
-  return lines;
-}
+const uuidOf = (s: string | undefined) => (s === undefined || s === '-' ? null : s);
 
-/** The head fields of a line that has the shape of a listing entry, or undefined. */
-function parseHead(line: Buffer): (Omit<ListingEntry, 'line' | 'lastLine' | 'text'> & { text: Buffer }) | undefined {
-  const at = line.indexOf(PATH_MARK);
-  if (at < 0) return undefined;
-  // The head is ASCII; latin1 maps each byte to one character, so no byte can be mistaken for another.
-  const m = HEAD.exec(line.subarray(0, at).toString('latin1').replace(/\s+/g, ' '));
+/**
+ * The entry of the line at [start, end) of `text` (the whole output read as latin1, so each character is the byte at
+ * the same offset of `out`) when it has the shape of a listing entry; undefined otherwise.
+ */
+function parseLine(out: Buffer, text: string, start: number, end: number, index: number): ListingEntry | undefined {
+  const at = text.indexOf(PATH_MARK, start);
+  if (at < 0 || at + PATH_MARK.length > end) return undefined;
+  const m = HEAD.exec(text.slice(start, at));
   if (!m) return undefined;
-  const uuid = (s: string | undefined) => (s === undefined || s === '-' ? null : s);
-  let text = line.subarray(at + PATH_MARK.length);
-  if (text.subarray(0, FS_TREE.length).equals(FS_TREE)) text = text.subarray(FS_TREE.length);
-  const otime = m[6] === undefined ? undefined : m[6] === '-' ? null : new Date(`${m[6].replace(' ', 'T')}Z`);
-  return {
+  let from = at + PATH_MARK.length;
+  if (text.startsWith(FS_TREE, from)) from += FS_TREE.length;
+  const otime = m[6] !== undefined ? null : m[7] === undefined ? undefined : new Date(`${m[7]}T${m[8]}Z`);
+  const entry: ListingEntry = {
+    line: index,
+    lastLine: index,
     id: Number(m[1]),
     gen: Number(m[2]),
     cgen: Number(m[3] ?? m[2]),
     parent: Number(m[4] ?? m[5]),
     topLevel: Number(m[5]),
-    ...(otime === undefined ? {} : { otime: otime && !Number.isNaN(otime.getTime()) ? otime : null }),
-    parentUuid: uuid(m[7]),
-    receivedUuid: uuid(m[8]),
-    uuid: uuid(m[9]),
-    text,
+    parentUuid: uuidOf(m[9]),
+    receivedUuid: uuidOf(m[10]),
+    uuid: uuidOf(m[11]),
+    text: out.subarray(from, end),
   };
+  if (otime !== undefined) entry.otime = otime && !Number.isNaN(otime.getTime()) ? otime : null;
+  return entry;
 }
 
 /**
@@ -79,19 +77,23 @@ function parseHead(line: Buffer): (Omit<ListingEntry, 'line' | 'lastLine' | 'tex
  * when it is really the rest of a name (the inventory finds those out).
  */
 export function parseListing(out: Buffer): ListingText {
-  const lines = splitLines(out);
+  // One string for the whole output: searching and slicing it is far cheaper than a Buffer call per line.
+  const text = out.toString('latin1');
   const entries: ListingEntry[] = [];
-  lines.forEach((line, i) => {
-    const head = parseHead(line);
-    if (head) {
-      entries.push({ ...head, line: i, lastLine: i });
-      return;
+  let i = 0;
+  for (let start = 0; start < text.length; i++) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const entry = parseLine(out, text, start, end, i);
+    if (entry) entries.push(entry);
+    else {
+      const last = entries.at(-1);
+      if (last && last.lastLine === i - 1) {
+        last.text = Buffer.concat([last.text, NEWLINE, out.subarray(start, end)]);
+        last.lastLine = i;
+      }
     }
-    const last = entries.at(-1);
-    if (last && last.lastLine === i - 1) {
-      last.text = Buffer.concat([last.text, NEWLINE, line]);
-      last.lastLine = i;
-    }
-  });
-  return { lines, entries };
+    start = end + 1;
+  }
+  return { lineCount: i, entries };
 }
