@@ -1,10 +1,10 @@
 // Reads everything the planners decide on, without changing anything. What it reads depends on what the plan may
-// need: the subvolume facts (two listings, verified on disk) only when something may be deleted or copied.
+// need: the subvolume facts (the listing, verified on disk) only when something may be deleted or copied.
 import { accessSync, constants, readdirSync, realpathSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
-import { isDirectoryKind, kindOf, walkPath, type EntryKind } from '../fs/entry-kind.js';
+import { isDirectoryKind, kindOf, prefetchLookups, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { readDirectory } from '../btrfs/native.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
@@ -111,6 +111,12 @@ function mountedEntries(real: string, mounts: readonly MountEntry[]): Set<string
   return names;
 }
 
+/** True when every byte is ASCII (such bytes are their own UTF-8 text). */
+function isAscii(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
 /**
  * Direct children of a real directory with their kinds, never following a symlink; empty when it is not one.
  * Under Bun the kinds come from the directory and the root tree in two calls (readDirectory, src/btrfs/native.ts),
@@ -125,12 +131,20 @@ export function listDirectory(dirAbs: string): DirEntry[] {
     const covered = mountedEntries(realpathSync(dirAbs), readMountinfo());
     read = covered && read.map((e) => (covered.has(e.name.toString('utf8')) ? { name: e.name, kind: null } : e));
   }
-  return (read ?? readdirSync(dirAbs, { encoding: 'buffer' }).map((name) => ({ name, kind: null })))
-    .map(({ name: raw, kind }) => {
-      const name = raw.toString('utf8');
-      const validName = Buffer.from(name).equals(raw);
-      return { name, kind: kind ?? (validName ? kindOf(join(dirAbs, name)) : kindOf(Buffer.concat([Buffer.from(`${dirAbs}/`), raw]))), validName };
-    })
+  const raw: { name: Buffer; kind: EntryKind | null }[] = read ?? readdirSync(dirAbs, { encoding: 'buffer' }).map((name) => ({ name, kind: null }));
+  // A name is kept as text when the text gives its bytes back; the path is then plain text too (a name never holds
+  // "/"), and bytes otherwise.
+  const dirText = `${dirAbs}/`;
+  const entries = raw.map(({ name: bytes, kind }) => {
+    const name = bytes.toString('utf8');
+    const validName = isAscii(bytes) || Buffer.from(name).equals(bytes);
+    return { name, kind, validName, path: validName ? dirText + name : Buffer.concat([Buffer.from(dirText), bytes]) };
+  });
+  // Each entry still to be looked up (every one under Node; each archive is a subvolume root, read from disk on its
+  // first lookup after the mount): all lookups start at once, and the lstat below decides.
+  prefetchLookups(entries.filter((e) => e.kind === null).map((e) => e.path));
+  return entries
+    .map(({ name, kind, validName, path }) => ({ name, kind: kind ?? kindOf(path), validName }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 

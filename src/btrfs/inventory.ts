@@ -4,14 +4,16 @@
 // add lines to it that look like entries. Nothing here believes a line on its own:
 // - a path counts as a subvolume only when the filesystem says so: every component reached with lstat, never
 //   through a symlink, the last a directory with inode 256 on a device of its own (its own st_dev);
-// - the facts of a path (id, generations, read-only) come from the listing only when exactly one line names that
+// - the facts of a path (id, generations) come from the listing only when exactly one line names that
 //   path (a real subvolume always has its own line, so a second line naming it can only be forged); otherwise
 //   they are read with `btrfs subvolume show PATH`, whose fields after the (known) name cannot be forged;
+// - on a writable mount, read-only flags are the kernel's answer to access(W_OK) (EROFS for a read-only subvolume),
+//   not a listing's; only a read-only mount reads `btrfs subvolume list -r`;
 // - subvolumes below a path are the listing's candidates verified on disk, plus, for a line cut short by a newline
 //   in a name, whatever the directory holding that name really holds (read by readdir and walked).
 import { accessSync, constants, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { atParent, lstatBelow } from '../fs/open-dir.js';
-import { SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
+import { prefetchLookups, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { join } from 'node:path';
 import { assertSafePath, btrfsProgram, listArgv } from './commands.js';
 import { parseListing, type ListingEntry, type ListingText } from './listing.js';
@@ -48,13 +50,19 @@ export interface NestedSubvolume {
   readOnly: boolean | null;
 }
 
-/** The two listings an inventory is built from (exact bytes of `btrfs subvolume list` and of `list -r`). */
+/**
+ * The listings an inventory is built from: exact bytes of `btrfs subvolume list`, and of `list -r` when read-only
+ * flags cannot be asked of the filesystem (a read-only mount: see InventoryOptions.writableMount).
+ */
 export interface ListingOutput {
   full: Buffer;
-  readOnly: Buffer;
+  readOnly?: Buffer;
 }
 
 const key = (b: Buffer) => b.toString('latin1');
+
+/** Whether `b` starts with `prefix` (exact bytes), without making a view of `b`. */
+const startsWith = (b: Buffer, prefix: Buffer) => b.length >= prefix.length && b.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
 
 /** The lines of a listing grouped by their path text (exact bytes): more than one line for a path means a forgery. */
 function linesByText(entries: readonly ListingEntry[]): Map<string, ListingEntry[]> {
@@ -68,16 +76,19 @@ function linesByText(entries: readonly ListingEntry[]): Map<string, ListingEntry
 }
 const MAX_PATH_BYTES = 65_536;
 
-/** Runs the two listings (read-only subvolumes first, so a line cannot appear in it without being in the full one). */
-export function readListings(top: string): ListingOutput {
+/**
+ * Runs the listings: the full one, and with `readOnly` the read-only one first (so a line cannot appear in it without
+ * being in the full one). Throws CommandError when btrfs fails.
+ */
+export function readListings(top: string, { readOnly: withReadOnly }: { readOnly: boolean }): ListingOutput {
   const run = (argv: string[]) => {
     const r = runCommandBytes(argv);
     if (r.code !== 0) throw new CommandError({ argv, code: r.code, stdout: '', stderr: r.stderr });
     return r.stdout;
   };
-  const readOnly = run(listArgv(top, 'read-only'));
+  const readOnly = withReadOnly ? run(listArgv(top, 'read-only')) : undefined;
   const full = run(listArgv(top));
-  return { full, readOnly };
+  return readOnly ? { full, readOnly } : { full };
 }
 
 /** Parses the fields of `btrfs subvolume show` that follow the known name line; undefined when the shape is not the expected one. */
@@ -136,7 +147,10 @@ export interface InventoryOptions {
   show?: (abs: string) => string | undefined;
   /** Reads `btrfs subvolume list -s` output of the top level, in UTC (tests pass their own). */
   listSnapshots?: (top: string) => Buffer | undefined;
-  /** The top level is mounted read-write, so read-only subvolumes answer access(W_OK) with EROFS. */
+  /**
+   * The top level is mounted read-write, so read-only subvolumes answer access(W_OK) with EROFS (btrfs_permission,
+   * fs/btrfs/inode.c): read-only flags are then asked of the filesystem, path by path, and `list -r` is not run.
+   */
   writableMount?: boolean;
 }
 
@@ -145,8 +159,11 @@ export class Inventory {
   private readonly full: ListingText;
   private byText = new Map<string, ListingEntry[]>();
   private readonly readOnlyLines = new Set<string>();
+  /** No `list -r` was read: read-only flags come from access(W_OK) on the writable mount (readOnlyOnDisk). */
+  private readonly readOnlyFromDisk: boolean = false;
   private readonly stats = new Map<string, Stats | null>();
   private readonly dirs = new Map<string, Buffer[] | null>();
+  private readonly newlineNames = new Map<string, Buffer[]>();
   private readonly records = new Map<string, SubvolumeRecord | null>();
   private readonly show: (abs: string) => string | undefined;
   /** What could not be trusted, said once each (for the report). */
@@ -179,7 +196,8 @@ export class Inventory {
     this.listingFailure = undefined;
     this.full = parseListing(listings.full);
     this.byText = linesByText(this.full.entries);
-    for (const e of parseListing(listings.readOnly).entries) this.readOnlyLines.add(`${e.id}\0${key(e.text)}`);
+    if (listings.readOnly) for (const e of parseListing(listings.readOnly).entries) this.readOnlyLines.add(`${e.id}\0${key(e.text)}`);
+    this.readOnlyFromDisk = listings.readOnly === undefined;
   }
 
   /** lstat of top/rel (bytes), cached; null when it does not exist. */
@@ -235,6 +253,17 @@ export class Inventory {
     return this.dirs.get(k) ?? [];
   }
 
+  /** The names in `dir` that hold a newline (the only ones a cut listing line can be the start of), cached. */
+  private childrenWithNewline(dir: Buffer): Buffer[] {
+    const k = key(dir);
+    let names = this.newlineNames.get(k);
+    if (!names) {
+      names = this.children(dir).filter((n) => n.includes(0x0a));
+      this.newlineNames.set(k, names);
+    }
+    return names;
+  }
+
   private note(text: string): void {
     if (!this.notes.includes(text)) this.notes.push(text);
   }
@@ -255,6 +284,12 @@ export class Inventory {
       else if (this.listingFailure !== undefined) record = this.shown(path);
       else if (lines.length === 1) {
         const e = lines[0]!;
+        const readOnly = this.readOnlyFromDisk ? (this.readOnlyOnDisk(bytes) ?? this.shown(path)?.readOnly) : this.readOnlyLines.has(`${e.id}\0${key(bytes)}`);
+        if (readOnly === undefined) {
+          this.note(`${path}: access(W_OK) gave neither yes nor EROFS and btrfs subvolume show gave no usable answer: not trusted`);
+          this.records.set(path, null);
+          return undefined;
+        }
         record = {
           id: e.id,
           gen: e.gen,
@@ -264,7 +299,7 @@ export class Inventory {
           parentUuid: e.parentUuid,
           receivedUuid: e.receivedUuid,
           path,
-          readOnly: this.readOnlyLines.has(`${e.id}\0${key(bytes)}`),
+          readOnly,
           otime: null,
           source: 'listing',
         };
@@ -368,7 +403,9 @@ export class Inventory {
     if (this.kernel) return this.kernelBelow(Buffer.from(`${path}/`));
     if (this.listingFailure !== undefined) return this.walkBelow(Buffer.from(path));
     const prefix = Buffer.from(`${path}/`);
-    return this.collect(path, this.full.entries.filter((e) => e.text.subarray(0, prefix.length).equals(prefix)));
+    const entries = this.full.entries.filter((e) => startsWith(e.text, prefix));
+    this.prefetch(entries);
+    return this.collect(path, entries);
   }
 
   /** below() for every item directly inside `dir` whose name is given, in one pass over the listing. */
@@ -378,11 +415,12 @@ export class Inventory {
     const dirPrefix = Buffer.from(`${dir}/`);
     const groups = new Map<string, ListingEntry[]>(names.map((n) => [key(Buffer.from(n)), []]));
     for (const e of this.full.entries) {
-      if (!e.text.subarray(0, dirPrefix.length).equals(dirPrefix)) continue;
+      if (!startsWith(e.text, dirPrefix)) continue;
       const rest = e.text.subarray(dirPrefix.length);
       const slash = rest.indexOf(0x2f);
       if (slash >= 0) groups.get(key(rest.subarray(0, slash)))?.push(e);
     }
+    for (const entries of groups.values()) this.prefetch(entries);
     return new Map(names.map((n) => [n, this.collect(`${dir}/${n}`, groups.get(key(Buffer.from(n)))!)]));
   }
 
@@ -390,7 +428,7 @@ export class Inventory {
   private kernelBelow(prefix: Buffer): NestedSubvolume[] {
     const found: NestedSubvolume[] = [];
     for (const r of this.kernel!.values()) {
-      if (r.path.subarray(0, prefix.length).equals(prefix) && this.isSubvolume(r.path)) found.push({ path: r.path.toString('utf8'), bytes: r.path, readOnly: r.readOnly });
+      if (startsWith(r.path, prefix) && this.isSubvolume(r.path)) found.push({ path: r.path.toString('utf8'), bytes: r.path, readOnly: r.readOnly });
     }
     return deepestFirst(found);
   }
@@ -432,6 +470,12 @@ export class Inventory {
     return deepestFirst(found);
   }
 
+  /** Starts the first lookups of the paths these lines name, all at once (prefetchLookups); collect decides. */
+  private prefetch(entries: readonly ListingEntry[]): void {
+    const top = Buffer.from(`${this.top}/`);
+    prefetchLookups(entries.map((e) => Buffer.concat([top, e.text])));
+  }
+
   private collect(path: string, entries: readonly ListingEntry[]): NestedSubvolume[] {
     const found = new Map<string, NestedSubvolume>();
     const add = (bytes: Buffer, readOnly: boolean | null) => {
@@ -441,16 +485,18 @@ export class Inventory {
     let unverified = 0;
     for (const e of entries) {
       const unique = (this.byText.get(key(e.text)) ?? []).length === 1;
-      if (this.isSubvolume(e.text)) add(e.text, unique ? this.readOnlyLines.has(`${e.id}\0${key(e.text)}`) : this.readOnlyOnDisk(e.text));
+      if (this.isSubvolume(e.text)) add(e.text, unique && !this.readOnlyFromDisk ? this.readOnlyLines.has(`${e.id}\0${key(e.text)}`) : this.readOnlyOnDisk(e.text));
       else unverified += 1;
       // A name holding a newline: the line ends inside a component whose real name starts with the rest of the text
       // and a newline (the lines after it may be anything the name says). The directory names the real names: each
       // such entry is looked at, and walked, for subvolumes — however many lines its name spans.
       const slash = e.text.lastIndexOf(0x2f);
       const dir = e.text.subarray(0, Math.max(slash, 0));
+      const withNewline = this.childrenWithNewline(dir);
+      if (withNewline.length === 0) continue;
       const start = Buffer.concat([e.text.subarray(slash + 1), Buffer.from('\n')]);
-      for (const name of this.children(dir)) {
-        if (!name.subarray(0, start.length).equals(start)) continue;
+      for (const name of withNewline) {
+        if (!startsWith(name, start)) continue;
         const real = Buffer.concat([dir, Buffer.from('/'), name]);
         if (this.isSubvolume(real)) add(real, this.readOnlyOnDisk(real));
         for (const n of this.walkBelow(real)) add(n.bytes, n.readOnly);
@@ -501,7 +547,7 @@ export function takeInventory(top: string, options: InventoryOptions = {}): Inve
   }
   let listings: ListingOutput | { failure: string };
   try {
-    listings = readListings(top);
+    listings = readListings(top, { readOnly: !options.writableMount });
   } catch (error) {
     if (!(error instanceof CommandError)) throw error;
     listings = { failure: error.result.stderr.trim() || `exit ${error.result.code}` };

@@ -8,7 +8,7 @@ import { btrfsError } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
 import { createSubvolume, deleteSubvolumes, setWritable, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
 import { describeError, StepError } from '../errors.js';
-import { kindOf, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
+import { joinerBelow, kindOf, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { Logger } from '../log/logger.js';
 import type { DeleteItem, Step } from './plan.js';
@@ -68,13 +68,23 @@ function assertAbsent(abs: string): void {
   if (kind !== 'missing') throw btrfsError('EEXIST', 'snapshot', abs);
 }
 
-/** Re-checks just before deleting: every component below `top` a real directory (no symlink), the last a subvolume. */
-function assertSubvolume(top: string, rel: string): void {
+/**
+ * Re-checks just before deleting: every component below `top` a real directory (no symlink), the last a subvolume.
+ * `passable` holds the components this batch of checks has already found to be directories or subvolumes (one
+ * batch lasts from the first check to the delete, so a component looked at once stands for all the paths below it).
+ * Throws Error naming the component that is not what it must be.
+ */
+function assertSubvolume(below: (rel: string) => string, rel: string, passable: Set<string>): void {
   const parts = rel.split('/');
+  let prefix = '';
   for (let i = 1; i <= parts.length; i++) {
-    const kind = kindOf(join(top, ...parts.slice(0, i)));
-    if (kind === 'symlink') throw new Error(`${parts.slice(0, i).join('/')} is a symlink: refusing to go through it`);
-    if (i === parts.length ? kind !== 'subvolume' : kind !== 'directory' && kind !== 'subvolume') throw new Error(`${parts.slice(0, i).join('/')} is a ${kind}, not a ${i === parts.length ? 'subvolume' : 'directory'}`);
+    prefix = i === 1 ? parts[0]! : `${prefix}/${parts[i - 1]}`;
+    const last = i === parts.length;
+    if (!last && passable.has(prefix)) continue;
+    const kind = kindOf(below(prefix));
+    if (kind === 'symlink') throw new Error(`${prefix} is a symlink: refusing to go through it`);
+    if (last ? kind !== 'subvolume' : kind !== 'directory' && kind !== 'subvolume') throw new Error(`${prefix} is a ${kind}, not a ${last ? 'subvolume' : 'directory'}`);
+    if (!last) passable.add(prefix);
   }
 }
 
@@ -85,13 +95,13 @@ let moved = 0;
  * (a newline, bytes that are not UTF-8, a very long path) are first moved up into the item itself under a plain
  * temporary name (rename(2) moves a subvolume between parents) — the item is going anyway.
  */
-function argumentPaths(top: string, item: DeleteItem): string[] {
+function argumentPaths(top: string, below: (rel: string) => string, item: DeleteItem, passable: Set<string>): string[] {
   const out: string[] = [];
   for (const s of item.subvolumes) {
-    const abs = s.bytes ? Buffer.concat([Buffer.from(`${top}/`), s.bytes]) : join(top, s.path);
+    const abs = s.bytes ? Buffer.concat([Buffer.from(`${top}/`), s.bytes]) : below(s.path);
     // The same on both paths of src/btrfs/native.ts: a path a process argument would carry badly is moved first.
     if (isSafePath(Buffer.from(abs)) && typeof abs === 'string') {
-      assertSubvolume(top, s.path);
+      assertSubvolume(below, s.path, passable);
       out.push(abs);
       continue;
     }
@@ -116,12 +126,14 @@ export function deleteNow(top: string, items: readonly DeleteItem[]): Map<string
 
 function deleteItems(top: string, items: readonly DeleteItem[], execution: Execution): boolean {
   const batches: { item: DeleteItem; paths: string[] }[] = [];
+  const passable = new Set<string>();
+  const below = joinerBelow(top);
   let all = true;
   for (const item of items) {
     try {
       // A subvolume that holds others is made writable first (anyone may make their own subvolume read-only).
-      for (const u of item.unlock ?? []) setWritable(u.bytes ? Buffer.concat([Buffer.from(`${top}/`), u.bytes]) : join(top, u.path));
-      batches.push({ item, paths: argumentPaths(top, item) });
+      for (const u of item.unlock ?? []) setWritable(u.bytes ? Buffer.concat([Buffer.from(`${top}/`), u.bytes]) : below(u.path));
+      batches.push({ item, paths: argumentPaths(top, below, item, passable) });
     } catch (error) {
       execution.items.set(item.path, { path: item.path, deleted: false, error: describeError(error) });
       all = false;
@@ -130,7 +142,7 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
   const outcome = deleteSubvolumes(batches.flatMap((b) => b.paths), { commit: true });
   const errors = new Map(outcome.results.flatMap((r) => (r.deleted ? [] : [[String(r.path), r.error.message] as const])));
   for (const { item } of batches) {
-    const gone = kindOf(join(top, item.path)) === 'missing';
+    const gone = kindOf(below(item.path)) === 'missing';
     const why = batches.find((b) => b.item === item)!.paths.map((p) => errors.get(p)).find((e) => e !== undefined);
     execution.items.set(item.path, { path: item.path, deleted: gone, error: gone ? null : (why ?? 'still there after the delete') });
     if (!gone) all = false;

@@ -1,7 +1,7 @@
 // The kind of a directory entry and walks along a path, never following a symlink. The one place the
 // tool decides what a path is: a subvolume is a directory whose inode number is 256 (BTRFS_FIRST_FREE_OBJECTID,
 // the root directory of every subvolume tree; see linux/include/uapi/linux/btrfs_tree.h).
-import { lstatSync, type Stats } from 'node:fs';
+import { lstat, lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 export type EntryKind = 'subvolume' | 'directory' | 'symlink' | 'file' | 'missing' | 'other';
@@ -65,3 +65,33 @@ export function blockingComponent(kinds: Readonly<Record<string, EntryKind>>, re
   }
   return undefined;
 }
+
+/** Matches a relative path that has an empty, "." or ".." component (join() would change it). */
+const ODD_COMPONENT = /(?:^|\/)(?:\.\.?)?(?:\/|$)/;
+
+/**
+ * join(top, rel) (node:path) for one `top` and any `rel`, the same string, made once per top: when `top` is absolute
+ * and every component of `rel` is a name (no empty, "." or ".." component), `rel` is appended to the normalised top
+ * as it is, without normalising again — the executor joins every nested path it deletes, several times.
+ */
+export function joinerBelow(top: string): (rel: string) => string {
+  const base = join(top, '/');
+  return top.startsWith('/') ? (rel) => (ODD_COMPONENT.test(rel) ? join(top, rel) : base + rel) : (rel) => join(top, rel);
+}
+
+/** Paths longer than this are not prefetched (lstat would answer ENAMETOOLONG: PATH_MAX is 4096 bytes). */
+const PREFETCH_MAX_PATH = 4095;
+
+/**
+ * Starts an lstat(2) of each absolute path (string or bytes) on the runtime's thread pool (libuv's 4 threads under
+ * Node) and drops the answers: nothing is ever decided from them. The kernel meanwhile looks the entries up and
+ * caches them — for a subvolume root, the first lookup after a mount reads the subvolume's tree root from disk, about
+ * 0.15 ms each on this project's bench (docs/benchmarks.md) — so the synchronous lstat that decides (kindOf,
+ * Inventory.isSubvolume) finds them cached, and hundreds of first lookups overlap instead of waiting one after
+ * another. Throws nothing; returns at once.
+ */
+export function prefetchLookups(paths: Iterable<string | Buffer>): void {
+  const ignore = () => {};
+  for (const path of paths) if ((typeof path === 'string' ? Buffer.byteLength(path) : path.length) <= PREFETCH_MAX_PATH) lstat(path, ignore);
+}
+
