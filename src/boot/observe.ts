@@ -7,7 +7,7 @@ import { PreconditionError } from '../errors.js';
 import { isDirectoryKind, kindOf, prefetchLookups, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { readDirectory } from '../btrfs/native.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
-import { mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { isWritableMount, mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
 import { mayAgeOut } from '../retention/age-out.js';
@@ -195,7 +195,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
   const chosen = chooseTarget(rollbackParameter(options.cmdline), request);
   if (chosen.target.kind === 'snapshot') walkPath(top, `${snapshots}/${chosen.target.path}`, kinds);
   const space = measureSpace(top);
-  const writableMount = !topEntry.options.split(',').includes('ro');
+  const writableMount = isWritableMount(topEntry);
 
   let blankReadOnly: boolean | null = null;
   if (blankKind === 'subvolume' && writableMount) {

@@ -16,7 +16,7 @@ import { atParent, lstatBelow } from '../fs/open-dir.js';
 import { prefetchLookups, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { join } from 'node:path';
 import { assertSafePath, btrfsProgram, listArgv } from './commands.js';
-import { parseListing, type ListingEntry, type ListingText } from './listing.js';
+import { MAX_LISTING_BYTES, parseListing, type ListingEntry, type ListingText } from './listing.js';
 import { CommandError, runCommand, runCommandBytes } from './run.js';
 import { defaultSubvolumeId, listSubvolumes } from './native.js';
 
@@ -60,6 +60,9 @@ export interface ListingOutput {
 }
 
 const key = (b: Buffer) => b.toString('latin1');
+
+/** A path component that names an entry: not empty, "." or "..". */
+const plainComponent = (c: Buffer) => c.length > 0 && !(c[0] === 0x2e && (c.length === 1 || (c.length === 2 && c[1] === 0x2e)));
 
 /** Whether `b` starts with `prefix` (exact bytes), without making a view of `b`. */
 const startsWith = (b: Buffer, prefix: Buffer) => b.length >= prefix.length && b.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
@@ -187,17 +190,20 @@ export class Inventory {
       return;
     }
     this.kernel = undefined;
-    if ('failure' in listings) {
-      this.listingFailure = listings.failure;
+    // A listing too long to read as one string is a listing that failed: facts then come subvolume by subvolume.
+    const tooLong = 'full' in listings ? [listings.full, listings.readOnly].find((b) => b !== undefined && b.length > MAX_LISTING_BYTES) : undefined;
+    if ('failure' in listings || tooLong) {
+      this.listingFailure = 'failure' in listings ? listings.failure : `its output is ${tooLong!.length} bytes, longer than the longest string this runtime holds (${MAX_LISTING_BYTES})`;
       this.full = { lineCount: 0, entries: [] };
-      this.note(`btrfs subvolume list failed (${listings.failure}): facts were read subvolume by subvolume (btrfs subvolume show) and nested subvolumes found by walking the directories`);
+      this.note(`btrfs subvolume list failed (${this.listingFailure}): facts were read subvolume by subvolume (btrfs subvolume show) and nested subvolumes found by walking the directories`);
       return;
     }
     this.listingFailure = undefined;
-    this.full = parseListing(listings.full);
+    this.full = parseListing((listings as ListingOutput).full);
     this.byText = linesByText(this.full.entries);
-    if (listings.readOnly) for (const e of parseListing(listings.readOnly).entries) this.readOnlyLines.add(`${e.id}\0${key(e.text)}`);
-    this.readOnlyFromDisk = listings.readOnly === undefined;
+    const readOnly = (listings as ListingOutput).readOnly;
+    if (readOnly) for (const e of parseListing(readOnly).entries) this.readOnlyLines.add(`${e.id}\0${key(e.text)}`);
+    this.readOnlyFromDisk = readOnly === undefined;
   }
 
   /** lstat of top/rel (bytes), cached; null when it does not exist. */
@@ -470,10 +476,35 @@ export class Inventory {
     return deepestFirst(found);
   }
 
-  /** Starts the first lookups of the paths these lines name, all at once (prefetchLookups); collect decides. */
+  /**
+   * Starts the first lookups of the paths these lines name, all at once (prefetchLookups); collect decides. A line's
+   * text may be forged, so only a path whose parent this inventory has already found to be a real directory (every
+   * component looked up, none a symlink, none empty, "." or "..") is handed over: the lookup never leaves the top
+   * level through a user's symlink or "..".
+   */
   private prefetch(entries: readonly ListingEntry[]): void {
     const top = Buffer.from(`${this.top}/`);
-    prefetchLookups(entries.map((e) => Buffer.concat([top, e.text])));
+    const paths: Buffer[] = [];
+    for (const e of entries) {
+      const slash = e.text.lastIndexOf(0x2f);
+      if (slash <= 0 || !plainComponent(e.text.subarray(slash + 1)) || !this.realDirectory(e.text.subarray(0, slash))) continue;
+      paths.push(Buffer.concat([top, e.text]));
+    }
+    prefetchLookups(paths);
+  }
+
+  /** True when rel (bytes, relative to the top level, not empty) is a directory reached through real directories only. */
+  private realDirectory(rel: Buffer): boolean {
+    if (rel.length > MAX_PATH_BYTES) return false;
+    let end = -1;
+    do {
+      const next = rel.indexOf(0x2f, end + 1);
+      if (!plainComponent(rel.subarray(end + 1, next === -1 ? rel.length : next))) return false;
+      const st = this.stat(next === -1 ? rel : rel.subarray(0, next));
+      if (!st?.isDirectory()) return false;
+      if (next === -1) return true;
+      end = next;
+    } while (true);
   }
 
   private collect(path: string, entries: readonly ListingEntry[]): NestedSubvolume[] {

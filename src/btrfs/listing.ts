@@ -2,6 +2,7 @@
 // escaping and no JSON for this command), so a subvolume whose name holds a newline continues on the next line,
 // and that line may itself look like a listing line: the text alone cannot say which lines are real. This module
 // only splits the text faithfully; src/btrfs/inventory.ts decides what to trust by checking the filesystem.
+import { constants } from 'node:buffer';
 
 /** One line of the listing that has the shape of an entry (`ID … path …`), with the lines that continue its path. */
 export interface ListingEntry {
@@ -40,6 +41,12 @@ const PATH_MARK = ' path ';
 const FS_TREE = '<FS_TREE>/';
 const NEWLINE = Buffer.from('\n');
 
+/**
+ * The longest listing parseListing reads (bytes): the output is read as one string, and no string is longer than
+ * this (node:buffer constants.MAX_STRING_LENGTH: 2^29 − 24 characters under Node 20, 2^31 − 1 under Bun).
+ */
+export const MAX_LISTING_BYTES = constants.MAX_STRING_LENGTH;
+
 const uuidOf = (s: string | undefined) => (s === undefined || s === '-' ? null : s);
 
 /**
@@ -74,9 +81,11 @@ function parseLine(out: Buffer, text: string, start: number, end: number, index:
 /**
  * Splits listing output into lines and entry-shaped lines. A line without the entry shape can only be the rest of
  * a path holding a newline, so it is joined to the entry before it; an entry-shaped line is kept as an entry even
- * when it is really the rest of a name (the inventory finds those out).
+ * when it is really the rest of a name (the inventory finds those out). Throws RangeError for output longer than
+ * MAX_LISTING_BYTES.
  */
 export function parseListing(out: Buffer): ListingText {
+  if (out.length > MAX_LISTING_BYTES) throw new RangeError(`a listing of ${out.length} bytes is longer than the longest string (${MAX_LISTING_BYTES})`);
   // One string for the whole output: searching and slicing it is far cheaper than a Buffer call per line.
   const text = out.toString('latin1');
   const entries: ListingEntry[] = [];

@@ -39,6 +39,15 @@ export function parseMountinfo(text: string): MountEntry[] {
   return out;
 }
 
+/**
+ * Whether both the mount and its filesystem are read-write: neither the per-mount options nor the superblock's
+ * options (which say `ro` when btrfs has turned the whole filesystem read-only after an error) hold `ro`. Only then
+ * does access(W_OK) answer EROFS for a read-only subvolume alone.
+ */
+export function isWritableMount(entry: Pick<MountEntry, 'options' | 'superOptions'>): boolean {
+  return !entry.options.split(',').includes('ro') && !entry.superOptions.split(',').includes('ro');
+}
+
 export function readMountinfo(path = '/proc/self/mountinfo'): MountEntry[] {
   return parseMountinfo(readFileSync(path, 'utf8'));
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { isDirectoryKind, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
-import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { isWritableMount, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { listDirectory, topLevelMount, type DirEntry } from '../boot/observe.js';
 
 export interface ClassDirectory {
@@ -48,7 +48,7 @@ export function observeSnapshots(top: string, config: Config, subvolumes: readon
     kinds[`${snapshots}/${c.name}`] = c.kind;
     for (const e of c.entries) kinds[`${snapshots}/${c.name}/${e.name}`] = e.kind;
   }
-  const inventory: Inventory = options.inventory ?? takeInventory(top, { writableMount: !topEntry.options.split(',').includes('ro') });
+  const inventory: Inventory = options.inventory ?? takeInventory(top, { writableMount: isWritableMount(topEntry) });
   const records = new Map<string, SubvolumeRecord>();
   const nested = new Map<string, NestedSubvolume[]>();
   for (const c of classes) {

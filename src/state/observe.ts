@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { isDirectoryKind, kindOf, walkPath, type EntryKind } from '../fs/entry-kind.js';
-import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { isWritableMount, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { listDirectory, topLevelMount, type DirEntry } from '../boot/observe.js';
 import { decodeSubvolume, parseSnapshotName } from '../retention/snapshots.js';
 import { NEW_STATE_NAME, STATE_REQUEST_FILE, parseStateRequest, readStateRequestFile, stateArchiveDir, stateParameter, type ParsedSpec, type StateRequestFile, type Who } from './request.js';
@@ -151,7 +151,7 @@ export function observeState(top: string, config: Config, options: StateObserveO
   }
   const base = { top, kinds, origin: options.origin, raw: options.raw, specs, requestFile, warnings: [], mountedSubvolumes, mountedPaths: same.map((m) => m.root.slice(1)) };
   if (!specs.length && !leftovers.length) return { ...base, subvolumes: new Map(), snapshots: new Map(), places: new Map(), defaultId: undefined, notes: [] };
-  const inventory = options.inventory ?? takeInventory(top, { writableMount: !topEntry.options.split(',').includes('ro') });
+  const inventory = options.inventory ?? takeInventory(top, { writableMount: isWritableMount(topEntry) });
 
   // Every snapshot of every class directory: candidates, and the lineage of each subvolume.
   const snaps = new Map<string, ObservedSnapshot>();

@@ -1,0 +1,23 @@
+// Whether a mount lets access(W_OK) tell a read-only subvolume apart: the mount and its filesystem both read-write.
+import { describe, expect, it } from 'vitest';
+import { isWritableMount, parseMountinfo } from '../../../src/fs/mountinfo.js';
+
+const line = (options: string, superOptions: string) => `36 25 0:32 / /top ${options} shared:1 - btrfs /dev/vda2 ${superOptions}`;
+
+describe('isWritableMount', () => {
+  it('is true only when neither the mount nor the superblock says ro', () => {
+    const cases: [string, string, boolean][] = [
+      ['rw,relatime', 'rw,ssd,space_cache=v2,subvolid=5,subvol=/', true],
+      ['ro,relatime', 'rw,ssd,subvolid=5,subvol=/', false],
+      // btrfs turned the whole filesystem read-only after an error: the mount still says rw.
+      ['rw,relatime', 'ro,ssd,subvolid=5,subvol=/', false],
+      ['ro', 'ro', false],
+      // "ro" only as part of another word is not read-only.
+      ['rw,nodiratime', 'rw,rescue=usebackuproot', true],
+    ];
+    for (const [options, superOptions, writable] of cases) {
+      const [entry] = parseMountinfo(line(options, superOptions));
+      expect(isWritableMount(entry!), `${options} - ${superOptions}`).toBe(writable);
+    }
+  });
+});
