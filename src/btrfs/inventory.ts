@@ -375,7 +375,7 @@ export class Inventory {
 
   private snapshotsByText: Map<string, ListingEntry[]> | null | undefined;
 
-  /** The lines of `btrfs subvolume list -s` by path text, read once; null when it failed. */
+  /** The lines of `btrfs subvolume list -s` by path text, read once; null when it failed or is too long to read. */
   private snapshotLines(): Map<string, ListingEntry[]> | undefined {
     if (this.snapshotsByText === undefined) {
       let out: Buffer | undefined;
@@ -385,7 +385,8 @@ export class Inventory {
         out = undefined;
       }
       this.snapshotsByText = null;
-      if (out !== undefined) this.snapshotsByText = linesByText(parseListing(out).entries);
+      // Too long to read as one string: as if btrfs had failed (each creation time then comes from show).
+      if (out !== undefined && out.length <= MAX_LISTING_BYTES) this.snapshotsByText = linesByText(parseListing(out).entries);
     }
     return this.snapshotsByText ?? undefined;
   }
