@@ -233,7 +233,7 @@ export class Inventory {
       const next = rel.indexOf(0x2f, end + 1);
       const prefix = next === -1 ? rel : rel.subarray(0, next);
       const component = rel.subarray(end + 1, next === -1 ? rel.length : next);
-      if (component.length === 0 || key(component) === '.' || key(component) === '..') return false;
+      if (!plainComponent(component)) return false;
       const st = this.stat(prefix);
       if (!st || !st.isDirectory() || st.isSymbolicLink()) return false;
       if (next === -1) return st.ino === SUBVOLUME_ROOT_INO && st.dev !== parentDev;
