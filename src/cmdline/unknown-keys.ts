@@ -24,15 +24,18 @@ const OURS = /^(rd\.)?pantheros\./i;
  * nearest known key. Pure: `cmdline` is the text of /proc/cmdline.
  */
 export function unknownKeys(cmdline: string, known: readonly string[] = KNOWN_KEYS): UnknownKey[] {
+  const knownExact = new Set(known.map(normalizeKey));
   const knownNormal = known.map((k) => normalizeKey(k).toLowerCase());
   const seen = new Set<string>();
   const out: UnknownKey[] = [];
   for (const word of splitCmdline(cmdline)) {
     const eq = word.indexOf('=');
     const key = eq === -1 ? word : word.slice(0, eq);
-    if (known.some((k) => normalizeKey(k) === normalizeKey(key)) || seen.has(key)) continue;
+    if (knownExact.has(normalizeKey(key)) || seen.has(key)) continue;
     const lower = normalizeKey(key).toLowerCase();
-    const close = knownNormal.some((k) => editDistance(lower, k) <= 2);
+    // Two strings whose lengths differ by more than 2 are more than 2 edits apart: most words of a real command
+    // line (init=, console=, systemd.*) are ruled out without computing the distance.
+    const close = knownNormal.some((k) => Math.abs(lower.length - k.length) <= 2 && editDistance(lower, k) <= 2);
     if (!OURS.test(lower) && !close) continue;
     seen.add(key);
     // Suggest a key of the same form: rd.pantheros.x for rd.…, pantheros.x otherwise.

@@ -15,7 +15,7 @@ export interface MountEntry {
 
 /** Undoes the octal escapes (\\040 for a space, \\011, \\012, \\134) that mountinfo and fstab use for fields with blanks. */
 export function unescapeOctal(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+  return s.includes('\\') ? s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))) : s;
 }
 
 export function parseMountinfo(text: string): MountEntry[] {
