@@ -96,6 +96,20 @@ function floorFile() {
 }
 
 /**
+ * The floor script as a Bun executable (`bun build --compile --bytecode`, as the boot executable is
+ * built): the floor of the bun-boot-exe variant, which starts without a separate runtime or a script
+ * to read.
+ */
+let floorExe;
+function floorExeFile() {
+  if (!floorExe) {
+    floorExe = join(scratchDir(), 'floor-exe');
+    sh(BUN, ['build', floorFile(), '--compile', '--bytecode', '--outfile', floorExe]);
+  }
+  return floorExe;
+}
+
+/**
  * What is compared: the full bundle under each runtime; the initrd's boot-only bundle under each, its
  * Bun bytecode build and Bun executable (`bun build --compile --bytecode`), Node's start-up snapshot of it; any extra builds; the baseline (README create; fair snapshot; each bare and
  * made durable).
@@ -133,14 +147,15 @@ function allVariants() {
 
 /**
  * The physical floor of each runtime (bench/floor.ts through src/btrfs/native.ts): start-up, the
- * renames, one snapshot, one commit; the Bun process path (forced) and the engine's two-commit order
- * beside them, and the same three steps in bash (mv, `btrfs subvolume snapshot`, `sync -f`).
+ * renames, one snapshot, one commit; under Bun also as an executable (the floor of bun-boot-exe); the
+ * Bun process path (forced) and the two-commit order beside them, and the same three steps in bash (mv, `btrfs subvolume snapshot`, `sync -f`).
  */
 export function floorVariants() {
   const f = (name, cmd, mode, env) => ({ name, kind: 'floor', cmd, pre: [floorFile()], mode, env });
   return only([
     f('floor-node', NODE, 'one-commit'),
     f('floor-bun', BUN, 'one-commit', BUN_COLD),
+    { name: 'floor-bun-exe', kind: 'floor', cmd: floorExeFile(), pre: [], mode: 'one-commit', env: BUN_COLD },
     f('floor-bun-process', BUN, 'one-commit', { ...BUN_COLD, PANTHEROS_BTRFS_BACKEND: 'process' }),
     f('floor-node-two-commits', NODE, 'two-commits'),
     f('floor-bun-two-commits', BUN, 'two-commits', BUN_COLD),
