@@ -11,7 +11,7 @@ import { isWritableMount, mountAt, mountsOfSubvolume, readMountinfo, type MountE
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
 import { mayAgeOut } from '../retention/age-out.js';
-import { parseArchiveName } from '../archive/naming.js';
+import { archiveNameTime } from '../archive/naming.js';
 import { NEXT_BOOT_FILE, readRequestFile, type Request } from './request-file.js';
 import { chooseTarget, type ChosenTarget } from './target.js';
 
@@ -222,7 +222,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     const below = options.now.getTime() - config.oldRoots.keepDays * 86_400_000;
     const pressed = options.spacePressure === true || (space !== null && space.freePercent < config.oldRoots.minFreePercent);
     const candidate = (name: string) => {
-      const t = parseArchiveName(name)?.time.getTime();
+      const t = archiveNameTime(name);
       return t !== undefined && (pressed || t < below || t > options.now.getTime());
     };
     // What the new root may be made from: a named archive, or (with @root missing, for previous and keep) the newest.

@@ -1,7 +1,7 @@
 // Which archived roots to age out, each with its reason (btrbk's schedule; snapper's candidates → filters). Pure:
 // the clock and every fact are passed in. Decisions rest on the creation generation (cgen), which only grows;
 // the time in a name is believed only as far as the generations allow (a clock can be wrong at any one boot).
-import { parseArchiveName } from '../archive/naming.js';
+import { archiveNameTime } from '../archive/naming.js';
 
 export interface ArchiveFact {
   name: string;
@@ -82,7 +82,7 @@ export function mayAgeOut(names: readonly string[], policy: RetentionPolicy, now
   if (freePercent !== undefined && freePercent < policy.minFreePercent) return true;
   const limit = now.getTime() - policy.keepDays * DAY;
   return names.some((n) => {
-    const t = parseArchiveName(n)?.time.getTime();
+    const t = archiveNameTime(n);
     return t !== undefined && (t < limit || t > now.getTime());
   });
 }
@@ -105,7 +105,7 @@ export function decideRetention(input: RetentionInput): RetentionResult {
   const nowMs = now.getTime();
 
   // Times from names, corrected from the oldest upwards: an archive is never older than one made before it.
-  const times = ordered.map((a) => parseArchiveName(a.name)?.time.getTime());
+  const times = ordered.map((a) => archiveNameTime(a.name));
   const effective: (number | undefined)[] = new Array(ordered.length).fill(undefined);
   const raisedFrom: (string | undefined)[] = new Array(ordered.length).fill(undefined);
   let floor: { time: number; name: string } | undefined;

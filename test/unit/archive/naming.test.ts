@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTimestamp, nextArchiveName, parseArchiveName } from '../../../src/archive/naming.js';
+import { archiveNameTime, formatTimestamp, nextArchiveName, parseArchiveName } from '../../../src/archive/naming.js';
 
 const t = (iso: string) => new Date(iso);
 
@@ -56,5 +56,16 @@ describe('nextArchiveName', () => {
   });
   it('ignores legacy and foreign names but never collides with them', () => {
     expect(nextArchiveName(now, ['2027-1-1_00:00:00', 'foo'])).toBe('20261126T063251Z');
+  });
+});
+
+describe('archiveNameTime', () => {
+  it("is parseArchiveName's time in ms, the same on every call for a name", () => {
+    const names = ['20261126T063251Z', '20261126T063251Z_07', '2026-1-5_04:05:06', '20260230T000000Z', '20261126T246000Z', 'foo', '', '..', '20261126t063251z'];
+    for (let i = 0; i < 200; i++) names.push(formatTimestamp(new Date(Date.UTC(2000, 0, 1) + i * 987_654_321)), `2027-${(i % 13) + 1}-${(i % 32) + 1}_${i % 25}:${String(i % 61).padStart(2, '0')}:00`);
+    for (const round of [1, 2]) {
+      for (const name of names) expect(archiveNameTime(name), `${name} (call ${round})`).toBe(parseArchiveName(name)?.time.getTime());
+    }
+    expect(names.filter((n) => archiveNameTime(n) === undefined).length).toBeGreaterThan(5);
   });
 });
