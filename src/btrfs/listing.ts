@@ -39,7 +39,6 @@ const HEAD =
   /^ID\s+(\d+)\s+gen\s+(\d+)(?:\s+cgen\s+(\d+))?(?:\s+parent\s+(\d+))?\s+top\s+level\s+(\d+)(?:\s+otime\s+(?:(-)|(\d{4}-\d{2}-\d{2})\s+(\d{2}:\d{2}:\d{2})))?(?:\s+parent_uuid\s+(\S+))?(?:\s+received_uuid\s+(\S+))?(?:\s+uuid\s+(\S+))?$/;
 const PATH_MARK = ' path ';
 const FS_TREE = '<FS_TREE>/';
-const NEWLINE = Buffer.from('\n');
 
 /**
  * The longest listing parseListing reads (bytes): the output is read as one string, and no string is longer than
@@ -51,11 +50,14 @@ const uuidOf = (s: string | undefined) => (s === undefined || s === '-' ? null :
 
 /**
  * The entry of the line at [start, end) of `text` (the whole output read as latin1, so each character is the byte at
- * the same offset of `out`) when it has the shape of a listing entry; undefined otherwise.
+ * the same offset of `out`) when it has the shape of a listing entry; undefined otherwise. Looks at that line only:
+ * a search for " path " that ran on past the line's end made every line of a name holding newlines scan ahead to
+ * the next entry, and a user's chain of such names made the boot's parse cubic (minutes: issue 9, found in review).
  */
 function parseLine(out: Buffer, text: string, start: number, end: number, index: number): ListingEntry | undefined {
-  const at = text.indexOf(PATH_MARK, start);
-  if (at < 0 || at + PATH_MARK.length > end) return undefined;
+  const inLine = text.slice(start, end).indexOf(PATH_MARK);
+  if (inLine < 0) return undefined;
+  const at = start + inLine;
   const m = HEAD.exec(text.slice(start, at));
   if (!m) return undefined;
   let from = at + PATH_MARK.length;
@@ -89,16 +91,22 @@ export function parseListing(out: Buffer): ListingText {
   // One string for the whole output: searching and slicing it is far cheaper than a Buffer call per line.
   const text = out.toString('latin1');
   const entries: ListingEntry[] = [];
+  // Where the path of the last entry starts in `out`: the lines joined to it follow it directly, so its joined text
+  // (its lines with the "\n" between them) is the output's own bytes from there to the end of its last line: one
+  // view, not a copy of the whole text again for every line joined.
+  let lastTextStart = 0;
   let i = 0;
   for (let start = 0; start < text.length; i++) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     const entry = parseLine(out, text, start, end, i);
-    if (entry) entries.push(entry);
-    else {
+    if (entry) {
+      entries.push(entry);
+      lastTextStart = end - entry.text.length;
+    } else {
       const last = entries.at(-1);
       if (last && last.lastLine === i - 1) {
-        last.text = Buffer.concat([last.text, NEWLINE, out.subarray(start, end)]);
+        last.text = out.subarray(lastTextStart, end);
         last.lastLine = i;
       }
     }

@@ -124,4 +124,28 @@ describe('parseListing', () => {
     // The generator must reach the entry shape often, or the comparison says little.
     expect(compared).toBeGreaterThan(300);
   });
+  // Review (attack2): any user can nest subvolumes below directories named with newlines (mkdir and the subvolume
+  // ioctl, no privilege), each link short enough for `btrfs subvolume list`, the chain as long as they like. Each
+  // line of such a name once searched on for " path " to the next entry and copied the joined text again: cubic in
+  // the chain (20 links: about a minute under Node; 40 links outlived the stage-1 unit's 300 s and the root was not
+  // wiped). The bound here is a hang detector with two orders of magnitude to spare, not a speed measurement.
+  it('reads a chain of subvolumes below names made of newlines in time linear in the output', () => {
+    const component = ' \n'.repeat(128).slice(0, 255);
+    const link = `${Array(15).fill(component).join('/')}/s`;
+    const links = 20;
+    const paths: string[] = [];
+    let out = '';
+    for (let k = 1; k <= links; k++) {
+      paths.push(`@persistent/home/${Array(k).fill(link).join('/')}`);
+      out += `ID ${300 + k} gen 10 top level ${k === 1 ? 5 : 299 + k} path ${paths.at(-1)}\n`;
+    }
+    const bytes = Buffer.from(out, 'latin1');
+    const started = performance.now();
+    const parsed = parseListing(bytes);
+    const ms = performance.now() - started;
+    expect(parsed.entries.map((e) => e.text.toString('latin1'))).toEqual(paths);
+    expect(parsed.entries.map((e) => e.id)).toEqual(paths.map((_, k) => 301 + k));
+    expect(parsed.lineCount).toBe(out.split('\n').length - 1 + (out.endsWith('\n') ? 0 : 1));
+    expect(ms, `${bytes.length} bytes parsed in ${ms.toFixed(0)} ms`).toBeLessThan(15_000);
+  }, 120_000);
 });
