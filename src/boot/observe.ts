@@ -1,12 +1,12 @@
 // Reads everything the planners decide on, without changing anything. What it reads depends on what the plan may
 // need: the subvolume facts (the listing, verified on disk) only when something may be deleted or copied.
-import { accessSync, constants, readdirSync, realpathSync, statfsSync } from 'node:fs';
+import { readdirSync, realpathSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
 import { isDirectoryKind, kindOf, prefetchLookups, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { readDirectory } from '../btrfs/native.js';
-import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
+import { readDefaultSubvolumeId, readOnlyByAccess, takeInventory, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { isWritableMount, mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
@@ -197,15 +197,9 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
   const space = measureSpace(top);
   const writableMount = isWritableMount(topEntry);
 
-  let blankReadOnly: boolean | null = null;
-  if (blankKind === 'subvolume' && writableMount) {
-    try {
-      accessSync(join(top, blank), constants.W_OK);
-      blankReadOnly = false;
-    } catch (error) {
-      blankReadOnly = (error as NodeJS.ErrnoException).code === 'EROFS';
-    }
-  }
+  // Unknown (null) when access tells nothing (an immutable blank answers EPERM): the blank's record decides when the
+  // facts are read, and otherwise no note is made either way.
+  let blankReadOnly = blankKind === 'subvolume' && writableMount ? readOnlyByAccess(join(top, blank)) : null;
 
   const archiveNames = entries.filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.')).map((e) => e.name);
   const leftovers = entries.filter((e) => e.kind === 'subvolume' && isLeftoverName(e.name)).map((e) => e.name);

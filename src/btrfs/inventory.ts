@@ -394,12 +394,7 @@ export class Inventory {
   /** Whether rel is read-only when only the filesystem can tell (a read-write mount answers EROFS for it). */
   private readOnlyOnDisk(rel: Buffer): boolean | null {
     if (!this.options.writableMount) return null;
-    try {
-      accessSync(Buffer.concat([Buffer.from(`${this.top}/`), rel]), constants.W_OK);
-      return false;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'EROFS' ? true : null;
-    }
+    return readOnlyByAccess(Buffer.concat([Buffer.from(`${this.top}/`), rel]));
   }
 
   /**
@@ -564,6 +559,22 @@ function fromKernel(k: KernelRecord, path: string): SubvolumeRecord {
     otime: k.otime > 0 ? new Date(k.otime * 1000) : null,
     source: 'ioctl',
   };
+}
+
+/**
+ * Whether the subvolume at `abs` is read-only, as the kernel answers access(W_OK) on a mount whose options and
+ * superblock are both read-write (isWritableMount; the caller checks that): true for EROFS (btrfs_permission,
+ * fs/btrfs/inode.c, answers it for a read-only subvolume alone there), false for success, null for any other
+ * answer, which tells nothing: an immutable subvolume answers EPERM whether read-only or not (the caller then asks
+ * btrfs subvolume show, or leaves it unknown). Never throws.
+ */
+export function readOnlyByAccess(abs: string | Buffer): boolean | null {
+  try {
+    accessSync(abs, constants.W_OK);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EROFS' ? true : null;
+  }
 }
 
 /**

@@ -1,0 +1,95 @@
+// Adversarial, real btrfs (a review of the listing parser, the inventory and the executor, 2026-11-30): what an
+// unprivileged user builds with nothing but mkdir and the subvolume-create ioctl, as nobody — a chain of nested
+// subvolumes, each below directories of 255-byte names, every link short enough for `btrfs subvolume list` (the
+// kernel's INO_LOOKUP answers paths up to 4080 bytes within one subvolume) and the whole chain as long as the user
+// likes — and a read-only blank that access(2) cannot tell about. Each test failed before its fix.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sh } from '../helpers/btrfs-image.js';
+import { CMDLINE_BASE, commit, describeRun, OLD_ROOTS, seedArchives, useBootCase } from '../helpers/boot-case.js';
+import { pythonAsNobody, requirePython, userArea } from '../helpers/attack.js';
+import { BOOT_BUNDLE, requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
+
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
+beforeAll(requirePython);
+
+const NOW = '2026-11-26T06:00:00Z';
+const CONFIG = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 3 } };
+const EXPIRED = '20250101T000000Z';
+/** describeRun with the long runs of one letter in these paths cut short (a path here is 4 KB). */
+const brief = (r: Parameters<typeof describeRun>[0]) => describeRun(r).replace(/([ap])\1{20,}/g, '$1…').slice(0, 4000);
+const RECENT = ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z'];
+
+/**
+ * As nobody, inside `abs` (a directory anyone may write): `links` subvolumes, each nested in the one before, each
+ * below `comps` directories named with 255 bytes of `pattern` repeated; the subvolumes are made with
+ * BTRFS_IOC_SUBVOL_CREATE on the directory the process is in (any user may, in a directory they can write), so no
+ * absolute path is ever used and the whole chain may be longer than PATH_MAX.
+ */
+function subvolumeChain(abs: string, links: number, comps: number, pattern: string, lead = ''): void {
+  const script = [
+    'import os,sys,fcntl',
+    'base,links,comps,pat,lead=sys.argv[1],int(sys.argv[2]),int(sys.argv[3]),bytes.fromhex(sys.argv[4]),sys.argv[5]',
+    'name=(pat*255)[:255]',
+    'os.chdir(base)',
+    'if lead: os.mkdir(lead); os.chdir(lead)',
+    'for i in range(links):',
+    '    for j in range(comps):',
+    '        os.mkdir(name); os.chdir(name)',
+    '    fd=os.open(".",os.O_RDONLY|os.O_DIRECTORY)',
+    '    buf=bytearray(4096); buf[8:9]=b"s"',
+    '    fcntl.ioctl(fd,0x5000940e,buf,True)',
+    '    os.close(fd)',
+    '    os.chdir("s")',
+  ].join('\n');
+  pythonAsNobody(script, [abs, String(links), String(comps), Buffer.from(pattern, 'latin1').toString('hex'), lead]);
+}
+
+describe('attack: a chain of nested subvolumes below names made of newlines, in a user\'s home', () => {
+  // Every line of such a name once searched on for " path " to the next entry, and the joined text was copied again
+  // for each: cubic in the chain. 20 links took about 50 s to parse under Node; 40 outlived the stage-1 unit's
+  // TimeoutStartSec=300 (the boot ignores SIGTERM while it works), so the unit failed and the old root was not wiped.
+  // 30 links here: minutes before the fix, about a second after; the 60 s limit is the hang detector.
+  it('the boot under Node (which reads the listing) ages out the expired archive and wipes the root within a minute', () => {
+    const c = useBootCase(RUNTIMES[0]);
+    seedArchives(c, [EXPIRED, ...RECENT]);
+    userArea(c, '@persistent/home');
+    subvolumeChain(c.abs('@persistent/home'), 30, 15, ' \n');
+    c.write('@root/left-behind', 'written in the previous boot\n');
+    commit(c);
+    const cmdline = join(c.image.dir, 'cmdline-chain');
+    const config = join(c.image.dir, 'config-chain.json');
+    writeFileSync(cmdline, `${CMDLINE_BASE}\n`);
+    writeFileSync(config, JSON.stringify(CONFIG));
+    const t = performance.now();
+    const r = spawnSync(RUNTIMES[0].bin, [BOOT_BUNDLE, 'boot', '--top-level', c.top, '--cmdline', cmdline, '--config', config, '--now', NOW], { timeout: 60_000, encoding: 'utf8' });
+    const ms = performance.now() - t;
+    expect(r.signal, `stopped after ${ms.toFixed(0)} ms`).toBeNull();
+    expect(r.status, r.stderr.slice(0, 2000)).toBe(0);
+    expect(c.kind('@root/left-behind'), 'the root of the previous boot is wiped').toBe('missing');
+    expect(c.kind(`${OLD_ROOTS}/${EXPIRED}`)).toBe('missing');
+  }, 180_000);
+});
+
+describe.each(RUNTIMES)('access(W_OK) answers other than EROFS under $name', (runtime) => {
+  it('a read-only blank with the immutable attribute (access: EPERM) is not reported as writable', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, RECENT);
+    sh('btrfs', ['property', 'set', '-ts', c.abs('@root-blank'), 'ro', 'false']);
+    sh('chattr', ['+i', c.abs('@root-blank')]);
+    sh('btrfs', ['property', 'set', '-ts', c.abs('@root-blank'), 'ro', 'true']);
+    try {
+      commit(c);
+      expect(c.image.isReadOnly('@root-blank')).toBe(true);
+      const r = c.boot(NOW, { config: CONFIG });
+      expect(r.code, brief(r)).toBe(0);
+      expect(r.report?.result).toBe('ok');
+      expect((r.report?.warnings ?? []).filter((w) => w.includes('not read-only'))).toEqual([]);
+    } finally {
+      sh('btrfs', ['property', 'set', '-ts', c.abs('@root-blank'), 'ro', 'false']);
+      sh('chattr', ['-i', c.abs('@root-blank')]);
+    }
+  }, 600_000);
+});
