@@ -131,8 +131,11 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
   let all = true;
   for (const item of items) {
     try {
-      // A subvolume that holds others is made writable first (anyone may make their own subvolume read-only).
-      for (const u of item.unlock ?? []) setWritable(u.bytes ? Buffer.concat([Buffer.from(`${top}/`), u.bytes]) : below(u.path));
+      // A subvolume that holds others is made writable first (anyone may make their own subvolume read-only). Reached
+      // from its parent directory (atParent: one component at a time, no symlink on the way, when the path is long), so
+      // a user's subvolume deeper than PATH_MAX is unlocked too; by its full path setWritable refused it with
+      // ENAMETOOLONG before argumentPaths could move anything, and the archive stayed boot after boot.
+      for (const u of item.unlock ?? []) atParent(top, u.bytes ?? Buffer.from(u.path), (parent, name) => setWritable(Buffer.concat([parent, name])));
       batches.push({ item, paths: argumentPaths(top, below, item, passable) });
     } catch (error) {
       execution.items.set(item.path, { path: item.path, deleted: false, error: describeError(error) });

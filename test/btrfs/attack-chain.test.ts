@@ -73,6 +73,37 @@ describe('attack: a chain of nested subvolumes below names made of newlines, in 
   }, 180_000);
 });
 
+describe.each(RUNTIMES)('attack: a nested subvolume holding another, deeper than PATH_MAX, under $name', (runtime) => {
+  it('in /tmp of an expired archive: the archive ages out (before: setWritable refused the path with ENAMETOOLONG before anything was moved, and the archive stayed boot after boot)', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, [EXPIRED, ...RECENT]);
+    const x = `${OLD_ROOTS}/${EXPIRED}`;
+    userArea(c, `${x}/tmp`);
+    // One subvolume `s` below "tmp/" + 201 + 15 × 256 bytes of directories (4045 bytes inside the archive, under the
+    // 4080 the listing needs), so its absolute path passes 4096; a second subvolume right inside it.
+    subvolumeChain(c.abs(`${x}/tmp`), 1, 15, 'a', 'p'.repeat(200));
+    const a = Buffer.from(`${x}/tmp/${'p'.repeat(200)}/${Array(15).fill('a'.repeat(255)).join('/')}/s`);
+    // As nobody: into `s` one component at a time (its path is longer than PATH_MAX), and a subvolume `b` inside it.
+    const inside = [
+      'import os,sys,fcntl',
+      'os.chdir(sys.argv[1])',
+      'for n in sys.argv[2].split("/"): os.chdir(n)',
+      'fd=os.open(".",os.O_RDONLY|os.O_DIRECTORY)',
+      'buf=bytearray(4096); buf[8:9]=b"b"',
+      'fcntl.ioctl(fd,0x5000940e,buf,True)',
+    ].join('\n');
+    pythonAsNobody(inside, [c.top, a.toString('latin1')]);
+    commit(c);
+    expect(Buffer.byteLength(`${c.top}/`) + a.length).toBeGreaterThan(4096);
+    for (const day of ['2026-11-26T06:00:00Z', '2026-11-27T06:00:00Z']) {
+      const r = c.boot(day, { config: CONFIG });
+      expect(r.code, brief(r)).toBe(0);
+      expect.soft(r.report?.kept.find((k) => k.name === EXPIRED)?.reason, `boot at ${day}: ${JSON.stringify(r.report?.warnings).replace(/([ap])\1{20,}/g, '$1…')}`).toBeUndefined();
+      expect.soft(c.kind(x), `boot at ${day}`).toBe('missing');
+    }
+  }, 600_000);
+});
+
 describe.each(RUNTIMES)('access(W_OK) answers other than EROFS under $name', (runtime) => {
   it('a read-only blank with the immutable attribute (access: EPERM) is not reported as writable', () => {
     const c = useBootCase(runtime);
