@@ -162,9 +162,14 @@ function apply(step: Step, top: string, execution: Execution): boolean {
     case 'delete':
       return deleteItems(top, step.items, execution);
     case 'snapshot': {
-      const exact = (rel: string, bytes: Buffer | undefined) => (bytes ? Buffer.concat([Buffer.from(`${top}/`), bytes]) : abs(rel));
-      assertAbsentBelow(top, step.destBytes ?? Buffer.from(step.dest));
-      snapshotSubvolume(exact(step.source, step.sourceBytes), exact(step.dest, step.destBytes), { readOnly: step.readOnly });
+      const dest = step.destBytes ?? Buffer.from(step.dest);
+      assertAbsentBelow(top, dest);
+      // Source and destination reached from their parent directories (atParent: one component at a time, no symlink
+      // on the way, when the path is long), so a nested subvolume deeper than PATH_MAX is assembled into the new root
+      // too; by their full paths snapshotSubvolume refused them with ENAMETOOLONG and the rollback failed.
+      atParent(top, step.sourceBytes ?? Buffer.from(step.source), (sourceParent, sourceName) =>
+        atParent(top, dest, (destParent, destName) => snapshotSubvolume(Buffer.concat([sourceParent, sourceName]), Buffer.concat([destParent, destName]), { readOnly: step.readOnly })),
+      );
       return true;
     }
     case 'create-subvolume':

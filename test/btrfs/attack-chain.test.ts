@@ -104,6 +104,22 @@ describe.each(RUNTIMES)('attack: a nested subvolume holding another, deeper than
   }, 600_000);
 });
 
+describe.each(RUNTIMES)('attack: previous with a nested subvolume deeper than PATH_MAX under $name', (runtime) => {
+  it('a user\'s subvolume in /tmp of the root below 4100 bytes of directories: previous brings the root back, with it (before: the snapshot step failed with ENAMETOOLONG and the boot failed)', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, RECENT);
+    userArea(c, '@root/tmp');
+    subvolumeChain(c.abs('@root/tmp'), 1, 15, 'a', 'p'.repeat(200));
+    commit(c);
+    const r = c.boot(NOW, { config: CONFIG, cmdline: 'pantheros.rollback=previous' });
+    expect(r.code, brief(r)).toBe(0);
+    expect(r.report?.result, brief(r)).toBe('ok');
+    // The nested subvolume is in the new root, at its place (btrfs lists it: 4 046 bytes inside @root).
+    const deep = `@root/tmp/${'p'.repeat(200)}/${Array(15).fill('a'.repeat(255)).join('/')}/s`;
+    expect(sh('btrfs', ['subvolume', 'list', c.top]).split('\n').some((l) => l.endsWith(` path ${deep}`))).toBe(true);
+  }, 600_000);
+});
+
 describe.each(RUNTIMES)('access(W_OK) answers other than EROFS under $name', (runtime) => {
   it('a read-only blank with the immutable attribute (access: EPERM) is not reported as writable', () => {
     const c = useBootCase(runtime);
