@@ -14,6 +14,9 @@
   bun,
   pantheros-rollback,
 }:
+let
+  bunLaunch = lib.importJSON ./bun-launch.json;
+in
 runCommand "pantheros-rollback-boot-bun-${pantheros-rollback.version}"
   {
     nativeBuildInputs = [ bun ];
@@ -32,9 +35,10 @@ runCommand "pantheros-rollback-boot-bun-${pantheros-rollback.version}"
     export HOME="$TMPDIR" BUN_RUNTIME_TRANSPILER_CACHE_PATH=0
     bundle=${pantheros-rollback}/lib/pantheros-rollback/pantheros-rollback-boot.mjs
     mkdir -p "$out/bin" "$out/lib"
-    bun build "$bundle" --compile --bytecode --outfile "$out/bin/pantheros-rollback-boot"
+    # Neither form reads bunfig.toml or .env files from its working directory (nix/bun-launch.json).
+    bun build "$bundle" --compile --bytecode ${lib.escapeShellArgs bunLaunch.compile} --outfile "$out/bin/pantheros-rollback-boot"
     bun build "$bundle" --target=bun --format=cjs --bytecode --outdir "$out/lib"
     test -s "$out/lib/pantheros-rollback-boot.js.jsc"
     "$out/bin/pantheros-rollback-boot" boot --help > /dev/null
-    bun "$out/lib/pantheros-rollback-boot.js" boot --help > /dev/null
+    bun ${lib.escapeShellArgs bunLaunch.run} "$out/lib/pantheros-rollback-boot.js" boot --help > /dev/null
   ''

@@ -38,6 +38,11 @@ let
   # Stage 1 runs only `boot`: the boot-only bundle loads nothing else (about half the bytes to parse at every boot).
   bootBundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback-boot.mjs";
   runtimeBin = "${cfg.runtimePackage}/bin/${cfg.runtime}";
+  # Bun reads bunfig.toml (its preload runs any module) and .env files from the working directory, which
+  # for an operator's command can be a directory a local user owns: every `bun` here runs without them
+  # (nix/bun-launch.json, the one list the build, the bench and the tests use too).
+  bunLaunch = lib.importJSON ./bun-launch.json;
+  runtimeFlags = lib.optionals (cfg.runtime == "bun") bunLaunch.run;
   # Stage 1 starts from what was compiled at build time (initrd.startupSnapshot), made by the runtime
   # that runs it: under Node a V8 start-up snapshot of the boot entry; under Bun one executable with the
   # bundle's bytecode inside — or, when make-initrd-ng strips the initrd's ELF files
@@ -55,10 +60,7 @@ let
   stage1 =
     if !cfg.initrd.startupSnapshot then
       {
-        program = [
-          runtimeBin
-          bootBundle
-        ];
+        program = [ runtimeBin ] ++ runtimeFlags ++ [ bootBundle ];
         files = [ ];
       }
     else if cfg.runtime == "node" then
@@ -77,10 +79,7 @@ let
       }
     else
       {
-        program = [
-          runtimeBin
-          bunBytecode
-        ];
+        program = [ runtimeBin ] ++ runtimeFlags ++ [ bunBytecode ];
         files = [ "${bunBytecode}.jsc" ];
       };
   # What the initrd holds of it: every file the program names (not an option), and the rest it reads.
@@ -93,7 +92,7 @@ let
   toolBin = pkgs.writeShellScriptBin "pantheros-rollback" ''
     export PATH=${pkgs.btrfs-progs}/bin:${pkgs.util-linux}/bin''${PATH:+:$PATH}
     export PANTHEROS_BTRFS=''${PANTHEROS_BTRFS:-${btrfsBin}}
-    exec ${runtimeBin} ${bundle} "$@"
+    exec ${lib.escapeShellArgs ([ runtimeBin ] ++ runtimeFlags ++ [ bundle ])} "$@"
   '';
   tool = "${toolBin}/bin/pantheros-rollback";
 

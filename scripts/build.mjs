@@ -21,6 +21,8 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+/** Bun's launch flags (nix/bun-launch.json): an executable that reads no bunfig.toml and no .env from its working directory. */
+const BUN_LAUNCH = JSON.parse(readFileSync('nix/bun-launch.json', 'utf8'));
 
 async function bundle(entry, outfile, format = 'esm') {
   await build({
@@ -67,10 +69,13 @@ function nodeSnapshot(node, entry, blob) {
   console.log(`${blob}: ${statSync(blob).size} bytes, V8 start-up snapshot of ${entry} by ${node}`);
 }
 
-/** `bun build --compile --bytecode`: a self-contained executable (the runtime, the code and its bytecode). */
+/**
+ * `bun build --compile --bytecode`: a self-contained executable (the runtime, the code and its bytecode) that loads
+ * no bunfig.toml and no .env from the directory it is run in (nix/bun-launch.json `compile`).
+ */
 function compile(bun, input, outfile) {
   mkdirSync(dirname(outfile), { recursive: true });
-  execFileSync(bun, ['build', input, '--compile', '--bytecode', '--outfile', outfile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(bun, ['build', input, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', outfile], { stdio: ['ignore', 'ignore', 'inherit'] });
   console.log(`${outfile}: ${statSync(outfile).size} bytes, Bun executable of ${input}`);
 }
 

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE="$PWD/dist/pantheros-rollback.mjs"
 RUNTIME="${RUNTIME:-node}"
-[ "$RUNTIME" = bun ] && RUNTIME="$PWD/node_modules/@oven/bun-linux-x64/bin/bun"
+FLAGS=()
+# Bun as the NixOS module launches it: no bunfig.toml, no .env from the working directory (nix/bun-launch.json).
+[ "$RUNTIME" = bun ] && RUNTIME="$PWD/node_modules/@oven/bun-linux-x64/bin/bun" && FLAGS=(--config=/dev/null --no-env-file)
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (loop device and mount)"; exit 1; }
 command -v mkfs.btrfs >/dev/null || { echo "demo: needs btrfs-progs (apt-get install btrfs-progs)"; exit 1; }
 
@@ -14,7 +16,7 @@ work=$(mktemp -d /tmp/pantheros-demo.XXXXXX)
 top="$work/top"
 cleanup() { umount "$top" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-tool() { "$RUNTIME" "$BUNDLE" "$@"; }
+tool() { "$RUNTIME" "${FLAGS[@]}" "$BUNDLE" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "1. a 1 GiB sparse image with the server layout"

@@ -13,6 +13,8 @@ import { buildMinifiedBundle } from './footprint.mjs';
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const BUILT_BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
 export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
+/** How Bun is launched, as the NixOS module launches it (nix/bun-launch.json): `run` before a script, `compile` for an executable. */
+export const BUN_LAUNCH = JSON.parse(readFileSync(join(REPO, 'nix/bun-launch.json'), 'utf8'));
 export const NODE = process.execPath;
 const BUILT_BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
 /** The bundle under test: a private copy (dist/ is rebuilt by teammates while the bench runs). */
@@ -36,7 +38,7 @@ export function freezeBundle() {
     sh(BUN, ['build', BOOT_BUNDLE, '--target=bun', '--format=cjs', '--bytecode', '--outdir', out]);
     BOOT_BYTECODE = join(out, 'pantheros-rollback-boot.js');
     BOOT_EXE = join(out, 'pantheros-rollback-boot');
-    sh(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', BOOT_EXE]);
+    sh(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', BOOT_EXE]);
     if (existsSync(BUILT_SNAPSHOT_ENTRY)) {
       const entry = join(scratchDir(), 'pantheros-rollback-boot-snapshot.cjs');
       copyFileSync(BUILT_SNAPSHOT_ENTRY, entry);
@@ -65,7 +67,7 @@ export const EXTRA_TOOLS = [];
 
 const TOOL_KINDS = {
   node: (file) => ({ cmd: NODE, pre: [file] }),
-  bun: (file) => ({ cmd: BUN, pre: [file], env: BUN_COLD }),
+  bun: (file) => ({ cmd: BUN, pre: [...BUN_LAUNCH.run, file], env: BUN_COLD }),
   exe: (file) => ({ cmd: file, pre: [], env: BUN_COLD }),
   'node-snapshot': (file) => ({ cmd: NODE, pre: ['--snapshot-blob', file] }),
 };
@@ -104,7 +106,7 @@ let floorExe;
 function floorExeFile() {
   if (!floorExe) {
     floorExe = join(scratchDir(), 'floor-exe');
-    sh(BUN, ['build', floorFile(), '--compile', '--bytecode', '--outfile', floorExe]);
+    sh(BUN, ['build', floorFile(), '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', floorExe]);
   }
   return floorExe;
 }
@@ -128,14 +130,14 @@ function allVariants() {
         { name: 'node-boot', kind: 'tool', cmd: NODE, pre: [BOOT_BUNDLE] },
         // Node starts from the saved heap; the command word follows the options (argv[1] is the first argument).
         ...(BOOT_NODE_SNAPSHOT ? [{ name: 'node-boot-snapshot', kind: 'tool', cmd: NODE, pre: ['--snapshot-blob', BOOT_NODE_SNAPSHOT] }] : []),
-        { name: 'bun-boot', kind: 'tool', cmd: BUN, pre: [BOOT_BUNDLE], env: BUN_COLD },
-        { name: 'bun-boot-bytecode', kind: 'tool', cmd: BUN, pre: [BOOT_BYTECODE], env: BUN_COLD },
+        { name: 'bun-boot', kind: 'tool', cmd: BUN, pre: [...BUN_LAUNCH.run, BOOT_BUNDLE], env: BUN_COLD },
+        { name: 'bun-boot-bytecode', kind: 'tool', cmd: BUN, pre: [...BUN_LAUNCH.run, BOOT_BYTECODE], env: BUN_COLD },
         { name: 'bun-boot-exe', kind: 'tool', cmd: BOOT_EXE, pre: [], env: BUN_COLD },
       ]
     : [];
   return [
     { name: 'node', kind: 'tool', cmd: NODE, pre: [BUNDLE] },
-    { name: 'bun', kind: 'tool', cmd: BUN, pre: [BUNDLE], env: BUN_COLD },
+    { name: 'bun', kind: 'tool', cmd: BUN, pre: [...BUN_LAUNCH.run, BUNDLE], env: BUN_COLD },
     ...boot,
     ...EXTRA_TOOLS,
     { name: 'baseline', kind: 'baseline', mode: 'create' },
@@ -151,7 +153,7 @@ function allVariants() {
  * Bun process path (forced) and the two-commit order beside them, and the same three steps in bash (mv, `btrfs subvolume snapshot`, `sync -f`).
  */
 export function floorVariants() {
-  const f = (name, cmd, mode, env) => ({ name, kind: 'floor', cmd, pre: [floorFile()], mode, env });
+  const f = (name, cmd, mode, env) => ({ name, kind: 'floor', cmd, pre: [...(cmd === BUN ? BUN_LAUNCH.run : []), floorFile()], mode, env });
   return only([
     f('floor-node', NODE, 'one-commit'),
     f('floor-bun', BUN, 'one-commit', BUN_COLD),
@@ -279,24 +281,24 @@ function logMedians(log, label, summary) {
 export function measureStartup({ runs, log }) {
   const cmds = [
     { name: 'node', cmd: NODE, args: [BUNDLE, '--version'] },
-    { name: 'bun', cmd: BUN, args: [BUNDLE, '--version'], env: BUN_COLD },
-    { name: 'bun-warm-cache', cmd: BUN, args: [BUNDLE, '--version'] },
-    { name: 'bun-empty-script', cmd: BUN, args: [join(scratchDir(), 'empty.mjs')] },
+    { name: 'bun', cmd: BUN, args: [...BUN_LAUNCH.run, BUNDLE, '--version'], env: BUN_COLD },
+    { name: 'bun-warm-cache', cmd: BUN, args: [...BUN_LAUNCH.run, BUNDLE, '--version'] },
+    { name: 'bun-empty-script', cmd: BUN, args: [...BUN_LAUNCH.run, join(scratchDir(), 'empty.mjs')] },
     { name: 'node-empty-script', cmd: NODE, args: [join(scratchDir(), 'empty.mjs')] },
     // Where Node's start goes: exec and dynamic linking alone (--version exits before V8 starts), an
     // empty CommonJS script (no ESM loader), an empty ES module.
     { name: 'node-version-flag', cmd: NODE, args: ['--version'] },
     { name: 'node-empty-cjs', cmd: NODE, args: [join(scratchDir(), 'empty.cjs')] },
     { name: 'bun-version-flag', cmd: BUN, args: ['--version'] },
-    { name: 'bun-import-child-process', cmd: BUN, args: [join(scratchDir(), 'child-process.mjs')] },
-    { name: 'bun-minified-bundle', cmd: BUN, args: [buildMinifiedBundle(), '--version'], env: BUN_COLD },
+    { name: 'bun-import-child-process', cmd: BUN, args: [...BUN_LAUNCH.run, join(scratchDir(), 'child-process.mjs')] },
+    { name: 'bun-minified-bundle', cmd: BUN, args: [...BUN_LAUNCH.run, buildMinifiedBundle(), '--version'], env: BUN_COLD },
     { name: 'node-minified-bundle', cmd: NODE, args: [buildMinifiedBundle(), '--version'] },
     { name: 'bash', cmd: 'bash', args: ['-c', ':'] },
     ...(BOOT_BUNDLE
       ? [
           { name: 'node-boot', cmd: NODE, args: [BOOT_BUNDLE, '--version'] },
-          { name: 'bun-boot', cmd: BUN, args: [BOOT_BUNDLE, '--version'], env: BUN_COLD },
-          { name: 'bun-boot-bytecode', cmd: BUN, args: [BOOT_BYTECODE, '--version'], env: BUN_COLD },
+          { name: 'bun-boot', cmd: BUN, args: [...BUN_LAUNCH.run, BOOT_BUNDLE, '--version'], env: BUN_COLD },
+          { name: 'bun-boot-bytecode', cmd: BUN, args: [...BUN_LAUNCH.run, BOOT_BYTECODE, '--version'], env: BUN_COLD },
           { name: 'bun-boot-exe', cmd: BOOT_EXE, args: ['--version'], env: BUN_COLD },
           // Node takes a leading --version for itself: the snapshot gets `version` (the same path in main).
           ...(BOOT_NODE_SNAPSHOT ? [{ name: 'node-boot-snapshot', cmd: NODE, args: ['--snapshot-blob', BOOT_NODE_SNAPSHOT, 'version'] }] : []),
@@ -451,7 +453,7 @@ export async function benchDiff({ runs, files, log }) {
     log(`  diff --json summary: ${JSON.stringify(check.summary)}`);
     const variants = [
       { name: 'node', cmd: NODE, args: [BUNDLE, 'diff', '--top-level', top, '--config', config] },
-      { name: 'bun', cmd: BUN, args: [BUNDLE, 'diff', '--top-level', top, '--config', config], env: BUN_COLD },
+      { name: 'bun', cmd: BUN, args: [...BUN_LAUNCH.run, BUNDLE, 'diff', '--top-level', top, '--config', config], env: BUN_COLD },
       { name: 'fs-diff.sh', cmd: 'bash', args: [join(REPO, 'bench/baseline-diff.sh'), join(top, '@root-blank'), join(top, '@root')] },
     ];
     for (let r = 0; r < runs; r++) {

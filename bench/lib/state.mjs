@@ -12,13 +12,13 @@ import { spawnSync } from 'node:child_process';
 import { makeImage, mountImage, scratchDir, breathe } from './image.mjs';
 import { sh, unitEnv } from './sh.mjs';
 import { summarize, rotate } from './stats.mjs';
-import { BUNDLE, BUN, BUN_COLD, NODE } from './rollback.mjs';
+import { BUNDLE, BUN, BUN_COLD, BUN_LAUNCH, NODE } from './rollback.mjs';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const SUBVOLUME = '@persistent/var/lib/postgresql';
 const RUNTIMES = [
-  { name: 'node', bin: NODE, env: {} },
-  { name: 'bun', bin: BUN, env: BUN_COLD },
+  { name: 'node', bin: NODE, flags: [], env: {} },
+  { name: 'bun', bin: BUN, flags: BUN_LAUNCH.run, env: BUN_COLD },
 ];
 
 /** Whether the section can run here (PostgreSQL 15 from Debian's packages, runuser). */
@@ -31,7 +31,7 @@ const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 /** Runs the bundle under a runtime with the section's config and top level; returns the parsed JSON (or throws). */
 function tool(runtime, args, ctx) {
-  const r = spawnSync(runtime.bin, [BUNDLE, ...args, '--top-level', ctx.top, '--config', ctx.config, '--json'], { encoding: 'utf8', env: unitEnv(runtime.env) });
+  const r = spawnSync(runtime.bin, [...runtime.flags, BUNDLE, ...args, '--top-level', ctx.top, '--config', ctx.config, '--json'], { encoding: 'utf8', env: unitEnv(runtime.env) });
   if (r.status !== 0) throw new Error(`${runtime.name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }

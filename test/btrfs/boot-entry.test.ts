@@ -1,28 +1,53 @@
 // Real btrfs: the initrd's boot-only bundle (dist/pantheros-rollback-boot.mjs) under Node and Bun,
 // Bun's bytecode build of it, Bun's executable of it and Node's V8 start-up snapshot of its entry
 // (dist/pantheros-rollback-boot-snapshot.cjs), each run from a read-only directory (as from an
-// initrd's store), boot exactly as the full bundle does; any other command is refused.
+// initrd's store), boot exactly as the full bundle does; any other command is refused. Each is
+// launched as the NixOS module launches it (nix/bun-launch.json) and run as root from a directory a
+// local user owns and filled with what Bun would load from there: bunfig.toml (its preload runs any
+// module) and .env files (BUN_OPTIONS=--preload, a failpoint); none of it may take effect.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImage, sh } from '../helpers/btrfs-image.js';
-import { BUN, NODE, REPO, requirePrerequisites } from '../helpers/prereq.js';
+import { BUN, BUN_LAUNCH, NODE, REPO, requirePrerequisites } from '../helpers/prereq.js';
 
 const BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
 const FULL_BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
 const SNAPSHOT_ENTRY = join(REPO, 'dist/pantheros-rollback-boot-snapshot.cjs');
+const ENTRY = join(REPO, 'initrd/pantheros-rollback-entry.sh');
 let store = '';
+let hostile = '';
+let marker = '';
+
+/**
+ * A directory owned by nobody (uid 65534) holding what Bun loads from its working directory by default: bunfig.toml
+ * whose preload writes `marker`, and .env, .env.local and .env.production that make the tool run the user's own
+ * `btrfs` (PANTHEROS_BTRFS with the process path), which writes it too.
+ */
+function makeHostileDirectory(): { dir: string; marker: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pantheros-hostile-cwd-'));
+  const mark = join(dir, 'ran');
+  writeFileSync(join(dir, 'evil.mjs'), `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(mark)}, 'bunfig.toml preload ran as uid ' + process.getuid() + '\\n');\n`);
+  writeFileSync(join(dir, 'bunfig.toml'), 'preload = ["./evil.mjs"]\n');
+  writeFileSync(join(dir, 'btrfs'), `#!/bin/sh\necho ".env btrfs ran as uid $(id -u)" >> ${mark}\nexec btrfs "$@"\n`, { mode: 0o755 });
+  const env = `PANTHEROS_BTRFS_BACKEND=process\nPANTHEROS_BTRFS=${join(dir, 'btrfs')}\n`;
+  for (const f of ['.env', '.env.local', '.env.production']) writeFileSync(join(dir, f), env);
+  for (const f of ['', 'evil.mjs', 'bunfig.toml', 'btrfs', '.env', '.env.local', '.env.production']) chownSync(join(dir, f), 65534, 65534);
+  chmodSync(dir, 0o755);
+  return { dir, marker: mark };
+}
 
 beforeAll(() => {
   requirePrerequisites();
   if (!existsSync(BOOT_BUNDLE)) throw new Error(`${BOOT_BUNDLE} is missing — run: npm run build`);
+  ({ dir: hostile, marker } = makeHostileDirectory());
   // Bun's bytecode of the boot bundle, in a directory then made read-only with a bind mount.
   store = mkdtempSync(join(tmpdir(), 'pantheros-store-'));
   execFileSync(BUN, ['build', BOOT_BUNDLE, '--target=bun', '--format=cjs', '--bytecode', '--outdir', store], { stdio: 'pipe' });
   expect(existsSync(join(store, 'pantheros-rollback-boot.js.jsc'))).toBe(true);
-  execFileSync(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', join(store, 'pantheros-rollback-boot')], { stdio: 'pipe' });
+  execFileSync(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', join(store, 'pantheros-rollback-boot')], { stdio: 'pipe' });
   // What nix/boot-snapshot.nix builds: this Node's start-up snapshot of the entry (a blob loads only into the Node that wrote it).
   const built = spawnSync(NODE, ['--snapshot-blob', join(store, 'pantheros-rollback-boot.blob'), '--build-snapshot', SNAPSHOT_ENTRY], { encoding: 'utf8' });
   expect(built.status, built.stderr).toBe(0);
@@ -33,6 +58,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
+  if (hostile) rmSync(hostile, { recursive: true, force: true });
   if (!store) return;
   spawnSync('umount', [store]);
   rmSync(store, { recursive: true, force: true });
@@ -40,16 +66,20 @@ afterAll(() => {
 
 const WAYS = [
   { name: 'boot bundle under node', cmd: () => [NODE, BOOT_BUNDLE], runtime: 'node' },
-  { name: 'boot bundle under bun', cmd: () => [BUN, BOOT_BUNDLE], runtime: 'bun' },
-  { name: 'bun bytecode build from a read-only store', cmd: () => [BUN, join(store, 'pantheros-rollback-boot.js')], runtime: 'bun' },
+  { name: 'boot bundle under bun', cmd: () => [BUN, ...BUN_LAUNCH.run, BOOT_BUNDLE], runtime: 'bun' },
+  { name: 'bun bytecode build from a read-only store', cmd: () => [BUN, ...BUN_LAUNCH.run, join(store, 'pantheros-rollback-boot.js')], runtime: 'bun' },
   { name: 'bun executable from a read-only store', cmd: () => [join(store, 'pantheros-rollback-boot')], runtime: 'bun' },
   { name: 'node start-up snapshot from a read-only store', cmd: () => [NODE, '--snapshot-blob', join(store, 'pantheros-rollback-boot.blob')], runtime: 'node' },
   { name: 'the snapshot entry run as a plain script under node', cmd: () => [NODE, SNAPSHOT_ENTRY], runtime: 'node' },
-  { name: 'full bundle under bun (reference)', cmd: () => [BUN, FULL_BUNDLE], runtime: 'bun' },
-];
+  { name: 'full bundle under bun (reference)', cmd: () => [BUN, ...BUN_LAUNCH.run, FULL_BUNDLE], runtime: 'bun' },
+  // Other initrds: initrd/pantheros-rollback-entry.sh picks the runtime and launches it the same way.
+  { name: 'the initrd entry script with bun', cmd: () => ['sh', ENTRY], runtime: 'bun', env: { PANTHEROS_ROLLBACK_RUNTIME: BUN, PANTHEROS_ROLLBACK_BUNDLE: BOOT_BUNDLE } },
+  { name: 'the initrd entry script with node', cmd: () => ['sh', ENTRY], runtime: 'node', env: { PANTHEROS_ROLLBACK_RUNTIME: NODE, PANTHEROS_ROLLBACK_BUNDLE: BOOT_BUNDLE } },
+] as { name: string; cmd: () => string[]; runtime: string; env?: Record<string, string> }[];
 
 describe.each(WAYS)('$name', (way) => {
   it('boots twice: archives the root, makes a new one from the blank, writes its report; refuses other commands', () => {
+    rmSync(marker, { force: true });
     const image = createImage();
     try {
       const t = image.top;
@@ -61,9 +91,11 @@ describe.each(WAYS)('$name', (way) => {
         const report = join(image.dir, `report-${now}.json`);
         const r = spawnSync(bin!, [...pre, 'boot', '--top-level', t, '--now', now, '--config', join(image.dir, 'config.json'), '--cmdline', join(image.dir, 'cmdline'), '--report', report], {
           encoding: 'utf8',
-          env: { ...process.env, BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' },
+          env: { ...process.env, BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0', ...way.env },
+          cwd: hostile,
         });
         expect(r.status, r.stderr).toBe(0);
+        expect(existsSync(marker) ? readFileSync(marker, 'utf8') : '', 'a module from the working directory ran').toBe('');
         const rep = JSON.parse(readFileSync(report, 'utf8')) as { result: string; runtime: string; archived: { name: string }; created: { path: string; from: string } };
         expect(rep.result).toBe('ok');
         expect(rep.runtime).toMatch(new RegExp(`^${way.runtime} `));
@@ -73,7 +105,7 @@ describe.each(WAYS)('$name', (way) => {
       expect(names).toEqual(['20261125T060000Z', '20261126T060000Z']);
       expect(image.paths().filter((p) => p.startsWith('@btrfs_tmp/'))).toEqual(names.map((n) => `@btrfs_tmp/old_roots/${n}`));
       expect(readFileSync(join(t, '@btrfs_tmp/old_roots/20261125T060000Z/marker'), 'utf8')).toBe('root-before-boot\n');
-      const other = spawnSync(bin!, [...pre, 'status', '--top-level', t], { encoding: 'utf8' });
+      const other = spawnSync(bin!, [...pre, 'status', '--top-level', t], { encoding: 'utf8', cwd: hostile, env: { ...process.env, ...way.env } });
       if (way.name.startsWith('full')) expect(other.status).toBe(0);
       else {
         expect(other.status).toBe(2);
@@ -81,6 +113,36 @@ describe.each(WAYS)('$name', (way) => {
       }
     } finally {
       image.destroy();
+    }
+  });
+});
+
+describe('the directory a local user owns', () => {
+  it('the initrd entry script launches bun with the flags of nix/bun-launch.json', () => {
+    const line = readFileSync(ENTRY, 'utf8').split('\n').find((l) => l.includes('bun) exec'))!;
+    expect(line.trim()).toBe(`bun) exec "$runtime" ${BUN_LAUNCH.run.join(' ')} "$bundle" "$@" ;;`);
+  });
+
+  it('is a real attack: Bun launched without the flags of nix/bun-launch.json runs the preload and the btrfs from there as root', () => {
+    const bare = mkdtempSync(join(tmpdir(), 'pantheros-bare-exe-'));
+    try {
+      execFileSync(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', join(bare, 'exe')], { stdio: 'pipe' });
+      for (const cmd of [[BUN, BOOT_BUNDLE], [join(bare, 'exe')]]) {
+        const image = createImage();
+        try {
+          rmSync(marker, { force: true });
+          writeFileSync(join(image.dir, 'cmdline'), 'quiet\n');
+          const r = spawnSync(cmd[0]!, [...cmd.slice(1), 'boot', '--top-level', image.top, '--now', '2026-11-26T06:00:00Z', '--cmdline', join(image.dir, 'cmdline'), '--report', join(image.dir, 'report.json')], { encoding: 'utf8', cwd: hostile });
+          expect(r.status, r.stderr).toBe(0);
+          expect(readFileSync(marker, 'utf8'), cmd.join(' ')).toMatch(/^bunfig\.toml preload ran as uid 0$/m);
+          expect(readFileSync(marker, 'utf8'), cmd.join(' ')).toMatch(/^\.env btrfs ran as uid 0$/m);
+        } finally {
+          image.destroy();
+        }
+      }
+    } finally {
+      rmSync(marker, { force: true });
+      rmSync(bare, { recursive: true, force: true });
     }
   });
 });

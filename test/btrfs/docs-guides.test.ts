@@ -61,7 +61,8 @@ function server(runtime: Runtime, build: (top: string) => void): Server {
   mnt = join(image.dir, 'mnt');
   const bin = join(image.dir, 'bin');
   mkdirSync(bin);
-  writeFileSync(join(bin, 'pantheros-rollback'), `#!/bin/sh\nexec '${runtime.bin}' '${BUNDLE}' "$@"\n`);
+  // As the NixOS wrapper launches it (Bun with nix/bun-launch.json's flags).
+  writeFileSync(join(bin, 'pantheros-rollback'), `#!/bin/sh\nexec ${[runtime.bin, ...runtime.flags, BUNDLE].map((a) => `'${a}'`).join(' ')} "$@"\n`);
   chmodSync(join(bin, 'pantheros-rollback'), 0o755);
   const cmdline = join(image.dir, 'cmdline');
   writeFileSync(cmdline, 'quiet\n');

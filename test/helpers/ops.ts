@@ -19,7 +19,7 @@ export interface Started {
 
 /** Starts the bundle under runtime in the background; `done` resolves when it exits. */
 export function startBundle(runtime: Runtime, args: string[], env: Record<string, string> = {}): Started {
-  const child = spawn(runtime.bin, [BUNDLE, ...args], { env: bundleEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(runtime.bin, [...runtime.flags, BUNDLE, ...args], { env: bundleEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));

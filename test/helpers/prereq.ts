@@ -1,6 +1,6 @@
 // Prerequisites of the real-disk tests. There is no skipping: a missing tool fails the test with
 // the command that installs it (.ci/run installs all of them on a fresh machine).
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -11,10 +11,16 @@ export const BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
 export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
 export const NODE = process.execPath;
 
-/** The runtimes every real-disk test runs the bundle under. */
+/**
+ * The flags every launch of Bun takes (nix/bun-launch.json, the module's list): `run` for `bun FILE` (no bunfig.toml,
+ * no .env from the working directory), `compile` for `bun build --compile` (the executable reads neither).
+ */
+export const BUN_LAUNCH = JSON.parse(readFileSync(join(REPO, 'nix/bun-launch.json'), 'utf8')) as { run: string[]; compile: string[] };
+
+/** The runtimes every real-disk test runs the bundle under, each with the flags it is launched with (`bin ...flags BUNDLE`). */
 export const RUNTIMES = [
-  { name: 'node', bin: NODE },
-  { name: 'bun', bin: BUN },
+  { name: 'node', bin: NODE, flags: [] as readonly string[] },
+  { name: 'bun', bin: BUN, flags: BUN_LAUNCH.run as readonly string[] },
 ] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 

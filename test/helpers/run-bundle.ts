@@ -21,7 +21,7 @@ export function bundleEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 export function runBundle(runtime: Runtime, args: string[], env: Record<string, string> = {}): RunResult {
-  const r = spawnSync(runtime.bin, [BUNDLE, ...args], {
+  const r = spawnSync(runtime.bin, [...runtime.flags, BUNDLE, ...args], {
     encoding: 'utf8',
     env: bundleEnv(env),
     timeout: 120_000,

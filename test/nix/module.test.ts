@@ -3,14 +3,14 @@
 // nix/tests/nixos/): the wiring, the stage-1 unit, the hand-over to impermanence/preservation, and
 // every mode, runtime and system-state backend passing the module's and the real modules' checks.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load-config.js';
 import { evalHosts, evalNix, evalNixOS, hostExpr, impermanenceModule, requireNix, storeFileText, toNix, type Host, type NixosSummary } from '../helpers/nix.js';
 import { directive, execArgv, parseUnit } from './unit-file.js';
-import { REPO } from '../helpers/prereq.js';
+import { BUN, BUN_LAUNCH, BUNDLE, REPO } from '../helpers/prereq.js';
 
 beforeAll(requireNix);
 
@@ -185,18 +185,51 @@ describe('option variants', () => {
       `let c = (e.host ${hostExpr(h)}).config.pantherOS.filesystems.impermanence; d = (e.pkgsFor "x86_64-linux").callPackage ${REPO}/nix/boot-executable.nix { bun = c.runtimePackage; pantheros-rollback = c.package; }; in { path = d.outPath; inherit (d) name buildCommand dontStrip dontPatchELF; nativeBuildInputs = map (p: p.name) d.nativeBuildInputs; }`,
     );
 
+  it('runtime bun: the operator CLI wrapper runs bun without the bunfig.toml and .env of the directory it is run from', () => {
+    const s = out['bun']!;
+    const wrapper = s.systemPackages.find((p) => p.endsWith('-pantheros-rollback'))!;
+    const script = storeFileText(s, `${wrapper}/bin/pantheros-rollback`);
+    const exec = script.split('\n').find((l) => l.startsWith('exec '))!;
+    expect(exec).toMatch(/^exec \/nix\/store\/\w{32}-bun-[^/ ]+\/bin\/bun '--config=\/dev\/null' --no-env-file \/nix\/store\/\S+\/pantheros-rollback\.mjs "\$@"$/);
+    // Run as root from a directory a user owns, with this machine's Bun and bundle standing in for the store's.
+    const local = script.replace(/\/nix\/store\/\w{32}-bun-[^/ ]+\/bin\/bun/, BUN).replace(/\/nix\/store\/\S+\/pantheros-rollback\.mjs/, BUNDLE);
+    const dir = mkdtempSync(join(tmpdir(), 'pantheros-hostile-cwd-'));
+    try {
+      const ran = join(dir, 'ran');
+      writeFileSync(join(dir, 'evil.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(ran)}, 'preload');\n`);
+      writeFileSync(join(dir, 'bunfig.toml'), 'preload = ["./evil.mjs"]\n');
+      writeFileSync(join(dir, '.env'), 'PANTHEROS_TEST_FROM_DOTENV=1\n');
+      for (const f of ['', 'evil.mjs', 'bunfig.toml', '.env']) chownSync(join(dir, f), 65534, 65534);
+      const r = spawnSync('bash', ['-c', local, 'pantheros-rollback', '--version'], { encoding: 'utf8', cwd: dir });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^\d+\.\d+\.\d+/);
+      expect(existsSync(ran), 'the preload of the bunfig.toml in the working directory ran').toBe(false);
+      // The same line without the flags runs it: the files above are a real attack.
+      const bare = spawnSync('bash', ['-c', local.replace(` '--config=/dev/null' --no-env-file`, ''), 'pantheros-rollback', '--version'], { encoding: 'utf8', cwd: dir });
+      expect(bare.status, bare.stderr).toBe(0);
+      expect(readFileSync(ran, 'utf8')).toBe('preload');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('runtime bun, initrd stripped (NixOS default): bun runs the bytecode build of the boot bundle made by runtimePackage, never the executable strip would break', () => {
     const s = out['bun']!;
     const argv = execArgv(directive(rollbackUnit(s), 'Service', 'ExecStart')[0]!);
     const build = bunBuild(HOSTS.bun);
     expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-bun-[^/]+\/bin\/bun$/);
-    expect(argv[1]).toBe(`${build.path}/lib/pantheros-rollback-boot.js`);
-    expect(argv.slice(2)).toEqual(['boot', '--device', DEVICE]);
+    expect(argv.slice(1, 1 + BUN_LAUNCH.run.length)).toEqual(BUN_LAUNCH.run);
+    const script = argv[1 + BUN_LAUNCH.run.length]!;
+    expect(script).toBe(`${build.path}/lib/pantheros-rollback-boot.js`);
+    expect(argv.slice(2 + BUN_LAUNCH.run.length)).toEqual(['boot', '--device', DEVICE]);
     const sources = s.initrd.storePaths.map((p) => p.source);
-    expect(sources).toEqual(expect.arrayContaining([argv[0], argv[1], `${argv[1]}.jsc`]));
+    expect(sources).toEqual(expect.arrayContaining([argv[0], script, `${script}.jsc`]));
+    expect(sources.some((p) => p.startsWith('--'))).toBe(false);
     expect(sources.some((p) => p.endsWith('/bin/pantheros-rollback-boot') || p.endsWith('.mjs'))).toBe(false);
     expect(build).toMatchObject({ name: 'pantheros-rollback-boot-bun-0.1.0', nativeBuildInputs: ['bun-1.3.0'], dontStrip: true, dontPatchELF: true });
     expect(build.buildCommand).toMatch(/bun build "\$bundle" --target=bun --format=cjs --bytecode --outdir "\$out\/lib"/);
+    // The build's own check runs the bytecode build as stage 1 does.
+    expect(build.buildCommand).toContain(`bun ${BUN_LAUNCH.run.map((f) => (f.includes('=') ? `'${f}'` : f)).join(' ')} "$out/lib/pantheros-rollback-boot.js" boot --help`);
     expect(build.buildCommand).toMatch(/bundle=\/nix\/store\/\w{32}-pantheros-rollback-0\.1\.0\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs\n/);
   });
 
@@ -209,7 +242,7 @@ describe('option variants', () => {
     const sources = s.initrd.storePaths.map((p) => p.source);
     expect(sources).toContain(argv[0]);
     expect(sources.some((p) => /-bun-[^/]+\/bin\/bun$/.test(p) || p.endsWith('.mjs') || p.endsWith('.js'))).toBe(false);
-    expect(build.buildCommand).toMatch(/bun build "\$bundle" --compile --bytecode --outfile "\$out\/bin\/pantheros-rollback-boot"/);
+    expect(build.buildCommand).toContain(`bun build "$bundle" --compile --bytecode ${BUN_LAUNCH.compile.join(' ')} --outfile "$out/bin/pantheros-rollback-boot"`);
   });
 
   it.each([
@@ -219,9 +252,12 @@ describe('option variants', () => {
     const s = out[name]!;
     const argv = execArgv(directive(rollbackUnit(s), 'Service', 'ExecStart')[0]!);
     expect(argv[0]).toMatch(runtime);
-    expect(argv[1]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs$/);
-    expect(argv.slice(2)).toEqual(['boot', '--device', DEVICE]);
-    expect(s.initrd.storePaths.map((p) => p.source)).toEqual(expect.arrayContaining([argv[0], argv[1]]));
+    const flags = name.startsWith('bun') ? BUN_LAUNCH.run : [];
+    expect(argv.slice(1, 1 + flags.length)).toEqual(flags);
+    const script = argv[1 + flags.length]!;
+    expect(script).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs$/);
+    expect(argv.slice(2 + flags.length)).toEqual(['boot', '--device', DEVICE]);
+    expect(s.initrd.storePaths.map((p) => p.source)).toEqual(expect.arrayContaining([argv[0], script]));
   });
 
   it('initrd.failBootOnError makes the unit requiredBy initrd.target', () => {
