@@ -15,9 +15,9 @@ if [ -z "$runtime" ]; then
   echo "pantheros-rollback: no JavaScript runtime (bun or node) in the initrd" >&2
   exit 3
 fi
-# Bun reads bunfig.toml (its preload runs any module) and .env files from the working directory unless
+# Bun reads bunfig.toml (its preload runs any module), .env and tsconfig.json files from the working directory unless
 # told not to: the flags of nix/bun-launch.json "run" (test/btrfs/boot-entry.test.ts runs this script).
 case "${runtime##*/}" in
-  bun) exec "$runtime" --config=/dev/null --no-env-file "$bundle" "$@" ;;
+  bun) exec "$runtime" --config=/dev/null --no-env-file --tsconfig-override=/dev/null "$bundle" "$@" ;;
 esac
 exec "$runtime" "$bundle" "$@"

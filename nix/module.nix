@@ -38,9 +38,10 @@ let
   # Stage 1 runs only `boot`: the boot-only bundle loads nothing else (about half the bytes to parse at every boot).
   bootBundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback-boot.mjs";
   runtimeBin = "${cfg.runtimePackage}/bin/${cfg.runtime}";
-  # Bun reads bunfig.toml (its preload runs any module) and .env files from the working directory, which
-  # for an operator's command can be a directory a local user owns: every `bun` here runs without them
-  # (nix/bun-launch.json, the one list the build, the bench and the tests use too).
+  # Bun reads bunfig.toml (its preload runs any module), .env files and tsconfig.json from the working
+  # directory: every `bun FILE` here takes the flags that stop it (nix/bun-launch.json, the one list the
+  # build, the bench and the tests use too). Stage 1 runs in the initrd's `/`; the operator's command,
+  # started wherever the operator stands, is a Bun executable, which reads nothing from there.
   bunLaunch = lib.importJSON ./bun-launch.json;
   runtimeFlags = lib.optionals (cfg.runtime == "bun") bunLaunch.run;
   # Stage 1 starts from what was compiled at build time (initrd.startupSnapshot), made by the runtime
@@ -87,12 +88,14 @@ let
   stage1StorePaths = lib.filter (lib.hasPrefix "/") stage1.program ++ stage1.files;
   btrfsBin = "${pkgs.btrfs-progs}/bin/btrfs";
   # The same runtime in stage 1 and stage 2; stage 1 runs the boot command of the same build (stage1 above).
+  # Under Bun the command is Bun's executable of the full bundle (bootBun), not `bun FILE`.
   # btrfs and mount come from the store, whatever the caller's PATH (systemd services get only
   # coreutils/findutils/grep/sed/systemd).
+  toolProgram = if cfg.runtime == "bun" then [ "${bootBun}/bin/pantheros-rollback" ] else [ runtimeBin bundle ];
   toolBin = pkgs.writeShellScriptBin "pantheros-rollback" ''
     export PATH=${pkgs.btrfs-progs}/bin:${pkgs.util-linux}/bin''${PATH:+:$PATH}
     export PANTHEROS_BTRFS=''${PANTHEROS_BTRFS:-${btrfsBin}}
-    exec ${lib.escapeShellArgs ([ runtimeBin ] ++ runtimeFlags ++ [ bundle ])} "$@"
+    exec ${lib.escapeShellArgs toolProgram} "$@"
   '';
   tool = "${toolBin}/bin/pantheros-rollback";
 

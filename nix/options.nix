@@ -150,7 +150,10 @@ in
       description = ''
         The JavaScript runtime that runs the bundled tool, in the initrd and in the running system.
         `node` adds `pkgs.nodejs-slim` (about 27 MB compressed to the initrd), `bun` adds `pkgs.bun`
-        (about 42 MB compressed; the trivial boot about 2.7× faster: README, Benchmarks).
+        (about 42 MB compressed; the trivial boot about 2.7× faster: README, Benchmarks). With `bun`
+        the running system's command is Bun's executable of the bundle (`bun build --compile`, about
+        110 MB in the system closure), because `bun FILE` reads `bunfig.toml`, `.env` and
+        `tsconfig.json` from the directory it is started in (README, "Bun and the working directory").
       '';
     };
 

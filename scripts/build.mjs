@@ -6,7 +6,10 @@
 //                                            from the very Bun that runs it, else Bun ignores it and parses)
 //   node scripts/build.mjs --compile BUN     also dist/bun/pantheros-rollback-boot: one executable, that Bun's
 //                                            runtime with the boot bundle's bytecode inside (replaces `bun` and
-//                                            the bundle in the initrd; the fastest start measured)
+//                                            the bundle in the initrd; the fastest start measured), and
+//                                            dist/bun/pantheros-rollback, the same of the full bundle (the
+//                                            operator's command under Bun: it reads nothing from the working
+//                                            directory, where `bun FILE` reads tsconfig.json)
 //   node scripts/build.mjs --node-snapshot NODE
 //                                            also dist/node/pantheros-rollback-boot.blob: that Node's V8
 //                                            start-up snapshot of the boot-only entry, run as
@@ -90,7 +93,10 @@ if (args.length === 2 && !args[0].startsWith('--')) {
     const runtime = args[i + 1];
     if (!runtime || !['--bytecode', '--compile', '--node-snapshot'].includes(args[i])) throw new Error(`unknown arguments ${args.join(' ')} (see the head of scripts/build.mjs)`);
     if (args[i] === '--bytecode') bytecode(runtime, 'dist/pantheros-rollback-boot.mjs', 'dist/bun');
-    else if (args[i] === '--compile') compile(runtime, 'dist/pantheros-rollback-boot.mjs', 'dist/bun/pantheros-rollback-boot');
+    else if (args[i] === '--compile') {
+      compile(runtime, 'dist/pantheros-rollback-boot.mjs', 'dist/bun/pantheros-rollback-boot');
+      compile(runtime, 'dist/pantheros-rollback.mjs', 'dist/bun/pantheros-rollback');
+    }
     else nodeSnapshot(runtime, 'dist/pantheros-rollback-boot-snapshot.cjs', 'dist/node/pantheros-rollback-boot.blob');
   }
 }

@@ -8,7 +8,7 @@ BUNDLE="$PWD/dist/pantheros-rollback.mjs"
 RUNTIME="${RUNTIME:-node}"
 FLAGS=()
 # Bun as the NixOS module launches it: no bunfig.toml, no .env from the working directory (nix/bun-launch.json).
-[ "$RUNTIME" = bun ] && RUNTIME="$PWD/node_modules/@oven/bun-linux-x64/bin/bun" && FLAGS=(--config=/dev/null --no-env-file)
+[ "$RUNTIME" = bun ] && RUNTIME="$PWD/node_modules/@oven/bun-linux-x64/bin/bun" && FLAGS=(--config=/dev/null --no-env-file --tsconfig-override=/dev/null)
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (loop device and mount)"; exit 1; }
 command -v mkfs.btrfs >/dev/null || { echo "demo: needs btrfs-progs (apt-get install btrfs-progs)"; exit 1; }
 

@@ -4,9 +4,10 @@
 // initrd's store), boot exactly as the full bundle does; any other command is refused. Each is
 // launched as the NixOS module launches it (nix/bun-launch.json) and run as root from a directory a
 // local user owns and filled with what Bun would load from there: bunfig.toml (its preload runs any
-// module) and .env files (BUN_OPTIONS=--preload, a failpoint); none of it may take effect.
+// module), .env files (the user's btrfs) and tsconfig.json/jsconfig.json (paths that take the
+// script); none of it may take effect.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,35 +20,48 @@ const SNAPSHOT_ENTRY = join(REPO, 'dist/pantheros-rollback-boot-snapshot.cjs');
 const ENTRY = join(REPO, 'initrd/pantheros-rollback-entry.sh');
 let store = '';
 let hostile = '';
+let hostileAbove = '';
 let marker = '';
 
 /**
  * A directory owned by nobody (uid 65534) holding what Bun loads from its working directory by default: bunfig.toml
- * whose preload writes `marker`, and .env, .env.local and .env.production that make the tool run the user's own
- * `btrfs` (PANTHEROS_BTRFS with the process path), which writes it too.
+ * whose preload writes `marker`; .env, .env.local and .env.production that make the tool run the user's own `btrfs`
+ * (PANTHEROS_BTRFS with the process path), which writes it too; tsconfig.json, and jsconfig.json in the directory
+ * above, whose `paths` send every module Bun resolves, the script itself included, to a module writing it.
  */
-function makeHostileDirectory(): { dir: string; marker: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pantheros-hostile-cwd-'));
+function makeHostileDirectory(): { dir: string; marker: string; above: string } {
+  const above = mkdtempSync(join(tmpdir(), 'pantheros-hostile-'));
+  const dir = join(above, 'cwd');
+  mkdirSync(dir);
   const mark = join(dir, 'ran');
-  writeFileSync(join(dir, 'evil.mjs'), `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(mark)}, 'bunfig.toml preload ran as uid ' + process.getuid() + '\\n');\n`);
-  writeFileSync(join(dir, 'bunfig.toml'), 'preload = ["./evil.mjs"]\n');
+  const writer = (what: string) => `require('node:fs').appendFileSync(${JSON.stringify(mark)}, '${what} ran as uid ' + process.getuid() + '\\n');\n`;
+  writeFileSync(join(dir, 'evil.cjs'), writer('bunfig.toml preload'));
+  writeFileSync(join(dir, 'bunfig.toml'), 'preload = ["./evil.cjs"]\n');
   writeFileSync(join(dir, 'btrfs'), `#!/bin/sh\necho ".env btrfs ran as uid $(id -u)" >> ${mark}\nexec btrfs "$@"\n`, { mode: 0o755 });
   const env = `PANTHEROS_BTRFS_BACKEND=process\nPANTHEROS_BTRFS=${join(dir, 'btrfs')}\n`;
   for (const f of ['.env', '.env.local', '.env.production']) writeFileSync(join(dir, f), env);
-  for (const f of ['', 'evil.mjs', 'bunfig.toml', 'btrfs', '.env', '.env.local', '.env.production']) chownSync(join(dir, f), 65534, 65534);
+  writeFileSync(join(dir, 'paths.cjs'), writer('tsconfig.json paths'));
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { paths: { '*': ['./paths.cjs'] } } }));
+  writeFileSync(join(above, 'paths.cjs'), writer('jsconfig.json paths (directory above)'));
+  writeFileSync(join(above, 'jsconfig.json'), JSON.stringify({ compilerOptions: { paths: { '*': ['./paths.cjs'] } } }));
+  for (const f of ['', 'paths.cjs', 'jsconfig.json']) chownSync(join(above, f), 65534, 65534);
+  for (const f of ['', 'evil.cjs', 'bunfig.toml', 'btrfs', '.env', '.env.local', '.env.production', 'paths.cjs', 'tsconfig.json']) chownSync(join(dir, f), 65534, 65534);
+  chmodSync(above, 0o755);
   chmodSync(dir, 0o755);
-  return { dir, marker: mark };
+  return { dir, marker: mark, above };
 }
 
 beforeAll(() => {
   requirePrerequisites();
   if (!existsSync(BOOT_BUNDLE)) throw new Error(`${BOOT_BUNDLE} is missing — run: npm run build`);
-  ({ dir: hostile, marker } = makeHostileDirectory());
+  ({ dir: hostile, marker, above: hostileAbove } = makeHostileDirectory());
   // Bun's bytecode of the boot bundle, in a directory then made read-only with a bind mount.
   store = mkdtempSync(join(tmpdir(), 'pantheros-store-'));
   execFileSync(BUN, ['build', BOOT_BUNDLE, '--target=bun', '--format=cjs', '--bytecode', '--outdir', store], { stdio: 'pipe' });
   expect(existsSync(join(store, 'pantheros-rollback-boot.js.jsc'))).toBe(true);
   execFileSync(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', join(store, 'pantheros-rollback-boot')], { stdio: 'pipe' });
+  // What nix/boot-executable.nix builds for the running system's command under Bun.
+  execFileSync(BUN, ['build', FULL_BUNDLE, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', join(store, 'pantheros-rollback')], { stdio: 'pipe' });
   // What nix/boot-snapshot.nix builds: this Node's start-up snapshot of the entry (a blob loads only into the Node that wrote it).
   const built = spawnSync(NODE, ['--snapshot-blob', join(store, 'pantheros-rollback-boot.blob'), '--build-snapshot', SNAPSHOT_ENTRY], { encoding: 'utf8' });
   expect(built.status, built.stderr).toBe(0);
@@ -58,7 +72,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (hostile) rmSync(hostile, { recursive: true, force: true });
+  if (hostileAbove) rmSync(hostileAbove, { recursive: true, force: true });
   if (!store) return;
   spawnSync('umount', [store]);
   rmSync(store, { recursive: true, force: true });
@@ -72,6 +86,7 @@ const WAYS = [
   { name: 'node start-up snapshot from a read-only store', cmd: () => [NODE, '--snapshot-blob', join(store, 'pantheros-rollback-boot.blob')], runtime: 'node' },
   { name: 'the snapshot entry run as a plain script under node', cmd: () => [NODE, SNAPSHOT_ENTRY], runtime: 'node' },
   { name: 'full bundle under bun (reference)', cmd: () => [BUN, ...BUN_LAUNCH.run, FULL_BUNDLE], runtime: 'bun' },
+  { name: 'full bundle as a Bun executable (the operator command of the NixOS module under Bun)', cmd: () => [join(store, 'pantheros-rollback')], runtime: 'bun' },
   // Other initrds: initrd/pantheros-rollback-entry.sh picks the runtime and launches it the same way.
   { name: 'the initrd entry script with bun', cmd: () => ['sh', ENTRY], runtime: 'bun', env: { PANTHEROS_ROLLBACK_RUNTIME: BUN, PANTHEROS_ROLLBACK_BUNDLE: BOOT_BUNDLE } },
   { name: 'the initrd entry script with node', cmd: () => ['sh', ENTRY], runtime: 'node', env: { PANTHEROS_ROLLBACK_RUNTIME: NODE, PANTHEROS_ROLLBACK_BUNDLE: BOOT_BUNDLE } },
@@ -123,23 +138,40 @@ describe('the directory a local user owns', () => {
     expect(line.trim()).toBe(`bun) exec "$runtime" ${BUN_LAUNCH.run.join(' ')} "$bundle" "$@" ;;`);
   });
 
-  it('is a real attack: Bun launched without the flags of nix/bun-launch.json runs the preload and the btrfs from there as root', () => {
+  it('is a real attack: Bun launched without each flag of nix/bun-launch.json runs the user\'s code as root from there', () => {
     const bare = mkdtempSync(join(tmpdir(), 'pantheros-bare-exe-'));
     try {
       execFileSync(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', '--outfile', join(bare, 'exe')], { stdio: 'pipe' });
-      for (const cmd of [[BUN, BOOT_BUNDLE], [join(bare, 'exe')]]) {
+      const cases: [string[], RegExp[]][] = [
+        // tsconfig.json's paths take the script itself: the tool never runs, the user's module does.
+        [[BUN, BOOT_BUNDLE], [/^tsconfig\.json paths ran as uid 0$/m]],
+        [[BUN, '--config=/dev/null', '--no-env-file', BOOT_BUNDLE], [/^tsconfig\.json paths ran as uid 0$/m]],
+        [[BUN, '--tsconfig-override=/dev/null', BOOT_BUNDLE], [/^bunfig\.toml preload ran as uid 0$/m, /^\.env btrfs ran as uid 0$/m]],
+        // An executable reads no tsconfig.json, but bunfig.toml and .env unless built with the compile flags.
+        [[join(bare, 'exe')], [/^bunfig\.toml preload ran as uid 0$/m, /^\.env btrfs ran as uid 0$/m]],
+      ];
+      for (const [cmd, expected] of cases) {
         const image = createImage();
         try {
           rmSync(marker, { force: true });
           writeFileSync(join(image.dir, 'cmdline'), 'quiet\n');
           const r = spawnSync(cmd[0]!, [...cmd.slice(1), 'boot', '--top-level', image.top, '--now', '2026-11-26T06:00:00Z', '--cmdline', join(image.dir, 'cmdline'), '--report', join(image.dir, 'report.json')], { encoding: 'utf8', cwd: hostile });
           expect(r.status, r.stderr).toBe(0);
-          expect(readFileSync(marker, 'utf8'), cmd.join(' ')).toMatch(/^bunfig\.toml preload ran as uid 0$/m);
-          expect(readFileSync(marker, 'utf8'), cmd.join(' ')).toMatch(/^\.env btrfs ran as uid 0$/m);
+          const ran = existsSync(marker) ? readFileSync(marker, 'utf8') : '';
+          for (const line of expected) expect(ran, cmd.join(' ')).toMatch(line);
         } finally {
           image.destroy();
         }
       }
+      // Without tsconfig.json in the directory itself, the jsconfig.json of the directory above is taken.
+      const below = join(hostileAbove, 'plain');
+      mkdirSync(below);
+      rmSync(marker, { force: true });
+      const r = spawnSync(BUN, ['--config=/dev/null', '--no-env-file', BOOT_BUNDLE, '--version'], { encoding: 'utf8', cwd: below });
+      expect(r.status, r.stderr).toBe(0);
+      expect(readFileSync(marker, 'utf8')).toMatch(/^jsconfig\.json paths \(directory above\) ran as uid 0$/m);
+      const guarded = spawnSync(BUN, [...BUN_LAUNCH.run, BOOT_BUNDLE, '--version'], { encoding: 'utf8', cwd: below });
+      expect(guarded.stdout).toMatch(/^\d+\.\d+\.\d+/);
     } finally {
       rmSync(marker, { force: true });
       rmSync(bare, { recursive: true, force: true });

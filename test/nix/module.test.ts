@@ -3,7 +3,7 @@
 // nix/tests/nixos/): the wiring, the stage-1 unit, the hand-over to impermanence/preservation, and
 // every mode, runtime and system-state backend passing the module's and the real modules' checks.
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -185,31 +185,45 @@ describe('option variants', () => {
       `let c = (e.host ${hostExpr(h)}).config.pantherOS.filesystems.impermanence; d = (e.pkgsFor "x86_64-linux").callPackage ${REPO}/nix/boot-executable.nix { bun = c.runtimePackage; pantheros-rollback = c.package; }; in { path = d.outPath; inherit (d) name buildCommand dontStrip dontPatchELF; nativeBuildInputs = map (p: p.name) d.nativeBuildInputs; }`,
     );
 
-  it('runtime bun: the operator CLI wrapper runs bun without the bunfig.toml and .env of the directory it is run from', () => {
+  it('runtime bun: the operator CLI wrapper runs Bun\'s executable of the full bundle, which opens nothing in the directory it is run from', () => {
     const s = out['bun']!;
+    const build = bunBuild(HOSTS.bun);
     const wrapper = s.systemPackages.find((p) => p.endsWith('-pantheros-rollback'))!;
     const script = storeFileText(s, `${wrapper}/bin/pantheros-rollback`);
-    const exec = script.split('\n').find((l) => l.startsWith('exec '))!;
-    expect(exec).toMatch(/^exec \/nix\/store\/\w{32}-bun-[^/ ]+\/bin\/bun '--config=\/dev\/null' --no-env-file \/nix\/store\/\S+\/pantheros-rollback\.mjs "\$@"$/);
-    // Run as root from a directory a user owns, with this machine's Bun and bundle standing in for the store's.
-    const local = script.replace(/\/nix\/store\/\w{32}-bun-[^/ ]+\/bin\/bun/, BUN).replace(/\/nix\/store\/\S+\/pantheros-rollback\.mjs/, BUNDLE);
-    const dir = mkdtempSync(join(tmpdir(), 'pantheros-hostile-cwd-'));
+    expect(script.split('\n').find((l) => l.startsWith('exec '))).toBe(`exec ${build.path}/bin/pantheros-rollback "$@"`);
+    expect(build.buildCommand).toContain(`full=${build.buildCommand.match(/bundle=(\S+)-boot\.mjs\n/)![1]}.mjs\n`);
+    expect(build.buildCommand).toContain(`bun build "$full" --compile --bytecode ${BUN_LAUNCH.compile.join(' ')} --outfile "$out/bin/pantheros-rollback"`);
+    // Run as root from a directory a user owns (below another that user owns), the executable built here as the
+    // derivation builds it standing in for the store's; strace lists every file it opens.
+    const above = mkdtempSync(join(tmpdir(), 'pantheros-hostile-'));
+    const dir = join(above, 'cwd');
     try {
+      const exe = join(above, 'exe');
+      spawnSync(BUN, ['build', BUNDLE, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', exe], { stdio: 'ignore' });
+      mkdirSync(dir);
       const ran = join(dir, 'ran');
-      writeFileSync(join(dir, 'evil.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(ran)}, 'preload');\n`);
-      writeFileSync(join(dir, 'bunfig.toml'), 'preload = ["./evil.mjs"]\n');
+      writeFileSync(join(dir, 'evil.cjs'), `require('node:fs').writeFileSync(${JSON.stringify(ran)}, 'ran');\n`);
+      writeFileSync(join(dir, 'bunfig.toml'), 'preload = ["./evil.cjs"]\n');
       writeFileSync(join(dir, '.env'), 'PANTHEROS_TEST_FROM_DOTENV=1\n');
-      for (const f of ['', 'evil.mjs', 'bunfig.toml', '.env']) chownSync(join(dir, f), 65534, 65534);
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { paths: { '*': ['./evil.cjs'] } } }));
+      writeFileSync(join(above, 'jsconfig.json'), JSON.stringify({ compilerOptions: { paths: { '*': ['./cwd/evil.cjs'] } } }));
+      for (const f of ['', 'evil.cjs', 'bunfig.toml', '.env', 'tsconfig.json']) chownSync(join(dir, f), 65534, 65534);
+      chownSync(join(above, 'jsconfig.json'), 65534, 65534);
+      const trace = join(above, 'trace');
+      const local = script.replace(`${build.path}/bin/pantheros-rollback`, `strace -f -qq -e trace=%file -o ${trace} ${exe}`);
       const r = spawnSync('bash', ['-c', local, 'pantheros-rollback', '--version'], { encoding: 'utf8', cwd: dir });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^\d+\.\d+\.\d+/);
-      expect(existsSync(ran), 'the preload of the bunfig.toml in the working directory ran').toBe(false);
-      // The same line without the flags runs it: the files above are a real attack.
-      const bare = spawnSync('bash', ['-c', local.replace(` '--config=/dev/null' --no-env-file`, ''), 'pantheros-rollback', '--version'], { encoding: 'utf8', cwd: dir });
-      expect(bare.status, bare.stderr).toBe(0);
-      expect(readFileSync(ran, 'utf8')).toBe('preload');
+      expect(existsSync(ran), 'a file of the working directory ran').toBe(false);
+      // getcwd(2) only names the directory; every other call with its path would look something up there.
+      const opened = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(above) && !l.includes(exe) && !/^\d+ getcwd\(/.test(l));
+      expect(opened, 'files the executable looked at in or above the working directory').toEqual([]);
+      // `bun FILE` with only the flags for bunfig.toml and .env would run the module tsconfig.json names.
+      const bun = spawnSync(BUN, ['--config=/dev/null', '--no-env-file', BUNDLE, '--version'], { encoding: 'utf8', cwd: dir });
+      expect(bun.status, bun.stderr).toBe(0);
+      expect(readFileSync(ran, 'utf8')).toBe('ran');
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(above, { recursive: true, force: true });
     }
   });
 
