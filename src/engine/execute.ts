@@ -1,8 +1,8 @@
 // The only code that changes the filesystem: applies a checked plan step by step. A failed delete is a warning
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
-import { lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
-import { atParent, lstatBelow, renameBelow } from '../fs/open-dir.js';
+import { closeSync, fstatSync, lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
+import { atParent, fdChild, fdPath, inParent, lstatBelow, openDirectoryBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
 import { btrfsError } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
@@ -90,26 +90,84 @@ function assertSubvolume(below: (rel: string) => string, rel: string, passable: 
 
 let moved = 0;
 
+/** Owned by root and writable by no group or other (fstat of a held directory): only root adds, renames or replaces its entries. */
+function onlyRootChanges(dirFd: number): boolean {
+  const st = fstatSync(dirFd);
+  return st.uid === 0 && (st.mode & 0o022) === 0;
+}
+
+/** lstat of `path` (reached through a held directory): throws unless it is a subvolume (a directory with inode 256). */
+function assertSubvolumeAt(path: Buffer | string, shown: string): void {
+  const st = lstatSync(path);
+  if (!st.isDirectory() || st.ino !== SUBVOLUME_ROOT_INO) throw new Error(`${shown} is not a subvolume: refusing to move it`);
+}
+
 /**
- * The argument paths of one item's subvolumes, deepest first. Nested subvolumes a process argument cannot carry
- * (a newline, bytes that are not UTF-8, a very long path) are first moved up into the item itself under a plain
- * temporary name (rename(2) moves a subvolume between parents) — the item is going anyway.
+ * The argument paths of one item's subvolumes, deepest first, each naming what was checked until it is deleted. A
+ * nested subvolume that a user could reach — a directory on its way (its parent included) that someone other than
+ * root may change, as /tmp of an archived root — is first moved up into the item itself under a plain temporary name
+ * (rename(2) moves a subvolume between parents; the item is going anyway), through its parent directory held open and
+ * reached one component at a time without following a symlink. Otherwise the user could swap a symlink in between
+ * the check and the delete and point the delete at another subvolume of that name: `btrfs subvolume delete` resolves
+ * its argument with realpath(3) and opens the result by name again, and the ioctl path opens the parent by path.
+ * Once moved, the path runs only through directories no one but root can change. A path a process argument would
+ * carry badly (a newline, bytes that are not UTF-8, a very long path) is moved the same way. When others may change
+ * the item's own directory (an archived state subvolume a service owns), nothing inside it stays put, and plain
+ * paths are deleted where they are, as before.
  */
 function argumentPaths(top: string, below: (rel: string) => string, item: DeleteItem, passable: Set<string>): string[] {
   const out: string[] = [];
-  for (const s of item.subvolumes) {
-    const abs = s.bytes ? Buffer.concat([Buffer.from(`${top}/`), s.bytes]) : below(s.path);
-    // The same on both paths of src/btrfs/native.ts: a path a process argument would carry badly is moved first.
-    if (isSafePath(Buffer.from(abs)) && typeof abs === 'string') {
-      assertSubvolume(below, s.path, passable);
-      out.push(abs);
-      continue;
+  const itemRel = Buffer.from(item.path);
+  const itemFd = openDirectoryBelow(top, itemRel);
+  try {
+    const itemStable = onlyRootChanges(itemFd);
+    /** Per directory below the item (path bytes as latin1): whether it and every directory above it up to the item only root can change. */
+    const rootOnly = new Map<string, boolean>();
+    const onlyRootOnTheWay = (parent: Buffer): boolean => {
+      const key = parent.toString('latin1');
+      let known = rootOnly.get(key);
+      if (known === undefined) {
+        const cut = parent.lastIndexOf(0x2f);
+        known = cut < itemRel.length ? itemStable : onlyRootOnTheWay(parent.subarray(0, cut));
+        if (known) {
+          try {
+            const fd = openDirectoryBelow(top, parent);
+            try {
+              known = onlyRootChanges(fd);
+            } finally {
+              closeSync(fd);
+            }
+          } catch {
+            known = false; // not a real directory (a symlink on the way): the move below refuses it
+          }
+        }
+        rootOnly.set(key, known);
+      }
+      return known;
+    };
+    for (const s of item.subvolumes) {
+      const rel = s.bytes ?? Buffer.from(s.path);
+      const abs = s.bytes ? Buffer.concat([Buffer.from(`${top}/`), s.bytes]) : below(s.path);
+      // The same on both paths of src/btrfs/native.ts: a path a process argument would carry badly is moved first.
+      const plain = typeof abs === 'string' && isSafePath(Buffer.from(abs));
+      const parent = rel.subarray(0, rel.lastIndexOf(0x2f));
+      if (plain && (s.path === item.path || !itemStable || onlyRootOnTheWay(parent))) {
+        assertSubvolume(below, s.path, passable);
+        out.push(abs);
+        continue;
+      }
+      const to = `.pantheros-delete-${process.pid}-${moved++}`;
+      inParent(top, rel, (parentFd, name) => {
+        assertSubvolumeAt(fdChild(parentFd, name), s.path);
+        renameSync(fdChild(parentFd, name), fdPath(itemFd, to));
+      });
+      // What arrived is what was checked, or the item is refused: the rename moved whatever the held directory had
+      // under that name by then.
+      assertSubvolumeAt(fdPath(itemFd, to), s.path);
+      out.push(join(top, item.path, to));
     }
-    const to = join(top, item.path, `.pantheros-delete-${process.pid}-${moved++}`);
-    const st = lstatBelow(top, s.bytes ?? Buffer.from(s.path));
-    if (!st.isDirectory() || st.ino !== SUBVOLUME_ROOT_INO) throw new Error(`${s.path} is not a subvolume: refusing to move it`);
-    renameBelow(top, s.bytes ?? Buffer.from(s.path), to);
-    out.push(to);
+  } finally {
+    closeSync(itemFd);
   }
   return out;
 }
@@ -132,10 +190,12 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
   for (const item of items) {
     try {
       // A subvolume that holds others is made writable first (anyone may make their own subvolume read-only). Reached
-      // from its parent directory (atParent: one component at a time, no symlink on the way, when the path is long), so
-      // a user's subvolume deeper than PATH_MAX is unlocked too; by its full path setWritable refused it with
-      // ENAMETOOLONG before argumentPaths could move anything, and the archive stayed boot after boot.
-      for (const u of item.unlock ?? []) atParent(top, u.bytes ?? Buffer.from(u.path), (parent, name) => setWritable(Buffer.concat([parent, name])));
+      // from its parent directory (one component at a time, no symlink on the way), so a user's subvolume deeper than
+      // PATH_MAX is unlocked too; by its full path setWritable refused it with ENAMETOOLONG before argumentPaths could
+      // move anything, and the archive stayed boot after boot.
+      // The holder is reached through its parent directory held open, so a symlink swapped in meanwhile cannot make
+      // another subvolume writable (setWritable opens what it is given in this process).
+      for (const u of item.unlock ?? []) inParent(top, u.bytes ?? Buffer.from(u.path), (parentFd, name) => setWritable(fdChild(parentFd, name)));
       batches.push({ item, paths: argumentPaths(top, below, item, passable) });
     } catch (error) {
       execution.items.set(item.path, { path: item.path, deleted: false, error: describeError(error) });

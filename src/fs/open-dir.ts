@@ -137,30 +137,50 @@ function byteComponents(rel: Buffer): Buffer[] {
  * opened one component at a time (O_PATH|O_DIRECTORY|O_NOFOLLOW: a symlink on the way fails with ELOOP).
  */
 export function atParent<T>(top: string, rel: Buffer, fn: (parent: Buffer, name: Buffer) => T): T {
+  if (Buffer.byteLength(top) + rel.length < SHORT) {
+    const parts = byteComponents(rel);
+    const name = parts.pop()!;
+    return fn(bytes(top.endsWith('/') ? top : `${top}/`, ...parts.flatMap((p) => [p, '/'])), name);
+  }
+  return inParent(top, rel, (fd, name) => fn(Buffer.from(`${fdPath(fd)}/`), name));
+}
+
+/**
+ * Runs fn with the directory that holds the last component of `rel` (bytes, below `top`) held open, and that
+ * component's bytes. The directory is reached one component at a time whatever the length (O_PATH|O_DIRECTORY|
+ * O_NOFOLLOW: a symlink on the way fails with ELOOP), so a path built on the fd (fdChild) names what was walked
+ * even when someone renames a component or swaps a symlink in meanwhile. The fd is closed when fn returns; throws
+ * the fs error of the walk (ENOENT, ENOTDIR, ELOOP).
+ */
+export function inParent<T>(top: string, rel: Buffer, fn: (parentFd: number, name: Buffer) => T): T {
   const parts = byteComponents(rel);
   const name = parts.pop()!;
-  if (Buffer.byteLength(top) + rel.length < SHORT) return fn(bytes(top.endsWith('/') ? top : `${top}/`, ...parts.flatMap((p) => [p, '/'])), name);
   let fd = openSync(top, O_PATH | constants.O_DIRECTORY);
   try {
     for (const p of parts) {
-      const next = openSync(bytes(`${fdPath(fd)}/`, p), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      const next = openSync(fdChild(fd, p), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
       closeSync(fd);
       fd = next;
     }
-    return fn(Buffer.from(`${fdPath(fd)}/`), name);
+    return fn(fd, name);
   } finally {
     closeSync(fd);
   }
 }
 
+/** `name` (bytes) in the directory this process holds as fd: /proc/self/fd/N/NAME, resolved through the descriptor. */
+export function fdChild(fd: number, name: Buffer): Buffer {
+  return bytes(`${fdPath(fd)}/`, name);
+}
+
+/** Opens `rel` (bytes, below `top`) as an O_PATH fd of a directory, walked as inParent walks (no symlink followed). */
+export function openDirectoryBelow(top: string, rel: Buffer): number {
+  return inParent(top, rel, (fd, name) => openSync(fdChild(fd, name), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW));
+}
+
 /** lstat of `rel` below `top` (bytes, any length); throws the fs error (ENOENT, ENOTDIR, ELOOP for a symlink on the way). */
 export function lstatBelow(top: string, rel: Buffer): Stats {
   return atParent(top, rel, (parent, name) => lstatSync(bytes(parent, name)));
-}
-
-/** Renames `rel` below `top` (bytes, any length) to the absolute, short path `to`. */
-export function renameBelow(top: string, rel: Buffer, to: string): void {
-  atParent(top, rel, (parent, name) => renameSync(bytes(parent, name), to));
 }
 
 /** Opens the directory at absolute path `abs` (bytes, any length) as an O_PATH fd without following a symlink on the way. */

@@ -140,3 +140,50 @@ describe.each(RUNTIMES)('access(W_OK) answers other than EROFS under $name', (ru
     }
   }, 600_000);
 });
+
+const SWAPS = [
+  // A directory of the user's on the way: replaced by a symlink to the directory holding the other subvolume.
+  { name: 'a directory on the way', own: 'u/victim', swapped: 'u', target: '@data' },
+  // The subvolume itself, right in /tmp: replaced by a symlink to the other subvolume.
+  { name: 'the subvolume itself', own: 'victim', swapped: 'victim', target: '@data/victim' },
+];
+
+describe.each(RUNTIMES.flatMap((runtime) => SWAPS.map((swap) => ({ runtime, swap, name: `${runtime.name}, ${swap.name}` }))))(
+  'attack: a symlink swapped into /tmp of an expired archive while it is deleted ($name)',
+  ({ runtime, swap: w }) => {
+    // The user's nested subvolume `victim` in /tmp of an archived root is named as a subvolume of someone else is
+    // (here @data/victim). Between the executor's check and the delete, the user renames their directory (or the
+    // subvolume) away and puts a symlink in its place (a race they can run in a loop with renameat2(RENAME_EXCHANGE)
+    // wherever they can reach the top level, e.g. a mount of it anyone may enter). The race is replayed here exactly:
+    // the btrfs program the run uses makes the swap as `subvolume delete` starts, then deletes. Before:
+    // `btrfs subvolume delete` resolved the checked path through the symlink and deleted @data/victim.
+    it('the delete reaches the user\'s own subvolume, never the one the symlink points to', () => {
+      const c = useBootCase(runtime);
+      seedArchives(c, [EXPIRED, ...RECENT]);
+      const x = `${OLD_ROOTS}/${EXPIRED}`;
+      userArea(c, `${x}/tmp`);
+      c.createSubvolume('@data/victim', { precious: 'data of another user\n' });
+      const mine = c.abs(`${x}/tmp/${w.own}`);
+      pythonAsNobody(['import os,sys,subprocess', 'os.makedirs(os.path.dirname(sys.argv[1]),exist_ok=True)', 'subprocess.run(["btrfs","-q","subvolume","create",sys.argv[1]],check=True)'].join('\n'), [mine]);
+      commit(c);
+      const swapped = c.abs(`${x}/tmp/${w.swapped}`);
+      const program = join(c.image.dir, 'btrfs-swap');
+      writeFileSync(
+        program,
+        [
+          '#!/bin/sh',
+          `if [ "$1 $2" = "subvolume delete" ] && [ -d '${swapped}' ] && [ ! -L '${swapped}' ]; then`,
+          `  mv '${swapped}' '${swapped}.away' && ln -s '${c.abs(w.target)}' '${swapped}'`,
+          'fi',
+          'exec btrfs "$@"',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      const r = c.boot(NOW, { config: CONFIG, env: { PANTHEROS_BTRFS: program } });
+      expect(r.code, brief(r)).toBe(0);
+      expect(c.kind('@data/victim'), 'the subvolume the symlink points to').toBe('subvolume');
+      expect(c.read('@data/victim/precious')).toBe('data of another user\n');
+      expect(c.kind(x), 'the expired archive, with the user\'s subvolume').toBe('missing');
+    }, 120_000);
+  },
+);
