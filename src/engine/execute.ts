@@ -2,7 +2,7 @@
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
 import { closeSync, fstatSync, lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
-import { atParent, fdChild, fdPath, inParent, lstatBelow, openDirectoryBelow } from '../fs/open-dir.js';
+import { atParent, fdChild, fdPath, fdPathForChild, inParent, lstatBelow, openDirectoryBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
 import { btrfsError } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
@@ -115,8 +115,8 @@ function assertSubvolumeAt(path: Buffer | string, shown: string): void {
  * the item's own directory (an archived state subvolume a service owns), nothing inside it stays put, and plain
  * paths are deleted where they are, as before.
  */
-function argumentPaths(top: string, below: (rel: string) => string, item: DeleteItem, passable: Set<string>): string[] {
-  const out: string[] = [];
+function argumentPaths(top: string, below: (rel: string) => string, item: DeleteItem, passable: Set<string>, held: number[]): (string | Buffer)[] {
+  const out: (string | Buffer)[] = [];
   const itemRel = Buffer.from(item.path);
   const itemFd = openDirectoryBelow(top, itemRel);
   try {
@@ -156,13 +156,25 @@ function argumentPaths(top: string, below: (rel: string) => string, item: Delete
         out.push(abs);
         continue;
       }
-      const to = `.pantheros-delete-${process.pid}-${moved++}`;
-      inParent(top, rel, (parentFd, name) => {
-        assertSubvolumeAt(fdChild(parentFd, name), s.path);
-        renameSync(fdChild(parentFd, name), fdPath(itemFd, to));
-      });
-      // What arrived is what was checked, or the item is refused: the rename moved whatever the held directory had
-      // under that name by then.
+      // Its parent directory stays held until the delete is over (deleteItems closes it).
+      const cut = rel.lastIndexOf(0x2f);
+      const parentFd = openDirectoryBelow(top, rel.subarray(0, cut));
+      held.push(parentFd);
+      const name = rel.subarray(cut + 1);
+      const there = fdChild(parentFd, name);
+      assertSubvolumeAt(there, s.path);
+      const to = freeName(itemFd);
+      try {
+        moveSubvolume(there, fdPath(itemFd, to));
+      } catch {
+        // The move was refused (a full filesystem: a rename needs room a delete does not; a subvolume that stayed
+        // read-only): it is deleted through its held parent directory instead. The ioctl path looks the name up in
+        // that very directory; btrfs-progs resolves the path again (realpath(3)), which a race could still turn there.
+        out.push(Buffer.concat([Buffer.from(fdPathForChild(parentFd) + '/'), name]));
+        continue;
+      }
+      // What arrived is a subvolume, or the item is refused: the rename moved whatever the held directory had under
+      // that name by then, and only root can change the item's directory.
       assertSubvolumeAt(fdPath(itemFd, to), s.path);
       out.push(join(top, item.path, to));
     }
@@ -170,6 +182,33 @@ function argumentPaths(top: string, below: (rel: string) => string, item: Delete
     closeSync(itemFd);
   }
   return out;
+}
+
+/** A temporary name no entry of the directory held by itemFd has (a run cut short may have left one of this pid). */
+function freeName(itemFd: number): string {
+  for (;;) {
+    const name = `.pantheros-delete-${process.pid}-${moved++}`;
+    try {
+      lstatSync(fdPath(itemFd, name));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return name;
+      throw error;
+    }
+  }
+}
+
+/**
+ * Renames the subvolume at `from` to `to` (both reached through held directories); a read-only one (its owner may make
+ * it so; rename needs it writable, EROFS) is made writable and renamed once more. Throws what rename throws.
+ */
+function moveSubvolume(from: Buffer, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EROFS') throw error;
+    setWritable(from);
+    renameSync(from, to);
+  }
 }
 
 /**
@@ -183,7 +222,16 @@ export function deleteNow(top: string, items: readonly DeleteItem[]): Map<string
 }
 
 function deleteItems(top: string, items: readonly DeleteItem[], execution: Execution): boolean {
-  const batches: { item: DeleteItem; paths: string[] }[] = [];
+  const held: number[] = [];
+  try {
+    return deleteHolding(top, items, execution, held);
+  } finally {
+    for (const fd of held) closeSync(fd);
+  }
+}
+
+function deleteHolding(top: string, items: readonly DeleteItem[], execution: Execution, held: number[]): boolean {
+  const batches: { item: DeleteItem; paths: (string | Buffer)[] }[] = [];
   const passable = new Set<string>();
   const below = joinerBelow(top);
   let all = true;
@@ -196,7 +244,7 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
       // The holder is reached through its parent directory held open, so a symlink swapped in meanwhile cannot make
       // another subvolume writable (setWritable opens what it is given in this process).
       for (const u of item.unlock ?? []) inParent(top, u.bytes ?? Buffer.from(u.path), (parentFd, name) => setWritable(fdChild(parentFd, name)));
-      batches.push({ item, paths: argumentPaths(top, below, item, passable) });
+      batches.push({ item, paths: argumentPaths(top, below, item, passable, held) });
     } catch (error) {
       execution.items.set(item.path, { path: item.path, deleted: false, error: describeError(error) });
       all = false;
@@ -206,7 +254,7 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
   const errors = new Map(outcome.results.flatMap((r) => (r.deleted ? [] : [[String(r.path), r.error.message] as const])));
   for (const { item } of batches) {
     const gone = kindOf(below(item.path)) === 'missing';
-    const why = batches.find((b) => b.item === item)!.paths.map((p) => errors.get(p)).find((e) => e !== undefined);
+    const why = batches.find((b) => b.item === item)!.paths.map((p) => errors.get(String(p))).find((e) => e !== undefined);
     execution.items.set(item.path, { path: item.path, deleted: gone, error: gone ? null : (why ?? 'still there after the delete') });
     if (!gone) all = false;
   }

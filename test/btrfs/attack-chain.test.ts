@@ -4,7 +4,7 @@
 // kernel's INO_LOOKUP answers paths up to 4080 bytes within one subvolume) and the whole chain as long as the user
 // likes — and a read-only blank that access(2) cannot tell about. Each test failed before its fix.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
@@ -187,3 +187,65 @@ describe.each(RUNTIMES.flatMap((runtime) => SWAPS.map((swap) => ({ runtime, swap
     }, 120_000);
   },
 );
+
+describe.each(RUNTIMES)('attack: what the move of a user\'s subvolume before its delete must survive, under $name', (runtime) => {
+  // Found by a review of the move above; each failed with the move alone (7e03992): the archive stayed boot after boot.
+  it('a read-only subvolume the user made in /tmp: made writable and moved, and the archive goes', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, [EXPIRED, ...RECENT]);
+    const x = `${OLD_ROOTS}/${EXPIRED}`;
+    userArea(c, `${x}/tmp`);
+    const mine = c.abs(`${x}/tmp/ro`);
+    pythonAsNobody(['import sys,subprocess', 'subprocess.run(["btrfs","-q","subvolume","create",sys.argv[1]],check=True)', 'subprocess.run(["btrfs","property","set","-ts",sys.argv[1],"ro","true"],check=True)'].join('\n'), [mine]);
+    commit(c);
+    const r = c.boot(NOW, { config: CONFIG });
+    expect(r.code, brief(r)).toBe(0);
+    expect(r.report?.warnings ?? []).toEqual([]);
+    expect(c.kind(x)).toBe('missing');
+  }, 120_000);
+
+  it('a subvolume an earlier run of the same pid left under the temporary name: another name is taken, and both go', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, [EXPIRED, ...RECENT]);
+    const x = `${OLD_ROOTS}/${EXPIRED}`;
+    userArea(c, `${x}/tmp`);
+    pythonAsNobody(['import sys,subprocess', 'subprocess.run(["btrfs","-q","subvolume","create",sys.argv[1]],check=True)'].join('\n'), [c.abs(`${x}/tmp/mine`)]);
+    commit(c);
+    const cmdline = join(c.image.dir, 'cmdline-pid');
+    const config = join(c.image.dir, 'config-pid.json');
+    writeFileSync(cmdline, `${CMDLINE_BASE}\n`);
+    writeFileSync(config, JSON.stringify(CONFIG));
+    // exec keeps the pid, as a boot's pid repeats boot after boot in stage 1.
+    const script = `btrfs -q subvolume create '${c.abs(x)}/.pantheros-delete-'$$'-0' && exec "$@"`;
+    const r = spawnSync('sh', ['-c', script, 'sh', runtime.bin, ...runtime.flags, BOOT_BUNDLE, 'boot', '--top-level', c.top, '--cmdline', cmdline, '--config', config, '--now', NOW], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(c.kind(x)).toBe('missing');
+  }, 120_000);
+
+  it('a full filesystem, every archive with a user\'s subvolume in /tmp: archives beyond keepAtLeast still go (a rename needs room a delete does not)', () => {
+    const c = useBootCase(runtime, { size: '400M' });
+    const archives = ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z', '20261125T000000Z'];
+    for (const name of archives) {
+      c.createSubvolume(`${OLD_ROOTS}/${name}`, { marker: `archive ${name}\n` });
+      writeFileSync(c.abs(`${OLD_ROOTS}/${name}/blob`), Buffer.alloc(30 << 20, 1));
+      userArea(c, `${OLD_ROOTS}/${name}/tmp`);
+      pythonAsNobody(['import sys,subprocess', 'subprocess.run(["btrfs","-q","subvolume","create",sys.argv[1]],check=True)'].join('\n'), [c.abs(`${OLD_ROOTS}/${name}/tmp/mine`)]);
+      commit(c);
+    }
+    mkdirSync(c.abs('@persistent/fill'), { recursive: true });
+    try {
+      for (let n = 0; ; n++) writeFileSync(c.abs(`@persistent/fill/f${n}`), Buffer.alloc(4 << 20, 2));
+    } catch {
+      // full
+    }
+    commit(c);
+    try {
+      for (let i = 0; ; i++) symlinkSync('x'.repeat(2000), c.abs(`@persistent/fill/l${i}`));
+    } catch {
+      // metadata full too
+    }
+    commit(c);
+    c.boot(NOW, { config: { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 2, minFreePercent: 10 } } });
+    expect(c.archives().length, 'archives left after a boot on a full filesystem').toBeLessThan(archives.length - 1);
+  }, 300_000);
+});
