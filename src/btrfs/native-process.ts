@@ -5,6 +5,7 @@
 import { closeSync, constants, lstatSync, openSync, renameSync, statfsSync } from 'node:fs';
 import { btrfsProgram, createArgv, deleteArgv, getDefaultArgv, snapshotArgv, syncArgv } from './commands.js';
 import { CommandError, runCommand, type CommandResult } from './run.js';
+import { mountIdOf } from '../fs/open-dir.js';
 import {
   BtrfsError,
   btrfsError,
@@ -283,6 +284,48 @@ export function deleteAll(absPaths: readonly BtrfsPath[], commit: boolean): Dele
     committed = filesystems.size > 0 && commitError === null;
   }
   return { results: results.map((r, i) => r ?? { path: absPaths[i]!, deleted: false, error: btrfsError('EIO', 'delete', absPaths[i]!) }), committed, commitError };
+}
+
+/**
+ * `btrfs inspect-internal rootid /proc/self/fd/3` on the subvolume named `name` in the directory held by parentFd
+ * (opened O_NOFOLLOW and checked to be a subvolume first: the id is that of what was opened; progs opens the magic
+ * link itself, not a path resolved again), then `btrfs subvolume delete --subvolid ID TOP` (TOP: the top level's
+ * path, only root's; the kernel finds the subvolume by its id, wherever it is; Linux >= 5.7); see
+ * native.deleteSubvolumeIn. Only a number is read from rootid's output. EXDEV when the subvolume is not on the top
+ * level's own mount (its id would name a subvolume of another filesystem).
+ */
+export function deleteIn(parentFd: number, name: Buffer, top: string, reported: BtrfsPath): void {
+  const at = Buffer.concat([Buffer.from(`/proc/self/fd/${parentFd}/`), name]);
+  // What SNAP_DESTROY answers for the same entries (as candidate() above): ENOTDIR for a symlink or a file.
+  let st;
+  try {
+    st = lstatSync(at);
+  } catch (error) {
+    throw fsError(error, 'delete', reported);
+  }
+  if (!st.isDirectory()) throw btrfsError('ENOTDIR', 'delete', reported);
+  const topBytes = checkPath(top, 'delete', reported);
+  if (!isSafePath(topBytes)) throw btrfsError('EINVAL', 'delete', reported);
+  const fd = openSubvolume(at, 'delete', reported);
+  let id: number;
+  try {
+    // An id means something only on its own filesystem: the subvolume must be on the very mount of the top level
+    // (nested subvolumes share it; anything mounted on the way would not).
+    const topFd = openDirectory(topBytes, 'delete', reported);
+    try {
+      if (mountIdOf(fd) !== mountIdOf(topFd)) throw btrfsError('EXDEV', 'delete', reported);
+    } finally {
+      closeSync(topFd);
+    }
+    const r = runCommand([btrfsProgram(), 'inspect-internal', 'rootid', procFd(0)], { fds: [fd] });
+    const m = /^(\d+)\n?$/.exec(r.stdout);
+    if (r.code !== 0 || !m || Number(m[1]) < 256) throw failure(r, 'delete', reported);
+    id = Number(m[1]);
+  } finally {
+    closeSync(fd);
+  }
+  const r = runCommand([btrfsProgram(), 'subvolume', 'delete', '--subvolid', String(id), top], {});
+  if (r.code !== 0) throw failure(r, 'delete', reported);
 }
 
 /** `btrfs property set -f -ts /proc/self/fd/3 ro false`: see native.setWritable. */

@@ -164,6 +164,32 @@ export function deleteSubvolumes(absPaths: readonly BtrfsPath[], options: { comm
 }
 
 /**
+ * Deletes the subvolume named `name` (one component) in the directory held open by parentFd, without a path a
+ * symlink could turn: for a subvolume that sits below directories a user may change. `top` is the top level's
+ * absolute path (root's). No commit (the caller's next commit writes it).
+ *
+ * ioctl path: BTRFS_IOC_SNAP_DESTROY on the directory parentFd holds (opened again through /proc/self/fd/N, which
+ * reaches the held directory itself, not a path). Process path (btrfs-progs resolves any path it is given
+ * with realpath(3), /proc/self/fd links included): the subvolume is opened through parentFd (O_NOFOLLOW, inode 256
+ * checked), its id read from that descriptor (`btrfs inspect-internal rootid /proc/self/fd/3`), and it is deleted
+ * by that id (`btrfs subvolume delete --subvolid ID TOP`, Linux >= 5.7).
+ *
+ * Errors (BtrfsError.code): ENOENT (no such name), EINVAL (not a subvolume; an unsafe top), ENOTEMPTY (it holds
+ * another subvolume), EPERM, EROFS, and what btrfs-progs reports.
+ */
+export function deleteSubvolumeIn(parentFd: number, name: Buffer, top: string, reported: BtrfsPath): void {
+  const c = choose();
+  if (c.backend === 'process') return viaProcess.deleteIn(parentFd, name, top, reported);
+  // parentFd may be O_PATH (no ioctl on it): the directory it holds is opened again through its /proc link.
+  const fd = openDirectory(Buffer.from(`/proc/self/fd/${parentFd}`), 'delete', reported);
+  try {
+    check(snapDestroy(c.libc, fd, name), 'delete', reported);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Commits the running transaction of the filesystem holding absPathOnFs (a file or directory on it)
  * and waits for it: everything done before is durable when this returns. One commit; nothing to do
  * when nothing changed since the last one.

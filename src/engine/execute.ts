@@ -2,11 +2,11 @@
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
 import { closeSync, fstatSync, lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
-import { atParent, fdChild, fdPath, fdPathForChild, inParent, lstatBelow, openDirectoryBelow } from '../fs/open-dir.js';
+import { atParent, fdChild, fdPath, inParent, lstatBelow, openDirectoryBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
 import { btrfsError } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
-import { createSubvolume, deleteSubvolumes, setWritable, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
+import { createSubvolume, deleteSubvolumeIn, deleteSubvolumes, setWritable, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
 import { describeError, StepError } from '../errors.js';
 import { joinerBelow, kindOf, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
@@ -110,13 +110,15 @@ function assertSubvolumeAt(path: Buffer | string, shown: string): void {
  * reached one component at a time without following a symlink. Otherwise the user could swap a symlink in between
  * the check and the delete and point the delete at another subvolume of that name: `btrfs subvolume delete` resolves
  * its argument with realpath(3) and opens the result by name again, and the ioctl path opens the parent by path.
- * Once moved, the path runs only through directories no one but root can change. A path a process argument would
+ * Once moved, the path runs only through directories no one but root can change. When the rename is refused for
+ * room (ENOSPC, EDQUOT), the subvolume is deleted at once through its held parent (deleteSubvolumeIn: no path a
+ * symlink could turn, under either backend) and not returned. A path a process argument would
  * carry badly (a newline, bytes that are not UTF-8, a very long path) is moved the same way. When others may change
  * the item's own directory (an archived state subvolume a service owns), nothing inside it stays put, and plain
  * paths are deleted where they are, as before.
  */
-function argumentPaths(top: string, below: (rel: string) => string, item: DeleteItem, passable: Set<string>, held: number[]): (string | Buffer)[] {
-  const out: (string | Buffer)[] = [];
+function argumentPaths(top: string, below: (rel: string) => string, item: DeleteItem, passable: Set<string>): string[] {
+  const out: string[] = [];
   const itemRel = Buffer.from(item.path);
   const itemFd = openDirectoryBelow(top, itemRel);
   try {
@@ -156,22 +158,29 @@ function argumentPaths(top: string, below: (rel: string) => string, item: Delete
         out.push(abs);
         continue;
       }
-      // Its parent directory stays held until the delete is over (deleteItems closes it).
+      // Its parent directory, reached one component at a time (no symlink followed), held while it is moved.
       const cut = rel.lastIndexOf(0x2f);
       const parentFd = openDirectoryBelow(top, rel.subarray(0, cut));
-      held.push(parentFd);
       const name = rel.subarray(cut + 1);
       const there = fdChild(parentFd, name);
-      assertSubvolumeAt(there, s.path);
-      const to = freeName(itemFd);
+      let to: string;
       try {
-        moveSubvolume(there, fdPath(itemFd, to));
-      } catch {
-        // The move was refused (a full filesystem: a rename needs room a delete does not; a subvolume that stayed
-        // read-only): it is deleted through its held parent directory instead. The ioctl path looks the name up in
-        // that very directory; btrfs-progs resolves the path again (realpath(3)), which a race could still turn there.
-        out.push(Buffer.concat([Buffer.from(fdPathForChild(parentFd) + '/'), name]));
-        continue;
+        assertSubvolumeAt(there, s.path);
+        to = freeName(itemFd);
+        try {
+          moveSubvolume(there, fdPath(itemFd, to));
+        } catch (error) {
+          // A full filesystem (or quota): a rename needs room a delete does not. It is deleted right here, through the
+          // held directory (the ioctl on it; under btrfs-progs by the id of what is opened there, since progs resolves
+          // any path again) — it is deeper than every subvolume that holds it, which come later. Any other refusal
+          // (one its owner keeps making read-only, a name moved away) refuses the item this time.
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+          deleteSubvolumeIn(parentFd, name, top, s.path);
+          continue;
+        }
+      } finally {
+        closeSync(parentFd);
       }
       // What arrived is a subvolume, or the item is refused: the rename moved whatever the held directory had under
       // that name by then, and only root can change the item's directory.
@@ -222,16 +231,7 @@ export function deleteNow(top: string, items: readonly DeleteItem[]): Map<string
 }
 
 function deleteItems(top: string, items: readonly DeleteItem[], execution: Execution): boolean {
-  const held: number[] = [];
-  try {
-    return deleteHolding(top, items, execution, held);
-  } finally {
-    for (const fd of held) closeSync(fd);
-  }
-}
-
-function deleteHolding(top: string, items: readonly DeleteItem[], execution: Execution, held: number[]): boolean {
-  const batches: { item: DeleteItem; paths: (string | Buffer)[] }[] = [];
+  const batches: { item: DeleteItem; paths: string[] }[] = [];
   const passable = new Set<string>();
   const below = joinerBelow(top);
   let all = true;
@@ -244,7 +244,7 @@ function deleteHolding(top: string, items: readonly DeleteItem[], execution: Exe
       // The holder is reached through its parent directory held open, so a symlink swapped in meanwhile cannot make
       // another subvolume writable (setWritable opens what it is given in this process).
       for (const u of item.unlock ?? []) inParent(top, u.bytes ?? Buffer.from(u.path), (parentFd, name) => setWritable(fdChild(parentFd, name)));
-      batches.push({ item, paths: argumentPaths(top, below, item, passable, held) });
+      batches.push({ item, paths: argumentPaths(top, below, item, passable) });
     } catch (error) {
       execution.items.set(item.path, { path: item.path, deleted: false, error: describeError(error) });
       all = false;
@@ -254,7 +254,7 @@ function deleteHolding(top: string, items: readonly DeleteItem[], execution: Exe
   const errors = new Map(outcome.results.flatMap((r) => (r.deleted ? [] : [[String(r.path), r.error.message] as const])));
   for (const { item } of batches) {
     const gone = kindOf(below(item.path)) === 'missing';
-    const why = batches.find((b) => b.item === item)!.paths.map((p) => errors.get(String(p))).find((e) => e !== undefined);
+    const why = batches.find((b) => b.item === item)!.paths.map((p) => errors.get(p)).find((e) => e !== undefined);
     execution.items.set(item.path, { path: item.path, deleted: gone, error: gone ? null : (why ?? 'still there after the delete') });
     if (!gone) all = false;
   }

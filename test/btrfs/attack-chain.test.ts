@@ -4,7 +4,7 @@
 // kernel's INO_LOOKUP answers paths up to 4080 bytes within one subvolume) and the whole chain as long as the user
 // likes — and a read-only blank that access(2) cannot tell about. Each test failed before its fix.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
@@ -12,7 +12,7 @@ import { CMDLINE_BASE, commit, describeRun, OLD_ROOTS, seedArchives, useBootCase
 import { pythonAsNobody, requirePython, userArea } from '../helpers/attack.js';
 import { BOOT_BUNDLE, requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 
-beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv', 'strace'], 'apt-get install -y btrfs-progs util-linux strace'));
 beforeAll(requirePython);
 
 const NOW = '2026-11-26T06:00:00Z';
@@ -222,7 +222,10 @@ describe.each(RUNTIMES)('attack: what the move of a user\'s subvolume before its
     expect(c.kind(x)).toBe('missing');
   }, 120_000);
 
-  it('a full filesystem, every archive with a user\'s subvolume in /tmp: archives beyond keepAtLeast still go (a rename needs room a delete does not)', () => {
+  it.each([
+    { path: 'ioctls under Bun, btrfs-progs under Node', logged: false },
+    { path: 'through btrfs-progs, every call logged', logged: true },
+  ])('a full filesystem, every archive with a user\'s subvolume in /tmp, $path: archives beyond keepAtLeast still go (a rename needs room a delete does not), never deleted by a path', ({ logged }) => {
     const c = useBootCase(runtime, { size: '400M' });
     const archives = ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z', '20261125T000000Z'];
     for (const name of archives) {
@@ -245,7 +248,125 @@ describe.each(RUNTIMES)('attack: what the move of a user\'s subvolume before its
       // metadata full too
     }
     commit(c);
-    c.boot(NOW, { config: { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 2, minFreePercent: 10 } } });
-    expect(c.archives().length, 'archives left after a boot on a full filesystem').toBeLessThan(archives.length - 1);
+    const calls = join(c.image.dir, 'btrfs-calls');
+    const program = join(c.image.dir, 'btrfs-logged');
+    writeFileSync(program, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${calls}'\nexec btrfs "$@"\n`, { mode: 0o755 });
+    const r = c.boot(NOW, { config: { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 2, minFreePercent: 10 } }, ...(logged ? { env: { PANTHEROS_BTRFS: program } } : {}) });
+    expect(c.archives().length, `archives left after a boot on a full filesystem: ${brief(r)}`).toBeLessThan(archives.length - 1);
+    if (logged) {
+      const lines = readFileSync(calls, 'utf8').split('\n');
+      // Each user's subvolume that could not be moved went by its id, read from a descriptor; never by a path
+      // btrfs-progs would resolve again (realpath(3)) through the user's directories.
+      expect(lines.filter((l) => l.startsWith('subvolume delete --subvolid ')).length, lines.join('\n')).toBeGreaterThan(0);
+      expect(lines.filter((l) => l.startsWith('subvolume delete') && (l.includes('/proc/') || l.includes('/tmp/mine')))).toEqual([]);
+    }
   }, 300_000);
+});
+
+describe.each(RUNTIMES)('attack: many subvolumes of a user\'s in one directory under $name', (runtime) => {
+  // Each subvolume moved before its delete had its parent directory held open until the delete; a user's 300
+  // subvolumes in /tmp held 300 descriptors, and under a limit of 256 open files the archive stayed (EMFILE) boot
+  // after boot. A parent is now closed once its subvolume is moved (held only for a delete through it).
+  it.each([
+    { layout: 'in /tmp itself', dirs: false },
+    { layout: 'each in a directory of its own', dirs: true },
+  ])('300 subvolumes $layout, at most 256 open files: the archive goes', ({ dirs }) => {
+    const c = useBootCase(runtime);
+    seedArchives(c, [EXPIRED, ...RECENT]);
+    const x = `${OLD_ROOTS}/${EXPIRED}`;
+    userArea(c, `${x}/tmp`);
+    const script = [
+      'import os,sys,fcntl',
+      'for i in range(300):',
+      '    d=os.path.join(sys.argv[1],"d%d" % i) if sys.argv[2]=="1" else sys.argv[1]',
+      '    if d!=sys.argv[1]: os.mkdir(d)',
+      '    fd=os.open(d,os.O_RDONLY|os.O_DIRECTORY)',
+      '    buf=bytearray(4096); buf[8:8+len(b"s%d" % i)]=b"s%d" % i',
+      '    fcntl.ioctl(fd,0x5000940e,buf,True)',
+      '    os.close(fd)',
+    ].join('\n');
+    pythonAsNobody(script, [c.abs(`${x}/tmp`), dirs ? '1' : '0']);
+    commit(c);
+    const cmdline = join(c.image.dir, 'cmdline-nofile');
+    const config = join(c.image.dir, 'config-nofile.json');
+    writeFileSync(cmdline, `${CMDLINE_BASE}\n`);
+    writeFileSync(config, JSON.stringify(CONFIG));
+    const r = spawnSync('prlimit', ['--nofile=256:256', '--', runtime.bin, ...runtime.flags, BOOT_BUNDLE, 'boot', '--top-level', c.top, '--cmdline', cmdline, '--config', config, '--now', NOW, '--json'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('EMFILE');
+    expect(c.kind(x)).toBe('missing');
+  }, 300_000);
+});
+
+describe.each([
+  { runtime: RUNTIMES[0], label: 'node', extra: {} as Record<string, string> },
+  // With PANTHEROS_BTRFS set the harness forces the process path; any other backend value keeps Bun on its ioctls.
+  { runtime: RUNTIMES[1], label: 'bun (ioctl)', extra: { PANTHEROS_BTRFS_BACKEND: 'ioctl' } as Record<string, string> },
+  { runtime: RUNTIMES[1], label: 'bun (btrfs-progs)', extra: {} as Record<string, string> },
+])('attack: a user forcing the move before a delete to fail, under $label', ({ runtime, extra }) => {
+  // Found by a review of dc12c5e: a move refused for any reason fell back to a delete through the held parent, given to
+  // btrfs-progs as /proc/<pid>/fd/N/NAME, which progs resolves with realpath(3) and walks again by name. A user who
+  // sets their holder read-only again after each `property set` (owners may) forced that fallback, and swapping a
+  // symlink in as progs read the link made root delete another subvolume of the same name (@data/victim). Now only a
+  // refusal for room falls back (and deletes by id); any other refusal keeps the archive this time.
+  it('a holder the user keeps read-only, a symlink swapped in as btrfs-progs resolves: @data/victim survives', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, [EXPIRED, ...RECENT]);
+    const x = `${OLD_ROOTS}/${EXPIRED}`;
+    userArea(c, `${x}/tmp`);
+    c.createSubvolume('@data/victim', { precious: 'data of another user\n' });
+    const holder = c.abs(`${x}/tmp/a/@data`);
+    pythonAsNobody(
+      [
+        'import os,sys,subprocess',
+        'os.makedirs(os.path.dirname(sys.argv[1]),exist_ok=True)',
+        'subprocess.run(["btrfs","-q","subvolume","create",sys.argv[1]],check=True)',
+        'subprocess.run(["btrfs","-q","subvolume","create",sys.argv[1]+"/victim"],check=True)',
+        'subprocess.run(["btrfs","property","set","-ts",sys.argv[1],"ro","true"],check=True)',
+      ].join('\n'),
+      [holder],
+    );
+    commit(c);
+    const a = c.abs(`${x}/tmp/a`);
+    const log = join(c.image.dir, 'strace.log');
+    const program = join(c.image.dir, 'btrfs-race');
+    const asNobody = 'setpriv --reuid=65534 --regid=65534 --clear-groups';
+    // The user's loop winning: the holder is read-only again after every `property set`; a delete given a /proc path
+    // runs under strace with each readlink slowed, and tmp/a becomes a symlink to the top level right after progs has
+    // read the link.
+    writeFileSync(
+      program,
+      [
+        '#!/bin/sh',
+        `echo "$*" >> '${log}.calls'`,
+        'if [ "$1 $2" = "property set" ]; then',
+        '  btrfs "$@"; rc=$?',
+        `  [ -d '${holder}' ] && ${asNobody} btrfs property set -ts '${holder}' ro true`,
+        '  exit $rc',
+        'fi',
+        'case "$*" in',
+        '  "subvolume delete"*/proc/*)',
+        `    : > '${log}'`,
+        `    ( ( n=0; until grep -q 'readlink("/proc/[0-9]*/fd/[0-9]*", ".*tmp/a/@data", [0-9]*) = ' '${log}'; do n=$((n+1)); [ $n -gt 500 ] && exit; sleep 0.02; done`,
+        `      [ -L '${a}' ] || ${asNobody} sh -c "mv '${a}' '${a}.away' && ln -s '${c.top}' '${a}'" ) </dev/null >/dev/null 2>&1 & )`,
+        `    exec strace -s 4096 -qq -o '${log}' -e trace=readlink -e inject=readlink:delay_exit=300000 btrfs "$@";;`,
+        'esac',
+        'exec btrfs "$@"',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const r = c.boot(NOW, { config: CONFIG, env: { PANTHEROS_BTRFS: program, ...extra } });
+    expect(r.code, brief(r)).toBe(0);
+    expect(c.kind('@data/victim'), 'the subvolume of another user').toBe('subvolume');
+    // The archive stays this time (its move refused), with a warning; nothing was handed to btrfs-progs by /proc path.
+    expect(c.kind(x)).toBe('subvolume');
+    expect((r.report?.warnings ?? []).some((w) => w.includes(EXPIRED)), brief(r)).toBe(true);
+    let calls = '';
+    try {
+      calls = readFileSync(`${log}.calls`, 'utf8');
+    } catch {
+      // no btrfs process at all (Bun on its ioctls)
+    }
+    expect(calls.split('\n').filter((l) => l.startsWith('subvolume delete') && l.includes('/proc/'))).toEqual([]);
+  }, 180_000);
 });

@@ -240,6 +240,62 @@ describe.each(NATIVE_VARIANTS)('btrfs facade: $name', (variant: NativeVariant) =
     });
   });
 
+  it('deleteSubvolumeIn: the subvolume of that name in the held directory, never one a symlink swapped in points to; the kernel codes for every refusal', () => {
+    withImage((image) => {
+      const t = image.top;
+      const o = `${t}/@btrfs_tmp/old_roots`;
+      mkdirSync(`${o}/x/tmp/u`, { recursive: true });
+      mkdirSync(`${t}/@data`, { recursive: true });
+      for (const p of ['x/tmp/u/victim', 'x/tmp/u/mine', 'x/tmp/u/holder', 'x/tmp/u/holder/inner']) sh('btrfs', ['subvolume', 'create', `${o}/${p}`]);
+      sh('btrfs', ['subvolume', 'create', `${t}/@data/victim`]);
+      sh('btrfs', ['property', 'set', '-ts', `${o}/x/tmp/u/mine`, 'ro', 'true']);
+      mkdirSync(`${o}/x/tmp/u/plain`);
+      writeFileSync(`${o}/x/tmp/u/file`, 'x');
+      symlinkSync(`${t}/@data/victim`, `${o}/x/tmp/u/link`);
+      const u = `${o}/x/tmp/u`;
+      const a = runNative(variant, [
+        { op: 'create', dest: hexPath(Buffer.concat([Buffer.from(`${u}/`), Buffer.from([0x0a, 0xff, 0x2d])])) },
+        { op: 'deleteIn', parent: u, name: 'mine', top: t },
+        { op: 'deleteIn', parent: u, name: 'holder', top: t },
+        { op: 'deleteIn', parent: u, name: 'plain', top: t },
+        { op: 'deleteIn', parent: u, name: 'file', top: t },
+        { op: 'deleteIn', parent: u, name: 'link', top: t },
+        { op: 'deleteIn', parent: u, name: 'missing', top: t },
+        { op: 'deleteIn', parent: u, name: hexPath(Buffer.from([0x0a, 0xff, 0x2d])), top: t },
+        // The user's directory swapped for a symlink to @data once root holds it: the held one is used.
+        { op: 'deleteIn', parent: u, name: 'victim', top: t, swap: `${t}/@data` },
+      ]);
+      expect(codes(a)).toEqual(['ok', 'ok', 'ENOTEMPTY', 'EINVAL', 'ENOTDIR', 'ENOTDIR', 'ENOENT', 'ok', 'ok']);
+      expect(image.paths().filter((p) => p.startsWith('@btrfs_tmp/') || p.startsWith('@data/'))).toEqual(['@btrfs_tmp/old_roots/x/tmp/u.away/holder', '@btrfs_tmp/old_roots/x/tmp/u.away/holder/inner', '@data/victim']);
+      expect(readdirSync(`${o}/x/tmp/u.away`).sort()).toEqual(['file', 'holder', 'link', 'plain']);
+    });
+  });
+
+  it('deleteSubvolumeIn: a subvolume of another filesystem mounted in the held directory is refused, and nothing with its id is deleted here', () => {
+    withImage((image) => {
+      const t = image.top;
+      const u = `${t}/@btrfs_tmp/old_roots/x/tmp/u`;
+      mkdirSync(`${u}/other`, { recursive: true });
+      const second = createImage({ size: '256M' });
+      try {
+        sh('mount', ['--bind', `${second.top}/@root`, `${u}/other`]);
+        extraMounts.set(image, [`${u}/other`]);
+        const before = [image.paths(), second.paths()];
+        const [a] = runNative(variant, [{ op: 'deleteIn', parent: u, name: 'other', top: t }]);
+        expect(a?.ok).toBe(false);
+        // The ioctl looks the name up in this filesystem (the directory under the mount: EINVAL, not a subvolume);
+        // under btrfs-progs the id read through the mount names a subvolume of the other filesystem: EXDEV.
+        expect(codes([a!])).toEqual([variant.backend === 'ioctl' ? 'EINVAL' : 'EXDEV']);
+        sh('umount', [`${u}/other`]);
+        extraMounts.delete(image);
+        expect([image.paths(), second.paths()]).toEqual(before);
+      } finally {
+        spawnSync('umount', [`${u}/other`]);
+        second.destroy(false);
+      }
+    });
+  });
+
   it('delete without commit leaves the on-disk generation; an empty list does nothing', () => {
     withImage((image) => {
       const t = image.top;

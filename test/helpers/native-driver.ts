@@ -2,7 +2,9 @@
 // by the real-btrfs tests: argv[2] is a JSON list of operations, stdout one JSON answer.
 // Paths are given and returned as {"hex": "…"} (any bytes) or plain strings.
 import { writeSync } from 'node:fs';
-import { btrfsBackend, BtrfsError, createSubvolume, defaultSubvolumeId, deleteSubvolumes, listSubvolumes, readDirectory, snapshotSubvolume, syncFilesystem, type BtrfsPath } from '../../src/btrfs/native.js';
+import { closeSync, renameSync, symlinkSync } from 'node:fs';
+import { openDirectoryBelowRoot } from '../../src/fs/open-dir.js';
+import { btrfsBackend, BtrfsError, createSubvolume, defaultSubvolumeId, deleteSubvolumeIn, deleteSubvolumes, listSubvolumes, readDirectory, snapshotSubvolume, syncFilesystem, type BtrfsPath } from '../../src/btrfs/native.js';
 import { listDirectory } from '../../src/boot/observe.js';
 
 type WirePath = string | { hex: string };
@@ -10,6 +12,9 @@ export type DriverOp =
   | { op: 'snapshot'; source: WirePath; dest: WirePath; readOnly?: boolean }
   | { op: 'create'; dest: WirePath }
   | { op: 'delete'; paths: WirePath[]; commit: boolean }
+  // deleteSubvolumeIn on `parent` held open (as the executor holds it); `swap`: after the open and before the delete,
+  // the parent's path is renamed away and a symlink to `swap` put in its place (a user's race, replayed in order).
+  | { op: 'deleteIn'; parent: string; name: WirePath; top: string; swap?: string }
   | { op: 'sync'; path: WirePath }
   | { op: 'list'; path: WirePath }
   | { op: 'default'; path: WirePath }
@@ -35,6 +40,20 @@ function run(op: DriverOp): unknown {
           commitError: out.commitError ? wireError(out.commitError) : null,
           results: out.results.map((r) => (r.deleted ? { deleted: true } : { deleted: false, error: wireError(r.error) })),
         };
+      }
+      case 'deleteIn': {
+        const fd = openDirectoryBelowRoot(op.parent);
+        if (op.swap !== undefined) {
+          renameSync(op.parent, `${op.parent}.away`);
+          symlinkSync(op.swap, op.parent);
+        }
+        try {
+          const name = toPath(op.name);
+          deleteSubvolumeIn(fd, typeof name === 'string' ? Buffer.from(name) : name, op.top, `${op.parent}/${name.toString()}`);
+        } finally {
+          closeSync(fd);
+        }
+        return { ok: true };
       }
       case 'sync':
         syncFilesystem(toPath(op.path));
