@@ -2,7 +2,7 @@
 // path that is not printable ASCII (odd names are reached through /proc/self/fd/N of a descriptor
 // this process opened and passes on as fd N), its outcome decided from the filesystem, its errno
 // read from the fixed start of btrfs-progs' message (a name can only ever follow that start).
-import { closeSync, constants, lstatSync, openSync, renameSync, statfsSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, renameSync, statfsSync } from 'node:fs';
 import { btrfsProgram, createArgv, deleteArgv, getDefaultArgv, snapshotArgv, syncArgv } from './commands.js';
 import { CommandError, runCommand, type CommandResult } from './run.js';
 import { mountIdOf } from '../fs/open-dir.js';
@@ -317,6 +317,33 @@ export function deleteIn(parentFd: number, name: Buffer, top: string, reported: 
     } finally {
       closeSync(topFd);
     }
+    // The delete by id is not by id all the way: the kernel finds the subvolume's parent directory and name at that
+    // moment and looks the name up again there (SNAP_DESTROY_V2, BTRFS_SUBVOL_SPEC_BY_ID), deleting what it finds. So
+    // the subvolume is taken from its owner first (root's, 0700: a directory moves to another parent only with write
+    // permission on it), and checked to be still the entry `name` of the held directory: whatever the kernel looks up
+    // then is an entry of that directory, as on the ioctl path (found by a review: a user who moved their subvolume
+    // next to another owner's and exchanged the two names made root delete the other's).
+    try {
+      try {
+        fchownSync(fd, 0, 0);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EROFS') throw error;
+        const w = runCommand([btrfsProgram(), 'property', 'set', '-f', '-ts', procFd(0), 'ro', 'false'], { fds: [fd] });
+        if (w.code !== 0) throw failure(w, 'delete', reported);
+        fchownSync(fd, 0, 0);
+      }
+      fchmodSync(fd, 0o700);
+    } catch (error) {
+      throw error instanceof BtrfsError ? error : fsError(error, 'delete', reported);
+    }
+    let again;
+    try {
+      again = lstatSync(at);
+    } catch (error) {
+      throw fsError(error, 'delete', reported);
+    }
+    const held = fstatSync(fd);
+    if (again.dev !== held.dev || again.ino !== held.ino) throw btrfsError('EINVAL', 'delete', reported);
     const r = runCommand([btrfsProgram(), 'inspect-internal', 'rootid', procFd(0)], { fds: [fd] });
     const m = /^(\d+)\n?$/.exec(r.stdout);
     if (r.code !== 0 || !m || Number(m[1]) < 256) throw failure(r, 'delete', reported);
