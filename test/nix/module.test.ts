@@ -216,7 +216,7 @@ describe('option variants', () => {
       expect(r.stdout).toMatch(/^\d+\.\d+\.\d+/);
       expect(existsSync(ran), 'a file of the working directory ran').toBe(false);
       // getcwd(2) only names the directory; every other call with its path would look something up there.
-      const opened = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(above) && !l.includes(exe) && !/^\d+ getcwd\(/.test(l));
+      const opened = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(above) && !l.includes(exe) && !/^\d+\s+getcwd\(/.test(l));
       expect(opened, 'files the executable looked at in or above the working directory').toEqual([]);
       // `bun FILE` with only the flags for bunfig.toml and .env would run the module tsconfig.json names.
       const bun = spawnSync(BUN, ['--config=/dev/null', '--no-env-file', BUNDLE, '--version'], { encoding: 'utf8', cwd: dir });
