@@ -171,11 +171,13 @@ export function deleteSubvolumes(absPaths: readonly BtrfsPath[], options: { comm
  * ioctl path: BTRFS_IOC_SNAP_DESTROY on the directory parentFd holds (opened again through /proc/self/fd/N, which
  * reaches the held directory itself, not a path). Process path (btrfs-progs resolves any path it is given
  * with realpath(3), /proc/self/fd links included): the subvolume is opened through parentFd (O_NOFOLLOW, inode 256
- * checked), its id read from that descriptor (`btrfs inspect-internal rootid /proc/self/fd/3`), and it is deleted
- * by that id (`btrfs subvolume delete --subvolid ID TOP`, Linux >= 5.7).
+ * checked), made root's with mode 0700 and checked to be still that entry (the kernel's delete by id looks its
+ * current name up again in its current parent), its id read from that descriptor (`btrfs inspect-internal rootid
+ * /proc/self/fd/3`), and it is deleted by that id (`btrfs subvolume delete --subvolid ID TOP`, Linux >= 5.7).
  *
- * Errors (BtrfsError.code): ENOENT (no such name), EINVAL (not a subvolume; an unsafe top), ENOTEMPTY (it holds
- * another subvolume), EPERM, EROFS, and what btrfs-progs reports.
+ * Errors (BtrfsError.code): ENOENT (no such name), ENOTDIR (a file or symlink), EINVAL (not a subvolume; an unsafe
+ * top), ENOTEMPTY (it holds another subvolume), EXDEV (process path: not on the top level's mount), EPERM, EROFS,
+ * and what btrfs-progs reports.
  */
 export function deleteSubvolumeIn(parentFd: number, name: Buffer, top: string, reported: BtrfsPath): void {
   const c = choose();
