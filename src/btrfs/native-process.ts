@@ -2,7 +2,7 @@
 // path that is not printable ASCII (odd names are reached through /proc/self/fd/N of a descriptor
 // this process opened and passes on as fd N), its outcome decided from the filesystem, its errno
 // read from the fixed start of btrfs-progs' message (a name can only ever follow that start).
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, renameSync, statfsSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, renameSync, statfsSync, type Stats } from 'node:fs';
 import { btrfsProgram, createArgv, deleteArgv, getDefaultArgv, snapshotArgv, syncArgv } from './commands.js';
 import { CommandError, runCommand, type CommandResult } from './run.js';
 import { mountIdOf } from '../fs/open-dir.js';
@@ -155,18 +155,24 @@ interface Candidate {
   dev: number;
 }
 
+/** lstat(2) of what a delete names (never through a final symlink): its fs error, or ENOTDIR unless it is a directory. */
+function directoryToDelete(bytes: Buffer, reported: BtrfsPath): Stats {
+  let st;
+  try {
+    st = lstatSync(bytes);
+  } catch (error) {
+    throw fsError(error, 'delete', reported);
+  }
+  if (!st.isDirectory()) throw btrfsError('ENOTDIR', 'delete', reported);
+  return st;
+}
+
 /** Checks one path before btrfs-progs sees it: it must be a subvolume now (lstat: never through a symlink, which progs would follow). */
 function candidate(path: BtrfsPath, index: number, onBtrfs: Map<string, boolean>): Candidate {
   const target = splitPath(path, 'delete');
-  let st;
-  try {
-    st = lstatSync(target.bytes);
-  } catch (error) {
-    throw fsError(error, 'delete', path);
-  }
   // What SNAP_DESTROY answers for the same entries: ENOTDIR for a symlink or file, ENOTTY off btrfs,
   // EINVAL for a plain directory.
-  if (!st.isDirectory()) throw btrfsError('ENOTDIR', 'delete', path);
+  const st = directoryToDelete(target.bytes, path);
   // One statfs per parent directory: the nested subvolumes of one item share a few parents.
   const parentKey = target.parent.toString('latin1');
   let btrfs = onBtrfs.get(parentKey);
@@ -296,14 +302,7 @@ export function deleteAll(absPaths: readonly BtrfsPath[], commit: boolean): Dele
  */
 export function deleteIn(parentFd: number, name: Buffer, top: string, reported: BtrfsPath): void {
   const at = Buffer.concat([Buffer.from(`/proc/self/fd/${parentFd}/`), name]);
-  // What SNAP_DESTROY answers for the same entries (as candidate() above): ENOTDIR for a symlink or a file.
-  let st;
-  try {
-    st = lstatSync(at);
-  } catch (error) {
-    throw fsError(error, 'delete', reported);
-  }
-  if (!st.isDirectory()) throw btrfsError('ENOTDIR', 'delete', reported);
+  directoryToDelete(at, reported);
   const topBytes = checkPath(top, 'delete', reported);
   if (!isSafePath(topBytes)) throw btrfsError('EINVAL', 'delete', reported);
   const fd = openSubvolume(at, 'delete', reported);

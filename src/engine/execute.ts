@@ -159,9 +159,8 @@ function argumentPaths(top: string, below: (rel: string) => string, item: Delete
         continue;
       }
       // Its parent directory, reached one component at a time (no symlink followed), held while it is moved.
-      const cut = rel.lastIndexOf(0x2f);
-      const parentFd = openDirectoryBelow(top, rel.subarray(0, cut));
-      const name = rel.subarray(cut + 1);
+      const parentFd = openDirectoryBelow(top, parent);
+      const name = rel.subarray(parent.length + 1);
       const there = fdChild(parentFd, name);
       let to: string;
       try {

@@ -2,7 +2,7 @@
 // Node has no openat(2); opening "/proc/self/fd/N/NAME" has its effect: the kernel resolves /proc/self/fd/N to the
 // directory the descriptor holds (wherever it has been renamed to since), then NAME inside it. With O_NOFOLLOW a
 // final symlink fails with ELOOP; with O_DIRECTORY anything but a directory fails with ENOTDIR.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 
 const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
