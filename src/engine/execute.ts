@@ -1,8 +1,8 @@
 // The only code that changes the filesystem: applies a checked plan step by step. A failed delete is a warning
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
-import { closeSync, fstatSync, lstatSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
-import { atParent, fdChild, fdPath, inParent, lstatBelow, openDirectoryBelow } from '../fs/open-dir.js';
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
+import { atParent, fdChild, fdPath, inParent, lstatBelow, O_PATH, openDirectoryBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
 import { btrfsError } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
@@ -103,6 +103,52 @@ function assertSubvolumeAt(path: Buffer | string, shown: string): void {
 }
 
 /**
+ * Throws, before anything of the item is touched, when the kernel would refuse to unlink the item from its directory
+ * at the end: the item or that directory is immutable or append-only (chattr +i / +a, which only root sets, e.g. to
+ * keep an archive). btrfs refuses that delete (EPERM) only after the nested subvolumes, which go first, are gone, so
+ * without this an archive an operator protected lost everything nested in it and stayed. Asked of the kernel by a
+ * change that changes nothing: each is given its own mode, through a descriptor of the directory reached one component
+ * at a time (no symlink followed); notify_change refuses any mode change of an immutable or append-only inode with
+ * EPERM, under either runtime. EROFS (a read-only snapshot, which may still be deleted) passes.
+ */
+function assertUnlinkable(top: string, item: DeleteItem): void {
+  inParent(top, Buffer.from(item.path), (parentFd, name) => {
+    const itemFd = openSync(fdChild(parentFd, name), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      const cut = item.path.lastIndexOf('/');
+      for (const [fd, what] of [[parentFd, cut < 0 ? 'the top level' : `its directory ${item.path.slice(0, cut)}`], [itemFd, 'it']] as const) {
+        try {
+          chmodSync(fdPath(fd), fstatSync(fd).mode & 0o7777);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'EROFS') continue;
+          if (code === 'EPERM') throw new Error(`${item.path}: ${what} is immutable or append-only (chattr +i or +a; lsattr -d shows it), so the kernel refuses its delete; nothing in it was deleted — chattr -i / -a to let it go`);
+          throw error;
+        }
+      }
+    } finally {
+      closeSync(itemFd);
+    }
+  });
+}
+
+/** What the delete of one item did before it failed: nested subvolumes deleted, and moved within the item (paths relative to the top level). */
+interface ItemProgress {
+  deleted: string[];
+  moved: { from: string; to: string }[];
+}
+
+/** The words for an item that stays after `progress` (empty when nothing of it was deleted or moved). */
+function describeProgress(progress: ItemProgress): string {
+  const list = (paths: string[]) => `${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ` and ${paths.length - 5} more` : ''}`;
+  const parts: string[] = [];
+  const n = (k: number) => `${k} nested subvolume${k > 1 ? 's' : ''} in it ${k > 1 ? 'were' : 'was'}`;
+  if (progress.deleted.length) parts.push(`before that, ${n(progress.deleted.length)} deleted: ${list(progress.deleted)}`);
+  if (progress.moved.length) parts.push(`${n(progress.moved.length)} moved within it, to go with it: ${list(progress.moved.map((m) => `${m.from} → ${m.to}`))}`);
+  return parts.map((p) => `; ${p}`).join('');
+}
+
+/**
  * The argument paths of one item's subvolumes, deepest first, each naming what was checked until it is deleted. A
  * nested subvolume that a user could reach — a directory on its way (its parent included) that someone other than
  * root may change, as /tmp of an archived root — is first moved up into the item itself under a plain temporary name
@@ -117,8 +163,8 @@ function assertSubvolumeAt(path: Buffer | string, shown: string): void {
  * the item's own directory (an archived state subvolume a service owns), nothing inside it stays put, and plain
  * paths are deleted where they are, as before.
  */
-function argumentPaths(top: string, below: (rel: string) => string, item: DeleteItem, passable: Set<string>): string[] {
-  const out: string[] = [];
+function argumentPaths(top: string, below: (rel: string) => string, item: DeleteItem, passable: Set<string>, progress: ItemProgress): { path: string; subvolume: string }[] {
+  const out: { path: string; subvolume: string }[] = [];
   const itemRel = Buffer.from(item.path);
   const itemFd = openDirectoryBelow(top, itemRel);
   try {
@@ -155,7 +201,7 @@ function argumentPaths(top: string, below: (rel: string) => string, item: Delete
       const parent = rel.subarray(0, rel.lastIndexOf(0x2f));
       if (plain && (s.path === item.path || !itemStable || onlyRootOnTheWay(parent))) {
         assertSubvolume(below, s.path, passable);
-        out.push(abs);
+        out.push({ path: abs, subvolume: s.path });
         continue;
       }
       // Its parent directory, reached one component at a time (no symlink followed), held while it is moved.
@@ -176,6 +222,7 @@ function argumentPaths(top: string, below: (rel: string) => string, item: Delete
           const code = (error as NodeJS.ErrnoException).code;
           if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
           deleteSubvolumeIn(parentFd, name, top, s.path);
+          progress.deleted.push(s.path);
           continue;
         }
       } finally {
@@ -183,8 +230,9 @@ function argumentPaths(top: string, below: (rel: string) => string, item: Delete
       }
       // What arrived is a subvolume, or the item is refused: the rename moved whatever the held directory had under
       // that name by then, and only root can change the item's directory.
+      progress.moved.push({ from: s.path, to: `${item.path}/${to}` });
       assertSubvolumeAt(fdPath(itemFd, to), s.path);
-      out.push(join(top, item.path, to));
+      out.push({ path: join(top, item.path, to), subvolume: s.path });
     }
   } finally {
     closeSync(itemFd);
@@ -230,12 +278,14 @@ export function deleteNow(top: string, items: readonly DeleteItem[]): Map<string
 }
 
 function deleteItems(top: string, items: readonly DeleteItem[], execution: Execution): boolean {
-  const batches: { item: DeleteItem; paths: string[] }[] = [];
+  const batches: { item: DeleteItem; paths: { path: string; subvolume: string }[]; progress: ItemProgress }[] = [];
   const passable = new Set<string>();
   const below = joinerBelow(top);
   let all = true;
   for (const item of items) {
+    const progress: ItemProgress = { deleted: [], moved: [] };
     try {
+      assertUnlinkable(top, item);
       // A subvolume that holds others is made writable first (anyone may make their own subvolume read-only). Reached
       // from its parent directory (one component at a time, no symlink on the way), so a user's subvolume deeper than
       // PATH_MAX is unlocked too; by its full path setWritable refused it with ENAMETOOLONG before argumentPaths could
@@ -243,18 +293,25 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
       // The holder is reached through its parent directory held open, so a symlink swapped in meanwhile cannot make
       // another subvolume writable (setWritable opens what it is given in this process).
       for (const u of item.unlock ?? []) inParent(top, u.bytes ?? Buffer.from(u.path), (parentFd, name) => setWritable(fdChild(parentFd, name)));
-      batches.push({ item, paths: argumentPaths(top, below, item, passable) });
+      batches.push({ item, paths: argumentPaths(top, below, item, passable, progress), progress });
     } catch (error) {
-      execution.items.set(item.path, { path: item.path, deleted: false, error: describeError(error) });
+      execution.items.set(item.path, { path: item.path, deleted: false, error: `${describeError(error)}${describeProgress(progress)}` });
       all = false;
     }
   }
-  const outcome = deleteSubvolumes(batches.flatMap((b) => b.paths), { commit: true });
+  const outcome = deleteSubvolumes(batches.flatMap((b) => b.paths.map((p) => p.path)), { commit: true });
   const errors = new Map(outcome.results.flatMap((r) => (r.deleted ? [] : [[String(r.path), r.error.message] as const])));
-  for (const { item } of batches) {
+  const deletedPaths = new Set(outcome.results.flatMap((r) => (r.deleted ? [String(r.path)] : [])));
+  for (const { item, paths, progress } of batches) {
     const gone = kindOf(below(item.path)) === 'missing';
-    const why = batches.find((b) => b.item === item)!.paths.map((p) => errors.get(p)).find((e) => e !== undefined);
-    execution.items.set(item.path, { path: item.path, deleted: gone, error: gone ? null : (why ?? 'still there after the delete') });
+    const why = paths.map((p) => errors.get(p.path)).find((e) => e !== undefined);
+    if (!gone) {
+      // What of it went although it stays: the report says so, not only that it was kept.
+      const went = new Set(paths.filter((p) => deletedPaths.has(p.path)).map((p) => p.subvolume));
+      progress.deleted.push(...[...went].filter((p) => p !== item.path));
+      progress.moved = progress.moved.filter((m) => !went.has(m.from));
+    }
+    execution.items.set(item.path, { path: item.path, deleted: gone, error: gone ? null : `${why ?? 'still there after the delete'}${describeProgress(progress)}` });
     if (!gone) all = false;
   }
   return all;

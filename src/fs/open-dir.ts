@@ -114,7 +114,8 @@ export function sameObject(fd: number, path: string): boolean {
 
 // --- Paths given as exact bytes, of any length (names need not be UTF-8; the whole path may exceed PATH_MAX) ---
 
-const O_PATH = 0o10000000;
+/** open(2)'s O_PATH (Linux 2.6.39; node:fs has no constant for it): a descriptor that names a file without opening it for I/O. */
+export const O_PATH = 0o10000000;
 /** Below this many bytes a whole path is handed to the kernel at once (PATH_MAX is 4096, with room to spare). */
 const SHORT = 3800;
 const bytes = (...parts: (string | Buffer)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
