@@ -1,15 +1,15 @@
 // `umount`: undoes `mount` — only ever mounts of archives or snapshots, never anything else.
-import { closeSync, fstatSync, rmdirSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { closeSync, rmdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output } from '../cli/context.js';
 import { loadConfig, type Config } from '../config/load-config.js';
 import { StepError, UsageError } from '../errors.js';
 import { parseTarget } from '../boot/target.js';
-import { runCommand } from '../btrfs/run.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
-import { fdPath, fdPathForChild, isMountRoot, mountIdOf, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
+import { fdPath } from '../fs/open-dir.js';
+import { locateMount, NotReachable, unmountLocated, type Located } from '../fs/held-mounts.js';
 import { showName } from '../cli/show-text.js';
 import { BROWSE_DIR } from './mount.js';
 
@@ -38,61 +38,13 @@ function isBrowseMount(e: MountEntry, config: Config): boolean {
   return e.fsType === 'btrfs' && (e.root.startsWith(`/${oldRoots}/`) || e.root.startsWith(`/${snapshots}/`));
 }
 
-/** A mount identified through file descriptors: its mountinfo entry, and its mount point as a name in a held directory. */
-interface Located {
-  entry: MountEntry;
-  /** The directory holding the mount point, opened from "/" without following a symlink. */
-  parentFd: number;
-  /** The mount point's name in that directory. */
-  name: string;
-}
-
-/** Where a located mount could not be reached as it was identified (a symlink on the way, renamed, nothing mounted). */
-class NotReachable extends Error {
-  override name = 'NotReachable';
-}
-
-/**
- * Identifies what is mounted at the absolute path dir: walks to its directory from "/" without following a
- * symlink, opens the last component (O_NOFOLLOW) and reads the id of the mount the kernel reached it through
- * (/proc/self/fdinfo mnt_id), which names the mountinfo entry. Returns undefined when dir is not the root of a mount;
- * throws NotReachable when it cannot be reached without a symlink. The caller closes the returned parentFd.
- */
-function locate(dir: string, mounts: readonly MountEntry[]): Located | undefined {
-  if (dir === '/') throw new NotReachable('/ is never unmounted by pantheros-rollback');
-  let parentFd: number;
-  try {
-    parentFd = openDirectoryNoFollow(dirname(dir));
-  } catch (error) {
-    throw new NotReachable((error as Error).message, { cause: error });
-  }
-  const name = basename(dir);
-  let entry: MountEntry | undefined;
-  try {
-    const fd = openChildDirectory(parentFd, name, dir);
-    try {
-      const mountId = mountIdOf(fd);
-      entry = isMountRoot(fd) ? mounts.find((e) => e.mountId === mountId) : undefined;
-    } finally {
-      closeSync(fd);
-    }
-  } catch (error) {
-    closeSync(parentFd);
-    if (error instanceof PathWalkError) throw new NotReachable(error.message, { cause: error });
-    throw error;
-  }
-  if (entry) return { entry, parentFd, name };
-  closeSync(parentFd);
-  return undefined;
-}
-
 /** The mounts to take off, each located through file descriptors; failures to locate one are said, not skipped silently. */
 function selectMounts(arg: string | undefined, config: Config, mounts: MountEntry[]): { located: Located[]; unreachable: string[] } {
   if (arg !== undefined && (arg.startsWith('/') || arg.startsWith('./') || arg.startsWith('../'))) {
     const dir = resolve(arg);
     let found: Located | undefined;
     try {
-      found = locate(dir, mounts);
+      found = locateMount(dir, mounts);
     } catch (error) {
       if (error instanceof NotReachable) throw new UsageError(`umount: cannot use ${showName(dir)}: ${error.message}${/symlink/.test(error.message) ? '; give the path without symlinks (see: findmnt)' : ''}`, { cause: error });
       throw error;
@@ -122,7 +74,7 @@ function selectMounts(arg: string | undefined, config: Config, mounts: MountEntr
   const unreachable: string[] = [];
   for (const e of candidates) {
     try {
-      const found = locate(e.mountPoint, mounts);
+      const found = locateMount(e.mountPoint, mounts);
       if (found?.entry.mountId === e.mountId) located.push(found);
       else {
         if (found) closeSync(found.parentFd);
@@ -134,40 +86,6 @@ function selectMounts(arg: string | undefined, config: Config, mounts: MountEntr
     }
   }
   return { located, unreachable };
-}
-
-/** True when someone other than root may add, remove or rename entries in the directory fd holds. */
-function writableByOthers(fd: number): boolean {
-  const st = fstatSync(fd);
-  // With POSIX ACLs the group bits are the mask, so a named user or group with write access sets them too.
-  return st.uid !== 0 || (st.mode & 0o022) !== 0;
-}
-
-/**
- * Unmounts one located mount, never another: in a directory only root can change, through the held directory and
- * the name (a mount point cannot be renamed or replaced while it is one, and nobody else can touch the directory);
- * in a directory others can write, through the file descriptor of the mount's own root, which is exactly that mount
- * — lazily (MNT_DETACH), since the descriptor itself keeps it busy. Returns whether it was detached lazily.
- */
-function unmountLocated(l: Located): { lazy: boolean; problem: string | undefined } {
-  const lazy = writableByOthers(l.parentFd);
-  let argv: string[];
-  let rootFd: number | undefined;
-  if (!lazy) argv = ['umount', '--no-canonicalize', '--', fdPathForChild(l.parentFd, l.name)];
-  else {
-    rootFd = openChildDirectory(l.parentFd, l.name, l.entry.mountPoint);
-    if (mountIdOf(rootFd) !== l.entry.mountId || !isMountRoot(rootFd)) {
-      closeSync(rootFd);
-      return { lazy, problem: 'it changed while it was being unmounted (not unmounted)' };
-    }
-    argv = ['umount', '--lazy', '--no-canonicalize', '--', fdPathForChild(rootFd)];
-  }
-  try {
-    const r = runCommand(argv);
-    return { lazy, problem: r.code === 0 ? undefined : r.stderr.trim() || `umount exited ${r.code}` };
-  } finally {
-    if (rootFd !== undefined) closeSync(rootFd);
-  }
 }
 
 /** Removes the now-empty mount point (through the held directory) and its empty parents up to (not including) BROWSE_DIR. */

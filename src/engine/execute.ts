@@ -2,7 +2,7 @@
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
-import { atParent, fdChild, fdPath, inParent, lstatBelow, O_PATH, openDirectoryBelow } from '../fs/open-dir.js';
+import { atParent, fdChild, fdPath, inParent, lstatBelow, O_PATH, openDirectoryBelow, renameBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
 import { btrfsError } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
@@ -351,8 +351,9 @@ function apply(step: Step, top: string, execution: Execution): boolean {
       });
       return true;
     case 'rename':
-      assertAbsent(abs(step.to));
-      renameSync(abs(step.from), abs(step.to));
+      // Both ends named in their directories held open (no symlink followed on the way): a state rollback moves nested
+      // subvolumes through directories their users own.
+      renameBelow(top, step.from, step.to, { noReplace: true });
       return true;
     case 'remove-file':
       if (kindOf(abs(step.path)) !== 'file') throw new Error(`${step.path} is not a regular file: refusing to remove it`);

@@ -2,7 +2,7 @@
 // Node has no openat(2); opening "/proc/self/fd/N/NAME" has its effect: the kernel resolves /proc/self/fd/N to the
 // directory the descriptor holds (wherever it has been renamed to since), then NAME inside it. With O_NOFOLLOW a
 // final symlink fails with ELOOP; with O_DIRECTORY anything but a directory fails with ENOTDIR.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, type Stats } from 'node:fs';
 
 const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -172,6 +172,34 @@ export function inParent<T>(top: string, rel: Buffer, fn: (parentFd: number, nam
 /** `name` (bytes) in the directory this process holds as fd: /proc/self/fd/N/NAME, resolved through the descriptor. */
 export function fdChild(fd: number, name: Buffer): Buffer {
   return bytes(`${fdPath(fd)}/`, name);
+}
+
+/**
+ * rename(2) of `from` to `to` (paths below `top`, as text or exact bytes), each end named in its parent directory held
+ * open (inParent: walked from `top` one component at a time, no symlink followed). A user who may change a directory
+ * on the way (their own, inside a state subvolume) cannot point either end elsewhere by renaming it or swapping a
+ * symlink in: by path, root moved whatever the path reached by then (its own archive into the user's directory). The
+ * entries themselves are never followed (rename acts on names). With noReplace, EEXIST (an Error with that code) when
+ * something is at `to` in its held directory. Throws what rename throws, or the walk's error (ELOOP, ENOENT, ENOTDIR).
+ */
+export function renameBelow(top: string, from: string | Buffer, to: string | Buffer, options: { noReplace?: boolean } = {}): void {
+  const b = (p: string | Buffer) => (typeof p === 'string' ? Buffer.from(p) : p);
+  inParent(top, b(from), (fromParent, fromName) =>
+    inParent(top, b(to), (toParent, toName) => {
+      const dest = fdChild(toParent, toName);
+      if (options.noReplace) {
+        let there = true;
+        try {
+          lstatSync(dest);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          there = false;
+        }
+        if (there) throw Object.assign(new Error(`${String(to)} already exists: refusing to rename onto it`), { code: 'EEXIST' });
+      }
+      renameSync(fdChild(fromParent, fromName), dest);
+    }),
+  );
 }
 
 /** Opens `rel` (bytes, below `top`) as an O_PATH fd of a directory, walked as inParent walks (no symlink followed). */

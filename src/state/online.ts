@@ -3,14 +3,16 @@
 // by the one executor), mount again, start the units again; and put everything back as it was when a step fails.
 // What is taken (stopped units, unmounted mounts) is registered with src/cli/signals.ts, so SIGINT/SIGTERM/SIGHUP
 // gives it back.
-import { realpathSync, statSync } from 'node:fs';
+import { closeSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { runCommand } from '../btrfs/run.js';
 import { hold, yieldToSignals, type Held } from '../cli/signals.js';
 import type { Execution } from '../engine/execute.js';
 import { describeError, InternalError, PreconditionError, StepError, UsageError } from '../errors.js';
+import { openMountableNoFollow, unmountEntry } from '../fs/held-mounts.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { fdPathForChild } from '../fs/open-dir.js';
 import type { Logger } from '../log/logger.js';
 import { describeHolders, findHolders, type Holder } from './holders.js';
 import type { ObservedState } from './observe.js';
@@ -95,16 +97,33 @@ export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: s
   return out;
 }
 
-/** Mounts one taken-down mount again; returns the error text, or undefined. */
+/**
+ * Mounts one taken-down mount again; returns the error text, or undefined. The mount point (and a bind's source) is
+ * opened first, walked from / without following a symlink, and mount(8) is given the held descriptor
+ * (/proc/<pid>/fd/N, kept as it is with --no-canonicalize): a user who owns a directory on the way, inside what was
+ * rolled back, cannot swap a symlink in and have root mount there instead (their directory over /etc).
+ */
 function remount(r: Remount): string | undefined {
   const m = r.entry;
   const opts = vfsOptions(m.options);
-  const argv =
-    'subvol' in r.how
-      ? ['mount', '-t', 'btrfs', '-o', `${opts ? `${opts},` : ''}subvol=/${r.how.subvol}`, '--', m.source, m.mountPoint]
-      : ['mount', '--bind', '--', r.how.bind, m.mountPoint];
-  const res = runCommand(argv);
-  return res.code === 0 ? undefined : `${argv.join(' ')} failed: ${res.stderr.trim() || `exit ${res.code}`}`;
+  const held: number[] = [];
+  try {
+    const open = (abs: string) => {
+      const fd = openMountableNoFollow(abs);
+      held.push(fd);
+      return fdPathForChild(fd);
+    };
+    const argv =
+      'subvol' in r.how
+        ? ['mount', '--no-canonicalize', '-t', 'btrfs', '-o', `${opts ? `${opts},` : ''}subvol=/${r.how.subvol}`, '--', m.source, open(m.mountPoint)]
+        : ['mount', '--bind', '--no-canonicalize', '--', open(r.how.bind), open(m.mountPoint)];
+    const res = runCommand(argv);
+    return res.code === 0 ? undefined : `mounting ${'subvol' in r.how ? `${r.how.subvol} of ${m.source}` : `a bind of ${r.how.bind}`} at ${m.mountPoint} again failed: ${res.stderr.trim() || `exit ${res.code}`}`;
+  } catch (error) {
+    return `cannot mount ${m.mountPoint} again: ${describeError(error)}`;
+  } finally {
+    for (const fd of held) closeSync(fd);
+  }
 }
 
 /**
@@ -190,12 +209,15 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
   };
   const mountsHeld = hold('mounted what was unmounted again', () => remountAll().join('; ') || undefined);
   for (const r of [...down].reverse()) {
-    const res = runCommand(['umount', '--', r.entry.mountPoint]);
-    if (res.code !== 0) {
+    // Reached from / without following a symlink and unmounted only when the kernel names that very mount there
+    // (src/fs/held-mounts.ts): by name, a user who renamed a directory on the way and put a symlink in its place had
+    // root unmount another filesystem (a tmpfs, whose contents went with it).
+    const problem = unmountEntry(r.entry, mounts);
+    if (problem) {
       const problems = remountAll();
       mountsHeld.release();
       giveBackUnits();
-      throw new PreconditionError(`umount ${r.entry.mountPoint} failed: ${res.stderr.trim() || `exit ${res.code}`}; everything was mounted and started again${problems.length ? `, except: ${problems.join('; ')}` : ''}`);
+      throw new PreconditionError(`umount ${r.entry.mountPoint} failed: ${problem}; everything was mounted and started again${problems.length ? `, except: ${problems.join('; ')}` : ''}`);
     }
     unmounted.push(r);
     events.push(`unmounted ${r.entry.mountPoint}`);

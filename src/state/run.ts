@@ -1,6 +1,5 @@
 // One state plan: observe → plan → check (what --dry-run, list and next-boot print), and its execution by the one
 // executor with a recovery that puts every swapped subvolume back when a step fails.
-import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { deleteSubvolumes, syncFilesystem } from '../btrfs/native.js';
@@ -10,6 +9,7 @@ import type { Step } from '../engine/plan.js';
 import { describeError } from '../errors.js';
 import { kindOf } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
+import { renameBelow } from '../fs/open-dir.js';
 import type { Logger } from '../log/logger.js';
 import { checkStateShape, stateCheckFacts, stateScope } from './check-facts.js';
 import { observeState, type ObservedState, type StateObserveOptions } from './observe.js';
@@ -65,14 +65,14 @@ export function stateRecovery(plan: StatePlan, observed: ObservedState, top: str
       const made = find((s) => s.action === 'snapshot' && s.dest === r.newState);
       if (!done(made)) continue;
       let ok = true;
-      if (done(into)) ok = attempt(`move the new ${r.subvolume} back to ${r.newState}`, () => renameSync(abs(r.subvolume), abs(r.newState)));
-      if (ok && done(away)) ok = attempt(`move ${r.archive.path} back to ${r.subvolume}`, () => renameSync(abs(r.archive.path), abs(r.subvolume)));
+      if (done(into)) ok = attempt(`move the new ${r.subvolume} back to ${r.newState}`, () => renameBelow(top, r.subvolume, r.newState));
+      if (ok && done(away)) ok = attempt(`move ${r.archive.path} back to ${r.subvolume}`, () => renameBelow(top, r.archive.path, r.subvolume));
       if (!ok) {
         said.push(`${r.subvolume}: left as it is now; the next run finishes or undoes it`);
         continue;
       }
       const moves = plan.steps.filter((s): s is Extract<Step, { action: 'rename' }> => s.action === 'rename' && s.from.startsWith(`${r.subvolume}/`) && s.to.startsWith(`${r.newState}/`) && done(s));
-      for (const m of moves.reverse()) ok = attempt(`move the nested subvolume ${m.to} back to ${m.from}`, () => renameSync(abs(m.to), abs(m.from))) && ok;
+      for (const m of moves.reverse()) ok = attempt(`move the nested subvolume ${m.to} back to ${m.from}`, () => renameBelow(top, m.to, m.from)) && ok;
       if (!ok) {
         said.push(`${r.subvolume} is back; ${r.newState} is kept (it holds a nested subvolume that could not be moved back; the next run moves it)`);
         continue;

@@ -1,0 +1,126 @@
+// Adversarial, real btrfs, Node and Bun (a review of the online state rollback, 2026-12-01): an unprivileged user who
+// owns a directory inside the subvolume being rolled back renames a directory on the way of a path root is about to
+// use, or swaps a symlink in for it. Each replays the user's move at the exact moment through a wrapper of the program
+// the tool runs just before (the `btrfs` snapshot, `umount`, `mount`); each failed before its fix:
+// - the nested subvolume moved over by its path: root's archive was moved into the user's directory;
+// - `umount -- MOUNTPOINT` by name: an unrelated tmpfs was unmounted (its contents gone);
+// - `mount --bind SRC MOUNTPOINT` by name: the user's directory was mounted over a directory of root's.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sh } from '../helpers/btrfs-image.js';
+import { commit, OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
+import { userArea } from '../helpers/attack.js';
+import { asNobody, showRun } from '../helpers/ops.js';
+import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
+import { mountPg, PG, readText, runState, STATE_CONFIG } from '../helpers/state-case.js';
+
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
+
+const NOW = '2026-11-26T11:00:00Z';
+const SETPRIV = 'setpriv --reuid=65534 --regid=65534 --clear-groups';
+const mountPoints = () => readText('/proc/self/mountinfo').split('\n').map((l) => l.split(' ')[4]);
+
+/** A program in `dir` named `name` that runs `before` once (the first call only), then the real program. */
+function wrapper(dir: string, name: string, real: string, before: string, when = 'true'): void {
+  const flag = join(dir, `${name}.done`);
+  writeFileSync(join(dir, name), ['#!/bin/sh', `if ${when} && [ ! -e '${flag}' ]; then : > '${flag}'; ${before}; fi`, `exec ${real} "$@"`].join('\n'), { mode: 0o755 });
+}
+
+/** PG with a directory `u` the user owns (sticky, world-writable, as /tmp), snapshotted hourly after `prepare` ran. */
+function seedUserState(c: BootCase, prepare: (u: string) => void): string {
+  c.createSubvolume(PG, { data: 'v1\n' });
+  userArea(c, `${PG}/u`);
+  const u = c.abs(`${PG}/u`);
+  prepare(u);
+  const r = runState(c, ['snapshot', '--class', 'hourly', PG, '--now', '2026-11-26T10:00:00Z']);
+  expect(r.code, showRun(r, 'snapshot')).toBe(0);
+  c.write(`${PG}/data`, 'v2\n');
+  commit(c);
+  return u;
+}
+
+describe.each(RUNTIMES)('attack: the online state rollback against a user inside the subvolume, under $name', (runtime) => {
+  it('a directory on the way of a nested subvolume swapped for a symlink to the archives after the snapshot: root\'s archive stays where it is (before: moved into the user\'s directory)', () => {
+    const c = useBootCase(runtime);
+    const archive = '20261120T000000Z';
+    c.createSubvolume(`${OLD_ROOTS}/${archive}`, { marker: 'root archive\n' });
+    const u = seedUserState(c, (dir) => expect(asNobody(['mkdir', join(dir, 'x')]).code).toBe(0));
+    // The user's own subvolume, named as root's archive, in x (after the snapshot: the new state has x without it).
+    const made = asNobody(['btrfs', 'subvolume', 'create', join(u, 'x', archive)]);
+    expect(made.code, made.stderr).toBe(0);
+    commit(c);
+    const bin = join(c.image.dir, 'wrap-btrfs');
+    mkdirSync(bin);
+    // The wrapper runs the snapshot itself, then the user's move, once; any other call goes straight to btrfs.
+    writeFileSync(
+      join(bin, 'btrfs'),
+      [
+        '#!/bin/sh',
+        'if [ "$1 $2" = "subvolume snapshot" ]; then',
+        '  btrfs "$@"; rc=$?',
+        `  ${SETPRIV} sh -c "mv '${u}/x' '${u}/x.away' && ln -s '${c.abs(OLD_ROOTS)}' '${u}/x'"`,
+        '  exit $rc',
+        'fi',
+        'exec btrfs "$@"',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW], { PANTHEROS_BTRFS: join(bin, 'btrfs') });
+    expect(c.kind(`${OLD_ROOTS}/${archive}`), showRun(r, 'state-rollback')).toBe('subvolume');
+    expect(c.read(`${OLD_ROOTS}/${archive}/marker`)).toBe('root archive\n');
+    expect(r.code, showRun(r, 'state-rollback')).not.toBe(0);
+    // Put back as it was: the old state in place.
+    expect(c.read(`${PG}/data`)).toBe('v2\n');
+  }, 120_000);
+
+  it('a directory on the way of a bind mount point renamed away and a symlink to a tmpfs put in its place as umount starts: the tmpfs stays mounted (before: unmounted)', () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, () => {});
+    const mp = mountPg(c);
+    const mu = join(mp, 'u');
+    for (const d of ['src', 'a', 'a/mp']) expect(asNobody(['mkdir', join(mu, d)]).code).toBe(0);
+    sh('mount', ['--bind', join(mu, 'src'), join(mu, 'a/mp')]);
+    const victim = join(c.image.dir, 'victim');
+    mkdirSync(join(victim, 'mp'), { recursive: true });
+    sh('mount', ['-t', 'tmpfs', 'precious', join(victim, 'mp')]);
+    writeFileSync(join(victim, 'mp/file'), 'only in memory\n');
+    try {
+      const bin = join(c.image.dir, 'wrap-umount');
+      mkdirSync(bin);
+      wrapper(bin, 'umount', '/usr/bin/umount', `${SETPRIV} sh -c "mv '${mu}/a' '${mu}/a.away' && ln -s '${victim}' '${mu}/a'"`);
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW], { PATH: `${bin}:${process.env.PATH}` });
+      expect(existsSync(join(bin, 'umount.done')), showRun(r, 'state-rollback')).toBe(true);
+      expect(mountPoints(), showRun(r, 'state-rollback')).toContain(join(victim, 'mp'));
+      expect(readFileSync(join(victim, 'mp/file'), 'utf8')).toBe('only in memory\n');
+    } finally {
+      for (const p of [join(victim, 'mp'), join(mu, 'a.away/mp'), join(mu, 'a/mp'), mp]) spawnSync('umount', ['-l', p]);
+    }
+  }, 120_000);
+
+  it('a bind mount point swapped for a symlink to a directory of root\'s as mount starts: nothing is mounted over it (before: the user\'s directory was)', () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, (u) => {
+      for (const d of ['src', 'm']) expect(asNobody(['mkdir', join(u, d)]).code).toBe(0);
+      expect(asNobody(['sh', '-c', `echo attacker > '${u}/src/passwd'`]).code).toBe(0);
+    });
+    const mp = mountPg(c);
+    const mu = join(mp, 'u');
+    sh('mount', ['--bind', join(mu, 'src'), join(mu, 'm')]);
+    const victim = join(c.image.dir, 'etc');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'passwd'), 'root:x:0:0\n');
+    try {
+      const bin = join(c.image.dir, 'wrap-mount');
+      mkdirSync(bin);
+      wrapper(bin, 'mount', '/usr/bin/mount', `${SETPRIV} sh -c "mv '${mu}/m' '${mu}/m.away' && ln -s '${victim}' '${mu}/m'"`, 'case " $* " in *" --bind "*) true;; *) false;; esac');
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW], { PATH: `${bin}:${process.env.PATH}` });
+      expect(existsSync(join(bin, 'mount.done')), showRun(r, 'state-rollback')).toBe(true);
+      expect(mountPoints(), showRun(r, 'state-rollback')).not.toContain(victim);
+      expect(readFileSync(join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0\n');
+    } finally {
+      for (const p of [victim, join(mu, 'm'), join(mu, 'm.away'), mp]) spawnSync('umount', ['-l', p]);
+    }
+  }, 120_000);
+});
