@@ -33,7 +33,7 @@ run is refused there).
   --json            print the JSON report on stdout
 
 Kernel command line: pantheros.rollback=<target> (or rd.pantheros.rollback=; the last one wins)
-  blank (default)            a fresh root from the blank
+  blank (default; also a bare pantheros.rollback, 1, yes, on, true)  a fresh root from the blank
   keep | 0 | no | off | false  change nothing this boot
   previous                   a writable copy of the root of the previous boot
   <archive name>             a writable copy of that archive, e.g. 20261126T063251Z
@@ -47,7 +47,8 @@ rollback that was interrupted.
 
 Exit: 0 a bootable root is in place and committed (also when a target was refused and it fell back),
       1 a step failed (the report says what is in place now; the next run recovers),
-      2 usage or config error, 3 a precondition failed (nothing was changed), 4 internal error.`;
+      2 usage or config error, 3 a precondition failed (nothing was changed), 4 internal error,
+      77 not run as root.`;
 
 /** In stage 1 a bad command line or config still leaves a report (result failed), so status and metrics show the boot did not roll back. */
 function reportStage1Failure(error: unknown, args: { json: boolean; report: string | undefined }): number {
@@ -107,7 +108,9 @@ export const bootCommand: Command = {
         ? `${report.result}: ${report.error}`
         : report.result === 'kept'
           ? 'kept: the root is unchanged this boot'
-          : `${report.result}: archived ${report.archived?.name ?? '(nothing)'}; new root from ${report.created?.from ?? '-'}; deleted ${report.deleted.length} archive(s); ${report.durationMs} ms`;
+          : report.result === 'dry-run'
+            ? `dry-run: would archive ${report.archived?.name ?? '(nothing)'}; new root from ${report.created?.from ?? '-'}; would delete ${report.deleted.length} archive(s); ${report.durationMs} ms`
+            : `${report.result}: archived ${report.archived?.name ?? '(nothing)'}; new root from ${report.created?.from ?? '-'}; deleted ${report.deleted.length} archive(s); ${report.durationMs} ms`;
     if (report.error !== null) log.error(summary);
     else log.info(summary);
     log.close();

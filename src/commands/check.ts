@@ -16,7 +16,7 @@ import { lintMountOptions, parseMountOptionsFlag, type MountOptions } from '../c
 import { locateTopLevel } from '../list/location.js';
 
 const USAGE = `Usage: pantheros-rollback check [--mount-options MOUNTPOINT=OPT,OPT ... | --fstab FILE]
-                                [--device DEV | --top-level DIR] [--config FILE] [--json]
+                                [--now ISO-8601] [--device DEV | --top-level DIR] [--config FILE] [--json]
 
 Validates the config (a bad key is a usage error naming it, exit 2) and the layout at the top level:
 the findings are what the next boot's plan, a prune and a snapshot of each configured subvolume say

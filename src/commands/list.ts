@@ -45,7 +45,7 @@ Also says where the top level is and how to mount it: archives live at the btrfs
   --now ISO-8601    the clock for ages and verdicts (default: the system clock)
   --json            machine-readable output
 
-Exit: 0 listed, 2 usage or config error, 3 the top level cannot be mounted.`;
+Exit: 0 listed, 2 usage or config error, 3 the top level cannot be mounted, 77 not run as root.`;
 
 export interface ListedItem {
   kind: 'archive' | 'snapshot';
@@ -104,7 +104,7 @@ export function formatListing(l: Listing): string {
   lines.push('');
   lines.push(`Snapshots in ${showName(l.topLevel.snapshotDir)} (${l.snapshots.length}); verdicts as prune decides:`);
   lines.push(l.snapshots.length ? describeItems(l.snapshots, true, l.quotas) : '  (none)');
-  if (l.archives.length) lines.push('AGE counts from the time in the name (when it was archived or snapshotted), as retention does');
+  if (l.archives.length) lines.push('AGE is the age retention counts: from the time in the name (when it was archived or snapshotted), or from the btrfs creation time when the name is earlier (a clock that was behind)');
   if (!l.quotas) lines.push('EXCL: sizes need btrfs quotas (btrfs quota enable <top level>); they are off');
   if (l.nextBoot) lines.push(`Next boot: pantheros.rollback=${showName(l.nextBoot)} was requested (pantheros-rollback next-boot)`);
   if (l.nextBootPlan) lines.push(`Next boot: ${oneLine(l.nextBootPlan.effect)}`);
@@ -150,6 +150,8 @@ export const listCommand: Command = {
         const named = kind === 'archive' ? parseArchiveName(name)?.time : parseSnapshotName(name.slice(name.indexOf('/') + 1))?.time;
         const created = readCreationTime(join(top.path, path));
         const base = named ?? created;
+        // An archive's age is the one its verdict counted (the planner's: from its creation time when its name is earlier).
+        const counted = kind === 'archive' && !refused ? boot!.plan.verdicts.find((x) => x.name === name)?.ageDays : undefined;
         return {
           kind,
           name,
@@ -158,7 +160,7 @@ export const listCommand: Command = {
           id: record?.id ?? null,
           created: created?.toISOString() ?? null,
           named: named?.toISOString() ?? null,
-          ageSeconds: base ? Math.floor((now.getTime() - base.getTime()) / 1000) : null,
+          ageSeconds: counted !== undefined ? Math.floor(counted * 86_400) : base ? Math.floor((now.getTime() - base.getTime()) / 1000) : null,
           readOnly: record ? record.readOnly : null,
           sizeBytes: record ? (quotas.sizes.get(record.id) ?? null) : null,
           verdict,

@@ -26,7 +26,8 @@ const USAGE = `Usage: pantheros-rollback next-boot [TARGET | --cancel] [--now IS
 Asks the initrd to make the next boot's root from TARGET, once (like grub-reboot), by writing the
 request file <top level>/<oldRoots>/${NEXT_BOOT_FILE} (atomically and durably). The boot removes the
 request once the new root is in place, in its final commit, so a boot loop cannot repeat it and a power
-cut cannot lose it before the boot it asked for; pantheros.rollback= on the kernel command line wins over it.
+cut cannot lose it before the boot it asked for; pantheros.rollback= on the kernel command line wins over it
+(that boot uses the request up, and says so in a warning).
 
   next-boot TARGET    request TARGET for the next boot (replaces an earlier request)
   next-boot --cancel  withdraw the pending request
@@ -47,7 +48,8 @@ The archive or snapshot itself is never changed: the new root is a snapshot of i
   --now ISO-8601    the clock the next boot's plan is made with (default: the system clock)
   --json            machine-readable output
 
-Exit: 0 done (or shown), 2 usage (a target the boot would refuse), 3 the top level cannot be mounted.`;
+Exit: 0 done (or shown), 2 usage (a target the boot would refuse), 3 the top level cannot be mounted,
+      77 not run as root.`;
 
 function cmdlineNote(): string | null {
   const param = rollbackParameter(readCmdlineText());

@@ -14,12 +14,12 @@ import { planPrune, pruneCheckFacts, pruneScope, type PrunePlan } from '../snaps
 import { formatSteps, stepsJson } from '../cli/plan-text.js';
 import { parseClassFlag } from './snapshot.js';
 
-const USAGE = `Usage: pantheros-rollback prune [--dry-run] [--class hourly|daily|weekly|monthly]
+const USAGE = `Usage: pantheros-rollback prune [--dry-run] [--class hourly|daily|weekly|monthly|activation]
                                 [--device DEV | --top-level DIR] [--config FILE] [--json]
 
 Deletes timed snapshots (made by "pantheros-rollback snapshot") beyond the newest N of each class,
 per snapshotted subvolume; N comes from the config key
-  "snapshotRetention": {"hourly": 24, "daily": 7, "weekly": 4, "monthly": 6}
+  "snapshotRetention": {"hourly": 24, "daily": 7, "weekly": 4, "monthly": 6, "activation": 10}
 These are counts, not wall-clock windows: a machine that was off keeps its history. The newest
 snapshot of a class is never deleted, even when N is 0. Order: btrfs creation generation, then name.
 Prints a reason for every snapshot kept and deleted.
@@ -40,7 +40,7 @@ and one "btrfs subvolume delete --commit-after" deletes.
                    ignored, deleted, failed, dropped, steps, warnings}
 
 Exit: 0 ok, 1 a delete failed (the snapshot stays; run prune again), 2 usage (e.g. unknown class),
-      3 precondition failed.`;
+      3 precondition failed, 77 not run as root.`;
 
 function formatPrune(plan: PrunePlan, dropped: { path: string; why: string }[], dryRun: boolean, deleted: Set<string>, status: (n: number) => StepStatus): string {
   const lines: string[] = [];

@@ -12,8 +12,8 @@ import { observeSnapshots } from '../snapshots/observe.js';
 import { planSnapshot, snapshotCheckFacts, snapshotScope } from '../snapshots/plan-snapshot.js';
 import { formatSteps, stepsJson } from '../cli/plan-text.js';
 
-const USAGE = `Usage: pantheros-rollback snapshot --class hourly|daily|weekly|monthly [SUBVOLUME ...]
-                                   [--now ISO-8601] [--device DEV | --top-level DIR] [--config FILE] [--json]
+const USAGE = `Usage: pantheros-rollback snapshot --class hourly|daily|weekly|monthly|activation [SUBVOLUME ...]
+                                   [--dry-run] [--now ISO-8601] [--device DEV | --top-level DIR] [--config FILE] [--json]
 
 Takes a read-only snapshot (btrfs subvolume snapshot -r) of each SUBVOLUME (default: the config's
 snapshotSubvolumes, ["@persistent"]) as <snapshots>/<class>/<name>, creating the class directory if
@@ -23,7 +23,8 @@ subvolume part every character outside A-Z a-z 0-9 _ @ : + - . (and a leading .)
 two hex digits of its UTF-8 bytes: @home/alice → @home~2falice.20261126T063251Z. Such a name is also a
 valid boot target: pantheros.rollback=<class>/<name>.
 
-  --class C        hourly, daily, weekly or monthly (required); prune keeps the newest N of each
+  --class C        hourly, daily, weekly, monthly or activation (required; the NixOS module takes an
+                   activation snapshot before each activation); prune keeps the newest N of each
   SUBVOLUME        path relative to the top level, e.g. @persistent or @home/alice
   --now ISO-8601   the time to name the snapshot by (default: the system clock)
   --device DEV     mount the btrfs top level of DEV privately for this run
@@ -33,7 +34,7 @@ valid boot target: pantheros.rollback=<class>/<name>.
   --json           print {version, dryRun, class, now, created:[{subvolume, name, path}], steps}
 
 Exit: 0 all taken, 1 some taken and then one failed, 2 usage (e.g. unknown class),
-      3 precondition failed (e.g. a subvolume does not exist; nothing was taken).`;
+      3 precondition failed (e.g. a subvolume does not exist; nothing was taken), 77 not run as root.`;
 
 /** --class as a snapshot class; a usage error names the valid ones. */
 export function parseClassFlag(value: string | undefined, command: string, required: boolean): SnapshotClass | undefined {

@@ -25,13 +25,21 @@ a failed one too; the top level is mounted read-only and privately just to read 
   --device DEV      the btrfs device, for the kept copy (default: "device" in the config)
   --top-level DIR   an already-mounted top level, for the kept copy
   --config FILE     JSON config (default /etc/pantheros/rollback.json)
-  --json            print {source, headline, report} as JSON
+  --json            print {version, source, headline, report} as JSON
 
 Exit: 0 the last boot succeeded (ok, kept, fell back to a fresh root, or a dry run),
       1 the last boot's rollback failed or was refused, 2 usage, 3 no report found.`;
 
 /** The first line: the result, plainly. */
 export function headline(r: BootReport): string {
+  const s = r.state;
+  const why = s ? (s.error ?? (s.refused.map((x) => `${x.spec}: ${x.reason}`).join('; ') || '?')) : '';
+  const state = s && (s.result === 'refused' || s.result === 'failed') ? `; state rollback ${s.result.toUpperCase()}: ${why}` : '';
+  return `${rootHeadline(r)}${state}`;
+}
+
+/** The headline's part about the root. */
+function rootHeadline(r: BootReport): string {
   const t = r.target;
   const from = r.created?.from ?? '-';
   switch (r.result) {
@@ -65,7 +73,7 @@ export function formatStatus(r: BootReport, source: string): string {
   lines.push(`  warnings: ${r.warnings.length ? '' : 'none'}`.trimEnd());
   for (const w of r.warnings) lines.push(`    ${w}`);
   if (r.result === 'failed' || r.result === 'refused') {
-    lines.push('  steps:');
+    lines.push(`  steps: ${r.steps.length ? '' : 'none (nothing was run)'}`.trimEnd());
     for (const s of r.steps) lines.push(`    ${s.n}. ${s.action} ${s.detail} [${s.status}]`);
   }
   // State rollback (issue 14): what was rolled back, from which snapshot, where the old state was archived.

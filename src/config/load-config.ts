@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { UsageError } from '../errors.js';
+import { nearest } from '../cli/nearest.js';
 import { configSchema } from './schema.js';
 
 // `activation`: the snapshots the NixOS module takes of every persistent subvolume before each activation (state
@@ -52,6 +53,8 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
   if (!result.success) {
     const messages = result.issues.map((issue) => {
       const key = v.getDotPath(issue) ?? '(top level)';
+      // A key the schema does not know (strictObject): valibot says "Invalid key: Expected never but received …".
+      if (issue.kind === 'schema' && issue.expected === 'never') return `${source}: unknown key "${key}"${knownKeysNear(key)}`;
       return `${source}: key "${key}": ${issue.message}`;
     });
     throw new UsageError(messages.join('; '));
@@ -69,6 +72,18 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
   };
   checkDistinct(config, source);
   return config;
+}
+
+/** The keys the config knows at the level of the dot path `key`, for an unknown one: "(did you mean …?)" or the list. */
+function knownKeysNear(key: string): string {
+  const parts = key.split('.');
+  const name = parts.pop()!;
+  let level: unknown = DEFAULTS;
+  for (const p of parts) level = level !== null && typeof level === 'object' && !Array.isArray(level) ? (level as Record<string, unknown>)[p] : undefined;
+  const known = parts.length === 0 ? Object.keys(DEFAULTS) : level !== null && typeof level === 'object' && !Array.isArray(level) ? Object.keys(level) : [];
+  if (!known.length) return '';
+  const guess = nearest(name, known);
+  return guess ? ` (did you mean "${guess}"?)` : ` (known here: ${known.join(', ')})`;
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]-?: Exclude<T[K], undefined> } {
@@ -99,7 +114,8 @@ export function loadConfig(path: string | undefined): Config {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (path === undefined && code === 'ENOENT') return validateConfig({});
-    throw new UsageError(`cannot read config ${file}: ${code ?? String(error)}`, { cause: error });
+    // The cause's own text says the rest ("ENOENT: no such file or directory, open …"): describeError appends it.
+    throw new UsageError(`cannot read config ${file}`, { cause: error });
   }
   let raw: unknown;
   try {

@@ -75,17 +75,24 @@ export function stateAtBoot(top: string, config: Config, cmdline: string, option
     for (const n of plan.notices) if (n.severity !== 'info') options.log.warn(`state: ${formatNotice(n)}`);
     if (options.dryRun) return stateReport(plan, undefined, true, 'dry-run', null, ms());
     const blockers = [...options.blockers, ...plan.blockers];
-    if (blockers.length) return stateReport(plan, undefined, false, 'refused', `not carried out: ${blockers.join('; ')}`, ms());
+    if (blockers.length) {
+      // Said in the journal too, not only in the report: the root's part of the boot may well be OK.
+      options.log.warn(`state: the state rollback was not carried out: ${blockers.join('; ')}`);
+      return stateReport(plan, undefined, false, 'refused', `not carried out: ${blockers.join('; ')}`, ms());
+    }
     let execution: Execution | undefined;
     try {
       execution = executeStatePlan(plan, made.observed, top, options.log, parseFailpoint(process.env.PANTHEROS_STATE_FAILPOINT));
     } catch (error) {
       if (error instanceof StepError) execution = error.execution as Execution;
-      return stateReport(plan, execution, false, 'failed', `${describeError(error)}${error instanceof StepError ? `; ${error.state}` : ''}`, ms());
+      const why = `${describeError(error)}${error instanceof StepError ? `; ${error.state}` : ''}`;
+      options.log.error(`state: the state rollback failed: ${why}`);
+      return stateReport(plan, execution, false, 'failed', why, ms());
     }
     for (const r of plan.rollbacks) options.log.info(`state: rolled back ${r.subvolume} to ${r.from}; the state it had is archived as ${r.archive.path}`);
     return stateReport(plan, execution, false, plan.result, null, ms());
   } catch (error) {
+    options.log.error(`state: the state rollback failed: ${describeError(error)}`);
     return {
       requested: asked.raw,
       origin: asked.origin,

@@ -4,6 +4,7 @@
 // made before it are gone, nothing else tells its age. It is aged from when it was made, never from the name alone.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeRun, OLD_ROOTS, seedArchives, useBootCase } from '../helpers/boot-case.js';
+import { runBundle } from '../helpers/run-bundle.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 
 beforeAll(() => requirePrerequisites());
@@ -22,5 +23,11 @@ describe.each(RUNTIMES)('attack: clocks under $name', (runtime: Runtime) => {
     expect(r.report?.deleted.map((d) => d.path)).not.toContain(`${OLD_ROOTS}/20240101T000000Z`);
     expect(r.report?.kept.find((k) => k.name === '20240101T000000Z')?.reason).toMatch(/within keepDays .*counted from its creation time .*the clock was behind when it was archived/);
     expect(c.archives()).toContain('20240101T000000Z');
+    // list shows the age retention counts, from the creation time (before: about 1 000 days, from the name, beside a
+    // verdict that counted minutes).
+    const listed = runBundle(runtime, ['list', '--top-level', c.top, '--json', '--now', new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const item = (JSON.parse(listed.stdout).archives as { name: string; ageSeconds: number }[]).find((a) => a.name === '20240101T000000Z');
+    expect(item?.ageSeconds).toBeLessThan(86_400);
   });
 });

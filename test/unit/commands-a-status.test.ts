@@ -48,6 +48,17 @@ describe('status headline', () => {
     ['kept', { result: 'kept', archived: null, created: null }, /^Last boot: KEPT — /],
     ['failed', { result: 'failed', error: 'btrfs subvolume snapshot exited 1: No space left on device', exitCode: 1 }, /^Last boot: FAILED — btrfs subvolume snapshot exited 1: No space left/],
     ['refused', { result: 'refused', error: '@root is mounted at /sysroot (nothing was changed)', exitCode: 3 }, /^Last boot: REFUSED — the rollback did not run: @root is mounted/],
+    // The root's part OK, the state rollback not carried out: the headline says both (before: only "OK").
+    [
+      'ok, state refused',
+      { state: { requested: '/var/lib/pg=hourly', origin: 'cmdline', result: 'refused', rolledBack: [], refused: [], already: [], recovered: [], deleted: [], warnings: [], steps: [], durationMs: 1, error: 'not carried out: @persistent/var/lib/pg is mounted at /x' } },
+      /^Last boot: OK — new root from @root-blank; previous root archived as 20261126T063251Z; state rollback REFUSED: not carried out: @persistent\/var\/lib\/pg is mounted at \/x$/,
+    ],
+    [
+      'ok, state request refused by the plan',
+      { state: { requested: 'x=hourly', origin: 'next-boot', result: 'refused', rolledBack: [], refused: [{ spec: 'x=hourly', reason: 'no such subvolume' }], already: [], recovered: [], deleted: [], warnings: [], steps: [], durationMs: 1, error: null } },
+      /; state rollback REFUSED: x=hourly: no such subvolume$/,
+    ],
   ])('%s', (_, change, expected) => {
     expect(headline(report(change))).toMatch(expected);
   });

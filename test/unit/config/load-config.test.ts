@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, loadConfig, validateConfig } from '../../../src/config/load-config.js';
-import { UsageError } from '../../../src/errors.js';
+import { describeError, UsageError } from '../../../src/errors.js';
 
 describe('validateConfig', () => {
   it('fills every default from an empty object', () => {
@@ -17,8 +17,11 @@ describe('validateConfig', () => {
   });
 
   it.each<[unknown, RegExp]>([
-    [{ subvolume: {} }, /key "subvolume"/],
-    [{ subvolumes: { rooot: '@r' } }, /key "subvolumes.rooot"/],
+    // An unknown key is named as one, with the nearest known key (before: valibot's "Invalid key: Expected never but received …").
+    [{ subvolume: {} }, /^config: unknown key "subvolume" \(did you mean "subvolumes"\?\)$/],
+    [{ oldroots: {} }, /^config: unknown key "oldroots" \(did you mean "oldRoots"\?\)$/],
+    [{ subvolumes: { rooot: '@r' } }, /^config: unknown key "subvolumes.rooot" \(did you mean "root"\?\)$/],
+    [{ oldRoots: { zzzzzzzz: 1 } }, /^config: unknown key "oldRoots.zzzzzzzz" \(known here: keepDays, keepAtLeast, minFreePercent\)$/],
     [{ oldRoots: { keepDays: '30' } }, /key "oldRoots.keepDays"/],
     [{ oldRoots: { keepAtLeast: 0 } }, /key "oldRoots.keepAtLeast": must be at least 1/],
     [{ oldRoots: { keepAtLeast: 1.5 } }, /key "oldRoots.keepAtLeast": must be an integer/],
@@ -49,6 +52,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig(f)).toThrow(/bad.json is not valid JSON/);
   });
   it('refuses a missing file that was asked for', () => {
-    expect(() => loadConfig(join(dir, 'missing.json'))).toThrow(/cannot read config .*ENOENT/);
+    expect(() => loadConfig(join(dir, 'missing.json'))).toThrow(/cannot read config .*missing\.json$/);
+    // The code once, from the cause (before: "ENOENT: ENOENT: no such file…").
+    let said = '';
+    try {
+      loadConfig(join(dir, 'missing.json'));
+    } catch (error) {
+      said = describeError(error);
+    }
+    expect(said).toMatch(/^cannot read config .*missing\.json: ENOENT: no such file or directory/);
+    expect(said.match(/ENOENT/g)).toHaveLength(1);
   });
 });
