@@ -5,6 +5,7 @@ import { formatNotice, stepDetail } from '../engine/plan.js';
 import type { BootPlan, NestedRestore, TargetReport } from './plan.js';
 import type { Space } from './observe.js';
 import type { StateBootReport } from '../state/boot.js';
+import { oneLine, showName } from '../cli/show-text.js';
 
 export const DEFAULT_REPORT = '/run/pantheros-rollback/report.json';
 /** 3 since the report carries `state` (the state rollback, issue 14); `status` reads 1, 2 and 3. */
@@ -128,14 +129,14 @@ export function formatPlan(report: BootReport): string {
   const lines: string[] = [];
   const t = report.target;
   lines.push(`target: ${t ? `${t.kind}${t.source ? ` (${t.source})` : ''}${t.refused ? ` — requested "${t.requested}" refused: ${t.refused}` : ''}` : '-'}`);
-  for (const b of report.blockers) lines.push(`note: ${b}`);
-  for (const s of report.steps) lines.push(`  ${s.n}. ${s.action} ${s.detail} [${s.status}]\n       because ${s.reason}`);
+  for (const b of report.blockers) lines.push(`note: ${oneLine(b)}`);
+  for (const s of report.steps) lines.push(`  ${s.n}. ${s.action} ${oneLine(s.detail)} [${s.status}]\n       because ${oneLine(s.reason)}`);
   if (!report.steps.length) lines.push('  (no steps)');
   if (report.kept.length || report.deleted.length) lines.push('archives:');
   for (const d of report.deleted) lines.push(`  delete ${d.path}: ${d.reason}${d.subvolumes.length > 1 ? ` (${d.subvolumes.length} subvolumes)` : ''}`);
-  for (const k of report.kept) lines.push(`  keep   ${k.name}: ${k.reason}`);
+  for (const k of report.kept) lines.push(`  keep   ${k.name}: ${oneLine(k.reason)}`);
   if (report.space) lines.push(`space: ${report.space.freePercent.toFixed(1)} % free (floor oldRoots.minFreePercent ${report.space.minFreePercent} %)`);
-  for (const w of report.warnings) lines.push(`warning: ${w}`);
+  for (const w of report.warnings) lines.push(`warning: ${oneLine(w)}`);
   if (report.state) lines.push(...formatStatePart(report.state));
   return lines.join('\n');
 }
@@ -143,11 +144,11 @@ export function formatPlan(report: BootReport): string {
 /** The state rollback part of a boot report as text (boot --dry-run, status). */
 export function formatStatePart(s: StateBootReport, steps = true): string[] {
   const lines = [`state rollback: ${s.result}${s.requested !== null ? ` — requested ${JSON.stringify(s.requested)} (from ${s.origin})` : ''}`];
-  for (const r of s.rolledBack) lines.push(`  ${s.result === 'dry-run' ? 'would roll back' : 'rolled back'} ${r.subvolume} to ${r.from}; the state it had is archived as ${r.archived.path}${r.nested.length ? `; nested moved over: ${r.nested.join(', ')}` : ''}`);
-  for (const r of s.refused) lines.push(`  refused ${JSON.stringify(r.spec)}: ${r.reason}`);
-  for (const r of s.recovered) lines.push(`  recovered: ${r}`);
-  if (steps) for (const x of s.steps) lines.push(`  ${x.n}. ${x.action} ${x.detail} [${x.status}]\n       because ${x.reason}`);
-  for (const w of s.warnings) lines.push(`  warning: ${w}`);
-  if (s.error) lines.push(`  error: ${s.error}`);
+  for (const r of s.rolledBack) lines.push(`  ${s.result === 'dry-run' ? 'would roll back' : 'rolled back'} ${r.subvolume} to ${r.from}; the state it had is archived as ${r.archived.path}${r.nested.length ? `; nested moved over: ${r.nested.map(showName).join(', ')}` : ''}`);
+  for (const r of s.refused) lines.push(`  refused ${JSON.stringify(r.spec)}: ${oneLine(r.reason)}`);
+  for (const r of s.recovered) lines.push(`  recovered: ${oneLine(r)}`);
+  if (steps) for (const x of s.steps) lines.push(`  ${x.n}. ${x.action} ${oneLine(x.detail)} [${x.status}]\n       because ${oneLine(x.reason)}`);
+  for (const w of s.warnings) lines.push(`  warning: ${oneLine(w)}`);
+  if (s.error) lines.push(`  error: ${oneLine(s.error)}`);
   return lines;
 }

@@ -19,6 +19,7 @@ import { readStateRequestFile, STATE_REQUEST_FILE } from '../state/request.js';
 import { runOnline, type OnlineResult } from '../state/online.js';
 import type { StatePlan } from '../state/plan.js';
 import { makeStatePlan } from '../state/run.js';
+import { oneLine, showName } from '../cli/show-text.js';
 
 const USAGE = `Usage: pantheros-rollback state-rollback SPEC... [--dry-run] [--next-boot] [--now ISO-8601]
                                          [--device DEV | --top-level DIR] [--config FILE] [--json]
@@ -63,10 +64,10 @@ function rollbackLines(plan: StatePlan, verb: string): string[] {
   for (const r of plan.rollbacks) {
     lines.push(`${verb} ${r.subvolume} to ${r.from}`);
     lines.push(`  the state it had is archived as ${r.archive.path}`);
-    if (r.nested.length) lines.push(`  nested subvolumes moved over unchanged: ${r.nested.join(', ')}`);
+    if (r.nested.length) lines.push(`  nested subvolumes moved over unchanged: ${r.nested.map(showName).join(', ')}`);
   }
   for (const a of plan.already) lines.push(`already rolled back: ${a.subvolume} was made from ${a.from}`);
-  for (const r of plan.recovered) lines.push(`recovered: ${r}`);
+  for (const r of plan.recovered) lines.push(`recovered: ${oneLine(r)}`);
   return lines;
 }
 

@@ -9,6 +9,7 @@ import { EXIT, PreconditionError, UsageError } from '../errors.js';
 import { LAST_REPORT_FILE } from '../boot/observe.js';
 import { DEFAULT_REPORT, formatStatePart, type BootReport } from '../boot/report.js';
 import { formatUtc } from '../list/format.js';
+import { oneLine } from '../cli/show-text.js';
 
 const USAGE = `Usage: pantheros-rollback status [--report FILE] [--device DEV | --top-level DIR] [--config FILE] [--json]
 
@@ -68,13 +69,13 @@ export function formatStatus(r: BootReport, source: string): string {
   lines.push(`  deleted: ${r.deleted.length ? '' : 'nothing'}`.trimEnd());
   for (const d of r.deleted) lines.push(`    ${d.path}: ${d.reason}${d.subvolumes.length > 1 ? ` (${d.subvolumes.length} subvolumes)` : ''}`);
   lines.push(`  kept: ${r.kept.length ? '' : 'nothing'}`.trimEnd());
-  for (const k of r.kept) lines.push(`    ${k.name}: ${k.reason}`);
-  for (const x of r.recovered) lines.push(`  recovered: ${x}`);
+  for (const k of r.kept) lines.push(`    ${k.name}: ${oneLine(k.reason)}`);
+  for (const x of r.recovered) lines.push(`  recovered: ${oneLine(x)}`);
   lines.push(`  warnings: ${r.warnings.length ? '' : 'none'}`.trimEnd());
-  for (const w of r.warnings) lines.push(`    ${w}`);
+  for (const w of r.warnings) lines.push(`    ${oneLine(w)}`);
   if (r.result === 'failed' || r.result === 'refused') {
     lines.push(`  steps: ${r.steps.length ? '' : 'none (nothing was run)'}`.trimEnd());
-    for (const s of r.steps) lines.push(`    ${s.n}. ${s.action} ${s.detail} [${s.status}]`);
+    for (const s of r.steps) lines.push(`    ${s.n}. ${s.action} ${oneLine(s.detail)} [${s.status}]`);
   }
   // State rollback (issue 14): what was rolled back, from which snapshot, where the old state was archived.
   if (r.state) lines.push(...formatStatePart(r.state, r.state.result === 'failed').map((l) => `  ${l}`));

@@ -3,6 +3,7 @@
 // directory the descriptor holds (wherever it has been renamed to since), then NAME inside it. With O_NOFOLLOW a
 // final symlink fails with ELOOP; with O_DIRECTORY anything but a directory fails with ENOTDIR.
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, type Stats } from 'node:fs';
+import { showName } from '../cli/show-text.js';
 
 const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -26,7 +27,7 @@ export class PathWalkError extends Error {
   ) {
     super(
       problem === 'symlink'
-        ? `${component} is a symlink (→ ${target ?? '?'}); refusing to follow it`
+        ? `${component} is a symlink (→ ${target === undefined ? '?' : showName(target)}); refusing to follow it`
         : problem === 'missing'
           ? `${component} does not exist`
           : problem === 'not-a-directory'

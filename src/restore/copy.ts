@@ -5,6 +5,7 @@ import { basename, dirname } from 'node:path';
 import { UsageError } from '../errors.js';
 import { fdPath, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
 import { kindOfStat, type SourceKind } from './source.js';
+import { showName } from '../cli/show-text.js';
 
 /** The child's file descriptors: the source's directory and the staging directory (see runTracked). */
 export const SOURCE_FD = 3;
@@ -63,7 +64,7 @@ export function openDestination(dest: string): OpenedDestination {
       } catch {
         real = '';
       }
-      throw new UsageError(`restore: ${error.component} is a symlink (→ ${error.target ?? '?'}); refusing to follow it on the way to ${dest} — give the real path with --to${real}`, { cause: error });
+      throw new UsageError(`restore: ${error.component} is a symlink (→ ${error.target === undefined ? '?' : showName(error.target)}); refusing to follow it on the way to ${dest} — give the real path with --to${real}`, { cause: error });
     }
     if (error instanceof PathWalkError && (error.problem === 'missing' || error.problem === 'not-a-directory')) {
       throw new UsageError(`restore: ${dirPath} does not exist (or is not a directory); restore a parent directory instead, or create it first`, { cause: error });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { kindOfStats } from '../fs/entry-kind.js';
 import { fdPath, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
+import { showName } from '../cli/show-text.js';
 
 export type SourceKind = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -93,7 +94,7 @@ function sourceError(error: unknown, shown: string, label: string, depth: number
   if (!(error instanceof PathWalkError)) return new UsageError(`restore: cannot look at ${shown} in ${label}: ${String(error)}`, { cause: error });
   switch (error.problem) {
     case 'symlink':
-      return new UsageError(`restore: ${shown} in ${label} is a symlink (→ ${error.target ?? '?'}); refusing to follow it — name the path it stands for directly`);
+      return new UsageError(`restore: ${shown} in ${label} is a symlink (→ ${error.target === undefined ? '?' : showName(error.target)}); refusing to follow it — name the path it stands for directly`);
     case 'missing':
       return new UsageError(`restore: ${shown} does not exist in ${label}${depth > 0 ? '' : ' (paths on other subvolumes, such as /nix or persisted paths, are not in an archived root)'}`);
     case 'not-a-directory':

@@ -2,6 +2,7 @@
 // (/proc/PID/maps), working directory and root, compared by device number. Every btrfs subvolume has a device number
 // of its own (its anonymous st_dev), so a file belongs to a subvolume exactly when its st_dev is the subvolume's.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { oneLine } from '../cli/show-text.js';
 
 export interface Holder {
   pid: number;
@@ -96,7 +97,8 @@ export function findHolders(devs: ReadonlySet<number>, options: { proc?: string;
 
 /** Holders as lines for a message: `pid 123 (postgres): fd 5 → /var/lib/postgresql/x`, at most `max`. */
 export function describeHolders(holders: readonly Holder[], max = 10): string {
-  const lines = holders.slice(0, max).map((h) => `pid ${h.pid} (${h.command}): ${h.what}`);
+  // A process name and a path are anyone's to choose: each holder stays one line of text.
+  const lines = holders.slice(0, max).map((h) => oneLine(`pid ${h.pid} (${h.command}): ${h.what}`));
   if (holders.length > max) lines.push(`… and ${holders.length - max} more`);
   return lines.join('; ');
 }

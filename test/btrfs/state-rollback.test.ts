@@ -156,6 +156,11 @@ describe.each(RUNTIMES)('state rollback online under $name', (runtime) => {
     expect(made.code, made.stderr).toBe(0);
     sh('btrfs', ['filesystem', 'sync', c.top]);
     const before = ids(c);
+    // The text of the plan: the name stays on its line, escaped (before: its newline started a line of its own, "ID 999 …").
+    const dry = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW, '--dry-run']);
+    expect(dry.code, showRun(dry, 'hostile, dry run')).toBe(0);
+    expect(dry.stdout).toContain('"-x\\nID 999 gen 1 top level 5 path @root"');
+    expect(dry.stdout.split('\n').filter((l) => l.startsWith('ID 999'))).toEqual([]);
     const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW, '--json']);
     expect(r.code, showRun(r, 'hostile')).toBe(0);
     expect(JSON.parse(r.stdout).rollbacks[0].nested.sort()).toEqual([hostile, 'nested'].sort());
