@@ -134,7 +134,7 @@ async function runDiff(ctx: Context, archive: string | undefined, prefixes: stri
   return {
     source,
     blank,
-    method,
+    method: found.method,
     prefixes,
     persisted,
     unmountedPersistentPaths: where.unmounted,
@@ -149,6 +149,8 @@ interface Found {
   entries: DiffEntry[];
   persistedSkipped: number;
   unparsedLines: number;
+  /** The method that produced the entries (send falls back to walk when its dump cannot be trusted). */
+  method: DiffMethod;
 }
 
 /** Progress on stderr, only on a terminal and only once a walk has run this long (ms): small trees print nothing. */
@@ -189,7 +191,7 @@ async function walkDifference(ctx: Context, source: DiffReport['source'], prefix
   } finally {
     if (shown) writeErr('\r\x1b[K');
   }
-  return { entries: r!.entries, persistedSkipped: r!.persistedSkipped, unparsedLines: 0 };
+  return { entries: r!.entries, persistedSkipped: r!.persistedSkipped, unparsedLines: 0, method: 'walk' };
 }
 
 // The send method: a temporary read-only snapshot and btrfs send --no-data | btrfs receive --dump.
@@ -224,6 +226,11 @@ async function sendDifference(ctx: Context, source: DiffReport['source'], prefix
     const problem = snapshot.release();
     if (problem) writeErr(`pantheros-rollback: warning: could not delete ${temp}: ${problem}\n`);
   }
+  // Lines a user's extended attribute may have written: not a fact to decide from. The trees are compared by walking.
+  if (result.untrusted !== null) {
+    writeErr(`pantheros-rollback: diff: ${result.untrusted} (a value or name with a newline forges lines); compared by walking the trees instead (--method walk)\n`);
+    return walkDifference(ctx, source, prefixes, persisted);
+  }
   // Send streams leave nested subvolumes out; they move to the archive with the root, so the next boot removes them too.
   const inventory = takeInventory(top);
   const nestedIn = (base: string) => new Set(inventory.below(base).map((s) => s.path.slice(base.length)));
@@ -239,7 +246,7 @@ async function sendDifference(ctx: Context, source: DiffReport['source'], prefix
     }
     return true;
   });
-  return { entries, persistedSkipped, unparsedLines: result.skippedLines };
+  return { entries, persistedSkipped, unparsedLines: result.skippedLines, method: 'send' };
 }
 
 function describeEntry(e: DiffEntry): string {

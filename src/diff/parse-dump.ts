@@ -38,6 +38,13 @@ export interface DumpResult {
   skippedLines: number;
   /** Commands seen, by name. */
   commands: Record<string, number>;
+  /**
+   * Why these entries cannot be trusted, or null. btrfs-progs (6.2) prints an extended attribute's name and value
+   * unescaped, so a user's xattr holding a newline writes lines of its own choosing into the dump — entries made up, and
+   * a second `snapshot` line that moves every later path out of view. Set when the dump has any xattr command or more
+   * than one subvol/snapshot line; the caller then compares some other way (diff: by walking the trees).
+   */
+  untrusted: string | null;
 }
 
 interface Node {
@@ -131,6 +138,8 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
   const commands: Record<string, number> = {};
   let prefix: string | undefined;
   let skipped = 0;
+  let headers = 0;
+  let xattrLines = 0;
 
   // The node at a relative path, creating untouched ones on the way (they keep their parent's original path).
   // Consecutive commands usually name the same path (chown, chmod, utimes …): remember the last lookup until the tree changes.
@@ -202,7 +211,10 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
       return;
     }
     const { title, rest } = parts;
+    if (title === 'set_xattr' || title === 'remove_xattr') xattrLines++;
     if (title === 'subvol' || title === 'snapshot') {
+      // Only the first names the sent subvolume (a stream sends one); another can only be text an xattr wrote.
+      if (headers++ > 0) return;
       prefix = unescapeDumpPath(parts.path).replace(/\/+$/, '');
       commands[title] = (commands[title] ?? 0) + 1;
       return;
@@ -301,7 +313,13 @@ export function createDumpParser(): { line(text: string): void; finish(): DumpRe
       entries.push({ path: `/${rel}`, status: 'deleted', ...(type ? { type } : {}), changes: [] });
     }
     entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { entries, skippedLines: skipped, commands };
+    const untrusted =
+      headers > 1
+        ? `the dump names ${headers} subvolumes where the stream sends one`
+        : xattrLines > 0
+          ? `the dump carries ${xattrLines} extended attribute command(s), whose names and values btrfs-progs prints unescaped`
+          : null;
+    return { entries, skippedLines: skipped, commands, untrusted };
   }
 
   return { line, finish };

@@ -103,6 +103,30 @@ describe('parseDump on renames.dump (real capture)', () => {
   });
 });
 
+describe('a dump an extended attribute wrote lines into (a review as nobody, 2026-12-01)', () => {
+  const head = 'snapshot        ./r                         uuid=x transid=1 parent_uuid=y parent_transid=1';
+  it('a value with a newline and a second snapshot line: marked untrusted, the later paths not moved out of view', () => {
+    const r = parseDump(
+      [
+        head,
+        'set_xattr       ./r/tmp/a                   name=user.x data=v',
+        'snapshot ./forged uuid=0',
+        'mkfile ./forged/etc/FORGED',
+        'unlink ./forged/boot-loader len=60',
+        'mkfile          ./r/etc/cron-backdoor',
+      ].join('\n'),
+    );
+    expect(r.untrusted).toMatch(/names 2 subvolumes/);
+    // The first snapshot line stays the prefix: the real entry after the forged lines is still seen.
+    expect(r.entries.map((e) => e.path)).toContain('/etc/cron-backdoor');
+    expect(r.entries.map((e) => e.path)).not.toContain('/etc/FORGED');
+  });
+  it('any xattr command marks the dump untrusted (its name or value may have written any line)', () => {
+    expect(parseDump([head, 'remove_xattr    ./r/etc/a                   name=user.y'].join('\n')).untrusted).toMatch(/1 extended attribute command/);
+    expect(parseDump([head, 'mkfile          ./r/etc/b'].join('\n')).untrusted).toBeNull();
+  });
+});
+
 describe('stream semantics (hand-written streams in the same format)', () => {
   const run = (...lines: string[]) => parseDump(['snapshot        ./r                         uuid=x transid=1 parent_uuid=y parent_transid=1', ...lines].join('\n')).entries;
   it.each([
