@@ -6,7 +6,7 @@ import { closeSync, fstatSync, openSync, constants } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { runCommand } from '../btrfs/run.js';
 import type { MountEntry } from './mountinfo.js';
-import { fdChild, fdPathForChild, inParent, isMountRoot, mountIdOf, O_PATH, openChildDirectory, openDirectoryNoFollow, PathWalkError } from './open-dir.js';
+import { fdChild, fdPathForChild, inParent, mountIdOf, O_PATH, openDirectoryNoFollow } from './open-dir.js';
 
 /** A mount identified through file descriptors: its mountinfo entry, and its mount point as a name in a held directory. */
 export interface Located {
@@ -23,10 +23,28 @@ export class NotReachable extends Error {
 }
 
 /**
- * Identifies what is mounted at the absolute path dir: walks to its directory from "/" without following a
- * symlink, opens the last component (O_NOFOLLOW) and reads the id of the mount the kernel reached it through
- * (/proc/self/fdinfo mnt_id), which names the mountinfo entry in `mounts`. Returns undefined when dir is not the root
- * of a mount; throws NotReachable when it cannot be reached without a symlink. The caller closes the returned parentFd.
+ * Opens NAME in the directory parentFd holds as an O_PATH descriptor without following it: a directory or a regular
+ * file (a bind mount's mount point may be either). Throws NotReachable for anything else (a symlink swapped in).
+ */
+function openMountPoint(parentFd: number, name: string, shown: string): number {
+  let fd: number;
+  try {
+    fd = openSync(fdChild(parentFd, Buffer.from(name)), O_PATH | constants.O_NOFOLLOW);
+  } catch (error) {
+    throw new NotReachable(`${shown}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+  }
+  const st = fstatSync(fd);
+  if (st.isDirectory() || st.isFile()) return fd;
+  closeSync(fd);
+  throw new NotReachable(`${shown} is ${st.isSymbolicLink() ? 'a symlink' : 'neither a directory nor a file'}`);
+}
+
+/**
+ * Identifies what is mounted at the absolute path dir (a directory, or a file a bind is mounted on): walks to its
+ * directory from "/" without following a symlink, opens the last component (O_PATH|O_NOFOLLOW) and reads the id of
+ * the mount the kernel reached it through (/proc/self/fdinfo mnt_id), which names the mountinfo entry in `mounts`; it
+ * is a mount point when that id is not its directory's. Returns undefined when dir is not the root of a mount; throws
+ * NotReachable when it cannot be reached without a symlink. The caller closes the returned parentFd.
  */
 export function locateMount(dir: string, mounts: readonly MountEntry[]): Located | undefined {
   if (dir === '/') throw new NotReachable('/ is never unmounted by pantheros-rollback');
@@ -39,16 +57,15 @@ export function locateMount(dir: string, mounts: readonly MountEntry[]): Located
   const name = basename(dir);
   let entry: MountEntry | undefined;
   try {
-    const fd = openChildDirectory(parentFd, name, dir);
+    const fd = openMountPoint(parentFd, name, dir);
     try {
       const mountId = mountIdOf(fd);
-      entry = isMountRoot(fd) ? mounts.find((e) => e.mountId === mountId) : undefined;
+      entry = mountId !== mountIdOf(parentFd) ? mounts.find((e) => e.mountId === mountId) : undefined;
     } finally {
       closeSync(fd);
     }
   } catch (error) {
     closeSync(parentFd);
-    if (error instanceof PathWalkError) throw new NotReachable(error.message, { cause: error });
     throw error;
   }
   if (entry) return { entry, parentFd, name };
@@ -76,8 +93,8 @@ export function unmountLocated(l: Located): { lazy: boolean; problem: string | u
   let rootFd: number | undefined;
   if (!lazy) argv = ['umount', '--no-canonicalize', '--', fdPathForChild(l.parentFd, l.name)];
   else {
-    rootFd = openChildDirectory(l.parentFd, l.name, l.entry.mountPoint);
-    if (mountIdOf(rootFd) !== l.entry.mountId || !isMountRoot(rootFd)) {
+    rootFd = openMountPoint(l.parentFd, l.name, l.entry.mountPoint);
+    if (mountIdOf(rootFd) !== l.entry.mountId || mountIdOf(rootFd) === mountIdOf(l.parentFd)) {
       closeSync(rootFd);
       return { lazy, problem: 'it changed while it was being unmounted (not unmounted)' };
     }

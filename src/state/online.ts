@@ -52,8 +52,13 @@ export interface OnlineResult {
 
 interface Remount {
   entry: MountEntry;
-  /** subvol: mount the subvolume again; bind: bind the same path from a remounted mount. */
-  how: { subvol: string } | { bind: string };
+  /**
+   * subvol: mount the rolled-back subvolume again by its path (from the top level; its new id is the new state's);
+   * subvolid: a subvolume nested in it, mounted by itself, again by its id (it was moved over, the same subvolume: by
+   * path the kernel would follow a symlink a user put on the way); bind: bind the same path from a remounted mount, or
+   * from the tool's own top-level mount when none of those holds it.
+   */
+  how: { subvol: string } | { subvolid: string; subvol: string } | { bind: string };
 }
 
 /** Generic VFS options of a mount (what `mount -o` must give again); the btrfs ones are filesystem-wide and stay. */
@@ -70,7 +75,7 @@ function vfsOptions(options: string): string {
  * mount of another filesystem below them (a tmpfs would lose its contents) and a subvolume mounted where the running
  * system cannot do without it.
  */
-export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: string, mounts: readonly MountEntry[], config: Config): Remount[] {
+export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: string, mounts: readonly MountEntry[], config: Config, top: string): Remount[] {
   const inside = (root: string) => subvolumes.some((sv) => root === `/${sv}` || root.startsWith(`/${sv}/`));
   const points = mounts.filter((m) => m.majorMinor === topMajorMinor && m.fsType === 'btrfs' && inside(m.root)).map((m) => m.mountPoint);
   const below = (mp: string) => points.some((p) => mp === p || mp.startsWith(p === '/' ? '/' : `${p}/`));
@@ -84,7 +89,9 @@ export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: s
     if (m.majorMinor !== topMajorMinor || m.fsType !== 'btrfs') {
       throw new PreconditionError(`${m.fsType} ${m.source} is mounted at ${m.mountPoint}, inside what is rolled back: unmount it first (its contents are not on this filesystem)`);
     }
-    out.push({ entry: m, how: { subvol: m.root.slice(1) } });
+    const id = /(?:^|,)subvolid=(\d+)(?:,|$)/.exec(m.superOptions)?.[1];
+    const rolledBack = subvolumes.some((sv) => m.root === `/${sv}`);
+    out.push({ entry: m, how: !rolledBack && id !== undefined ? { subvolid: id, subvol: m.root.slice(1) } : { subvol: m.root.slice(1) } });
   }
   // A mount whose root is not the subvolume its super options name (subvol=) is a bind of a directory inside it: it
   // comes back as a bind of the same path from a mount brought back before it.
@@ -92,7 +99,9 @@ export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: s
     const subvol = /(?:^|,)subvol=([^,]*)/.exec(r.entry.superOptions)?.[1];
     if (subvol === undefined || subvol === r.entry.root) continue;
     const parent = out.find((o) => o !== r && 'subvol' in o.how && r.entry.root.startsWith(`${o.entry.root}/`));
-    if (parent) r.how = { bind: join(parent.entry.mountPoint, r.entry.root.slice(parent.entry.root.length)) };
+    // Without one (a bind made from the top level), from the tool's own top-level mount: as subvol= the path of a
+    // directory failed, or mounted whatever subvolume a symlink a user put there named.
+    r.how = { bind: parent ? join(parent.entry.mountPoint, r.entry.root.slice(parent.entry.root.length)) : join(top, r.entry.root) };
   }
   return out;
 }
@@ -113,9 +122,10 @@ function remount(r: Remount): string | undefined {
       held.push(fd);
       return fdPathForChild(fd);
     };
+    const which = 'subvolid' in r.how ? `subvolid=${r.how.subvolid}` : 'subvol' in r.how ? `subvol=/${r.how.subvol}` : '';
     const argv =
       'subvol' in r.how
-        ? ['mount', '--no-canonicalize', '-t', 'btrfs', '-o', `${opts ? `${opts},` : ''}subvol=/${r.how.subvol}`, '--', m.source, open(m.mountPoint)]
+        ? ['mount', '--no-canonicalize', '-t', 'btrfs', '-o', `${opts ? `${opts},` : ''}${which}`, '--', m.source, open(m.mountPoint)]
         : ['mount', '--bind', '--no-canonicalize', '--', open(r.how.bind), open(m.mountPoint)];
     const res = runCommand(argv);
     return res.code === 0 ? undefined : `mounting ${'subvol' in r.how ? `${r.how.subvol} of ${m.source}` : `a bind of ${r.how.bind}`} at ${m.mountPoint} again failed: ${res.stderr.trim() || `exit ${res.code}`}`;
@@ -144,7 +154,7 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
   const mounts = mountinfo();
   const topEntry = mounts.filter((m) => m.mountPoint === realpathSync(o.top)).at(-1);
   if (!topEntry) throw new InternalError(`the top level ${o.top} is not in mountinfo`);
-  const down = mountsToTakeDown(subvolumes, topEntry.majorMinor, mounts, o.config);
+  const down = mountsToTakeDown(subvolumes, topEntry.majorMinor, mounts, o.config, realpathSync(o.top));
   const devs = new Set<number>();
   for (const sv of subvolumes) devs.add(statSync(join(o.top, sv)).dev);
   for (const r of down) {
@@ -197,12 +207,17 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
 
   t = performance.now();
   const unmounted: Remount[] = [];
+  /** What remountAll mounted again, in the order it did. */
+  const remounted: Remount[] = [];
   const remountAll = (): string[] => {
     const problems: string[] = [];
     for (const r of [...unmounted].reverse()) {
       const p = remount(r);
       if (p) problems.push(p);
-      else events.push(`mounted ${r.entry.mountPoint} again`);
+      else {
+        events.push(`mounted ${r.entry.mountPoint} again`);
+        remounted.push(r);
+      }
     }
     unmounted.length = 0;
     return problems;
@@ -252,11 +267,29 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
   const problems = remountAll();
   mountsHeld.release();
   if (problems.length && failure === undefined && result.execution) {
-    // The new state cannot be mounted: put the old one back, mount that.
-    const undone = stateRecovery(again.plan, again.observed, o.top)(result.execution);
-    unmounted.push(...down.filter((r) => !readMountinfo().some((m) => m.mountPoint === r.entry.mountPoint)));
-    const still = remountAll();
-    failure = new StepError(`mounting the new state failed: ${problems.join('; ')}`, [], `${undone}${still.length ? `; could not mount: ${still.join('; ')}` : ''}`);
+    // The new state cannot be mounted in full: put the old one back and mount that. What did come back serves the new
+    // state, and a mounted subvolume must not be renamed away and deleted under it (its mount then served a deleted
+    // subvolume while the message said the old state was back): those are taken down again first, each reached as
+    // it was unmounted before; when one cannot be, the new state stays, and the message says so.
+    const execution = result.execution;
+    const completed = again.plan.steps.filter((s) => execution.status.get(s.n) === 'done').map((s) => `${s.n} ${s.action}`);
+    const fresh = readMountinfo();
+    const stuck: string[] = [];
+    for (const r of [...remounted].reverse()) {
+      const now = fresh.filter((m) => m.mountPoint === r.entry.mountPoint).at(-1);
+      const problem = now ? unmountEntry(now, fresh) : `${r.entry.mountPoint} is no longer mounted under that name`;
+      if (problem) stuck.push(problem);
+      else events.push(`unmounted ${r.entry.mountPoint} again`);
+    }
+    remounted.length = 0;
+    if (stuck.length) {
+      failure = new StepError(`mounting the new state failed: ${problems.join('; ')}`, completed, `the new state stays in place, since what of it was mounted again could not be taken down to put the old one back (${stuck.join('; ')}); the state it had is archived in ${plan.rollbacks.map((r) => r.archive.path).join(', ')}`);
+    } else {
+      const undone = stateRecovery(again.plan, again.observed, o.top)(execution);
+      unmounted.push(...[...down].reverse());
+      const still = remountAll();
+      failure = new StepError(`mounting the new state failed: ${problems.join('; ')}`, completed, `${undone}${still.length ? `; could not mount: ${still.join('; ')}` : ''}`);
+    }
   }
   lap('mount', t);
   t = performance.now();

@@ -6,7 +6,7 @@
 // - `umount -- MOUNTPOINT` by name: an unrelated tmpfs was unmounted (its contents gone);
 // - `mount --bind SRC MOUNTPOINT` by name: the user's directory was mounted over a directory of root's.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
@@ -123,4 +123,90 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       for (const p of [victim, join(mu, 'm'), join(mu, 'm.away'), mp]) spawnSync('umount', ['-l', p]);
     }
   }, 120_000);
+
+  // A second review (2026-12-01) of the three fixes above.
+  it('a nested subvolume mounted by itself comes back by its id: a symlink the user put in place of a directory on its path after the main mount does not choose what is mounted (before: another subvolume, a secret, was)', () => {
+    const c = useBootCase(runtime);
+    c.createSubvolume('@private/secret', { secret: 'root only\n' });
+    chmodSync(c.abs('@private'), 0o700);
+    const u = seedUserState(c, (dir) => expect(asNobody(['mkdir', join(dir, 'x')]).code).toBe(0));
+    c.createSubvolume(`${PG}/u/x/sub`, { mine: 'the real sub\n' });
+    commit(c);
+    const mp = mountPg(c);
+    const srv = join(c.image.dir, 'srv');
+    mkdirSync(srv);
+    sh('mount', ['-o', `subvol=/${PG}/u/x/sub`, c.image.loop, srv]);
+    try {
+      const bin = join(c.image.dir, 'wrap-mount');
+      mkdirSync(bin);
+      // After the first mount call (the state's own), the user's directory x becomes one holding a symlink `sub`.
+      writeFileSync(
+        join(bin, 'mount'),
+        ['#!/bin/sh', '/usr/bin/mount "$@"; rc=$?', `if [ ! -e '${bin}/done' ]; then : > '${bin}/done'; ${SETPRIV} sh -c "mv '${u}/x' '${u}/x.away' && mkdir '${u}/x' && ln -s /@private/secret '${u}/x/sub'"; fi`, 'exit $rc'].join('\n'),
+        { mode: 0o755 },
+      );
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW], { PATH: `${bin}:${process.env.PATH}` });
+      expect(existsSync(join(bin, 'done')), showRun(r, 'state-rollback')).toBe(true);
+      expect(existsSync(join(srv, 'secret')), showRun(r, 'state-rollback')).toBe(false);
+      expect(readFileSync(join(srv, 'mine'), 'utf8')).toBe('the real sub\n');
+    } finally {
+      for (const p of [srv, mp]) spawnSync('umount', ['-l', p]);
+    }
+  }, 120_000);
+
+  it('a bind made from the top level (no mount of the subvolume taken down): bound again from the top level (before: mounted as subvol= of the directory, which failed)', () => {
+    const c = useBootCase(runtime);
+    const u = seedUserState(c, (dir) => expect(asNobody(['mkdir', join(dir, 'src')]).code).toBe(0));
+    writeFileSync(join(u, 'src/f'), 'in src\n');
+    const srv = join(c.image.dir, 'srv');
+    mkdirSync(srv);
+    sh('mount', ['--bind', join(u, 'src'), srv]);
+    try {
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
+      expect(r.code, showRun(r, 'state-rollback')).toBe(0);
+      expect(mountPoints()).toContain(srv);
+      expect(c.read(`${PG}/data`)).toBe('v1\n');
+    } finally {
+      spawnSync('umount', ['-l', srv]);
+    }
+  }, 120_000);
+
+  it('a bind whose mount point is a file: unmounted and bound again (before the second fix: refused, "not a directory")', () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, () => c.write(`${PG}/conf`, 'conf\n'));
+    const mp = mountPg(c);
+    const file = join(c.image.dir, 'conf');
+    writeFileSync(file, 'root file\n');
+    sh('mount', ['--bind', join(mp, 'conf'), file]);
+    try {
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
+      expect(r.code, showRun(r, 'state-rollback')).toBe(0);
+      expect(mountPoints()).toContain(file);
+    } finally {
+      for (const p of [file, mp]) spawnSync('umount', ['-l', p]);
+    }
+  }, 120_000);
+
+  it('a bind of a directory made after the snapshot cannot come back: the new state is taken down again, the old one put back and mounted (before: the mount served the deleted new state, and the message said the old state was back)', () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, () => {});
+    mkdirSync(c.abs(`${PG}/later`));
+    commit(c);
+    const mp = mountPg(c);
+    const srv = join(c.image.dir, 'srv');
+    mkdirSync(srv);
+    sh('mount', ['--bind', join(mp, 'later'), srv]);
+    try {
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
+      expect(r.code, showRun(r, 'state-rollback')).toBe(1);
+      // The old state, through the mount point: mounted again, and it is the one on disk.
+      expect(readFileSync(join(mp, 'data'), 'utf8'), showRun(r, 'state-rollback')).toBe('v2\n');
+      expect(c.read(`${PG}/data`)).toBe('v2\n');
+      expect(mountPoints().filter((p) => p === mp)).toHaveLength(1);
+      expect(readText('/proc/self/mountinfo')).not.toMatch(/\/\/deleted /);
+    } finally {
+      for (const p of [srv, mp]) spawnSync('umount', ['-l', p]);
+    }
+  }, 120_000);
 });
+

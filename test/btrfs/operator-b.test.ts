@@ -23,6 +23,7 @@ interface Entry {
 }
 interface DiffJson {
   source: { kind: string; name: string };
+  method: string;
   summary: { added: number; changed: number; deleted: number; persistedSkipped: number };
   persisted: string[];
   unmountedPersistentPaths: string[];
