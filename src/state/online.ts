@@ -65,7 +65,7 @@ interface Remount {
 function vfsOptions(options: string): string {
   return options
     .split(',')
-    .filter((o) => /^(ro|rw|nodev|nosuid|noexec|noatime|relatime|nodiratime|strictatime|lazytime)$/.test(o))
+    .filter((o) => /^(ro|rw|nodev|nosuid|noexec|noatime|relatime|nodiratime|strictatime|lazytime|nosymfollow)$/.test(o))
     .join(',');
 }
 
@@ -128,7 +128,19 @@ function remount(r: Remount): string | undefined {
         ? ['mount', '--no-canonicalize', '-t', 'btrfs', '-o', `${opts ? `${opts},` : ''}${which}`, '--', m.source, open(m.mountPoint)]
         : ['mount', '--bind', '--no-canonicalize', '--', open(r.how.bind), open(m.mountPoint)];
     const res = runCommand(argv);
-    return res.code === 0 ? undefined : `mounting ${'subvol' in r.how ? `${r.how.subvol} of ${m.source}` : `a bind of ${r.how.bind}`} at ${m.mountPoint} again failed: ${res.stderr.trim() || `exit ${res.code}`}`;
+    if (res.code !== 0) return `mounting ${'subvol' in r.how ? `${r.how.subvol} of ${m.source}` : `a bind of ${r.how.bind}`} at ${m.mountPoint} again failed: ${res.stderr.trim() || `exit ${res.code}`}`;
+    if ('bind' in r.how && opts) {
+      // A bind comes back with its own flags (ro, nosuid, nodev, noexec…), which only a remount of the bind applies: on
+      // the new mount's own root, opened again now (the held descriptor names the directory below it). When that fails
+      // the bind is taken off again, so that nothing is left mounted with fewer restrictions than it had.
+      const root = open(m.mountPoint);
+      const flags = runCommand(['mount', '--no-canonicalize', '-o', `remount,bind,${opts}`, '--', root]);
+      if (flags.code !== 0) {
+        runCommand(['umount', '--lazy', '--no-canonicalize', '--', root]);
+        return `the bind of ${r.how.bind} at ${m.mountPoint} could not get its flags (${opts}) back: ${flags.stderr.trim() || `exit ${flags.code}`}; it was taken off again`;
+      }
+    }
+    return undefined;
   } catch (error) {
     return `cannot mount ${m.mountPoint} again: ${describeError(error)}`;
   } finally {
@@ -236,6 +248,16 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
     }
     unmounted.push(r);
     events.push(`unmounted ${r.entry.mountPoint}`);
+  }
+  // A mount in a directory others may write is detached lazily (src/fs/held-mounts.ts): a process that went into it
+  // after the first look would keep it, and write into what becomes the archive. Looked for again, now nothing new can.
+  const late = findHolders(devs);
+  if (late.length) {
+    const problems = remountAll();
+    mountsHeld.release();
+    giveBackUnits();
+    result.holders = late;
+    throw new PreconditionError(`files were opened in ${subvolumes.join(', ')} while it was being unmounted: ${describeHolders(late)}; everything was mounted and started again${problems.length ? `, except: ${problems.join('; ')}` : ''}; stop those processes and try again`);
   }
   lap('unmount', t);
   await yieldToSignals();

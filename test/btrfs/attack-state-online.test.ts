@@ -208,5 +208,42 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       for (const p of [srv, mp]) spawnSync('umount', ['-l', p]);
     }
   }, 120_000);
+
+  it('a bind comes back with its own flags (before: ro, nosuid, nodev, noexec were dropped, and --json still listed them)', () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, (dir) => expect(asNobody(['mkdir', join(dir, 'src'), join(dir, 'm')]).code).toBe(0));
+    const mp = mountPg(c);
+    const target = join(mp, 'u/m');
+    sh('mount', ['--bind', '-o', 'ro,nosuid,nodev,noexec', join(mp, 'u/src'), target]);
+    try {
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
+      expect(r.code, showRun(r, 'state-rollback')).toBe(0);
+      const line = readText('/proc/self/mountinfo').split('\n').find((l) => l.split(' ')[4] === target);
+      expect(line?.split(' ')[5]?.split(','), line).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev', 'noexec']));
+    } finally {
+      for (const p of [target, mp]) spawnSync('umount', ['-l', p]);
+    }
+  }, 120_000);
+
+  it('a process that goes into a mount detached lazily (its directory is the user\'s) after the first look for holders: refused, everything mounted again (before: it kept the mount and wrote into the archived state)', () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, (dir) => expect(asNobody(['mkdir', '-p', join(dir, 'src'), join(dir, 'a/mp')]).code).toBe(0));
+    const mp = mountPg(c);
+    const inner = join(mp, 'u/a/mp');
+    sh('mount', ['--bind', join(mp, 'u/src'), inner]);
+    const bin = join(c.image.dir, 'wrap-umount');
+    mkdirSync(bin);
+    wrapper(bin, 'umount', '/usr/bin/umount', `${SETPRIV} sh -c "cd '${inner}' && exec sleep 30" </dev/null >/dev/null 2>&1 & sleep 0.3`);
+    try {
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW], { PATH: `${bin}:${process.env.PATH}` });
+      expect(r.code, showRun(r, 'state-rollback')).toBe(3);
+      expect(r.stderr).toMatch(/files were opened in .* while it was being unmounted: pid \d+ \(sleep\): cwd/);
+      expect(c.read(`${PG}/data`)).toBe('v2\n');
+      expect(mountPoints()).toContain(inner);
+    } finally {
+      spawnSync('pkill', ['-u', '65534', '-x', 'sleep']);
+      for (const p of [inner, mp]) spawnSync('umount', ['-l', p]);
+    }
+  }, 120_000);
 });
 
