@@ -3,7 +3,7 @@
 // by the one executor), mount again, start the units again; and put everything back as it was when a step fails.
 // What is taken (stopped units, unmounted mounts) is registered with src/cli/signals.ts, so SIGINT/SIGTERM/SIGHUP
 // gives it back.
-import { closeSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { runCommand } from '../btrfs/run.js';
@@ -73,9 +73,13 @@ function vfsOptions(options: string): string {
  * The mounts to take down for the swap of `subvolumes`, deepest first, each with how to bring it back: every mount of
  * one of them (or of something inside it) and every mount below their mount points. Refuses (PreconditionError) a
  * mount of another filesystem below them (a tmpfs would lose its contents) and a subvolume mounted where the running
- * system cannot do without it.
+ * system cannot do without it. Refuses too (PreconditionError; the next boot rolls back with nothing mounted) a bind
+ * that would not come back as it is: of a deleted directory; with flags (ro, nosuid, nodev, noexec, nosymfollow) that
+ * a bind made again does not keep; or reached, inside its subvolume, through a directory someone other than root may
+ * change (`changeable`, given a path below the top level): a user who renames it away and makes another in its place
+ * would have root bind their directory instead.
  */
-export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: string, mounts: readonly MountEntry[], config: Config, top: string): Remount[] {
+export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: string, mounts: readonly MountEntry[], config: Config, top: string, changeable: (dir: string) => boolean): Remount[] {
   const inside = (root: string) => subvolumes.some((sv) => root === `/${sv}` || root.startsWith(`/${sv}/`));
   const points = mounts.filter((m) => m.majorMinor === topMajorMinor && m.fsType === 'btrfs' && inside(m.root)).map((m) => m.mountPoint);
   const below = (mp: string) => points.some((p) => mp === p || mp.startsWith(p === '/' ? '/' : `${p}/`));
@@ -94,11 +98,24 @@ export function mountsToTakeDown(subvolumes: readonly string[], topMajorMinor: s
     out.push({ entry: m, how: !rolledBack && id !== undefined ? { subvolid: id, subvol: m.root.slice(1) } : { subvol: m.root.slice(1) } });
   }
   // A mount whose root is not the subvolume its super options name (subvol=) is a bind of a directory inside it: it
-  // comes back as a bind of the same path from a mount brought back before it.
+  // comes back as a bind of the same path from the deepest mount of a subvolume holding it that comes back before it.
+  const subvolOf = (m: MountEntry) => /(?:^|,)subvol=([^,]*)/.exec(m.superOptions)?.[1];
+  const later = `: take it off first, or roll back at the next boot (state-rollback --next-boot …)`;
   for (const r of out) {
-    const subvol = /(?:^|,)subvol=([^,]*)/.exec(r.entry.superOptions)?.[1];
+    const subvol = subvolOf(r.entry);
     if (subvol === undefined || subvol === r.entry.root) continue;
-    const parent = out.find((o) => o !== r && 'subvol' in o.how && r.entry.root.startsWith(`${o.entry.root}/`));
+    const m = r.entry;
+    if (m.root.endsWith('//deleted')) throw new PreconditionError(`${m.mountPoint} is a bind of a directory that was deleted (${m.root.slice(1, -'//deleted'.length)})${later}`);
+    const flags = vfsOptions(m.options).split(',').filter((o) => ['ro', 'nosuid', 'nodev', 'noexec', 'nosymfollow'].includes(o));
+    if (flags.length) throw new PreconditionError(`${m.mountPoint} is a bind with ${flags.join(',')}, which a bind made again does not keep${later}`);
+    const parts = m.root.slice(subvol.length + 1).split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const dir = [subvol.slice(1), ...parts.slice(0, i)].join('/');
+      if (changeable(dir)) throw new PreconditionError(`${m.mountPoint} is a bind of ${m.root.slice(1)}, reached through ${dir}, which someone other than root may change${later}`);
+    }
+    const parent = out
+      .filter((o) => o !== r && subvolOf(o.entry) === o.entry.root && m.root.startsWith(`${o.entry.root}/`))
+      .sort((a, b) => b.entry.root.length - a.entry.root.length)[0];
     // Without one (a bind made from the top level), from the tool's own top-level mount: as subvol= the path of a
     // directory failed, or mounted whatever subvolume a symlink a user put there named.
     r.how = { bind: parent ? join(parent.entry.mountPoint, r.entry.root.slice(parent.entry.root.length)) : join(top, r.entry.root) };
@@ -128,19 +145,7 @@ function remount(r: Remount): string | undefined {
         ? ['mount', '--no-canonicalize', '-t', 'btrfs', '-o', `${opts ? `${opts},` : ''}${which}`, '--', m.source, open(m.mountPoint)]
         : ['mount', '--bind', '--no-canonicalize', '--', open(r.how.bind), open(m.mountPoint)];
     const res = runCommand(argv);
-    if (res.code !== 0) return `mounting ${'subvol' in r.how ? `${r.how.subvol} of ${m.source}` : `a bind of ${r.how.bind}`} at ${m.mountPoint} again failed: ${res.stderr.trim() || `exit ${res.code}`}`;
-    if ('bind' in r.how && opts) {
-      // A bind comes back with its own flags (ro, nosuid, nodev, noexec…), which only a remount of the bind applies: on
-      // the new mount's own root, opened again now (the held descriptor names the directory below it). When that fails
-      // the bind is taken off again, so that nothing is left mounted with fewer restrictions than it had.
-      const root = open(m.mountPoint);
-      const flags = runCommand(['mount', '--no-canonicalize', '-o', `remount,bind,${opts}`, '--', root]);
-      if (flags.code !== 0) {
-        runCommand(['umount', '--lazy', '--no-canonicalize', '--', root]);
-        return `the bind of ${r.how.bind} at ${m.mountPoint} could not get its flags (${opts}) back: ${flags.stderr.trim() || `exit ${flags.code}`}; it was taken off again`;
-      }
-    }
-    return undefined;
+    return res.code === 0 ? undefined : `mounting ${'subvol' in r.how ? `${r.how.subvol} of ${m.source}` : `a bind of ${r.how.bind}`} at ${m.mountPoint} again failed: ${res.stderr.trim() || `exit ${res.code}`}`;
   } catch (error) {
     return `cannot mount ${m.mountPoint} again: ${describeError(error)}`;
   } finally {
@@ -166,7 +171,17 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
   const mounts = mountinfo();
   const topEntry = mounts.filter((m) => m.mountPoint === realpathSync(o.top)).at(-1);
   if (!topEntry) throw new InternalError(`the top level ${o.top} is not in mountinfo`);
-  const down = mountsToTakeDown(subvolumes, topEntry.majorMinor, mounts, o.config, realpathSync(o.top));
+  // A directory on a bind's way, in the state now and in the snapshot it is rolled back to: only root may change it.
+  const topPath = realpathSync(o.top);
+  const changeable = (dir: string): boolean => {
+    const roll = plan.rollbacks.find((r) => dir === r.subvolume || dir.startsWith(`${r.subvolume}/`));
+    for (const path of [dir, ...(roll ? [`${roll.from}${dir.slice(roll.subvolume.length)}`] : [])]) {
+      const st = lstatSync(join(topPath, path), { throwIfNoEntry: false });
+      if (st && (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0)) return true;
+    }
+    return false;
+  };
+  const down = mountsToTakeDown(subvolumes, topEntry.majorMinor, mounts, o.config, topPath, changeable);
   const devs = new Set<number>();
   for (const sv of subvolumes) devs.add(statSync(join(o.top, sv)).dev);
   for (const r of down) {
@@ -295,18 +310,27 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
     // it was unmounted before; when one cannot be, the new state stays, and the message says so.
     const execution = result.execution;
     const completed = again.plan.steps.filter((s) => execution.status.get(s.n) === 'done').map((s) => `${s.n} ${s.action}`);
-    const fresh = readMountinfo();
     const stuck: string[] = [];
-    for (const r of [...remounted].reverse()) {
+    const back = [...remounted].reverse();
+    remounted.length = 0;
+    for (const r of back) {
+      // mountinfo read again for each: the one above may have been stacked on it.
+      const fresh = readMountinfo();
       const now = fresh.filter((m) => m.mountPoint === r.entry.mountPoint).at(-1);
       const problem = now ? unmountEntry(now, fresh) : `${r.entry.mountPoint} is no longer mounted under that name`;
-      if (problem) stuck.push(problem);
-      else events.push(`unmounted ${r.entry.mountPoint} again`);
+      if (problem) {
+        stuck.push(problem);
+        break;
+      }
+      events.push(`unmounted ${r.entry.mountPoint} again`);
+      unmounted.push(r);
     }
-    remounted.length = 0;
     if (stuck.length) {
-      failure = new StepError(`mounting the new state failed: ${problems.join('; ')}`, completed, `the new state stays in place, since what of it was mounted again could not be taken down to put the old one back (${stuck.join('; ')}); the state it had is archived in ${plan.rollbacks.map((r) => r.archive.path).join(', ')}`);
+      // What was taken down again for nothing comes back (the new state stays; its mounts with it).
+      const notBack = remountAll();
+      failure = new StepError(`mounting the new state failed: ${problems.join('; ')}`, completed, `the new state stays in place, since what of it was mounted again could not be taken down to put the old one back (${stuck.join('; ')})${notBack.length ? `; could not mount again: ${notBack.join('; ')}` : ''}; the state it had is archived in ${plan.rollbacks.map((r) => r.archive.path).join(', ')}`);
     } else {
+      unmounted.length = 0;
       const undone = stateRecovery(again.plan, again.observed, o.top)(execution);
       unmounted.push(...[...down].reverse());
       const still = remountAll();
