@@ -42,7 +42,10 @@ Online (the default): for subvolumes the running system can do without (not /, /
 /var/log or a neededForBoot path): stops the systemd units that use the mount (the config's
 persistentTree units, and the units that require the mount unit), refuses while any process still holds
 files open there (and says which, from /proc/*/fd, maps, cwd, root), unmounts, swaps, mounts again and
-starts the units again. A step that fails puts everything back as it was; SIGINT/SIGTERM/SIGHUP mount
+starts the units again. Mount points are reached without following a symlink and mounted on by descriptor; a
+nested subvolume mounted by itself comes back by its id. A bind that would not come back as it is (of a
+deleted directory, with ro/nosuid/nodev/noexec/nosymfollow, or reached through a directory someone other
+than root may change) is refused before anything is changed: take it off first, or use --next-boot. A step that fails puts everything back as it was; SIGINT/SIGTERM/SIGHUP mount
 and start again what was taken down.
 
   --dry-run      print the plan (each step with its reason), the units, the mounts and who holds files
