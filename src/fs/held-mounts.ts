@@ -117,7 +117,7 @@ export function unmountEntry(entry: MountEntry, mounts: readonly MountEntry[]): 
   try {
     l = locateMount(entry.mountPoint, mounts);
   } catch (error) {
-    if (error instanceof NotReachable) return `cannot reach ${entry.mountPoint} without a symlink: ${error.message} (not unmounted)`;
+    if (error instanceof NotReachable) return `cannot reach ${entry.mountPoint} as it was mounted: ${error.message} (not unmounted)`;
     throw error;
   }
   if (!l) return `${entry.mountPoint} is no longer a mount point under that name (not unmounted)`;
