@@ -2,7 +2,7 @@
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
-import { atParent, fdChild, fdPath, inParent, lstatBelow, O_PATH, openDirectoryBelow, renameBelow } from '../fs/open-dir.js';
+import { atParent, fdChild, fdPath, inParent, lstatBelow, O_PATH, openDirectoryBelow, othersMayChange, renameBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
 import { btrfsError } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
@@ -92,8 +92,7 @@ let moved = 0;
 
 /** Owned by root and writable by no group or other (fstat of a held directory): only root adds, renames or replaces its entries. */
 function onlyRootChanges(dirFd: number): boolean {
-  const st = fstatSync(dirFd);
-  return st.uid === 0 && (st.mode & 0o022) === 0;
+  return !othersMayChange(fstatSync(dirFd));
 }
 
 /** lstat of `path` (reached through a held directory): throws unless it is a subvolume (a directory with inode 256). */

@@ -6,7 +6,7 @@ import { closeSync, fstatSync, openSync, constants } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { runCommand } from '../btrfs/run.js';
 import type { MountEntry } from './mountinfo.js';
-import { fdChild, fdPathForChild, inParent, mountIdOf, O_PATH, openDirectoryNoFollow } from './open-dir.js';
+import { fdChild, fdPathForChild, inParent, mountIdOf, O_PATH, openDirectoryNoFollow, othersMayChange } from './open-dir.js';
 
 /** A mount identified through file descriptors: its mountinfo entry, and its mount point as a name in a held directory. */
 export interface Located {
@@ -24,12 +24,13 @@ export class NotReachable extends Error {
 
 /**
  * Opens NAME in the directory parentFd holds as an O_PATH descriptor without following it: a directory or a regular
- * file (a bind mount's mount point may be either). Throws NotReachable for anything else (a symlink swapped in).
+ * file (a bind mount's mount point, or its source, may be either). Throws NotReachable for anything else (a symlink
+ * swapped in) or when it cannot be opened.
  */
-function openMountPoint(parentFd: number, name: string, shown: string): number {
+function openMountPoint(parentFd: number, name: string | Buffer, shown: string): number {
   let fd: number;
   try {
-    fd = openSync(fdChild(parentFd, Buffer.from(name)), O_PATH | constants.O_NOFOLLOW);
+    fd = openSync(fdChild(parentFd, typeof name === 'string' ? Buffer.from(name) : name), O_PATH | constants.O_NOFOLLOW);
   } catch (error) {
     throw new NotReachable(`${shown}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
   }
@@ -73,13 +74,6 @@ export function locateMount(dir: string, mounts: readonly MountEntry[]): Located
   return undefined;
 }
 
-/** True when someone other than root may add, remove or rename entries in the directory fd holds. */
-function writableByOthers(fd: number): boolean {
-  const st = fstatSync(fd);
-  // With POSIX ACLs the group bits are the mask, so a named user or group with write access sets them too.
-  return st.uid !== 0 || (st.mode & 0o022) !== 0;
-}
-
 /**
  * Unmounts one located mount, never another: in a directory only root can change, through the held directory and
  * the name (a mount point cannot be renamed or replaced while it is one, and nobody else can touch the directory);
@@ -88,7 +82,7 @@ function writableByOthers(fd: number): boolean {
  * umount said when it failed.
  */
 export function unmountLocated(l: Located): { lazy: boolean; problem: string | undefined } {
-  const lazy = writableByOthers(l.parentFd);
+  const lazy = othersMayChange(fstatSync(l.parentFd));
   let argv: string[];
   let rootFd: number | undefined;
   if (!lazy) argv = ['umount', '--no-canonicalize', '--', fdPathForChild(l.parentFd, l.name)];
@@ -131,18 +125,10 @@ export function unmountEntry(entry: MountEntry, mounts: readonly MountEntry[]): 
 
 /**
  * Opens the absolute path `abs` as an O_PATH descriptor of a directory or a regular file (what a mount point or a bind
- * source is), walked from "/" one component at a time without following a symlink, the last one included (inParent).
- * Throws the walk's fs error (ELOOP for a symlink on the way, ENOENT, ENOTDIR), or Error for a last component that is
- * a symlink or neither a directory nor a file.
+ * source is), walked from "/" one component at a time without following a symlink, the last one included (inParent,
+ * then openMountPoint). Throws the walk's fs error (ELOOP for a symlink on the way, ENOENT, ENOTDIR), or NotReachable
+ * for a last component that is a symlink or neither a directory nor a file.
  */
 export function openMountableNoFollow(abs: string): number {
-  return inParent('/', Buffer.from(abs.slice(1)), (parentFd, name) => {
-    const fd = openSync(fdChild(parentFd, name), O_PATH | constants.O_NOFOLLOW);
-    const st = fstatSync(fd);
-    if (!st.isDirectory() && !st.isFile()) {
-      closeSync(fd);
-      throw new Error(`${abs} is ${st.isSymbolicLink() ? 'a symlink' : 'neither a directory nor a file'}: refusing to mount there`);
-    }
-    return fd;
-  });
+  return inParent('/', Buffer.from(abs.slice(1)), (parentFd, name) => openMountPoint(parentFd, name, abs));
 }

@@ -115,6 +115,15 @@ export function sameObject(fd: number, path: string): boolean {
 
 // --- Paths given as exact bytes, of any length (names need not be UTF-8; the whole path may exceed PATH_MAX) ---
 
+/**
+ * Whether someone other than root may add, remove or rename entries of the directory whose stat this is: owned by
+ * another user, or writable by its group or others (with POSIX ACLs the group bits are the mask, so a named user or
+ * group with write access sets them too).
+ */
+export function othersMayChange(st: { uid: number; mode: number }): boolean {
+  return st.uid !== 0 || (st.mode & 0o022) !== 0;
+}
+
 /** open(2)'s O_PATH (Linux 2.6.39; node:fs has no constant for it): a descriptor that names a file without opening it for I/O. */
 export const O_PATH = 0o10000000;
 /** Below this many bytes a whole path is handed to the kernel at once (PATH_MAX is 4096, with room to spare). */

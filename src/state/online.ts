@@ -12,7 +12,7 @@ import type { Execution } from '../engine/execute.js';
 import { describeError, InternalError, PreconditionError, StepError, UsageError } from '../errors.js';
 import { openMountableNoFollow, unmountEntry } from '../fs/held-mounts.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
-import { fdPathForChild } from '../fs/open-dir.js';
+import { fdPathForChild, othersMayChange } from '../fs/open-dir.js';
 import type { Logger } from '../log/logger.js';
 import { describeHolders, findHolders, type Holder } from './holders.js';
 import type { ObservedState } from './observe.js';
@@ -169,15 +169,15 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
   if (plan.result === 'refused') throw new UsageError(`state-rollback: refused (nothing was changed): ${plan.refused.map((r) => `${r.spec}: ${r.reason}`).join('; ')}`);
   const subvolumes = plan.rollbacks.map((r) => r.subvolume);
   const mounts = mountinfo();
-  const topEntry = mounts.filter((m) => m.mountPoint === realpathSync(o.top)).at(-1);
+  const topPath = realpathSync(o.top);
+  const topEntry = mounts.filter((m) => m.mountPoint === topPath).at(-1);
   if (!topEntry) throw new InternalError(`the top level ${o.top} is not in mountinfo`);
   // A directory on a bind's way, in the state now and in the snapshot it is rolled back to: only root may change it.
-  const topPath = realpathSync(o.top);
   const changeable = (dir: string): boolean => {
     const roll = plan.rollbacks.find((r) => dir === r.subvolume || dir.startsWith(`${r.subvolume}/`));
     for (const path of [dir, ...(roll ? [`${roll.from}${dir.slice(roll.subvolume.length)}`] : [])]) {
       const st = lstatSync(join(topPath, path), { throwIfNoEntry: false });
-      if (st && (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0)) return true;
+      if (st && (!st.isDirectory() || othersMayChange(st))) return true;
     }
     return false;
   };

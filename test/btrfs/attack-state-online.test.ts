@@ -21,6 +21,10 @@ beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount',
 const NOW = '2026-11-26T11:00:00Z';
 const SETPRIV = 'setpriv --reuid=65534 --regid=65534 --clear-groups';
 const mountPoints = () => readText('/proc/self/mountinfo').split('\n').map((l) => l.split(' ')[4]);
+/** Detaches (lazily) whatever a test left mounted at each path, in the order given; a path with nothing mounted is skipped. */
+const detach = (...paths: string[]) => {
+  for (const p of paths) spawnSync('umount', ['-l', p]);
+};
 
 /** A program in `dir` named `name` that runs `before` once (the first call only), then the real program. */
 function wrapper(dir: string, name: string, real: string, before: string, when = 'true'): void {
@@ -98,7 +102,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(mountPoints(), showRun(r, 'state-rollback')).toContain(join(victim, 'mp'));
       expect(readFileSync(join(victim, 'mp/file'), 'utf8')).toBe('only in memory\n');
     } finally {
-      for (const p of [join(victim, 'mp'), join(mu, 'a.away/mp'), join(mu, 'a/mp'), mp]) spawnSync('umount', ['-l', p]);
+      detach(join(victim, 'mp'), join(mu, 'a.away/mp'), join(mu, 'a/mp'), mp);
     }
   }, 120_000);
 
@@ -122,7 +126,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(mountPoints(), showRun(r, 'state-rollback')).not.toContain(victim);
       expect(readFileSync(join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0\n');
     } finally {
-      for (const p of [victim, join(mu, 'm'), join(mu, 'm.away'), mp]) spawnSync('umount', ['-l', p]);
+      detach(victim, join(mu, 'm'), join(mu, 'm.away'), mp);
     }
   }, 120_000);
 
@@ -152,7 +156,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(existsSync(join(srv, 'secret')), showRun(r, 'state-rollback')).toBe(false);
       expect(readFileSync(join(srv, 'mine'), 'utf8')).toBe('the real sub\n');
     } finally {
-      for (const p of [srv, mp]) spawnSync('umount', ['-l', p]);
+      detach(srv, mp);
     }
   }, 120_000);
 
@@ -171,7 +175,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(mountPoints()).toContain(srv);
       expect(c.read(`${PG}/data`)).toBe('v1\n');
     } finally {
-      spawnSync('umount', ['-l', srv]);
+      detach(srv);
     }
   }, 120_000);
 
@@ -187,7 +191,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(r.code, showRun(r, 'state-rollback')).toBe(0);
       expect(mountPoints()).toContain(file);
     } finally {
-      for (const p of [file, mp]) spawnSync('umount', ['-l', p]);
+      detach(file, mp);
     }
   }, 120_000);
 
@@ -209,7 +213,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(mountPoints().filter((p) => p === mp)).toHaveLength(1);
       expect(readText('/proc/self/mountinfo')).not.toMatch(/\/\/deleted /);
     } finally {
-      for (const p of [srv, mp]) spawnSync('umount', ['-l', p]);
+      detach(srv, mp);
     }
   }, 120_000);
 
@@ -236,7 +240,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(c.read(`${PG}/data`)).toBe('v2\n');
       expect(mountPoints()).toContain(target);
     } finally {
-      for (const p of [target, mp]) spawnSync('umount', ['-l', p]);
+      detach(target, mp);
     }
   }, 120_000);
 
@@ -259,7 +263,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(mountPoints()).toContain(inner);
     } finally {
       spawnSync('pkill', ['-u', '65534', '-x', 'sleep']);
-      for (const p of [inner, mp]) spawnSync('umount', ['-l', p]);
+      detach(inner, mp);
     }
   }, 120_000);
 });
