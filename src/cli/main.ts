@@ -29,9 +29,25 @@ function overview(commands: readonly CommandEntry[]): string {
   ].join('\n');
 }
 
-/** The JSON error object printed on stdout with --json: {version, error: {message, kind, exitCode}}. */
-export function jsonError(error: unknown): { version: number; error: { message: string; kind: string; exitCode: number } } {
-  return { version: JSON_VERSION, error: { message: describeError(error), kind: errorKind(error), exitCode: exitCodeFor(error) } };
+/**
+ * The JSON error object printed on stdout with --json: {version, error: {message, kind, exitCode}}, and for a step
+ * that failed after others ran (kind "step", exit 1) also completed (the steps that ran, in order; may be empty) and
+ * state (what is in place now) — the two lines the text gives on stderr.
+ */
+export function jsonError(error: unknown): {
+  version: number;
+  error: { message: string; kind: string; exitCode: number; completed?: string[]; state?: string };
+} {
+  const body: { message: string; kind: string; exitCode: number; completed?: string[]; state?: string } = {
+    message: describeError(error),
+    kind: errorKind(error),
+    exitCode: exitCodeFor(error),
+  };
+  if (error instanceof StepError) {
+    body.completed = [...error.completed];
+    body.state = error.state;
+  }
+  return { version: JSON_VERSION, error: body };
 }
 
 /** True when the command's arguments ask for JSON (before `--`, which ends the flags). */

@@ -2,8 +2,9 @@
 // symlink on the way to DEST, not by one swapped in during the copy — and --force replaces DEST as a whole while
 // keeping it beside it; --dry-run says what would be copied and replaced.
 import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 import { runBundle } from '../helpers/run-bundle.js';
@@ -127,5 +128,30 @@ describe.each(RUNTIMES)('restore under $name', (runtime: Runtime) => {
     expect(again.stdout).toMatch(/remove it when it is no longer needed: rm -r -- \S+pantheros-replaced-\S+/);
     expect(readdirSync(home).filter((n) => n.startsWith('small.pantheros-replaced-')).length).toBe(2);
     expect(readdirSync(home).filter((n) => n.startsWith('.pantheros-restore-'))).toEqual([]);
+  });
+
+  it('a copy that fails part-way (a full destination) removes the partial copy and, with --json, says what ran and what is in place', () => {
+    const c = useBootCase(runtime);
+    archiveWithTree(c, 4);
+    writeFileSync(c.abs(`${OLD_ROOTS}/${ARCHIVE}/srv/app/big`), Buffer.alloc(2 * 1024 * 1024, 1));
+    const { area } = scratch();
+    const small = join(area, 'small-fs');
+    mkdirSync(small);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', small]).status).toBe(0);
+    onTestFinished(() => void spawnSync('umount', [small]));
+    const dest = join(small, 'app');
+    const r = runBundle(runtime, ['restore', '/srv/app', '--from', ARCHIVE, '--to', dest, '--top-level', c.top, '--config', config(c), '--json']);
+    expect(r.code, showRun(r, 'restore onto a full filesystem')).toBe(1);
+    const out = JSON.parse(r.stdout) as { version: number; error: { kind: string; exitCode: number; message: string; completed: string[]; state: string } };
+    expect(out.version).toBe(1);
+    expect(out.error.kind).toBe('step');
+    expect(out.error.exitCode).toBe(1);
+    expect(out.error.message).toMatch(/No space left on device/);
+    expect(out.error.completed).toEqual([]);
+    expect(out.error.state).toBe(`${dest} is as it was (the partial copy is removed); the archive is unchanged`);
+    // The text on stderr says the same two things.
+    expect(r.stderr).toContain('  completed: nothing');
+    expect(r.stderr).toContain(`  now: ${out.error.state}`);
+    expect(readdirSync(small), 'the partial copy is gone').toEqual([]);
   });
 });
