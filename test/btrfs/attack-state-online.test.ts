@@ -45,6 +45,18 @@ function seedUserState(c: BootCase, prepare: (u: string) => void): string {
   return u;
 }
 
+/** PG mounted, with a bind (at srv) of its directory `later`, which the hourly snapshot does not have: that bind cannot come back after the swap. */
+function bindMadeAfterSnapshot(c: BootCase): { mp: string; srv: string } {
+  seedUserState(c, () => {});
+  mkdirSync(c.abs(`${PG}/later`));
+  commit(c);
+  const mp = mountPg(c);
+  const srv = join(c.image.dir, 'srv');
+  mkdirSync(srv);
+  sh('mount', ['--bind', join(mp, 'later'), srv]);
+  return { mp, srv };
+}
+
 describe.each(RUNTIMES)('attack: the online state rollback against a user inside the subvolume, under $name', (runtime) => {
   it('a directory on the way of a nested subvolume swapped for a symlink to the archives after the snapshot: root\'s archive stays where it is (before: moved into the user\'s directory)', () => {
     const c = useBootCase(runtime);
@@ -197,13 +209,7 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
 
   it('a bind of a directory made after the snapshot cannot come back: the new state is taken down again, the old one put back and mounted (before: the mount served the deleted new state, and the message said the old state was back)', () => {
     const c = useBootCase(runtime);
-    seedUserState(c, () => {});
-    mkdirSync(c.abs(`${PG}/later`));
-    commit(c);
-    const mp = mountPg(c);
-    const srv = join(c.image.dir, 'srv');
-    mkdirSync(srv);
-    sh('mount', ['--bind', join(mp, 'later'), srv]);
+    const { mp, srv } = bindMadeAfterSnapshot(c);
     try {
       const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
       expect(r.code, showRun(r, 'state-rollback')).toBe(1);
@@ -213,6 +219,38 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
       expect(mountPoints().filter((p) => p === mp)).toHaveLength(1);
       expect(readText('/proc/self/mountinfo')).not.toMatch(/\/\/deleted /);
     } finally {
+      detach(srv, mp);
+    }
+  }, 120_000);
+
+  it('a mount that came back cannot be taken down again (a process went into it) when a bind after it fails: the new state stays, mounted, and the message says so (the recovery is not run under a mount)', () => {
+    const c = useBootCase(runtime);
+    const { mp, srv } = bindMadeAfterSnapshot(c);
+    const pidFile = join(c.image.dir, 'holder.pid');
+    try {
+      const bin = join(c.image.dir, 'wrap-mount');
+      mkdirSync(bin);
+      // Once the main mount is back (the first mount the run makes), a process goes into it and stays there.
+      writeFileSync(
+        join(bin, 'mount'),
+        ['#!/bin/sh', '/usr/bin/mount "$@"; rc=$?', `if [ ! -e '${pidFile}' ]; then (cd '${mp}' && exec sleep 60) </dev/null >/dev/null 2>&1 & echo $! > '${pidFile}'; fi`, 'exit $rc'].join('\n'),
+        { mode: 0o755 },
+      );
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW], { PATH: `${bin}:${process.env.PATH}` });
+      expect(existsSync(pidFile), showRun(r, 'state-rollback')).toBe(true);
+      expect(r.code, showRun(r, 'state-rollback')).toBe(1);
+      expect(r.stderr).toMatch(/mounting the new state failed: /);
+      expect(r.stderr).toMatch(/now: the new state stays in place, since what of it was mounted again could not be taken down to put the old one back/);
+      // What the message says is what is there: the new state on disk and through the mount, the old one archived.
+      expect(c.read(`${PG}/data`)).toBe('v1\n');
+      expect(readFileSync(join(mp, 'data'), 'utf8')).toBe('v1\n');
+      expect(mountPoints().filter((p) => p === mp)).toHaveLength(1);
+      expect(readText('/proc/self/mountinfo')).not.toMatch(/\/\/deleted /);
+      const archived = /archived in (\S+?)(?:,|$|\s)/m.exec(r.stderr)?.[1];
+      expect(archived, r.stderr).toBeDefined();
+      expect(c.read(`${archived}/data`)).toBe('v2\n');
+    } finally {
+      if (existsSync(pidFile)) spawnSync('kill', [readFileSync(pidFile, 'utf8').trim()]);
       detach(srv, mp);
     }
   }, 120_000);
