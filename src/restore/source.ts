@@ -2,10 +2,9 @@
 // and held open: the copy reads it through /proc/self/fd/N/NAME, so renaming a directory on the way (or swapping a
 // symlink in) after the checks changes nothing.
 import { closeSync, constants, lstatSync, openSync, readdirSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { kindOfStats } from '../fs/entry-kind.js';
-import { fdPath, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
+import { atParent, fdPath, lstatBelow, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
 import { showName } from '../cli/show-text.js';
 
 export type SourceKind = 'file' | 'directory' | 'symlink' | 'other';
@@ -113,17 +112,32 @@ export interface TreeCount {
   bytes: number;
 }
 
-/** Counts what a copy of abs contains, without following symlinks. */
+/**
+ * Counts what a copy of `abs` (a path, usually /proc/self/fd/N/NAME) contains, without following symlinks. Names are
+ * read as bytes (a name that is not valid UTF-8 is counted, not looked up by a mangled name), and a tree deeper than
+ * PATH_MAX is reached through its directories held open (src/fs/open-dir.ts atParent): a local user's file in the
+ * archive cannot make the count fail. An entry that vanishes meanwhile (a live source) is not counted. Throws the fs
+ * error of anything else (EACCES, EIO).
+ */
 export function countTree(abs: string): TreeCount {
   const count: TreeCount = { files: 0, directories: 0, symlinks: 0, other: 0, bytes: 0 };
-  const stack = [abs];
+  const stack: Buffer[] = [Buffer.alloc(0)];
+  const slash = Buffer.from('/');
   while (stack.length) {
-    const p = stack.pop()!;
-    const st = lstatSync(p);
+    const rel = stack.pop()!;
+    let st: Stats;
+    let names: Buffer[] = [];
+    try {
+      st = rel.length ? lstatBelow(abs, rel) : lstatSync(abs);
+      if (st.isDirectory()) names = rel.length ? atParent(abs, rel, (parent, name) => readdirSync(Buffer.concat([parent, name]), { encoding: 'buffer' })) : readdirSync(abs, { encoding: 'buffer' });
+    } catch (error) {
+      if (rel.length && ['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) continue;
+      throw error;
+    }
     const kind = kindOfStat(st);
     if (kind === 'directory') {
       count.directories += 1;
-      for (const name of readdirSync(p)) stack.push(join(p, name));
+      for (const name of names) stack.push(rel.length ? Buffer.concat([rel, slash, name]) : name);
     } else if (kind === 'file') {
       count.files += 1;
       count.bytes += st.size;

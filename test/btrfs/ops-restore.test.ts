@@ -1,7 +1,7 @@
 // Real btrfs, bundled file, Node and Bun (issue 11): `restore` cannot be redirected by a local user — not by a
 // symlink on the way to DEST, not by one swapped in during the copy — and --force replaces DEST as a whole while
 // keeping it beside it; --dry-run says what would be copied and replaced.
-import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -153,5 +153,36 @@ describe.each(RUNTIMES)('restore under $name', (runtime: Runtime) => {
     expect(r.stderr).toContain('  completed: nothing');
     expect(r.stderr).toContain(`  now: ${out.error.state}`);
     expect(readdirSync(small), 'the partial copy is gone').toEqual([]);
+  });
+
+  it('a name that is not UTF-8 and a tree deeper than PATH_MAX, made by a local user in the archive: counted and copied, or refused with exit 1 and nothing changed (before: exit 4, the count looked up a mangled name or a too-long path)', () => {
+    const c = useBootCase(runtime);
+    archiveWithTree(c, 4);
+    const app = c.abs(`${OLD_ROOTS}/${ARCHIVE}/srv/app`);
+    writeFileSync(Buffer.from(`${app}/d0/\xff\xfe.conf`, 'latin1'), 'raw bytes\n');
+    const { home } = scratch();
+    const cfg = config(c);
+    const r = runBundle(runtime, ['restore', '/srv/app', '--from', ARCHIVE, '--to', join(home, 'app'), '--top-level', c.top, '--config', cfg, '--json']);
+    expect(r.code, showRun(r, 'restore of a tree with a name that is not UTF-8')).toBe(0);
+    expect((JSON.parse(r.stdout) as { counts: { files: number; directories: number } }).counts).toMatchObject({ files: 5, directories: 5 });
+    expect(readFileSync(Buffer.from(`${home}/app/d0/\xff\xfe.conf`, 'latin1'), 'utf8')).toBe('raw bytes\n');
+
+    // 30 levels of 200-byte names: 6 000 bytes below srv/deep, beyond PATH_MAX (4 096).
+    let fd = openSync(c.abs(`${OLD_ROOTS}/${ARCHIVE}/srv`), 'r');
+    mkdirSync(`/proc/self/fd/${fd}/deep`);
+    for (let i = 0; i <= 30; i++) {
+      const next = openSync(`/proc/self/fd/${fd}/${i ? 'd'.repeat(200) : 'deep'}`, 'r');
+      closeSync(fd);
+      fd = next;
+      if (i < 30) mkdirSync(`/proc/self/fd/${fd}/${'d'.repeat(200)}`);
+      else writeFileSync(`/proc/self/fd/${fd}/bottom`, 'at the bottom\n');
+    }
+    closeSync(fd);
+    const deep = runBundle(runtime, ['restore', '/srv/deep', '--from', ARCHIVE, '--to', join(home, 'deep'), '--top-level', c.top, '--config', cfg]);
+    // cp (coreutils) copies by path, so it stops at PATH_MAX: a failed step, the partial copy removed, nothing else changed.
+    expect(deep.code, showRun(deep, 'restore of a tree deeper than PATH_MAX')).toBe(1);
+    expect(deep.stderr).not.toMatch(/this is a bug/);
+    expect(deep.stderr).toMatch(/is as it was \(the partial copy is removed\); the archive is unchanged/);
+    expect(readdirSync(home).sort()).toEqual(['app']);
   });
 });
