@@ -221,7 +221,8 @@ async function sendDifference(ctx: Context, source: DiffReport['source'], prefix
   try {
     result = await dumpDifference(join(top, blank), temp);
   } catch (error) {
-    throw new PreconditionError(`cannot compare ${source.path} with ${blank}: ${(error as Error).message}`, { cause: error });
+    // e.g. send's ENAMETOOLONG on a tree deeper than PATH_MAX, which the walk reads.
+    throw new PreconditionError(`cannot compare ${source.path} with ${blank}: ${(error as Error).message}; --method walk (the default) compares the trees without btrfs send`, { cause: error });
   } finally {
     const problem = snapshot.release();
     if (problem) writeErr(`pantheros-rollback: warning: could not delete ${temp}: ${problem}\n`);

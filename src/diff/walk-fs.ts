@@ -2,6 +2,7 @@
 // the probes that name a change more precisely (file data of small same-size files, xattrs through getfattr).
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { atPathBelow, SHORT_PATH_BYTES } from '../fs/open-dir.js';
 import type { Meta, NodeType, Probe, TreeReader } from './compare-trees.js';
 
 const S_IFMT = 0o170000n;
@@ -36,16 +37,25 @@ const missing = (error: unknown) => ['ENOENT', 'ENOTDIR'].includes((error as Nod
 
 /**
  * A tree on disk. Names that are not valid UTF-8 are shown with U+FFFD (as the send method shows them) and read
- * through their real bytes, kept here by shown path.
+ * through their real bytes, kept here by shown path. A path longer than the kernel takes at once (a local user's tree
+ * deeper than PATH_MAX) is reached through its parent directory held open (src/fs/open-dir.ts atPathBelow).
+ * at(rel, op) runs op with a path to rel that works at any length.
  */
-export function fsTreeReader(base: string): TreeReader & { abs(rel: string): string | Buffer } {
+export function fsTreeReader(base: string): TreeReader & { abs(rel: string): string | Buffer; at<T>(rel: string, op: (path: string | Buffer) => T): T } {
   const raw = new Map<string, Buffer>();
+  const baseBytes = Buffer.byteLength(base);
   const abs = (rel: string): string | Buffer => (rel === '' ? base : (rel.includes('\uFFFD') && raw.get(rel)) || `${base}/${rel}`);
+  const at = <T>(rel: string, op: (path: string | Buffer) => T): T => {
+    const p = abs(rel);
+    if ((typeof p === 'string' ? Buffer.byteLength(p) : p.length) < SHORT_PATH_BYTES) return op(p);
+    return atPathBelow(base, (typeof p === 'string' ? Buffer.from(p) : p).subarray(baseBytes + 1), op);
+  };
   return {
     abs,
+    at,
     stat(rel) {
       try {
-        return metaOf(lstatSync(abs(rel), { bigint: true }));
+        return metaOf(at(rel, (p) => lstatSync(p, { bigint: true })));
       } catch (error) {
         if (missing(error)) return undefined;
         throw error;
@@ -55,7 +65,7 @@ export function fsTreeReader(base: string): TreeReader & { abs(rel: string): str
       const dir = abs(rel);
       let names: string[];
       try {
-        names = readdirSync(dir);
+        names = at(rel, (p) => readdirSync(p));
       } catch (error) {
         if (missing(error)) return [];
         throw error;
@@ -64,7 +74,7 @@ export function fsTreeReader(base: string): TreeReader & { abs(rel: string): str
       // Some name is not valid UTF-8 (or the directory's own path is not): read the bytes, keep distinct shown names.
       const dirBytes = typeof dir === 'string' ? Buffer.from(dir) : dir;
       const shown = new Set<string>();
-      return readdirSync(dir, { encoding: 'buffer' })
+      return at(rel, (p) => readdirSync(p, { encoding: 'buffer' }))
         .sort(Buffer.compare)
         .map((bytes) => {
           let name = bytes.toString('utf8');
@@ -76,7 +86,7 @@ export function fsTreeReader(base: string): TreeReader & { abs(rel: string): str
     },
     readlink(rel) {
       try {
-        return readlinkSync(abs(rel), 'utf8');
+        return at(rel, (p) => readlinkSync(p, 'utf8'));
       } catch (error) {
         if (missing(error)) return '';
         throw error;
@@ -144,19 +154,19 @@ export function fsProbe(source: ReturnType<typeof fsTreeReader>, blank: ReturnTy
   let budget = SAME_DATA_BUDGET;
   return {
     sameData(rel) {
-      const a = source.abs(rel);
-      const b = blank.abs(rel);
       try {
-        const sa = lstatSync(a);
+        const sa = source.at(rel, (p) => lstatSync(p));
         if (sa.size > SAME_DATA_MAX_FILE || budget < 2 * sa.size) return undefined;
         budget -= 2 * sa.size;
-        return readFileSync(a).equals(readFileSync(b));
+        return source.at(rel, (p) => readFileSync(p)).equals(blank.at(rel, (p) => readFileSync(p)));
       } catch {
         return undefined;
       }
     },
     xattrChanges(rels) {
-      const named = rels.filter((r) => typeof source.abs(r) === 'string' && typeof blank.abs(r) === 'string');
+      // getfattr takes paths: names that are not UTF-8 and paths it cannot open at once are left out (said as metadata).
+      const fits = (p: string | Buffer) => typeof p === 'string' && Buffer.byteLength(p) < SHORT_PATH_BYTES;
+      const named = rels.filter((r) => fits(source.abs(r)) && fits(blank.abs(r)));
       const sa = readXattrs(named.map((r) => source.abs(r) as string));
       const sb = sa && readXattrs(named.map((r) => blank.abs(r) as string));
       if (!sa || !sb) return undefined;

@@ -127,7 +127,8 @@ export function othersMayChange(st: { uid: number; mode: number }): boolean {
 /** open(2)'s O_PATH (Linux 2.6.39; node:fs has no constant for it): a descriptor that names a file without opening it for I/O. */
 export const O_PATH = 0o10000000;
 /** Below this many bytes a whole path is handed to the kernel at once (PATH_MAX is 4096, with room to spare). */
-const SHORT = 3800;
+export const SHORT_PATH_BYTES = 3800;
+const SHORT = SHORT_PATH_BYTES;
 const bytes = (...parts: (string | Buffer)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
 
 /** Splits relative path bytes at "/". */
@@ -217,9 +218,18 @@ export function openDirectoryBelow(top: string, rel: Buffer): number {
   return inParent(top, rel, (fd, name) => openSync(fdChild(fd, name), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW));
 }
 
+/**
+ * Runs op with a path to `rel` (bytes, below `top`, any length) that the kernel takes: the whole path when short, else
+ * /proc/self/fd/N/NAME through its parent directory held open (atParent; no symlink followed on the way). Returns
+ * what op returns; throws what op throws, or the walk's error (ENOENT, ENOTDIR, ELOOP).
+ */
+export function atPathBelow<T>(top: string, rel: Buffer, op: (path: Buffer) => T): T {
+  return atParent(top, rel, (parent, name) => op(bytes(parent, name)));
+}
+
 /** lstat of `rel` below `top` (bytes, any length); throws the fs error (ENOENT, ENOTDIR, ELOOP for a symlink on the way). */
 export function lstatBelow(top: string, rel: Buffer): Stats {
-  return atParent(top, rel, (parent, name) => lstatSync(bytes(parent, name)));
+  return atPathBelow(top, rel, (path) => lstatSync(path));
 }
 
 /** Opens the directory at absolute path `abs` (bytes, any length) as an O_PATH fd without following a symlink on the way. */

@@ -4,7 +4,7 @@
 import { closeSync, constants, lstatSync, openSync, readdirSync, type Stats } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { kindOfStats } from '../fs/entry-kind.js';
-import { atParent, fdPath, lstatBelow, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
+import { atPathBelow, fdPath, lstatBelow, openChildDirectory, openDirectoryNoFollow, PathWalkError } from '../fs/open-dir.js';
 import { showName } from '../cli/show-text.js';
 
 export type SourceKind = 'file' | 'directory' | 'symlink' | 'other';
@@ -115,7 +115,7 @@ export interface TreeCount {
 /**
  * Counts what a copy of `abs` (a path, usually /proc/self/fd/N/NAME) contains, without following symlinks. Names are
  * read as bytes (a name that is not valid UTF-8 is counted, not looked up by a mangled name), and a tree deeper than
- * PATH_MAX is reached through its directories held open (src/fs/open-dir.ts atParent): a local user's file in the
+ * PATH_MAX is reached through its directories held open (src/fs/open-dir.ts atPathBelow): a local user's file in the
  * archive cannot make the count fail. An entry that vanishes meanwhile (a live source) is not counted. Throws the fs
  * error of anything else (EACCES, EIO).
  */
@@ -129,7 +129,7 @@ export function countTree(abs: string): TreeCount {
     let names: Buffer[] = [];
     try {
       st = rel.length ? lstatBelow(abs, rel) : lstatSync(abs);
-      if (st.isDirectory()) names = rel.length ? atParent(abs, rel, (parent, name) => readdirSync(Buffer.concat([parent, name]), { encoding: 'buffer' })) : readdirSync(abs, { encoding: 'buffer' });
+      if (st.isDirectory()) names = rel.length ? atPathBelow(abs, rel, (path) => readdirSync(path, { encoding: 'buffer' })) : readdirSync(abs, { encoding: 'buffer' });
     } catch (error) {
       if (rel.length && ['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) continue;
       throw error;

@@ -1,6 +1,6 @@
 // Real btrfs, bundled file, Node and Bun: `diff --method walk` (the default) reports every kind of change right, and
 // agrees with `diff --method send` — two independent methods (lstat of both trees vs. the kernel's send stream).
-import { chmodSync, chownSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, linkSync, openSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -9,6 +9,7 @@ import { commit, OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-c
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 import { runBundle } from '../helpers/run-bundle.js';
 import { rootFromFilledBlank } from '../helpers/diff-case.js';
+import { makeDeepTree } from '../helpers/deep-tree.js';
 import type { DiffEntry } from '../../src/diff/parse-dump.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setfattr', 'getfattr', 'chattr', 'mkfifo'], 'apt-get install -y btrfs-progs util-linux attr e2fsprogs coreutils'));
@@ -270,5 +271,54 @@ describe.each(RUNTIMES)('diff --method walk under $name', (runtime: Runtime) => 
     const groups = diff(c, ['20261126T060000Z', '--summary']) as DiffJson & { groups: { path: string; added: number }[] };
     expect(groups.entries).toBeUndefined();
     expect(groups.groups.find((g) => g.path === '/marker')).toEqual({ path: '/marker', added: 1, changed: 0, deleted: 0 });
+  });
+
+  it('a tree deeper than PATH_MAX, which any user can make in the root: every level listed and each change at its bottom named (before: "cannot compare", exit 3); send, which the kernel refuses there, points to the walk', () => {
+    const c = useBootCase(runtime);
+    let deep = '';
+    const r = rootFromFilledBlank(c, (b) => {
+      deep = makeDeepTree(b(''), 'deep', 30, (bottom) => {
+        for (const f of ['chmodme', 'rewriteme', 'touchme']) writeFileSync(`${bottom}/${f}`, `${f}\n`);
+      });
+    });
+    makeDeepTree(r(''), 'deeper', 30, () => {});
+    let bottom = r('');
+    for (const part of deep.split('/')) bottom = `${bottom}/${part}`;
+    // Reached through held directories, as the tool must reach them.
+    const at = (fn: (dir: string) => void) => {
+      const dirs = deep.split('/');
+      let fd = openSync(r(''), 'r');
+      for (const d of dirs) {
+        const next = openSync(`/proc/self/fd/${fd}/${d}`, 'r');
+        closeSync(fd);
+        fd = next;
+      }
+      try {
+        fn(`/proc/self/fd/${fd}`);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    at((dir) => {
+      chmodSync(`${dir}/chmodme`, 0o600);
+      writeFileSync(`${dir}/rewriteme`, 'REWRITEME\n');
+      utimesSync(`${dir}/touchme`, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
+      writeFileSync(`${dir}/new`, 'new\n');
+      symlinkSync('rewriteme', `${dir}/ln`);
+    });
+    commit(c);
+    const walk = diff(c, []);
+    const shown = walk.entries.filter((e) => e.path.startsWith('/deep/')).map((e) => `${brief({ ...e, path: e.path.slice(`/${deep}/`.length) })}`);
+    // The bottom directory itself (its times), then each entry; touchme's data is read on both sides: only its times.
+    expect(shown).toEqual(['C  [times]', 'C chmodme [mode]', 'A ln symlink -> rewriteme', 'A new file', 'C rewriteme [content,times]', 'C touchme [times]']);
+    // The other tree is new: its 31 directories are each added.
+    expect(walk.entries.filter((e) => e.path.startsWith('/deeper')).map((e) => `${e.status} ${e.type}`)).toEqual(Array<string>(31).fill('added dir'));
+    expect(Math.max(...walk.entries.map((e) => Buffer.byteLength(e.path)))).toBeGreaterThan(6000);
+
+    const config = join(c.image.dir, 'config.json');
+    const send = runBundle(runtime, ['diff', '--method', 'send', '--top-level', c.top, '--config', config]);
+    expect(send.code, send.stderr).toBe(3);
+    // btrfs may add a second line of its own ("failed to read stream from kernel") before the hint.
+    expect(send.stderr).toMatch(/File name too long[^]*; --method walk \(the default\) compares the trees without btrfs send/);
   });
 });

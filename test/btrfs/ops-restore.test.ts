@@ -1,13 +1,14 @@
 // Real btrfs, bundled file, Node and Bun (issue 11): `restore` cannot be redirected by a local user — not by a
 // symlink on the way to DEST, not by one swapped in during the copy — and --force replaces DEST as a whole while
 // keeping it beside it; --dry-run says what would be copied and replaced.
-import { chownSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 import { runBundle } from '../helpers/run-bundle.js';
+import { makeDeepTree } from '../helpers/deep-tree.js';
 import { asNobody, NOBODY, scratchArea, showRun, startBundle, waitFor } from '../helpers/ops.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'cp', 'setpriv'], 'apt-get install -y btrfs-progs util-linux coreutils'));
@@ -168,16 +169,7 @@ describe.each(RUNTIMES)('restore under $name', (runtime: Runtime) => {
     expect(readFileSync(Buffer.from(`${home}/app/d0/\xff\xfe.conf`, 'latin1'), 'utf8')).toBe('raw bytes\n');
 
     // 30 levels of 200-byte names: 6 000 bytes below srv/deep, beyond PATH_MAX (4 096).
-    let fd = openSync(c.abs(`${OLD_ROOTS}/${ARCHIVE}/srv`), 'r');
-    mkdirSync(`/proc/self/fd/${fd}/deep`);
-    for (let i = 0; i <= 30; i++) {
-      const next = openSync(`/proc/self/fd/${fd}/${i ? 'd'.repeat(200) : 'deep'}`, 'r');
-      closeSync(fd);
-      fd = next;
-      if (i < 30) mkdirSync(`/proc/self/fd/${fd}/${'d'.repeat(200)}`);
-      else writeFileSync(`/proc/self/fd/${fd}/bottom`, 'at the bottom\n');
-    }
-    closeSync(fd);
+    makeDeepTree(c.abs(`${OLD_ROOTS}/${ARCHIVE}/srv`), 'deep', 30, (bottom) => writeFileSync(`${bottom}/bottom`, 'at the bottom\n'));
     const deep = runBundle(runtime, ['restore', '/srv/deep', '--from', ARCHIVE, '--to', join(home, 'deep'), '--top-level', c.top, '--config', cfg]);
     // cp (coreutils) copies by path, so it stops at PATH_MAX: a failed step, the partial copy removed, nothing else changed.
     expect(deep.code, showRun(deep, 'restore of a tree deeper than PATH_MAX')).toBe(1);
