@@ -3,6 +3,7 @@
 // the root directory of every subvolume tree; see linux/include/uapi/linux/btrfs_tree.h).
 import { lstat, lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
+import { lstatBelow, SHORT_PATH_BYTES } from './open-dir.js';
 
 export type EntryKind = 'subvolume' | 'directory' | 'symlink' | 'file' | 'missing' | 'other';
 
@@ -31,6 +32,22 @@ export function kindOf(abs: string | Buffer): EntryKind {
   }
 }
 
+/**
+ * kindOf of `rel` below `top`, at any length: a path longer than the kernel takes at once (a local user's tree deeper
+ * than PATH_MAX) is looked at through its parent directory held open (src/fs/open-dir.ts lstatBelow), where a symlink
+ * on the way counts as `missing` (nothing is reached through one). Throws as kindOf does.
+ */
+export function kindBelow(top: string, rel: string): EntryKind {
+  if (Buffer.byteLength(top) + Buffer.byteLength(rel) < SHORT_PATH_BYTES) return kindOf(join(top, rel));
+  try {
+    return kindOfStats(lstatBelow(top, Buffer.from(rel)));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return 'missing';
+    throw error;
+  }
+}
+
 /** True for the kinds a path may pass through: real directories and subvolumes (never a symlink). */
 export const isDirectoryKind = (k: EntryKind | undefined): boolean => k === 'directory' || k === 'subvolume';
 
@@ -48,7 +65,7 @@ export function walkPath(top: string, rel: string, kinds: Record<string, EntryKi
       kinds[p] = 'missing';
       continue;
     }
-    const kind = kinds[p] ?? kindOf(join(top, p));
+    const kind = kinds[p] ?? kindBelow(top, p);
     kinds[p] = kind;
     if (!isDirectoryKind(kind)) blocked = true;
   }

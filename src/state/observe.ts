@@ -2,11 +2,12 @@
 // mount points through the config or /proc/self/mountinfo), their archive directories and leftovers, every snapshot
 // in the class directories (their uuids give each subvolume's lineage), and what lies at each nested subvolume's
 // place inside the chosen snapshot. Subvolume facts come from the inventory (src/btrfs/inventory.ts) only.
-import { lstatSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
-import { isDirectoryKind, kindOf, walkPath, type EntryKind } from '../fs/entry-kind.js';
+import { isDirectoryKind, kindBelow, kindOf, walkPath, type EntryKind } from '../fs/entry-kind.js';
+import { atPathBelow, lstatBelow } from '../fs/open-dir.js';
 import { isWritableMount, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { listDirectory, topLevelMount, type DirEntry } from '../boot/observe.js';
 import { decodeSubvolume, parseSnapshotName } from '../retention/snapshots.js';
@@ -115,14 +116,15 @@ export const subvolumeOfName = (name: string) => parseSnapshotName(name)?.subvol
 
 const STUB_INO = 2;
 
-function placeKind(abs: string): PlaceKind {
+/** What is at `rel` below `top` (any length: through held directories when long), an empty stub told apart. */
+function placeKind(top: string, rel: string): PlaceKind {
   try {
-    const st = lstatSync(abs);
-    if (st.isDirectory() && st.ino === STUB_INO && readdirSync(abs).length === 0) return 'stub';
+    const st = lstatBelow(top, Buffer.from(rel));
+    if (st.isDirectory() && st.ino === STUB_INO && atPathBelow(top, Buffer.from(rel), (p) => readdirSync(p)).length === 0) return 'stub';
   } catch {
-    // kindOf says what it is
+    // kindBelow says what it is
   }
-  return kindOf(abs);
+  return kindBelow(top, rel);
 }
 
 /**
@@ -216,9 +218,9 @@ export function observeState(top: string, config: Config, options: StateObserveO
     for (const s of snaps.values()) {
       if (s.subvolume !== path) continue;
       for (const rel of rels) {
-        places.set(`${s.path}/${rel}`, placeKind(join(top, s.path, rel)));
+        places.set(`${s.path}/${rel}`, placeKind(top, `${s.path}/${rel}`));
         const parent = rel.split('/').slice(0, -1).join('/');
-        if (parent) places.set(`${s.path}/${parent}`, placeKind(join(top, s.path, parent)));
+        if (parent) places.set(`${s.path}/${parent}`, placeKind(top, `${s.path}/${parent}`));
       }
     }
     subvolumes.set(path, {

@@ -11,6 +11,8 @@ import { describeRun, fullState, useBootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 import { asNobody, showRun, startBundle, waitFor } from '../helpers/ops.js';
 import { writeFileSync } from 'node:fs';
+import { DEEP_LEVEL } from '../helpers/deep-tree.js';
+import { pythonAsNobody, requirePython, userArea } from '../helpers/attack.js';
 import { ids, mountPg, PG, PG_DIR, PG_ENC, PG_SNAP, readText, runState, seedState, STATE_CONFIG, STATE_REQUEST, stateArchives } from '../helpers/state-case.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
@@ -248,6 +250,28 @@ describe.each(RUNTIMES)('state rollback at boot under $name', (runtime) => {
     expect(r.report?.state?.refused.map((x) => x.reason).join()).toMatch(/@persistent\/nope does not exist/);
     expect(ids(c).get(PG)).toBe(before.get(PG));
     expect(c.kind(STATE_REQUEST)).toBe('missing');
+  });
+
+  it('a nested subvolume a user made below a tree deeper than PATH_MAX: refused with its reason by the dry run and by the boot, which exits 0 and consumes the request (before: exit 4, and every boot after the request exited 1)', () => {
+    requirePython();
+    const c = useBootCase(runtime);
+    seedState(c);
+    const request = runState(c, ['state-rollback', '--next-boot', `${PG}=hourly`, '--now', NOW]);
+    expect(request.code, showRun(request, 'state-rollback --next-boot')).toBe(0);
+    // The user's move, after the request: u is theirs (as /tmp), the deep tree and the subvolume at its bottom too.
+    userArea(c, `${PG}/u`);
+    pythonAsNobody(`import os, subprocess, sys\nos.chdir(sys.argv[1]); os.mkdir('deep'); os.chdir('deep')\nfor i in range(30): os.mkdir('${DEEP_LEVEL}'); os.chdir('${DEEP_LEVEL}')\nsubprocess.run(['btrfs', '-q', 'subvolume', 'create', 'sub'], check=True)`, [c.abs(`${PG}/u`)]);
+    sh('btrfs', ['filesystem', 'sync', c.top]);
+    const reason = /the nested subvolume u\/deep\/(d+\/){30}sub of @persistent\/var\/lib\/pg cannot be moved over: its parent directory u\/deep\/(d+\/){29}d+ is not in @snapshots\//;
+    const dry = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW, '--dry-run']);
+    expect(dry.stderr, showRun(dry, 'state-rollback --dry-run')).toMatch(reason);
+    expect(dry.stderr).not.toMatch(/this is a bug/);
+    const r = c.boot('2026-11-26T12:00:00Z', { config: STATE_CONFIG });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.state).toMatchObject({ origin: 'next-boot', result: 'refused', rolledBack: [] });
+    expect(r.report?.state?.refused.map((x) => x.reason).join()).toMatch(reason);
+    expect(c.kind(STATE_REQUEST)).toBe('missing');
+    expect(c.read(`${PG}/data`)).toBe('v2\n');
   });
 
   it('pantheros.rollback=<snapshot of a persistent subvolume> is refused as a root, naming the state rollback', () => {
