@@ -58,18 +58,22 @@ function check(errno: number, operation: BtrfsOperation, path: BtrfsPath, source
  * btrfs-progs would otherwise snapshot *into* an existing directory), EINVAL (the source is not a
  * subvolume, a symlink, or a bad name), ENOENT/ENOTDIR (a missing source or parent), EROFS (the
  * parent is in a read-only subvolume or mount), ENOSPC (no metadata space), EXDEV (another
- * filesystem), ENAMETOOLONG (a last name over 255 bytes, or a path over PATH_MAX).
+ * filesystem), ENAMETOOLONG (a last name over 255 bytes, or a path over PATH_MAX). options.shown names the
+ * source and destination in errors when the paths given are /proc/self/fd/N/NAME of directories held open.
  */
-export function snapshotSubvolume(sourceAbs: BtrfsPath, destAbs: BtrfsPath, options: { readOnly: boolean } = { readOnly: false }): void {
-  const dest = splitPath(destAbs, 'snapshot', sourceAbs);
-  const source = checkPath(sourceAbs, 'snapshot', destAbs, sourceAbs);
-  const sourceFd = openSubvolume(source, 'snapshot', destAbs, sourceAbs);
+export function snapshotSubvolume(sourceAbs: BtrfsPath, destAbs: BtrfsPath, options: { readOnly: boolean; shown?: { source: BtrfsPath; dest: BtrfsPath } } = { readOnly: false }): void {
+  // options.shown: the paths errors name, when the ones given are /proc/self/fd/N/NAME of directories held open.
+  const shownSource = options.shown?.source ?? sourceAbs;
+  const shownDest = options.shown?.dest ?? destAbs;
+  const dest = splitPath(destAbs, 'snapshot', shownSource);
+  const source = checkPath(sourceAbs, 'snapshot', shownDest, shownSource);
+  const sourceFd = openSubvolume(source, 'snapshot', shownDest, shownSource);
   try {
-    const parentFd = openDirectory(dest.parent, 'snapshot', destAbs, sourceAbs);
+    const parentFd = openDirectory(dest.parent, 'snapshot', shownDest, shownSource);
     try {
       const c = choose();
-      if (c.backend === 'ioctl') check(snapCreate(c.libc, parentFd, sourceFd, dest.name, options.readOnly), 'snapshot', destAbs, sourceAbs);
-      else viaProcess.snapshot(sourceFd, parentFd, dest, options.readOnly, destAbs, sourceAbs);
+      if (c.backend === 'ioctl') check(snapCreate(c.libc, parentFd, sourceFd, dest.name, options.readOnly), 'snapshot', shownDest, shownSource);
+      else viaProcess.snapshot(sourceFd, parentFd, dest, options.readOnly, shownDest, shownSource);
     } finally {
       closeSync(parentFd);
     }

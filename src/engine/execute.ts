@@ -2,7 +2,7 @@
 // (the item stays and is tried again next time); any other failed step stops the plan, and the plan's recovery
 // puts things back before the error goes up.
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
-import { atParent, fdChild, fdPath, inParent, lstatBelow, O_PATH, openDirectoryBelow, othersMayChange, renameBelow } from '../fs/open-dir.js';
+import { fdChild, fdPath, inParent, lstatBelow, O_PATH, openDirectoryBelow, othersMayChange, renameBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
 import { btrfsError } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
@@ -327,11 +327,19 @@ function apply(step: Step, top: string, execution: Execution): boolean {
     case 'snapshot': {
       const dest = step.destBytes ?? Buffer.from(step.dest);
       assertAbsentBelow(top, dest);
-      // Source and destination reached from their parent directories (atParent: one component at a time, no symlink
-      // on the way, when the path is long), so a nested subvolume deeper than PATH_MAX is assembled into the new root
-      // too; by their full paths snapshotSubvolume refused them with ENAMETOOLONG and the rollback failed.
-      atParent(top, step.sourceBytes ?? Buffer.from(step.source), (sourceParent, sourceName) =>
-        atParent(top, dest, (destParent, destName) => snapshotSubvolume(Buffer.concat([sourceParent, sourceName]), Buffer.concat([destParent, destName]), { readOnly: step.readOnly })),
+      // Source and destination reached from their parent directories held open (inParent: one component at a time,
+      // no symlink on the way, whatever the length). By path, a user who owns a directory on the way and swapped it
+      // for a symlink after the plan had root snapshot another subvolume (a secret of root's) under their
+      // subvolume's name; and a nested subvolume deeper than PATH_MAX could not be reached at all.
+      const source = step.sourceBytes ?? Buffer.from(step.source);
+      const topSlash = Buffer.from(top.endsWith('/') ? top : `${top}/`);
+      inParent(top, source, (sourceParent, sourceName) =>
+        inParent(top, dest, (destParent, destName) =>
+          snapshotSubvolume(fdChild(sourceParent, sourceName), fdChild(destParent, destName), {
+            readOnly: step.readOnly,
+            shown: { source: Buffer.concat([topSlash, source]), dest: Buffer.concat([topSlash, dest]) },
+          }),
+        ),
       );
       return true;
     }
@@ -340,8 +348,9 @@ function apply(step: Step, top: string, execution: Execution): boolean {
       createSubvolume(abs(step.dest));
       return true;
     case 'remove-stub':
-      atParent(top, step.bytes ?? Buffer.from(step.path), (parent, name) => {
-        const stub = Buffer.concat([parent, name]);
+      // In its directory held open, as the snapshot and the rename: no symlink a user swapped in on the way is followed.
+      inParent(top, step.bytes ?? Buffer.from(step.path), (parent, name) => {
+        const stub = fdChild(parent, name);
         const st = lstatSync(stub);
         if (!st.isDirectory() || st.ino !== EMPTY_SUBVOLUME_STUB_INO || readdirSync(stub).length) {
           throw new Error(`${step.path} is not the empty stub of a nested subvolume: refusing to remove it`);

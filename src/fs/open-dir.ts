@@ -50,30 +50,37 @@ export function openChildDirectory(dirFd: number, name: string, shown: string): 
   try {
     return openSync(fdPath(dirFd, name), OPEN_DIR);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') {
-      let target: string | undefined;
-      try {
-        target = readlinkSync(fdPath(dirFd, name));
-      } catch {
-        target = undefined;
-      }
-      throw new PathWalkError(shown, 'symlink', target, code);
-    }
-    if (code === 'ENOENT') throw new PathWalkError(shown, 'missing', undefined, code);
-    if (code === 'ENOTDIR') {
-      // O_NOFOLLOW|O_DIRECTORY on a symlink to a directory gives ENOTDIR on some kernels: tell them apart.
-      let link = false;
-      try {
-        link = lstatSync(fdPath(dirFd, name)).isSymbolicLink();
-      } catch {
-        link = false;
-      }
-      if (link) throw new PathWalkError(shown, 'symlink', readlinkSync(fdPath(dirFd, name)), 'ELOOP');
-      throw new PathWalkError(shown, 'not-a-directory', undefined, code);
-    }
-    throw new PathWalkError(shown, 'unreadable', undefined, code);
+    throw walkError(error, fdChild(dirFd, Buffer.from(name)), shown);
   }
+}
+
+/**
+ * The PathWalkError for a failed open of `child` (/proc/self/fd/N/NAME) as a directory without following it, naming
+ * it `shown`: a symlink (ELOOP, or ENOTDIR where the kernel gives that for one), missing, not a directory, unreadable.
+ */
+function walkError(error: unknown, child: Buffer, shown: string): PathWalkError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const linkTarget = (): string | undefined => {
+    try {
+      return readlinkSync(child, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  if (code === 'ELOOP') return new PathWalkError(shown, 'symlink', linkTarget(), code);
+  if (code === 'ENOENT') return new PathWalkError(shown, 'missing', undefined, code);
+  if (code === 'ENOTDIR') {
+    // O_NOFOLLOW|O_DIRECTORY on a symlink to a directory gives ENOTDIR on some kernels: tell them apart.
+    let link = false;
+    try {
+      link = lstatSync(child).isSymbolicLink();
+    } catch {
+      link = false;
+    }
+    if (link) return new PathWalkError(shown, 'symlink', linkTarget(), 'ELOOP');
+    return new PathWalkError(shown, 'not-a-directory', undefined, code);
+  }
+  return new PathWalkError(shown, 'unreadable', undefined, code);
 }
 
 /**
@@ -160,17 +167,24 @@ export function atParent<T>(top: string, rel: Buffer, fn: (parent: Buffer, name:
 /**
  * Runs fn with the directory that holds the last component of `rel` (bytes, below `top`) held open, and that
  * component's bytes. The directory is reached one component at a time whatever the length (O_PATH|O_DIRECTORY|
- * O_NOFOLLOW: a symlink on the way fails with ELOOP), so a path built on the fd (fdChild) names what was walked
- * even when someone renames a component or swaps a symlink in meanwhile. The fd is closed when fn returns; throws
- * the fs error of the walk (ENOENT, ENOTDIR, ELOOP).
+ * O_NOFOLLOW: a symlink on the way fails), so a path built on the fd (fdChild) names what was walked even when
+ * someone renames a component or swaps a symlink in meanwhile. The fd is closed when fn returns; throws a
+ * PathWalkError naming the component the walk stopped at (its code ELOOP for a symlink, ENOENT, ENOTDIR).
  */
 export function inParent<T>(top: string, rel: Buffer, fn: (parentFd: number, name: Buffer) => T): T {
   const parts = byteComponents(rel);
   const name = parts.pop()!;
   let fd = openSync(top, O_PATH | constants.O_DIRECTORY);
   try {
+    let shown = top.replace(/\/+$/, '');
     for (const p of parts) {
-      const next = openSync(fdChild(fd, p), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      shown = `${shown}/${p.toString('utf8')}`;
+      let next: number;
+      try {
+        next = openSync(fdChild(fd, p), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      } catch (error) {
+        throw walkError(error, fdChild(fd, p), showName(shown));
+      }
       closeSync(fd);
       fd = next;
     }

@@ -91,6 +91,29 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
     expect(c.read(`${PG}/data`)).toBe('v2\n');
   }, 120_000);
 
+  it('snapshot: a directory on the way to the subvolume swapped for a symlink to a root-only subvolume after the plan: nothing of it is snapshotted (before: its secret, under the user\'s subvolume\'s name)', () => {
+    const c = useBootCase(runtime);
+    c.createSubvolume('@private/sub', { secret: 'root only\n' });
+    chmodSync(c.abs('@private'), 0o700);
+    c.createSubvolume(PG, { data: 'v1\n' });
+    userArea(c, `${PG}/u`);
+    const u = c.abs(`${PG}/u`);
+    expect(asNobody(['mkdir', join(u, 'x')]).code).toBe(0);
+    expect(asNobody(['btrfs', 'subvolume', 'create', join(u, 'x', 'sub')]).code).toBe(0);
+    commit(c);
+    const bin = join(c.image.dir, 'wrap-btrfs');
+    mkdirSync(bin);
+    // At the first snapshot (of @persistent), the user swaps x for a symlink to @private; the second is of u/x/sub.
+    wrapper(bin, 'btrfs', '/usr/bin/btrfs', `${SETPRIV} sh -c "mv '${u}/x' '${u}/x.away' && ln -s ../../../../../@private '${u}/x'"`, '[ "$1 $2" = "subvolume snapshot" ]');
+    const r = runState(c, ['snapshot', '--class', 'hourly', '@persistent', `${PG}/u/x/sub`, '--now', '2026-11-26T10:00:00Z'], { PANTHEROS_BTRFS: join(bin, 'btrfs'), PANTHEROS_BTRFS_BACKEND: 'process' });
+    expect(existsSync(join(bin, 'btrfs.done')), showRun(r, 'snapshot')).toBe(true);
+    expect(r.code, showRun(r, 'snapshot')).toBe(1);
+    expect(r.stderr).toMatch(/u\/x is a symlink \(→ \.\.\/\.\.\/\.\.\/\.\.\/\.\.\/@private\); refusing to follow it/);
+    const made = sh('btrfs', ['subvolume', 'list', '-o', c.abs('@snapshots/hourly')]);
+    expect(made, 'only the snapshot of @persistent').not.toMatch(/~2fsub\./);
+    expect(made).toMatch(/@snapshots\/hourly\/@persistent\.20261126T100000Z/);
+  }, 120_000);
+
   it('a directory on the way of a mount point renamed away and a symlink to a tmpfs put in its place as umount starts: the tmpfs stays mounted (before: unmounted)', () => {
     const c = useBootCase(runtime);
     seedUserState(c, () => {});
