@@ -10,7 +10,7 @@ import { readDefaultSubvolumeId, readOnlyByAccess, takeInventory, type Inventory
 import { isWritableMount, mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
-import { mayAgeOut } from '../retention/age-out.js';
+import { mayAgeOut, pastKeepDays } from '../retention/age-out.js';
 import { archiveNameTime } from '../archive/naming.js';
 import { NEXT_BOOT_FILE, readRequestFile, type Request } from './request-file.js';
 import { chooseTarget, type ChosenTarget } from './target.js';
@@ -213,11 +213,10 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
   let subvolumes: SubvolumeFacts | null = null;
   if (needsFacts) {
     const inventory = options.inventory ?? takeInventory(top, { writableMount });
-    const below = options.now.getTime() - config.oldRoots.keepDays * 86_400_000;
     const pressed = options.spacePressure === true || (space !== null && space.freePercent < config.oldRoots.minFreePercent);
     const candidate = (name: string) => {
       const t = archiveNameTime(name);
-      return t !== undefined && (pressed || t < below || t > options.now.getTime());
+      return t !== undefined && (pressed || pastKeepDays(t, options.now.getTime(), config.oldRoots.keepDays) || t > options.now.getTime());
     };
     // What the new root may be made from: a named archive, or (with @root missing, for previous and keep) the newest.
     const sources = chosen.target.kind === 'archive' || kinds[root] !== 'subvolume' ? archiveNames : [];

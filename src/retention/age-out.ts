@@ -80,11 +80,21 @@ export function orderNewestFirst<T extends ArchiveFact>(archives: readonly T[]):
 export function mayAgeOut(names: readonly string[], policy: RetentionPolicy, now: Date, freePercent: number | undefined): boolean {
   if (names.length + 1 <= Math.max(1, policy.keepAtLeast)) return false;
   if (freePercent !== undefined && freePercent < policy.minFreePercent) return true;
-  const limit = now.getTime() - policy.keepDays * DAY;
   return names.some((n) => {
     const t = archiveNameTime(n);
-    return t !== undefined && (t < limit || t > now.getTime());
+    return t !== undefined && (pastKeepDays(t, now.getTime(), policy.keepDays) || t > now.getTime());
   });
+}
+
+/**
+ * True when something made at `timeMs` is older than `keepDays` (days, any finite number ≥ 0) at `nowMs` (both ms
+ * since the epoch): (now − time) / 86 400 000 > keepDays. The one comparison of an age with keepDays: the verdict
+ * (decideRetention's ageDays) and the boot's look ahead (mayAgeOut, which facts to read) compute it alike, so a
+ * fractional keepDays cannot fall between them (with `time < now − keepDays × day` they disagreed at the boundary,
+ * and the boot stopped with an internal error).
+ */
+export function pastKeepDays(timeMs: number, nowMs: number, keepDays: number): boolean {
+  return (nowMs - timeMs) / DAY > keepDays;
 }
 
 /**
@@ -170,6 +180,7 @@ export function decideRetention(input: RetentionInput): RetentionResult {
     if (t === undefined) return keep('name is not a timestamp: age unknown, never aged out');
     const age = ageDays === undefined ? '' : `${days(ageDays)}${ageFrom === 'generation' ? ' at least' : ''}`;
     const raised = !raisedFrom[i] ? '' : raisedFrom[i]!.startsWith('its creation') ? `, counted from ${raisedFrom[i]} (its name is earlier: the clock was behind when it was archived)` : `, counted from ${raisedFrom[i]} (made before it, with a later name)`;
+    // ageDays > keepDays is pastKeepDays of the time the age was counted from (the same operations).
     if (!clockBehind && ageDays !== undefined && ageDays > policy.keepDays) {
       return del(`older than ${days(policy.keepDays)} (${age}${raised}) and beyond the newest ${keepAtLeast}${future ? `; ${futureText}` : ''}`);
     }

@@ -101,4 +101,26 @@ describe('mayAgeOut (whether a boot must read the subvolume facts)', () => {
     expect(mayAgeOut(names(archives(20)), policy, now, undefined)).toBe(false);
     expect(mayAgeOut(names(archives(40)), policy, now, undefined)).toBe(true);
   });
+
+  it('agrees with the verdict at the boundary of a fractional keepDays (a review: keepDays 30.099999999999998 and an archive 30.1 days old made the boot exit 4)', () => {
+    const at = new Date('2026-11-26T06:00:00Z');
+    const boundary = { name: '20261027T033600Z', cgen: 100 };
+    const newer = [1, 2].map((d) => ({ name: formatTimestamp(new Date(at.getTime() - d * DAY)), cgen: 200 + d }));
+    const p = { keepDays: 30.099999999999998, keepAtLeast: 2, minFreePercent: 0 };
+    const gone = deleted(decide({ archives: [boundary, ...newer, { name: 'new', cgen: Number.MAX_SAFE_INTEGER }], policy: p, now: at }).verdicts);
+    expect(gone).toEqual([boundary.name]);
+    expect(mayAgeOut([boundary, ...newer].map((x) => x.name), p, at, undefined)).toBe(true);
+    // Every keepDays with up to three decimals from 0 to 60, an archive at each minute around its boundary: the look
+    // ahead is true whenever the verdict deletes by age.
+    for (let k = 0; k <= 60_000; k += 7) {
+      const keepDays = k / 1000;
+      const q = { keepDays, keepAtLeast: 1, minFreePercent: 0 };
+      for (const offset of [-60_000, 0, 60_000]) {
+        const t = Math.floor((at.getTime() - keepDays * DAY + offset) / 1000) * 1000;
+        const a = { name: formatTimestamp(new Date(t)), cgen: 1 };
+        const could = deleted(decide({ archives: [a, { name: 'new', cgen: 2 }], policy: q, now: at }).verdicts).length > 0;
+        if (could) expect(mayAgeOut([a.name], q, at, undefined), `keepDays ${keepDays}, ${a.name}`).toBe(true);
+      }
+    }
+  });
 });
