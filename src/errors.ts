@@ -1,4 +1,5 @@
 // The error family the CLI maps to exit codes (see README "Exit codes").
+import { oneLine } from './cli/show-text.js';
 
 /** Bad flags, bad config, bad arguments: nothing was looked at or changed. Exit 2. */
 export class UsageError extends Error {
@@ -77,13 +78,18 @@ export function errorKind(error: unknown): ErrorKind {
   return 'internal';
 }
 
-/** The message of an error and its causes, one line. */
+/**
+ * The message of an error and its causes, joined with ": ". A system error's message (one with `syscall`, as node:fs
+ * and Bun make them: "ENOENT: no such file or directory, rename 'PATH' -> 'DEST'") holds its paths raw, and a path
+ * is anyone's to name: its newlines and other unsafe characters are escaped, so no name can print a line of its own
+ * (an escape is a backslash sequence, as oneLine in src/cli/show-text.ts writes it).
+ */
 export function describeError(error: unknown): string {
   const parts: string[] = [];
   let e: unknown = error;
   for (let depth = 0; e !== undefined && depth < 5; depth++) {
     if (e instanceof Error) {
-      const message = e.message;
+      const message = typeof (e as NodeJS.ErrnoException).syscall === 'string' ? oneLine(e.message) : e.message;
       if (!parts.some((p) => p.includes(message))) parts.push(message);
       e = e.cause;
     } else {

@@ -6,7 +6,7 @@ import { OutputClosedError, writeOut, writeErr } from './io.js';
 import { rootRefusal } from './privilege.js';
 import { installSignalHandlers, markFinished, yieldToSignals } from './signals.js';
 import { deferResult, flushResult, hasResult, JSON_VERSION } from './context.js';
-import { escapeUnsafeText } from './show-text.js';
+import { escapeUnsafeText, oneLine } from './show-text.js';
 
 export { VERSION } from '../version.js';
 import { VERSION } from '../version.js';
@@ -129,9 +129,11 @@ export async function main(argv: string[], commands: readonly CommandEntry[]): P
       throw writeError;
     }
     const code = exitCodeFor(error);
-    let text = `pantheros-rollback: ${escapeUnsafeText(describeError(error))}`;
+    // Each part one line, its newlines escaped: a message embeds names (and a program's stderr), and no name may print
+    // a line of its own ("pantheros-rollback: ok: …") below the error.
+    let text = `pantheros-rollback: ${oneLine(describeError(error))}`;
     if (error instanceof StepError) {
-      text += `\n  completed: ${error.completed.length ? error.completed.map(escapeUnsafeText).join('; ') : 'nothing'}\n  now: ${escapeUnsafeText(error.state)}`;
+      text += `\n  completed: ${error.completed.length ? error.completed.map(oneLine).join('; ') : 'nothing'}\n  now: ${oneLine(error.state)}`;
     }
     if (!(error instanceof Error) || error instanceof InternalError || code === 4) {
       text += `\n  this is a bug; please report it with the output above${error instanceof Error && error.stack ? `\n${escapeUnsafeText(error.stack)}` : ''}`;

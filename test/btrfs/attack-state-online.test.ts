@@ -114,6 +114,23 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
     expect(made).toMatch(/@snapshots\/hourly\/@persistent\.20261126T100000Z/);
   }, 120_000);
 
+  it('a nested subvolume named with a forged line, renamed away by its user as the swap runs: the failure is one line per part (before: the forged "ok" line printed on a line of its own)', () => {
+    const c = useBootCase(runtime);
+    const forged = 'x\npantheros-rollback: ok: rolled back everything; all done';
+    const u = seedUserState(c, () => {});
+    expect(asNobody(['btrfs', 'subvolume', 'create', join(u, forged)]).code).toBe(0);
+    commit(c);
+    const bin = join(c.image.dir, 'wrap-btrfs');
+    mkdirSync(bin);
+    wrapper(bin, 'btrfs', '/usr/bin/btrfs', `${SETPRIV} mv '${u}/${forged}' '${u}/gone'`, '[ "$1 $2" = "subvolume snapshot" ]');
+    const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW], { PANTHEROS_BTRFS: join(bin, 'btrfs'), PANTHEROS_BTRFS_BACKEND: 'process' });
+    expect(existsSync(join(bin, 'btrfs.done')), showRun(r, 'state-rollback')).toBe(true);
+    expect(r.code, showRun(r, 'state-rollback')).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('pantheros-rollback: ok'))).toEqual([]);
+    expect(r.stderr).toMatch(/^pantheros-rollback: step \d+ rename failed: .*x\\npantheros-rollback: ok: rolled back everything; all done/m);
+    expect(c.read(`${PG}/data`)).toBe('v2\n');
+  }, 120_000);
+
   it('a directory on the way of a mount point renamed away and a symlink to a tmpfs put in its place as umount starts: the tmpfs stays mounted (before: unmounted)', () => {
     const c = useBootCase(runtime);
     seedUserState(c, () => {});
