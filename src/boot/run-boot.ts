@@ -1,5 +1,6 @@
 // One boot run: observe → plan → check → execute → report. Wires the pure planner to the one executor.
-import { mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
+import { readRegularFile } from '../fs/read-regular.js';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { describeError, exitCodeFor, PreconditionError, StepError, UsageError } from '../errors.js';
@@ -44,7 +45,8 @@ export function runtimeName(): string {
 
 function readCmdline(file: string, warnings: string[]): string {
   try {
-    return readFileSync(file, 'utf8');
+    // A regular file only (/proc/cmdline is one): a FIFO given as --cmdline would hang the boot.
+    return readRegularFile(file).toString('utf8');
   } catch (error) {
     warnings.push(`cannot read the kernel command line from ${file} (${describeError(error)}): treating it as empty`);
     return '';

@@ -1,5 +1,5 @@
 // `metrics`: Prometheus text for node exporter's textfile collector (run by a timer), written atomically.
-import { readFileSync } from 'node:fs';
+import { NotRegularFileError, readRegularFile } from '../fs/read-regular.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
@@ -59,8 +59,10 @@ function readLastBoot(candidates: string[], warn: (m: string) => void): LastBoot
   for (const file of candidates) {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
-    } catch {
+      // A regular file only (a FIFO would hang this timer's unit); the kept copy is never read through a symlink.
+      text = readRegularFile(file, { noFollow: file !== DEFAULT_REPORT }).toString('utf8');
+    } catch (error) {
+      if (error instanceof NotRegularFileError) warn(`${error.message}: not read`);
       continue;
     }
     try {

@@ -1,5 +1,5 @@
 // `status`: what the last boot's rollback did, from /run (this boot) or the copy kept next to the archives.
-import { readFileSync } from 'node:fs';
+import { NotRegularFileError, readRegularFile } from '../fs/read-regular.js';
 import { join } from 'node:path';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
@@ -85,11 +85,13 @@ export function formatStatus(r: BootReport, source: string): string {
 
 type Read = { report: BootReport } | { missing: true } | { problem: string };
 
-function readReport(path: string): Read {
+/** Reads a report (a regular file only: a FIFO put there would hang the read; noFollow for the kept copy). */
+function readReport(path: string, options: { noFollow?: boolean } = {}): Read {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path, options).toString('utf8');
   } catch (error) {
+    if (error instanceof NotRegularFileError) return { problem: `cannot read ${path}: ${error.message}` };
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? { missing: true } : { problem: `cannot read ${path}: ${code ?? String(error)}` };
   }
@@ -135,7 +137,7 @@ export const statusCommand: Command = {
     }
     return withTopLevel(args, { readOnly: true }, ({ config: c, top }) => {
       const kept = join(top.path, c.subvolumes.oldRoots, LAST_REPORT_FILE);
-      const r = readReport(kept);
+      const r = readReport(kept, { noFollow: true });
       const shown = `<top level>/${c.subvolumes.oldRoots}/${LAST_REPORT_FILE}`;
       if ('report' in r) return show(json, r.report, shown);
       return fail('problem' in r ? r.problem : `no report at ${DEFAULT_REPORT} nor ${shown}: the rollback has not run on this filesystem yet`);

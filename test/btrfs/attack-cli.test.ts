@@ -2,7 +2,7 @@
 // "Exit codes and JSON": "With --json, an error is also printed on stdout as {version, error: {…}} with the same
 // exit code"; "128+N stopped by signal N"). Today these fail.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBootCase } from '../helpers/boot-case.js';
@@ -25,6 +25,26 @@ describe.each(RUNTIMES)('attack: the CLI under $name', (runtime: Runtime) => {
       expect(() => JSON.parse(r.stdout), showRun(r, 'stdout must be the JSON error')).not.toThrow();
       expect(JSON.parse(r.stdout)).toMatchObject({ version: 1, error: { kind: 'precondition', exitCode: 3 } });
     }
+  });
+
+  it('a FIFO where a report or the kernel command line is read: status and metrics say so, boot treats the command line as empty; none waits for a writer (before: each hung in a read that SIGTERM could not stop)', () => {
+    const c = useBootCase(runtime);
+    const cfg = join(c.image.dir, 'cli-config.json');
+    writeFileSync(cfg, '{}');
+    const fifo = join(c.image.dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const timeout = { timeoutMs: 20_000 };
+    const status = runBundle(runtime, ['status', '--report', fifo, '--config', cfg], {}, timeout);
+    expect(status.code, showRun(status, 'status --report FIFO')).toBe(3);
+    expect(status.stderr).toContain(`${fifo} is a fifo, not a regular file`);
+    // The kept copy beside the archives, read by metrics when /run has none (--report names the one in /run).
+    expect(spawnSync('mkfifo', [c.abs(`@btrfs_tmp/old_roots/.pantheros-last-report.json`)]).status).toBe(0);
+    const metrics = runBundle(runtime, ['metrics', '--top-level', c.top, '--config', cfg, '--report', join(c.image.dir, 'none.json')], {}, timeout);
+    expect(metrics.code, showRun(metrics, 'metrics')).toBe(0);
+    const boot = runBundle(runtime, ['boot', '--top-level', c.top, '--config', cfg, '--cmdline', fifo, '--report', join(c.image.dir, 'report.json'), '--now', '2026-11-26T06:00:00Z'], {}, timeout);
+    expect(boot.code, showRun(boot, 'boot --cmdline FIFO')).toBe(0);
+    const report = JSON.parse(readFileSync(join(c.image.dir, 'report.json'), 'utf8')) as { warnings: string[] };
+    expect(report.warnings).toContain(`cannot read the kernel command line from ${fifo} (${fifo} is a fifo, not a regular file): treating it as empty`);
   });
 
   it('stage 1 with a command line the bundle refuses (an unknown flag, a bad --now, an extra argument): a failed report is left in /run, as for a bad config (today: none)', () => {

@@ -20,11 +20,13 @@ export function bundleEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, ...(wrapped ? { PANTHEROS_BTRFS_BACKEND: 'process' } : {}), ...env };
 }
 
-export function runBundle(runtime: Runtime, args: string[], env: Record<string, string> = {}): RunResult {
+/** Runs the bundle; a run longer than timeoutMs (default 120 s) is killed with SIGKILL (code null, signal SIGKILL). */
+export function runBundle(runtime: Runtime, args: string[], env: Record<string, string> = {}, options: { timeoutMs?: number } = {}): RunResult {
   const r = spawnSync(runtime.bin, [...runtime.flags, BUNDLE, ...args], {
     encoding: 'utf8',
     env: bundleEnv(env),
-    timeout: 120_000,
+    timeout: options.timeoutMs ?? 120_000,
+    killSignal: 'SIGKILL',
   });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
