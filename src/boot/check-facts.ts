@@ -30,6 +30,8 @@ export function bootCheckFacts(observed: Observed, plan: BootPlan, config: Confi
   const newest = orderNewestFirst(archives)[0];
   if (newest) protectedPaths.set(`${oldRoots}/${newest.name}`, 'the newest archive by creation generation');
   for (const s of plan.steps) if (s.action === 'snapshot') protectedPaths.set(s.source, 'a source of this plan');
+  // btrfs refuses to delete the default subvolume: nothing that holds it may be planned to go.
+  if (sv?.defaultNestedPath) protectedPaths.set(sv.defaultNestedPath, 'the default subvolume (btrfs subvolume set-default)');
   return {
     kinds: observed.kinds,
     present: new Map([[oldRoots, new Set(observed.entries.map((e) => e.name))]]),

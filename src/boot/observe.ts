@@ -37,6 +37,9 @@ export interface DirEntry {
 }
 
 /** Subvolume facts, taken only when the plan may need them; every one verified (src/btrfs/inventory.ts). */
+/** The top level's subvolume id (BTRFS_FS_TREE_OBJECTID, linux/include/uapi/linux/btrfs_tree.h): the default one unless set-default changed it. */
+const FS_TREE_ID = 5;
+
 export interface SubvolumeFacts {
   /** Facts of the subvolumes the plan may act on or order, by path relative to the top level. */
   records: Map<string, SubvolumeRecord>;
@@ -44,6 +47,11 @@ export interface SubvolumeFacts {
   nested: Map<string, NestedSubvolume[]>;
   /** Id of the default subvolume, when btrfs said. */
   defaultId: number | undefined;
+  /**
+   * The path of the default subvolume when it is nested in one of `nested`'s subvolumes (looked for only when the
+   * default is not the top level, 5): btrfs refuses to delete it, so what holds it cannot go either.
+   */
+  defaultNestedPath?: string;
   /** What the listing held that could not be trusted. */
   notes: string[];
 }
@@ -222,6 +230,12 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     const sources = chosen.target.kind === 'archive' || kinds[root] !== 'subvolume' ? archiveNames : [];
     subvolumes = collectFacts(inventory, config, archiveNames, leftovers, chosen, sources, candidate);
     subvolumes.defaultId = readDefaultSubvolumeId(top);
+    if (subvolumes.defaultId !== undefined && subvolumes.defaultId !== FS_TREE_ID) {
+      // Rare (set-default to something else than the top level), so looked for only then: one record per nested path.
+      const facts = subvolumes;
+      const inside = [...facts.nested.values()].flat().find((n) => inventory.record(n.path)?.id === facts.defaultId);
+      if (inside) facts.defaultNestedPath = inside.path;
+    }
     const blankRecord = subvolumes.records.get(blank);
     if (blankRecord && blankReadOnly === null) blankReadOnly = blankRecord.readOnly;
   }

@@ -407,6 +407,10 @@ function ageOut(
       note('error', path, `${path} is the default subvolume: btrfs refuses to delete it, so it never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
       return keep('the default subvolume (btrfs subvolume set-default): btrfs refuses to delete it');
     }
+    if (sv.defaultNestedPath?.startsWith(`${path}/`)) {
+      note('error', path, `${sv.defaultNestedPath} inside ${path} is the default subvolume: btrfs refuses to delete it, so ${path} never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
+      return keep(`holds the default subvolume ${sv.defaultNestedPath.slice(path.length + 1)} (btrfs subvolume set-default): btrfs refuses to delete it`);
+    }
     const mounted = observed.mountedPaths.find((m) => m === path || m.startsWith(`${path}/`));
     if (mounted) return keep(`mounted (${mounted}): left alone while it is in use`);
     // Nested subvolumes that hold others are made writable first (the delete item's unlock list).

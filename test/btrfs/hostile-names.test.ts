@@ -201,4 +201,27 @@ describe.each(RUNTIMES)('hostile names under $name', (runtime: Runtime) => {
       sh('btrfs', ['subvolume', 'set-default', '5', c.top]);
     }
   });
+
+  it('an archive that holds the default subvolume nested in it: the dry run, check and the boot keep it with the reason (before: promised deleted, and every boot failed that delete with EPERM)', () => {
+    const c = useBootCase(runtime);
+    const expired = ['20250101T000000Z', '20250102T000000Z'];
+    seedArchives(c, [...expired, '20261120T000000Z', '20261121T000000Z', '20261122T000000Z']);
+    c.createSubvolume(`${OLD_ROOTS}/${expired[0]}/inner`);
+    sh('btrfs', ['subvolume', 'set-default', c.abs(`${OLD_ROOTS}/${expired[0]}/inner`)]);
+    try {
+      const reason = /holds the default subvolume inner \(btrfs subvolume set-default\): btrfs refuses to delete it/;
+      const dry = c.boot(NOW, { config: CONFIG, dryRun: true });
+      expect(dry.code, describeRun(dry)).toBe(0);
+      expect(dry.report?.kept.find((k) => k.name === expired[0])?.reason, describeRun(dry)).toMatch(reason);
+      const r = c.boot(NOW, { config: CONFIG });
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.report?.deleted.map((d) => d.path)).toEqual([`${OLD_ROOTS}/${expired[1]}`]);
+      expect(r.report?.kept.find((k) => k.name === expired[0])?.reason).toMatch(reason);
+      expect(r.report?.warnings.join('\n')).toMatch(/inner inside .* is the default subvolume: .*never ages out.*btrfs subvolume set-default 5/);
+      expect(c.archives()).toContain(expired[0]);
+      expect(c.kind(`${OLD_ROOTS}/${expired[0]}/inner`)).toBe('subvolume');
+    } finally {
+      sh('btrfs', ['subvolume', 'set-default', '5', c.top]);
+    }
+  });
 });
