@@ -213,9 +213,11 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
 function preconditions(observed: Observed, config: Config): string[] {
   const { root, oldRoots } = config.subvolumes;
   const k = observed.kinds;
-  // A missing component is fine (the root is made again, the archive directory is created); anything else in the way is not.
+  // A missing root is made again and a missing archive directory is created; a missing directory above the root is not
+  // (no step makes it: every boot would fail), nor is anything else in the way.
   const rootBlock = blockingComponent(k, root);
   if (rootBlock && rootBlock.kind !== 'missing') throw new PreconditionError(`${rootBlock.path} is a ${rootBlock.kind}, not a directory, so ${root} cannot be reached safely; fix the layout by hand`);
+  if (rootBlock) throw new PreconditionError(`${rootBlock.path}, the directory ${root} goes in, does not exist: no root can be made there; check subvolumes.root in the config, or create the directory (mkdir <top>/${rootBlock.path})`);
   if (k[root] !== 'subvolume' && k[root] !== 'missing') throw new PreconditionError(`${root} is a ${k[root]}, not a subvolume; fix the layout by hand`);
   const oldBlock = blockingComponent(k, oldRoots) ?? (k[oldRoots] !== 'missing' && !isDirectoryKind(k[oldRoots]) ? { path: oldRoots, kind: k[oldRoots]! } : undefined);
   if (oldBlock && oldBlock.kind !== 'missing') throw new PreconditionError(`${oldBlock.path} is a ${oldBlock.kind}, not a directory; archives cannot be kept safely there`);

@@ -202,6 +202,18 @@ describe.each(RUNTIMES)('hostile names under $name', (runtime: Runtime) => {
     }
   });
 
+  it('a root whose directory does not exist (subvolumes.root "nonexist/@root"): refused before anything changes, by the dry run and the boot alike (before: the dry run planned a new root, and every boot failed with ENOENT saying the next one would make it)', () => {
+    const c = useBootCase(runtime);
+    const config = { ...CONFIG, subvolumes: { root: 'nonexist/@root' } };
+    for (const dryRun of [true, false]) {
+      const r = c.boot(NOW, { config, dryRun });
+      expect(r.code, describeRun(r)).toBe(3);
+      expect(r.stderr).toContain('nonexist, the directory nonexist/@root goes in, does not exist: no root can be made there');
+    }
+    expect(c.kind('nonexist')).toBe('missing');
+    expect(c.kind('@root')).toBe('subvolume');
+  });
+
   it('an archive that holds the default subvolume nested in it: the dry run, check and the boot keep it with the reason (before: promised deleted, and every boot failed that delete with EPERM)', () => {
     const c = useBootCase(runtime);
     const expired = ['20250101T000000Z', '20250102T000000Z'];
