@@ -45,8 +45,11 @@ files open there (and says which, from /proc/*/fd, maps, cwd, root), unmounts, s
 starts the units again. Mount points are reached without following a symlink and mounted on by descriptor; a
 nested subvolume mounted by itself comes back by its id. A bind that would not come back as it is (of a
 deleted directory, with ro/nosuid/nodev/noexec/nosymfollow, or reached through a directory someone other
-than root may change) is refused before anything is changed: take it off first, or use --next-boot. A step that fails puts everything back as it was; SIGINT/SIGTERM/SIGHUP mount
-and start again what was taken down.
+than root may change) is refused before anything is changed: take it off first, or use --next-boot. A mount
+of it left in another mount namespace once the unmounts are done (one a user made with unshare -Urm; the
+copies in systemd's service namespaces go with the unmount) would keep serving the archived state, writable:
+refused, everything mounted and started again. A step that fails puts everything back as it was;
+SIGINT/SIGTERM/SIGHUP mount and start again what was taken down.
 
   --dry-run      print the plan (each step with its reason), the units, the mounts and who holds files
                  open; change nothing

@@ -3,6 +3,7 @@
 // of its own (its anonymous st_dev), so a file belongs to a subvolume exactly when its st_dev is the subvolume's.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { oneLine } from '../cli/show-text.js';
+import { parseMountinfo, type MountEntry } from '../fs/mountinfo.js';
 
 export interface Holder {
   pid: number;
@@ -101,4 +102,49 @@ export function describeHolders(holders: readonly Holder[], max = 10): string {
   const lines = holders.slice(0, max).map((h) => oneLine(`pid ${h.pid} (${h.command}): ${h.what}`));
   if (holders.length > max) lines.push(`… and ${holders.length - max} more`);
   return lines.join('; ');
+}
+
+/**
+ * Mounts of the given subvolumes (paths relative to the top level of the filesystem `majorMinor`, as mountinfo's
+ * "major:minor" says it) or of anything inside them, in every mount namespace but this process's own: one holder per
+ * such mount, named by a process in that namespace. A mount whose root is inside a subvolume keeps that very
+ * subvolume, whatever is renamed into its place: after a swap it would go on serving, writable, what became the
+ * archive. Namespaces made with unshare(1) by any user (a user namespace needs no privilege) are where such copies
+ * stay, since an unmount here does not reach a private or locked copy. Copies that an unmount here reaches (systemd's
+ * service namespaces are slaves of this one) are gone once it is done, so look after unmounting. A namespace with no
+ * process left in it (kept by a bind of its nsfs file) cannot be read and is not seen. Source: proc(5) (/proc/PID/ns/mnt,
+ * /proc/PID/mountinfo).
+ */
+export function findForeignMounts(majorMinor: string, subvolumes: readonly string[], options: { proc?: string } = {}): Holder[] {
+  const proc = options.proc ?? '/proc';
+  let own: string;
+  let pids: number[];
+  try {
+    own = readlinkSync(`${proc}/self/ns/mnt`);
+    pids = readdirSync(proc).filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return [];
+  }
+  const seen = new Set<string>([own]);
+  const holders: Holder[] = [];
+  for (const pid of pids) {
+    let ns: string;
+    let entries: MountEntry[];
+    let command = '?';
+    try {
+      ns = readlinkSync(`${proc}/${pid}/ns/mnt`);
+      if (seen.has(ns)) continue;
+      seen.add(ns);
+      entries = parseMountinfo(readFileSync(`${proc}/${pid}/mountinfo`, 'utf8'));
+      command = readFileSync(`${proc}/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // gone meanwhile, or a kernel thread
+    }
+    for (const m of entries) {
+      if (m.majorMinor !== majorMinor || m.fsType !== 'btrfs') continue;
+      const held = subvolumes.find((sv) => m.root === `/${sv}` || m.root.startsWith(`/${sv}/`));
+      if (held) holders.push({ pid, command, what: `its mount namespace (${ns}) has ${m.root.slice(1)} mounted at ${m.mountPoint}` });
+    }
+  }
+  return holders;
 }

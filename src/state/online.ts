@@ -14,7 +14,7 @@ import { openMountableNoFollow, unmountEntry } from '../fs/held-mounts.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { fdPathForChild, othersMayChange } from '../fs/open-dir.js';
 import type { Logger } from '../log/logger.js';
-import { describeHolders, findHolders, type Holder } from './holders.js';
+import { describeHolders, findForeignMounts, findHolders, type Holder } from './holders.js';
 import type { ObservedState } from './observe.js';
 import type { StatePlan } from './plan.js';
 import { executeStatePlan, makeStatePlan, stateRecovery } from './run.js';
@@ -273,6 +273,16 @@ export async function runOnline(o: OnlineOptions): Promise<OnlineResult> {
     giveBackUnits();
     result.holders = late;
     throw new PreconditionError(`files were opened in ${subvolumes.join(', ')} while it was being unmounted: ${describeHolders(late)}; everything was mounted and started again${problems.length ? `, except: ${problems.join('; ')}` : ''}; stop those processes and try again`);
+  }
+  // Copies of its mounts in other mount namespaces that the unmounts did not reach (a user's unshare -Urm): each would
+  // keep the subvolume that becomes the archive, writable, after the swap.
+  const foreign = findForeignMounts(topEntry.majorMinor, subvolumes);
+  if (foreign.length) {
+    const problems = remountAll();
+    mountsHeld.release();
+    giveBackUnits();
+    result.holders = foreign;
+    throw new PreconditionError(`${subvolumes.join(', ')} is still mounted in another mount namespace, which the unmounts here do not reach: ${describeHolders(foreign)}; after the swap that mount would go on serving, writable, the state that is archived; everything was mounted and started again${problems.length ? `, except: ${problems.join('; ')}` : ''}; end those processes (or unmount it in their namespace, e.g. nsenter -t PID -m umount MOUNTPOINT) and try again, or roll back at the next boot (state-rollback --next-boot)`);
   }
   lap('unmount', t);
   await yieldToSignals();

@@ -5,8 +5,8 @@
 // - the nested subvolume moved over by its path: root's archive was moved into the user's directory;
 // - `umount -- MOUNTPOINT` by name: an unrelated tmpfs was unmounted (its contents gone);
 // - `mount --bind SRC MOUNTPOINT` by name: the user's directory was mounted over a directory of root's.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
@@ -43,6 +43,14 @@ function seedUserState(c: BootCase, prepare: (u: string) => void): string {
   c.write(`${PG}/data`, 'v2\n');
   commit(c);
   return u;
+}
+
+/** Resolves once the child prints its first output ("ready"); rejects if it exits first. */
+function ready(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`${child.spawnfile} exited ${code}`)));
+  });
 }
 
 /** PG mounted, with a bind (at srv) of its directory `later`, which the hourly snapshot does not have: that bind cannot come back after the swap. */
@@ -129,6 +137,54 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
     expect(r.stderr.split('\n').filter((l) => l.startsWith('pantheros-rollback: ok'))).toEqual([]);
     expect(r.stderr).toMatch(/^pantheros-rollback: step \d+ rename failed: .*x\\npantheros-rollback: ok: rolled back everything; all done/m);
     expect(c.read(`${PG}/data`)).toBe('v2\n');
+  }, 120_000);
+
+  it('a user who keeps the subvolume mounted in a mount namespace of their own (unshare -Urm): refused, everything mounted again (before: "ok", and the user wrote into the archived state through it)', async () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, () => {});
+    const mp = mountPg(c);
+    const view = join(c.image.dir, 'userview');
+    mkdirSync(view);
+    chownSync(view, 65534, 65534);
+    // The user's process: its own user and mount namespace, its copy of the mount bound at a directory of theirs.
+    const user = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'unshare', '-Urm', 'sh', '-c', `mount --bind '${mp}' '${view}' && cd / && echo ready && exec sleep 120`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await ready(user);
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
+      expect(r.code, showRun(r, 'state-rollback')).toBe(3);
+      expect(r.stderr).toMatch(/is still mounted in another mount namespace, which the unmounts here do not reach: pid \d+ \(sleep\): its mount namespace \(mnt:\[\d+\]\) has @persistent\/var\/lib\/pg mounted at /);
+      expect(r.stderr).toContain(`mounted at ${view}`);
+      expect(r.stderr).toMatch(/state-rollback --next-boot/);
+      expect(c.read(`${PG}/data`)).toBe('v2\n');
+      expect(readFileSync(join(mp, 'data'), 'utf8')).toBe('v2\n');
+    } finally {
+      user.kill('SIGKILL');
+      detach(mp);
+    }
+  }, 120_000);
+
+  it('a copy of the mount in a namespace the unmount reaches (a slave, as systemd gives a service with its own namespace): not in the way, rolled back', async () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, () => {});
+    // As under systemd, the directory the state is mounted in is on a shared mount (umount propagates through the
+    // parent's peer group to its slaves).
+    const parent = join(c.image.dir, 'shared');
+    mkdirSync(parent);
+    sh('mount', ['-t', 'tmpfs', 'shared', parent]);
+    sh('mount', ['--make-shared', parent]);
+    const mp = join(parent, 'pg');
+    mkdirSync(mp);
+    sh('mount', ['-o', `subvol=/${PG}`, c.image.loop, mp]);
+    const service = spawn('unshare', ['-m', '--propagation', 'slave', 'sh', '-c', 'cd / && echo ready && exec sleep 120'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await ready(service);
+      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
+      expect(r.code, showRun(r, 'state-rollback')).toBe(0);
+      expect(readFileSync(join(mp, 'data'), 'utf8')).toBe('v1\n');
+    } finally {
+      service.kill('SIGKILL');
+      detach(mp, parent);
+    }
   }, 120_000);
 
   it('a directory on the way of a mount point renamed away and a symlink to a tmpfs put in its place as umount starts: the tmpfs stays mounted (before: unmounted)', () => {
