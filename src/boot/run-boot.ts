@@ -138,16 +138,18 @@ interface MadeRoom {
  * The filesystem is full although nothing was due to go: plan again as if free space were below the floor (archives
  * beyond keepAtLeast, oldest first), check, and delete them. Undefined when nothing may go.
  */
-function makeRoom(top: string, config: Config, o: { cmdline: string; now: Date; log: Logger; n: number }): MadeRoom | undefined {
+function makeRoom(top: string, config: Config, o: { cmdline: string; now: Date; log: Logger; n: number; failed: Step }): MadeRoom | undefined {
   const observed = observeBoot(top, config, { cmdline: o.cmdline, now: o.now, facts: 'full', spacePressure: true });
   const planned = planBoot(observed, config, { now: o.now });
   const ageOut = planned.steps.find((s) => s.action === 'delete' && s.purpose === 'age-out');
   if (!ageOut || ageOut.action !== 'delete') return undefined;
-  const step: Step = { ...ageOut, n: o.n, reason: `the filesystem is full: make room by ageing out ${ageOut.items.length} archive(s) beyond keepAtLeast, oldest first` };
+  const step: Step = { ...ageOut, n: o.n, reason: `the filesystem is full: make room by ageing out ${ageOut.items.length} archive(s) beyond keepAtLeast, oldest first (run when step ${o.failed.n} ${o.failed.action} found no space, before it was tried again; also with minFreePercent 0)` };
   const checked = checkPlan([step], bootScope(config), bootCheckFacts(observed, planned, config));
   if (!checked.steps.length) return undefined;
-  o.log.warn(`no space left and nothing was due to go: ${step.reason}`);
+  const warning = `no space left and nothing was due to go: ${step.reason}`;
+  o.log.warn(warning);
   const execution = executePlan(checked.steps, { top, log: o.log });
+  execution.warnings.unshift(warning);
   const done = checked.steps[0]!;
   return { step: done, deletions: planned.deletions.filter((d) => done.action === 'delete' && done.items.some((i) => i.path === d.path)), verdicts: planned.verdicts, execution };
 }
@@ -214,9 +216,9 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
         recover: bootRecovery(plan, observed, topPath, config),
         // A full filesystem: the space of what was deleted is free only once btrfs has cleaned it up; when nothing
         // was (the metadata filled up while statfs still shows free space), room is made as below the floor.
-        onNoSpace: (ran) => {
+        onNoSpace: (ran, failed) => {
           if (![...ran.items.values()].some((o) => o.deleted)) {
-            room = makeRoom(topPath, config, { cmdline, now: options.now, log, n: base.steps.length + 1 });
+            room = makeRoom(topPath, config, { cmdline, now: options.now, log, n: base.steps.length + 1, failed });
             if (!room || ![...room.execution.items.values()].some((o) => o.deleted)) return false;
           }
           waitForCleaner(topPath);

@@ -394,7 +394,9 @@ export function executePlan(steps: readonly Step[], options: ExecuteOptions): Ex
       } catch (error) {
         if (step.action === 'delete' || retried || !noSpace(error) || !options.onNoSpace?.(execution, step)) throw error;
         retried = true;
-        options.log.warn(`step ${step.n} ${step.action}: no space left; trying once more after freeing space`);
+        // In the report too (its warnings), not only in the journal.
+        execution.warnings.push(`step ${step.n} ${step.action}: no space left; trying once more after freeing space`);
+        options.log.warn(execution.warnings.at(-1)!);
         complete = apply(step, options.top, execution);
       }
       execution.status.set(step.n, complete ? 'done' : 'failed');

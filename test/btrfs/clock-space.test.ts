@@ -99,6 +99,25 @@ describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
     expect(c.subvolume(`${OLD_ROOTS}/20261126T060000Z`)?.id).toBe(root.id);
   });
 
+  it('metadata full with nothing expired (minFreePercent 0): room is made beyond keepAtLeast, and the report says so: its warnings, and the step that made room naming the step it ran for (before: both only in the journal)', () => {
+    const c = useBootCase(runtime, { size: '512M' });
+    metadataHeavyArchive(c, '20261119T000000Z', 30_000);
+    seedArchives(c, ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z'], 'full root\n');
+    fillFilesystem(c);
+    const config = { ...CONFIG, oldRoots: { keepDays: 30, keepAtLeast: 2, minFreePercent: 0 } };
+    const dry = c.boot('2026-11-26T06:00:00Z', { config, dryRun: true });
+    expect(dry.report?.deleted ?? [], describeRun(dry)).toEqual([]);
+    const r = c.boot('2026-11-26T06:00:00Z', { config });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.deleted.length).toBeGreaterThan(0);
+    const warnings = r.report!.warnings.join('\n');
+    expect(warnings).toMatch(/no space left and nothing was due to go: the filesystem is full: make room by ageing out \d+ archive\(s\) beyond keepAtLeast/);
+    expect(warnings).toMatch(/step \d+ (rename|snapshot): no space left; trying once more after freeing space/);
+    const room = r.report!.steps.find((s) => s.action === 'delete');
+    expect(room?.reason).toMatch(/run when step \d+ (rename|snapshot) found no space, before it was tried again; also with minFreePercent 0/);
+    expect(readdirSync(c.abs('@root'))).toEqual([]);
+  });
+
   it('a full filesystem with nothing retention may delete: the root stays bootable, the report says why and what ran, no temporary file is left; after freeing space the next boot works', () => {
     const c = useBootCase(runtime, { size: '256M' });
     seedArchives(c, ['20261124T000000Z'], 'full root\n');
