@@ -7,7 +7,7 @@ import { PreconditionError } from '../errors.js';
 import { isDirectoryKind, kindOf, prefetchLookups, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { readDirectory } from '../btrfs/native.js';
 import { readDefaultSubvolumeId, readOnlyByAccess, takeInventory, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
-import { isWritableMount, mountAt, mountsOfSubvolume, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { isWritableMount, mountAt, mountsOfSubvolume, pathsInUse, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
 import { mayAgeOut, pastKeepDays } from '../retention/age-out.js';
@@ -244,7 +244,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     top,
     kinds,
     rootMountedAt: mountsOfSubvolume(mounts, topEntry.majorMinor, root),
-    mountedPaths: mounts.filter((m) => m.majorMinor === topEntry.majorMinor && m.fsType === 'btrfs' && m.root !== '/').map((m) => m.root.slice(1)),
+    mountedPaths: pathsInUse(mounts, topEntry.majorMinor),
     blankReadOnly,
     blankEntries: blankKind === 'subvolume' ? readdirSync(join(top, blank)).length : 0,
     entries,

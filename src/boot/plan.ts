@@ -1,5 +1,6 @@
 // The boot decision: observed state + config + clock → plan. Pure: no disk, no clock. Read top to bottom:
 // preconditions, target, names, source, steps, retention.
+import { mountedWithin } from '../fs/mountinfo.js';
 import { nextArchiveName } from '../archive/naming.js';
 import type { Config } from '../config/load-config.js';
 import { InternalError, PreconditionError } from '../errors.js';
@@ -413,7 +414,7 @@ function ageOut(
       note('error', path, `${sv.defaultNestedPath} inside ${path} is the default subvolume: btrfs refuses to delete it, so ${path} never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
       return keep(`holds the default subvolume ${sv.defaultNestedPath.slice(path.length + 1)} (btrfs subvolume set-default): btrfs refuses to delete it`);
     }
-    const mounted = observed.mountedPaths.find((m) => m === path || m.startsWith(`${path}/`));
+    const mounted = mountedWithin(observed.mountedPaths, path);
     if (mounted) return keep(`mounted (${mounted}): left alone while it is in use`);
     // Nested subvolumes that hold others are made writable first (the delete item's unlock list).
     deletions.push(deleteItem(path, v.reason, sv.nested.get(path) ?? []));

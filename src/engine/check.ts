@@ -1,5 +1,6 @@
 // The one invariant check every plan passes before its first change (snapper's filter_undeletables, made total).
 // It recomputes what must never happen from the observed facts, independently of the planner's reasons.
+import { mountedWithin } from '../fs/mountinfo.js';
 import type { NestedSubvolume, SubvolumeRecord } from '../btrfs/inventory.js';
 import { InternalError } from '../errors.js';
 import { basename, dirname } from 'node:path';
@@ -76,7 +77,7 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
     const goneWith = (p: string) => [...movedAway].some((m) => p === m || p.startsWith(`${m}/`));
     for (const n of facts.nested.get(item.path) ?? []) if (facts.protected.has(n.path) && !goneWith(n.path)) bad(`${n.path} inside it is protected (${facts.protected.get(n.path)}) and still there`);
     if (record && facts.defaultId === record.id) bad('it is the default subvolume');
-    const mounted = facts.mountedPaths.find((m) => m === item.path || m.startsWith(`${item.path}/`));
+    const mounted = mountedWithin(facts.mountedPaths, item.path);
     if (mounted) bad(`${mounted} is mounted`);
     const verified = new Set((facts.nested.get(item.path) ?? []).map((n) => n.path));
     for (const u of item.unlock ?? []) if (!verified.has(u.path)) bad(`${u.path} is made writable but is not a subvolume confirmed below it`);

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 
 export interface MountEntry {
   mountId: number;
+  /** The mount this one is mounted on (field 2 of mountinfo; itself for the namespace's root). */
+  parentId: number;
   majorMinor: string;
   /** Path inside the filesystem that is mounted (for btrfs: the subvolume path, e.g. /@root). */
   root: string;
@@ -27,6 +29,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     if (sep < 0 || fields.length < sep + 3) continue;
     out.push({
       mountId: Number(fields[0]),
+      parentId: Number(fields[1]),
       majorMinor: fields[2]!,
       root: unescapeOctal(fields[3]!),
       mountPoint: unescapeOctal(fields[4]!),
@@ -61,4 +64,31 @@ export function mountAt(entries: readonly MountEntry[], mountPoint: string): Mou
 export function mountsOfSubvolume(entries: readonly MountEntry[], majorMinor: string, subvolPath: string): string[] {
   const root = `/${subvolPath}`;
   return entries.filter((e) => e.majorMinor === majorMinor && (e.root === root || e.root.startsWith(`${root}/`))).map((e) => e.mountPoint);
+}
+
+/**
+ * The paths (relative to the top level, no leading slash) of the filesystem `majorMinor` that are in use by a mount:
+ * every subvolume or directory of it that is mounted somewhere (a mount's root; the top level itself, "/", left out),
+ * and every directory of it that something is mounted on (a mount whose parent is a mount of this filesystem: its
+ * mount point as a path inside the filesystem). Deleting a subvolume detaches what is mounted inside it, so both kinds
+ * keep it. Source: proc(5) mountinfo (fields 1, 2, 3, 4, 5).
+ */
+export function pathsInUse(entries: readonly MountEntry[], majorMinor: string): string[] {
+  const ours = new Map(entries.filter((e) => e.majorMinor === majorMinor && e.fsType === 'btrfs').map((e) => [e.mountId, e]));
+  const out = new Set<string>();
+  for (const e of ours.values()) if (e.root !== '/') out.add(e.root.slice(1));
+  for (const e of entries) {
+    const parent = ours.get(e.parentId);
+    if (!parent || parent === e) continue;
+    const base = parent.mountPoint === '/' ? '/' : `${parent.mountPoint}/`;
+    if (!e.mountPoint.startsWith(base)) continue;
+    const inside = `${parent.root === '/' ? '' : parent.root}/${e.mountPoint.slice(base.length)}`;
+    out.add(inside.slice(1));
+  }
+  return [...out];
+}
+
+/** The first of `mountedPaths` (as pathsInUse gives them) that is `path` or inside it: what keeps `path` in use. */
+export function mountedWithin(mountedPaths: readonly string[], path: string): string | undefined {
+  return mountedPaths.find((m) => m === path || m.startsWith(`${path}/`));
 }

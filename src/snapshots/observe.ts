@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { isDirectoryKind, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
-import { isWritableMount, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { isWritableMount, pathsInUse, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { listDirectory, topLevelMount, type DirEntry } from '../boot/observe.js';
 
 export interface ClassDirectory {
@@ -76,7 +76,7 @@ export function observeSnapshots(top: string, config: Config, subvolumes: readon
     records,
     nested,
     defaultId: readDefaultSubvolumeId(top),
-    mountedPaths: same.filter((m) => m.root !== '/').map((m) => m.root.slice(1)),
+    mountedPaths: pathsInUse(mounts, topEntry.majorMinor),
     runningRootParentUuid: rootRecord?.parentUuid ?? null,
     notes: inventory.notes,
     confirm: (path) => inventory.shown(path),

@@ -1,4 +1,5 @@
 // `prune` as a plan: which timed snapshots go, each with its reason (snapper's candidates → filters → remove). Pure.
+import { mountedWithin } from '../fs/mountinfo.js';
 import { SNAPSHOT_CLASSES, type Config, type SnapshotClass } from '../config/load-config.js';
 import type { CheckFacts, Scope } from '../engine/check.js';
 import { numberSteps, type DeleteItem, type Notice, type Step } from '../engine/plan.js';
@@ -66,7 +67,8 @@ export function planPrune(observed: ObservedSnapshots, config: Config, classes: 
     const keep = (reason: string): SnapshotVerdict => ({ ...v, action: 'keep', reason });
     if (record.uuid !== null && record.uuid === observed.runningRootParentUuid) return keep('the running root was made from it: kept while it runs');
     if (observed.defaultId === record.id) return keep('the default subvolume (btrfs subvolume set-default): btrfs refuses to delete it');
-    if (observed.mountedPaths.includes(v.path)) return keep('mounted: left alone while it is in use');
+    const mounted = mountedWithin(observed.mountedPaths, v.path);
+    if (mounted) return keep(`mounted (${mounted}): left alone while it is in use`);
     deletions.push({ path: v.path, reason: v.reason, subvolumes: [{ path: v.path }] });
     return v;
   });

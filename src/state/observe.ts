@@ -8,7 +8,7 @@ import type { Config } from '../config/load-config.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { isDirectoryKind, kindBelow, kindOf, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { atPathBelow, lstatBelow } from '../fs/open-dir.js';
-import { isWritableMount, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
+import { isWritableMount, pathsInUse, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { listDirectory, topLevelMount, type DirEntry } from '../boot/observe.js';
 import { decodeSubvolume, parseSnapshotName } from '../retention/snapshots.js';
 import { NEW_STATE_NAME, STATE_REQUEST_FILE, parseStateRequest, readStateRequestFile, stateArchiveDir, stateParameter, type ParsedSpec, type StateRequestFile, type Who } from './request.js';
@@ -151,7 +151,7 @@ export function observeState(top: string, config: Config, options: StateObserveO
       if (subvolume !== undefined && listDirectory(join(top, oldState, d.name)).some((e) => e.kind === 'subvolume' && e.name.startsWith(NEW_STATE_NAME))) leftovers.push(subvolume);
     }
   }
-  const base = { top, kinds, origin: options.origin, raw: options.raw, specs, requestFile, warnings: [], mountedSubvolumes, mountedPaths: same.map((m) => m.root.slice(1)) };
+  const base = { top, kinds, origin: options.origin, raw: options.raw, specs, requestFile, warnings: [], mountedSubvolumes, mountedPaths: pathsInUse(mounts, topEntry.majorMinor) };
   if (!specs.length && !leftovers.length) return { ...base, subvolumes: new Map(), snapshots: new Map(), places: new Map(), defaultId: undefined, notes: [] };
   const inventory = options.inventory ?? takeInventory(top, { writableMount: isWritableMount(topEntry) });
 

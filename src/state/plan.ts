@@ -3,6 +3,7 @@
 // doubtful: all or nothing), then the swap of each — a writable snapshot of the snapshot under a temporary name in
 // the subvolume's own archive directory, the nested subvolumes of the current one moved over unchanged, the current
 // one archived, the new one renamed into place — and one commit.
+import { mountedWithin } from '../fs/mountinfo.js';
 import { nextArchiveName } from '../archive/naming.js';
 import type { NestedSubvolume, SubvolumeRecord } from '../btrfs/inventory.js';
 import type { Config } from '../config/load-config.js';
@@ -387,8 +388,11 @@ function planSwap(sv: ObservedSubvolume, snap: ObservedSnapshot, observed: Obser
       const keep = (reason: string): Verdict => ({ ...v, action: 'keep', reason });
       if (!record) verdict = keep('not confirmed as a subvolume: left alone');
       else if (record.readOnly) verdict = keep(`read-only, so protected (to let it age out: btrfs property set -ts <top>/${path} ro false)`);
-      else if (observed.mountedPaths.some((m) => isInside(m, path))) verdict = keep('mounted: left alone while it is in use');
-      else out.deletions.push(deleteItem(path, v.reason, nested));
+      else {
+        const mounted = mountedWithin(observed.mountedPaths, path);
+        if (mounted) verdict = keep(`mounted (${mounted}): left alone while it is in use`);
+        else out.deletions.push(deleteItem(path, v.reason, nested));
+      }
     }
     out.verdicts.push({ ...verdict, dir: sv.archiveDir });
   }

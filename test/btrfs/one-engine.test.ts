@@ -1,5 +1,6 @@
 // Real btrfs, bundled file, Node and Bun (issue 10): list, next-boot, check and boot --dry-run print one plan, and
 // prune and list one prune plan — on the layouts where they used to disagree, and on a running system (root mounted).
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +107,40 @@ describe.each(RUNTIMES)('one plan under $name', (runtime: Runtime) => {
     expect(snap('@persistent.20261126T000000Z').reason).toMatch(/writable: not a snapshot/);
     expect(snap('@persistent.20261125T000000Z')).toMatchObject({ action: 'keep', reason: 'newest daily snapshot of @persistent' });
     expect(snap('@persistent.20261124T000000Z').action).toBe('delete');
+  });
+
+  it('something mounted on a directory inside an expired archive and inside an expired snapshot: every command keeps them as mounted, and the boot and prune do (before: list said delete while prune kept a bind, and prune and the boot deleted them, detaching the mount)', () => {
+    const c = useBootCase(runtime);
+    const config = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 2 }, snapshotRetention: { hourly: 24, daily: 1, weekly: 4, monthly: 6 } };
+    seedArchives(c, ['20250101T000000Z', '20261120T000000Z', '20261121T000000Z']);
+    mkdirSync(c.abs(`${OLD_ROOTS}/20250101T000000Z/srv`));
+    mkdirSync(c.abs('@persistent/data'), { recursive: true });
+    for (const d of ['20261124T000000Z', '20261125T000000Z']) {
+      sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@persistent'), c.abs(`@snapshots/daily/@persistent.${d}`)]);
+      commit(c);
+    }
+    const inArchive = c.abs(`${OLD_ROOTS}/20250101T000000Z/srv`);
+    const inSnapshot = c.abs('@snapshots/daily/@persistent.20261124T000000Z/data');
+    sh('mount', ['-t', 'tmpfs', 'in-archive', inArchive]);
+    sh('mount', ['-t', 'tmpfs', 'in-snapshot', inSnapshot]);
+    try {
+      const o = outputs(c, runtime, config);
+      expectOnePlan(o);
+      expect(o.list.archives.find((a: any) => a.name === '20250101T000000Z').verdict).toEqual({ action: 'keep', reason: `mounted (${OLD_ROOTS}/20250101T000000Z/srv): left alone while it is in use` });
+      const snap = o.list.snapshots.find((s: any) => s.path === '@snapshots/daily/@persistent.20261124T000000Z').verdict;
+      expect(snap).toEqual({ action: 'keep', reason: 'mounted (@snapshots/daily/@persistent.20261124T000000Z/data): left alone while it is in use' });
+      const pruned = runBundle(runtime, ['prune', '--top-level', c.top, '--config', join(c.image.dir, 'engine-config.json')]);
+      expect(pruned.code, pruned.stderr).toBe(0);
+      const boot = c.boot(NOW, { config });
+      expect(boot.code, describeRun(boot)).toBe(0);
+      expect(c.archives()).toContain('20250101T000000Z');
+      expect(c.kind('@snapshots/daily/@persistent.20261124T000000Z')).toBe('subvolume');
+      const mounted = sh('findmnt', ['-rn', '-o', 'SOURCE']).split('\n');
+      expect(mounted).toEqual(expect.arrayContaining(['in-archive', 'in-snapshot']));
+    } finally {
+      spawnSync('umount', ['-l', inArchive]);
+      spawnSync('umount', ['-l', inSnapshot]);
+    }
   });
 
   it('a snapshot path with directories (a/b/c) and a request for it: next-boot accepts what the boot accepts, and they print the same target', () => {

@@ -84,7 +84,7 @@ export function state(o: StateOptions): ObservedState {
       kind,
       record: kind === 'subvolume' ? rec(path, { uuid: s.uuid, parentUuid: s.parentUuid, cgen: 1000 }) : undefined,
       nested: nestedOf(s.nested ?? []),
-      mounts: (s.mountedAt ?? []).map((mountPoint, i): MountEntry => ({ mountId: i, majorMinor: '0:1', root: `/${path}`, mountPoint, fsType: 'btrfs', source: '/dev/x', superOptions: '', options: 'rw' })),
+      mounts: (s.mountedAt ?? []).map((mountPoint, i): MountEntry => ({ mountId: i, parentId: 1, majorMinor: '0:1', root: `/${path}`, mountPoint, fsType: 'btrfs', source: '/dev/x', superOptions: '', options: 'rw' })),
       archiveDir,
       archiveDirKind: kinds[archiveDir]!,
       entries,
