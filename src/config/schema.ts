@@ -26,7 +26,7 @@ export const configSchema = v.strictObject({
   ),
   oldRoots: v.optional(
     v.strictObject({
-      keepDays: v.optional(v.pipe(v.number(), v.minValue(0, 'must be at least 0'))),
+      keepDays: v.optional(v.pipe(v.number(), v.finite('must be a finite number of days'), v.minValue(0, 'must be at least 0'))),
       keepAtLeast: v.optional(count(1)),
       minFreePercent: v.optional(v.pipe(v.number(), v.minValue(0, 'must be at least 0'), v.maxValue(90, 'must be at most 90'))),
     }),

@@ -24,6 +24,8 @@ describe('validateConfig', () => {
     [{ oldRoots: { zzzzzzzz: 1 } }, /^config: unknown key "oldRoots.zzzzzzzz" \(known here: keepDays, keepAtLeast, minFreePercent\)$/],
     [{ oldRoots: { keepDays: '30' } }, /key "oldRoots.keepDays"/],
     [{ oldRoots: { keepAtLeast: 0 } }, /key "oldRoots.keepAtLeast": must be at least 1/],
+    // JSON's 1e400 parses as Infinity: verdicts read "≤ Infinity d" and the report wrote keepDays as null.
+    [JSON.parse('{"oldRoots": {"keepDays": 1e400}}'), /key "oldRoots.keepDays": must be a finite number of days/],
     [{ oldRoots: { keepAtLeast: 1.5 } }, /key "oldRoots.keepAtLeast": must be an integer/],
     [{ subvolumes: { root: '/@root' } }, /key "subvolumes.root"/],
     [{ subvolumes: { oldRoots: '@x/../y' } }, /key "subvolumes.oldRoots"/],
