@@ -39,7 +39,9 @@ export function bootCheckFacts(observed: Observed, plan: BootPlan, config: Confi
     nested: sv?.nested ?? new Map(),
     protected: protectedPaths,
     defaultId: sv?.defaultId,
-    mountedPaths: observed.mountedPaths,
+    // On the running system (the root mounted) the plan is only printed, never run (a blocker says why): it is what
+    // the next boot does in stage 1, where nothing of this system is mounted.
+    mountedPaths: observed.rootMountedAt.length ? [] : observed.mountedPaths,
   };
 }
 

@@ -415,7 +415,10 @@ function ageOut(
       return keep(`holds the default subvolume ${sv.defaultNestedPath.slice(path.length + 1)} (btrfs subvolume set-default): btrfs refuses to delete it`);
     }
     const mounted = mountedWithin(observed.mountedPaths, path);
-    if (mounted) return keep(`mounted (${mounted}): left alone while it is in use`);
+    if (mounted && !observed.rootMountedAt.length) return keep(`mounted (${mounted}): left alone while it is in use`);
+    // On the running system (the root mounted) this plan is what the next boot does, in stage 1, where nothing of
+    // this system is mounted: the archive goes then. Said, so an operator browsing it is not told it stays.
+    if (mounted) note('warning', path, `mounted now (${mounted}), but the next boot, where nothing is mounted, deletes it: ${v.reason}`, 'a mount on the running system does not reach stage 1', `copy out what you need before rebooting (or keep it: btrfs property set -ts <top>/${path} ro true)`);
     // Nested subvolumes that hold others are made writable first (the delete item's unlock list).
     deletions.push(deleteItem(path, v.reason, sv.nested.get(path) ?? []));
     return v;

@@ -175,6 +175,21 @@ describe.each(RUNTIMES)('one plan under $name', (runtime: Runtime) => {
       expect(real.code, describeRun(real)).toBe(3);
       expect(real.report?.result).toBe('refused');
       expect(c.image.paths()).toEqual(before);
+
+      // The expired archive browsed (mounted) on the running system: the next boot, in stage 1 where nothing is
+      // mounted, deletes it; every command says so, with a warning (before: "keep: mounted", and the boot deleted it).
+      const browse = join(c.image.dir, 'browse');
+      const mounted = runBundle(runtime, ['mount', '20250101T000000Z', browse, '--top-level', c.top, '--config', join(c.image.dir, 'engine-config.json')]);
+      expect(mounted.code, mounted.stderr).toBe(0);
+      try {
+        const browsed = outputs(c, runtime, config);
+        expectOnePlan(browsed);
+        expect(browsed.dry.deleted.map((d: any) => d.path)).toEqual([`${OLD_ROOTS}/20250101T000000Z`]);
+        expect(browsed.dry.warnings.join('\n')).toMatch(/mounted now \(@btrfs_tmp\/old_roots\/20250101T000000Z\), but the next boot, where nothing is mounted, deletes it: older than 30 d/);
+        expect(browsed.list.archives.find((a: any) => a.name === '20250101T000000Z').verdict.action).toBe('delete');
+      } finally {
+        spawnSync('umount', [browse]);
+      }
     } finally {
       sh('umount', [live]);
     }
