@@ -2,12 +2,12 @@
 // mount points through the config or /proc/self/mountinfo), their archive directories and leftovers, every snapshot
 // in the class directories (their uuids give each subvolume's lineage), and what lies at each nested subvolume's
 // place inside the chosen snapshot. Subvolume facts come from the inventory (src/btrfs/inventory.ts) only.
-import { readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
-import { isDirectoryKind, kindBelow, kindOf, walkPath, type EntryKind } from '../fs/entry-kind.js';
-import { atPathBelow, lstatBelow } from '../fs/open-dir.js';
+import { isDirectoryKind, kindOf, kindOfStats, walkPath, type EntryKind } from '../fs/entry-kind.js';
+import { fdChild, inParent } from '../fs/open-dir.js';
 import { isWritableMount, pathsInUse, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { listDirectory, topLevelMount, type DirEntry } from '../boot/observe.js';
 import { decodeSubvolume, parseSnapshotName } from '../retention/snapshots.js';
@@ -116,15 +116,24 @@ export const subvolumeOfName = (name: string) => parseSnapshotName(name)?.subvol
 
 const STUB_INO = 2;
 
-/** What is at `rel` below `top` (any length: through held directories when long), an empty stub told apart. */
+/**
+ * What is at `rel` below `top`, an empty stub told apart: reached through its parent directory held open, one
+ * component at a time, never through a symlink, whatever the length (inParent). A symlink on the way (a user's
+ * directory in a snapshot that held one) makes the place `missing`: by path, the host's own tree behind it was
+ * taken for the snapshot's, and a plan the executor then refused was shown as ok. Throws other fs errors (EACCES, EIO).
+ */
 function placeKind(top: string, rel: string): PlaceKind {
   try {
-    const st = lstatBelow(top, Buffer.from(rel));
-    if (st.isDirectory() && st.ino === STUB_INO && atPathBelow(top, Buffer.from(rel), (p) => readdirSync(p)).length === 0) return 'stub';
-  } catch {
-    // kindBelow says what it is
+    return inParent(top, Buffer.from(rel), (parent, name) => {
+      const place = fdChild(parent, name);
+      const st = lstatSync(place);
+      if (st.isDirectory() && st.ino === STUB_INO && readdirSync(place).length === 0) return 'stub';
+      return kindOfStats(st);
+    });
+  } catch (error) {
+    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes((error as NodeJS.ErrnoException).code ?? '')) return 'missing';
+    throw error;
   }
-  return kindBelow(top, rel);
 }
 
 /**

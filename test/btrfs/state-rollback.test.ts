@@ -274,6 +274,23 @@ describe.each(RUNTIMES)('state rollback at boot under $name', (runtime) => {
     expect(c.read(`${PG}/data`)).toBe('v2\n');
   });
 
+  it('a symlink the user had on the way to a nested subvolume\'s place when the snapshot was taken (u/a -> /): the plan refuses, the host\'s tree behind it is not taken for the snapshot\'s (before: the dry run said ok, the swap failed, and a --next-boot request failed every boot)', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    userArea(c, `${PG}/u`);
+    const u = c.abs(`${PG}/u`);
+    expect(asNobody(['ln', '-s', '/', join(u, 'a')]).code).toBe(0);
+    const snap = runState(c, ['snapshot', '--class', 'hourly', PG, '--now', '2026-11-26T10:30:00Z']);
+    expect(snap.code, showRun(snap, 'snapshot')).toBe(0);
+    const made = asNobody(['sh', '-c', `rm '${u}/a' && mkdir -p '${u}/a/tmp' && btrfs -q subvolume create '${u}/a/tmp/sub'`]);
+    expect(made.code, made.stderr).toBe(0);
+    sh('btrfs', ['filesystem', 'sync', c.top]);
+    const dry = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW, '--dry-run']);
+    expect(dry.code, showRun(dry, 'state-rollback --dry-run')).toBe(2);
+    expect(dry.stderr).toMatch(/the nested subvolume u\/a\/tmp\/sub of @persistent\/var\/lib\/pg cannot be moved over: its parent directory u\/a\/tmp is not in @snapshots\/hourly\//);
+    expect(c.read(`${PG}/data`)).toBe('v2\n');
+  });
+
   it('pantheros.rollback=<snapshot of a persistent subvolume> is refused as a root, naming the state rollback', () => {
     const c = useBootCase(runtime);
     seedState(c);
