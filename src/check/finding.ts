@@ -1,4 +1,5 @@
 // One problem `check` reports: how bad, what, why it matters, what to do.
+import { oneLine } from '../cli/show-text.js';
 
 export interface Finding {
   severity: 'error' | 'warning';
@@ -11,5 +12,6 @@ export interface Finding {
 
 /** A finding as indented text. */
 export function formatFinding(f: Finding): string {
-  return [`${f.severity.padEnd(7)} ${f.subject ? `${f.subject}: ` : ''}${f.what}`, `        why: ${f.why}`, `        fix: ${f.fix}`].join('\n');
+  // Each part names paths: one line each, whatever the names.
+  return [`${f.severity.padEnd(7)} ${oneLine(`${f.subject ? `${f.subject}: ` : ''}${f.what}`)}`, `        why: ${oneLine(f.why)}`, `        fix: ${oneLine(f.fix)}`].join('\n');
 }

@@ -89,7 +89,7 @@ function describeItems(items: readonly ListedItem[], showClass: boolean, quotas:
     i.ageSeconds === null ? '-' : formatAge(i.ageSeconds),
     i.readOnly === null ? '?' : i.readOnly ? 'ro' : 'rw',
     quotas && i.sizeBytes ? formatBytes(i.sizeBytes.exclusive) : '-',
-    `${i.verdict.action === 'keep' ? 'keep' : 'WOULD DELETE'}: ${i.verdict.reason}`,
+    `${i.verdict.action === 'keep' ? 'keep' : 'WOULD DELETE'}: ${oneLine(i.verdict.reason)}`,
   ]);
   return formatTable([...(showClass ? ['CLASS'] : []), 'NAME', showClass ? 'CREATED (UTC)' : 'ROOT CREATED (UTC)', 'AGE', 'RO', 'EXCL', 'VERDICT'], rows);
 }

@@ -1,4 +1,5 @@
 // `prune`: deletes timed snapshots beyond the newest N of each class (per subvolume), with a reason for every verdict.
+import { oneLine, showName } from '../cli/show-text.js';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
@@ -47,11 +48,12 @@ function formatPrune(plan: PrunePlan, dropped: { path: string; why: string }[], 
   if (dryRun) lines.push('dry run — nothing is deleted');
   for (const v of plan.verdicts) {
     const gone = v.action === 'delete' && (dryRun || deleted.has(v.path));
-    lines.push(`${v.action === 'keep' ? 'keep  ' : dryRun ? 'would delete' : gone ? 'delete' : 'FAILED to delete'} ${v.class}/${v.name}: ${v.reason}`);
+    // Reasons name paths (a mount point inside a snapshot, a name a user chose): each line stays one line.
+    lines.push(`${v.action === 'keep' ? 'keep  ' : dryRun ? 'would delete' : gone ? 'delete' : 'FAILED to delete'} ${showName(`${v.class}/${v.name}`)}: ${oneLine(v.reason)}`);
   }
-  for (const d of dropped) lines.push(`keep   ${d.path}: the safety check refused to delete it (${d.why})`);
-  for (const i of plan.ignored) lines.push(`ignore ${i.path}: ${i.reason}`);
-  for (const n of plan.notices) lines.push(`${n.severity}: ${formatNotice(n)}`);
+  for (const d of dropped) lines.push(`keep   ${showName(d.path)}: the safety check refused to delete it (${oneLine(d.why)})`);
+  for (const i of plan.ignored) lines.push(`ignore ${showName(i.path)}: ${oneLine(i.reason)}`);
+  for (const n of plan.notices) lines.push(`${n.severity}: ${oneLine(formatNotice(n))}`);
   if (plan.steps.length) lines.push('steps:', ...formatSteps(plan.steps, status));
   const del = plan.verdicts.filter((v) => v.action === 'delete').length;
   lines.push(`${plan.verdicts.length - del} kept, ${dryRun ? del : deleted.size} ${dryRun ? 'would be deleted' : 'deleted'}${plan.ignored.length ? `, ${plan.ignored.length} ignored` : ''}`);

@@ -114,13 +114,15 @@ describe.each(RUNTIMES)('one plan under $name', (runtime: Runtime) => {
     const config = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 2 }, snapshotRetention: { hourly: 24, daily: 1, weekly: 4, monthly: 6 } };
     seedArchives(c, ['20250101T000000Z', '20261120T000000Z', '20261121T000000Z']);
     mkdirSync(c.abs(`${OLD_ROOTS}/20250101T000000Z/srv`));
-    mkdirSync(c.abs('@persistent/data'), { recursive: true });
+    // The directory inside the snapshot has a name a user chose, with a forged line in it.
+    const forged = 'data\npantheros-rollback: ok: nothing to prune';
+    mkdirSync(c.abs(`@persistent/${forged}`), { recursive: true });
     for (const d of ['20261124T000000Z', '20261125T000000Z']) {
       sh('btrfs', ['subvolume', 'snapshot', '-r', c.abs('@persistent'), c.abs(`@snapshots/daily/@persistent.${d}`)]);
       commit(c);
     }
     const inArchive = c.abs(`${OLD_ROOTS}/20250101T000000Z/srv`);
-    const inSnapshot = c.abs('@snapshots/daily/@persistent.20261124T000000Z/data');
+    const inSnapshot = c.abs(`@snapshots/daily/@persistent.20261124T000000Z/${forged}`);
     sh('mount', ['-t', 'tmpfs', 'in-archive', inArchive]);
     sh('mount', ['-t', 'tmpfs', 'in-snapshot', inSnapshot]);
     try {
@@ -128,9 +130,14 @@ describe.each(RUNTIMES)('one plan under $name', (runtime: Runtime) => {
       expectOnePlan(o);
       expect(o.list.archives.find((a: any) => a.name === '20250101T000000Z').verdict).toEqual({ action: 'keep', reason: `mounted (${OLD_ROOTS}/20250101T000000Z/srv): left alone while it is in use` });
       const snap = o.list.snapshots.find((s: any) => s.path === '@snapshots/daily/@persistent.20261124T000000Z').verdict;
-      expect(snap).toEqual({ action: 'keep', reason: 'mounted (@snapshots/daily/@persistent.20261124T000000Z/data): left alone while it is in use' });
+      expect(snap).toEqual({ action: 'keep', reason: `mounted (@snapshots/daily/@persistent.20261124T000000Z/${forged}): left alone while it is in use` });
       const pruned = runBundle(runtime, ['prune', '--top-level', c.top, '--config', join(c.image.dir, 'engine-config.json')]);
       expect(pruned.code, pruned.stderr).toBe(0);
+      // Text output: the name stays inside its line (before: it printed a "pantheros-rollback: ok: …" line of its own).
+      expect(pruned.stdout.split('\n').filter((l) => l.startsWith('pantheros-rollback: ok'))).toEqual([]);
+      expect(pruned.stdout).toContain('data\\npantheros-rollback: ok: nothing to prune): left alone while it is in use');
+      const listed = runBundle(runtime, ['list', '--top-level', c.top, '--config', join(c.image.dir, 'engine-config.json'), '--now', NOW]);
+      expect(listed.stdout.split('\n').filter((l) => l.startsWith('pantheros-rollback: ok'))).toEqual([]);
       const boot = c.boot(NOW, { config });
       expect(boot.code, describeRun(boot)).toBe(0);
       expect(c.archives()).toContain('20250101T000000Z');
