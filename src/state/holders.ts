@@ -60,40 +60,64 @@ export function findHolders(devs: ReadonlySet<number>, options: { proc?: string;
       continue;
     }
     const add = (what: string) => holders.push({ pid, command, what });
-    const devOf = (p: string) => {
-      try {
-        return statSync(p).dev;
-      } catch {
-        return undefined;
-      }
-    };
-    for (const link of ['cwd', 'root'] as const) {
-      const d = devOf(`${base}/${link}`);
-      if (d !== undefined && devs.has(d)) add(`${link} → ${safeLink(`${base}/${link}`)}`);
-    }
-    let fds: string[] = [];
-    try {
-      fds = readdirSync(`${base}/fd`);
-    } catch {
-      // gone, or not ours to read
-    }
-    for (const fd of fds) {
-      const d = devOf(`${base}/fd/${fd}`);
-      if (d !== undefined && devs.has(d)) add(`fd ${fd} → ${safeLink(`${base}/fd/${fd}`)}`);
-    }
-    try {
-      const seen = new Set<string>();
-      for (const m of parseMaps(readFileSync(`${base}/maps`, 'utf8'))) {
-        if (devs.has(m.dev) && !seen.has(m.path)) {
-          seen.add(m.path);
-          add(`mapped ${m.path}`);
-        }
-      }
-    } catch {
-      // gone
-    }
+    // A leader that exited while its other threads live on (a zombie) shows no files of its own: its threads do.
+    for (const at of taskBases(proc, pid)) scanTask(at, devs, add);
   }
   return holders;
+}
+
+/** What /proc shows a process's files through: the process itself, and each of its threads when its leader is a zombie. */
+function taskBases(proc: string, pid: number): string[] {
+  const base = `${proc}/${pid}`;
+  let zombie = false;
+  try {
+    const stat = readFileSync(`${base}/stat`, 'utf8');
+    zombie = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return [base];
+  }
+  if (!zombie) return [base];
+  try {
+    return readdirSync(`${base}/task`).filter((t) => /^\d+$/.test(t)).map((t) => `${base}/task/${t}`);
+  } catch {
+    return [base];
+  }
+}
+
+/** Reports (through add) what the process or thread at `base` holds on a device in `devs`: cwd, root, fds, mapped files. */
+function scanTask(base: string, devs: ReadonlySet<number>, add: (what: string) => void): void {
+  const devOf = (p: string) => {
+    try {
+      return statSync(p).dev;
+    } catch {
+      return undefined;
+    }
+  };
+  for (const link of ['cwd', 'root'] as const) {
+    const d = devOf(`${base}/${link}`);
+    if (d !== undefined && devs.has(d)) add(`${link} → ${safeLink(`${base}/${link}`)}`);
+  }
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`${base}/fd`);
+  } catch {
+    // gone, or not ours to read
+  }
+  for (const fd of fds) {
+    const d = devOf(`${base}/fd/${fd}`);
+    if (d !== undefined && devs.has(d)) add(`fd ${fd} → ${safeLink(`${base}/fd/${fd}`)}`);
+  }
+  try {
+    const seen = new Set<string>();
+    for (const m of parseMaps(readFileSync(`${base}/maps`, 'utf8'))) {
+      if (devs.has(m.dev) && !seen.has(m.path)) {
+        seen.add(m.path);
+        add(`mapped ${m.path}`);
+      }
+    }
+  } catch {
+    // gone
+  }
 }
 
 /** Holders as lines for a message: `pid 123 (postgres): fd 5 → /var/lib/postgresql/x`, at most `max`. */
@@ -113,7 +137,7 @@ export function describeHolders(holders: readonly Holder[], max = 10): string {
  * stay, since an unmount here does not reach a private or locked copy. Copies that an unmount here reaches (systemd's
  * service namespaces are slaves of this one) are gone once it is done, so look after unmounting. A namespace with no
  * process left in it (kept by a bind of its nsfs file) cannot be read and is not seen. Source: proc(5) (/proc/PID/ns/mnt,
- * /proc/PID/mountinfo).
+ * /proc/PID/mountinfo, the same per thread under /proc/PID/task/TID).
  */
 export function findForeignMounts(majorMinor: string, subvolumes: readonly string[], options: { proc?: string } = {}): Holder[] {
   const proc = options.proc ?? '/proc';
@@ -128,22 +152,33 @@ export function findForeignMounts(majorMinor: string, subvolumes: readonly strin
   const seen = new Set<string>([own]);
   const holders: Holder[] = [];
   for (const pid of pids) {
-    let ns: string;
-    let entries: MountEntry[];
-    let command = '?';
+    // Every thread: one may be in a namespace of its own (unshare(CLONE_NEWNS) in one thread), or live on after its
+    // leader, whose own entries are then gone (a zombie).
+    let tasks: string[];
     try {
-      ns = readlinkSync(`${proc}/${pid}/ns/mnt`);
-      if (seen.has(ns)) continue;
-      seen.add(ns);
-      entries = parseMountinfo(readFileSync(`${proc}/${pid}/mountinfo`, 'utf8'));
-      command = readFileSync(`${proc}/${pid}/comm`, 'utf8').trim();
+      tasks = readdirSync(`${proc}/${pid}/task`).filter((t) => /^\d+$/.test(t));
     } catch {
-      continue; // gone meanwhile, or a kernel thread
+      continue;
     }
-    for (const m of entries) {
-      if (m.majorMinor !== majorMinor || m.fsType !== 'btrfs') continue;
-      const held = subvolumes.find((sv) => m.root === `/${sv}` || m.root.startsWith(`/${sv}/`));
-      if (held) holders.push({ pid, command, what: `its mount namespace (${ns}) has ${m.root.slice(1)} mounted at ${m.mountPoint}` });
+    for (const tid of tasks) {
+      const base = `${proc}/${pid}/task/${tid}`;
+      let ns: string;
+      let entries: MountEntry[];
+      let command = '?';
+      try {
+        ns = readlinkSync(`${base}/ns/mnt`);
+        if (seen.has(ns)) continue;
+        entries = parseMountinfo(readFileSync(`${base}/mountinfo`, 'utf8'));
+        seen.add(ns);
+        command = readFileSync(`${base}/comm`, 'utf8').trim();
+      } catch {
+        continue; // gone meanwhile, or a kernel thread
+      }
+      for (const m of entries) {
+        if (m.majorMinor !== majorMinor || m.fsType !== 'btrfs') continue;
+        const held = subvolumes.find((sv) => m.root === `/${sv}` || m.root.startsWith(`/${sv}/`));
+        if (held) holders.push({ pid, command, what: `${tid === String(pid) ? '' : `its thread ${tid}: `}its mount namespace (${ns}) has ${m.root.slice(1)} mounted at ${m.mountPoint}` });
+      }
     }
   }
   return holders;

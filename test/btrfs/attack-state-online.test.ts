@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
 import { commit, OLD_ROOTS, useBootCase, type BootCase } from '../helpers/boot-case.js';
-import { userArea } from '../helpers/attack.js';
+import { PYTHON, userArea } from '../helpers/attack.js';
 import { asNobody, showRun } from '../helpers/ops.js';
 import { requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 import { mountPg, PG, readText, runState, STATE_CONFIG } from '../helpers/state-case.js';
@@ -51,6 +51,25 @@ function ready(child: ChildProcess): Promise<void> {
     child.stdout!.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`${child.spawnfile} exited ${code}`)));
   });
+}
+
+/**
+ * Once `user` is ready, an online state rollback of PG (mounted at mp) is refused with `message` (exit 3), nothing
+ * changed on disk or through the mount; then user is killed and mp detached. Returns the run.
+ */
+async function refusedWhile(c: BootCase, mp: string, user: ChildProcess, message: RegExp): Promise<ReturnType<typeof runState>> {
+  try {
+    await ready(user);
+    const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
+    expect(r.code, showRun(r, 'state-rollback')).toBe(3);
+    expect(r.stderr).toMatch(message);
+    expect(c.read(`${PG}/data`)).toBe('v2\n');
+    expect(readFileSync(join(mp, 'data'), 'utf8')).toBe('v2\n');
+    return r;
+  } finally {
+    user.kill('SIGKILL');
+    spawnSync('umount', ['-l', mp]);
+  }
 }
 
 /** PG mounted, with a bind (at srv) of its directory `later`, which the hourly snapshot does not have: that bind cannot come back after the swap. */
@@ -148,18 +167,58 @@ describe.each(RUNTIMES)('attack: the online state rollback against a user inside
     chownSync(view, 65534, 65534);
     // The user's process: its own user and mount namespace, its copy of the mount bound at a directory of theirs.
     const user = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'unshare', '-Urm', 'sh', '-c', `mount --bind '${mp}' '${view}' && cd / && echo ready && exec sleep 120`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const r = await refusedWhile(c, mp, user, /is still mounted in another mount namespace, which the unmounts here do not reach: pid \d+ \(sleep\): its mount namespace \(mnt:\[\d+\]\) has @persistent\/var\/lib\/pg mounted at /);
+    expect(r.stderr).toContain(`mounted at ${view}`);
+    expect(r.stderr).toMatch(/state-rollback --next-boot/);
+  }, 120_000);
+
+  it('one thread of a user\'s process in a mount namespace of its own (the leader in the host\'s): seen through /proc/PID/task, refused (before: only the leader\'s namespace was read, and the run said ok)', async () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, () => {});
+    const mp = mountPg(c);
+    const script = [
+      'import ctypes, os, sys, threading, time',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'assert libc.unshare(0x10000000) == 0',
+      'open("/proc/self/setgroups", "w").write("deny"); open("/proc/self/uid_map", "w").write("0 65534 1"); open("/proc/self/gid_map", "w").write("0 65534 1")',
+      'def worker():',
+      '    assert libc.unshare(0x00020000) == 0',
+      '    os.chdir("/")',
+      '    print("ready", flush=True)',
+      '    time.sleep(120)',
+      'threading.Thread(target=worker, daemon=True).start()',
+      'time.sleep(120)',
+    ].join('\n');
+    const user = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', PYTHON, '-c', script], { stdio: ['ignore', 'pipe', 'ignore'], cwd: '/' });
+    await refusedWhile(c, mp, user, /is still mounted in another mount namespace, which the unmounts here do not reach: pid \d+ \(python3\): its thread \d+: its mount namespace/);
+  }, 120_000);
+
+  it('a process whose main thread exited (a zombie leader) while another thread holds a directory of the state open: seen through /proc/PID/task, refused (before: the leader showed no files, the mount below a world-writable directory was detached lazily, and the thread wrote into the archive)', async () => {
+    const c = useBootCase(runtime);
+    seedUserState(c, () => {});
+    const mp = mountPg(c);
+    chmodSync(c.image.dir, 0o755);
+    const pub = join(c.image.dir, 'pub');
+    mkdirSync(join(pub, 'pg'), { recursive: true });
+    chmodSync(pub, 0o1777);
+    sh('mount', ['-o', `subvol=/${PG}`, c.image.loop, join(pub, 'pg')]);
+    const script = [
+      'import ctypes, os, sys, threading, time',
+      `fd = os.open(${JSON.stringify(join(pub, 'pg', 'u'))}, os.O_RDONLY | os.O_DIRECTORY)`,
+      'os.chdir("/")',
+      'def worker():',
+      '    time.sleep(0.5)',
+      '    print("ready", flush=True)',
+      '    time.sleep(120)',
+      'threading.Thread(target=worker).start()',
+      'time.sleep(0.2)',
+      'ctypes.CDLL(None).syscall(60, 0)',
+    ].join('\n');
+    const user = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', PYTHON, '-c', script], { stdio: ['ignore', 'pipe', 'ignore'], cwd: '/' });
     try {
-      await ready(user);
-      const r = runState(c, ['state-rollback', `${PG}=hourly`, '--now', NOW]);
-      expect(r.code, showRun(r, 'state-rollback')).toBe(3);
-      expect(r.stderr).toMatch(/is still mounted in another mount namespace, which the unmounts here do not reach: pid \d+ \(sleep\): its mount namespace \(mnt:\[\d+\]\) has @persistent\/var\/lib\/pg mounted at /);
-      expect(r.stderr).toContain(`mounted at ${view}`);
-      expect(r.stderr).toMatch(/state-rollback --next-boot/);
-      expect(c.read(`${PG}/data`)).toBe('v2\n');
-      expect(readFileSync(join(mp, 'data'), 'utf8')).toBe('v2\n');
+      await refusedWhile(c, mp, user, /files are open in @persistent\/var\/lib\/pg: pid \d+ \(python3\): fd \d+ → /);
     } finally {
-      user.kill('SIGKILL');
-      detach(mp);
+      detach(join(pub, 'pg'));
     }
   }, 120_000);
 
