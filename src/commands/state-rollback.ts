@@ -48,7 +48,8 @@ deleted directory, with ro/nosuid/nodev/noexec/nosymfollow, or reached through a
 than root may change) is refused before anything is changed: take it off first, or use --next-boot. A mount
 of it left in another mount namespace once the unmounts are done (one a user made with unshare -Urm; the
 copies in systemd's service namespaces go with the unmount) would keep serving the archived state, writable:
-refused, everything mounted and started again. A step that fails puts everything back as it was;
+refused, everything mounted and started again. Not every way a local user can keep hold of it is visible
+(docs/safety.md): where local users are not trusted, use --next-boot. A step that fails puts everything back as it was;
 SIGINT/SIGTERM/SIGHUP mount and start again what was taken down.
 
   --dry-run      print the plan (each step with its reason), the units, the mounts and who holds files
