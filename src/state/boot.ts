@@ -73,7 +73,8 @@ export function stateAtBoot(top: string, config: Config, cmdline: string, option
     plan.notices.unshift(...asked.warnings.map((w) => ({ severity: 'warning' as const, subject: null, what: w, why: '', fix: 'nothing' })));
     if (!plan.steps.length && asked.raw === null && !asked.warnings.length) return null;
     for (const n of plan.notices) if (n.severity !== 'info') options.log.warn(`state: ${formatNotice(n)}`);
-    if (options.dryRun) return stateReport(plan, undefined, true, 'dry-run', null, ms());
+    // A dry run whose request is refused says so (what the boot would say), not "dry-run".
+    if (options.dryRun) return stateReport(plan, undefined, true, plan.result === 'refused' ? 'refused' : 'dry-run', null, ms());
     const blockers = [...options.blockers, ...plan.blockers];
     if (blockers.length) {
       // Said in the journal too, not only in the report: the root's part of the boot may well be OK.

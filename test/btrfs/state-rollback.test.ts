@@ -244,6 +244,10 @@ describe.each(RUNTIMES)('state rollback at boot under $name', (runtime) => {
     mkdirSync(c.abs('@btrfs_tmp/old_state'), { recursive: true });
     c.write(STATE_REQUEST, `${PG}=hourly,@persistent/nope=hourly\n`);
     const before = ids(c);
+    // The dry run says refused too (before: "dry-run"), and leaves the request.
+    const dry = c.boot(NOW, { config: STATE_CONFIG, dryRun: true });
+    expect(dry.report?.state, describeRun(dry)).toMatchObject({ origin: 'next-boot', result: 'refused', rolledBack: [] });
+    expect(c.kind(STATE_REQUEST)).toBe('file');
     const r = c.boot(NOW, { config: STATE_CONFIG });
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.report?.state).toMatchObject({ origin: 'next-boot', result: 'refused', rolledBack: [] });
