@@ -29,6 +29,8 @@ export function parseTarget(raw: string | null): Target {
   if (bad !== undefined) return { kind: 'refused', reason: `"${bad}" has characters outside A-Z a-z 0-9 . _ @ : + ~ -` };
   if (parts.some((p) => p.startsWith('.'))) return { kind: 'refused', reason: 'hidden names (starting with .) are not archives or snapshots' };
   if (parts.length === 1) return { kind: 'archive', name: value };
+  // A subvolume below a snapshot (a nested one, or one another tool made inside it) is not a snapshot of a root.
+  if (parts.length > 2) return { kind: 'refused', reason: 'a snapshot is named <class>/<name>: a deeper path is something inside a snapshot, not a snapshot' };
   return { kind: 'snapshot', path: value };
 }
 

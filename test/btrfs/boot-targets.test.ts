@@ -330,6 +330,16 @@ describe.each(RUNTIMES)('boot targets under $name', (runtime) => {
     { what: '.pantheros-new-root', cmdline: 'pantheros.rollback=.pantheros-new-root', reason: /hidden/ },
     { what: '.pantheros-next-boot', cmdline: 'pantheros.rollback=.pantheros-next-boot' },
     { what: 'a path into an archive', cmdline: `pantheros.rollback=${A1}/var`, setup: twoBoots },
+    {
+      what: 'a subvolume nested in a snapshot (class/name/deeper): not a snapshot, though a subvolume',
+      cmdline: `pantheros.rollback=daily/${SNAP}/deeper`,
+      setup: (c) => {
+        c.createSubvolume(`@snapshots/daily/${SNAP}`, { marker: 'another tool\'s snapshot\n' });
+        c.createSubvolume(`@snapshots/daily/${SNAP}/deeper`, { marker: 'nested in a snapshot\n' });
+      },
+      untouched: [`@snapshots/daily/${SNAP}`, `@snapshots/daily/${SNAP}/deeper`],
+      reason: /<class>\/<name>/,
+    },
   ];
 
   it.each(refusals)('refused: $what → fresh root from the blank, exit 0, "fell-back" with the reason, nothing outside old_roots changed', ({ cmdline, setup, untouched = [], reason }) => {

@@ -271,11 +271,23 @@ describe('planBoot: targets', () => {
     ['pantheros.rollback=evil/x', /symlink/],
     ['pantheros.rollback=$(reboot)', /characters/],
     ['pantheros.rollback=20261121T000000Z', /not confirmed as a subvolume/],
+    // A subvolume inside a snapshot is not a snapshot, even when it is one (a nested subvolume of a root's snapshot).
+    ['pantheros.rollback=daily/@root.20261125T000000Z/var/lib/machines', /<class>\/<name>: a deeper path/],
+    ['pantheros.rollback=daily/x/@root.20261125T000000Z', /<class>\/<name>: a deeper path/],
   ])('%s is refused and the normal boot happens', (cmdline, why) => {
     const o: StateOptions = {
       archives,
       others: [{ name: 'link', kind: 'symlink' }, { name: 'plain', kind: 'directory' }],
-      kinds: { '@snapshots/daily': 'directory', '@snapshots/evil': 'symlink' },
+      kinds: {
+        '@snapshots/daily': 'directory',
+        '@snapshots/evil': 'symlink',
+        '@snapshots/daily/@root.20261125T000000Z': 'subvolume',
+        '@snapshots/daily/@root.20261125T000000Z/var': 'directory',
+        '@snapshots/daily/@root.20261125T000000Z/var/lib': 'directory',
+        '@snapshots/daily/@root.20261125T000000Z/var/lib/machines': 'subvolume',
+        '@snapshots/daily/x': 'directory',
+        '@snapshots/daily/x/@root.20261125T000000Z': 'subvolume',
+      },
       unconfirmed: [`${OLD}/20261121T000000Z`],
       cmdline,
     };
