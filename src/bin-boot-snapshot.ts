@@ -8,7 +8,11 @@
 import { startupSnapshot } from 'node:v8';
 import { runProcess } from './cli/main.js';
 import { BOOT_COMMANDS } from './boot-commands.js';
+import { warmUpBoot } from './boot/warm-up.js';
 
 // Run as a plain script (`node pantheros-rollback-boot-snapshot.cjs boot …`) it is the boot-only bundle.
-if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(() => runProcess(BOOT_COMMANDS, process.argv.slice(1)));
-else runProcess(BOOT_COMMANDS);
+if (startupSnapshot.isBuildingSnapshot()) {
+  // The boot's pure stages run once on a made-up layout (reading nothing), so the snapshot holds their compiled code.
+  warmUpBoot();
+  startupSnapshot.setDeserializeMainFunction(() => runProcess(BOOT_COMMANDS, process.argv.slice(1)));
+} else runProcess(BOOT_COMMANDS);

@@ -178,10 +178,19 @@ function mergeExecution(into: Execution, from: Execution): void {
  */
 export function makeBootPlan(top: string, config: Config, options: ObserveOptions): { observed: Observed; plan: BootPlan } {
   const observed = observeBoot(top, config, options);
-  const planned = planBoot(observed, config, { now: options.now });
+  return { observed, plan: planAndCheckBoot(observed, config, options.now) };
+}
+
+/**
+ * The pure half of makeBootPlan: plans the boot of `observed` at `now` and passes the plan through the one check (the
+ * items it refuses stay, with its words as the reason). Reads nothing. Throws PreconditionError for a layout no step may
+ * touch and InternalError for a plan the check refuses.
+ */
+export function planAndCheckBoot(observed: Observed, config: Config, now: Date): BootPlan {
+  const planned = planBoot(observed, config, { now });
   checkBootShape(planned, config);
   const checked = checkPlan(planned.steps, bootScope(config), bootCheckFacts(observed, planned, config));
-  return { observed, plan: withChecked(planned, checked.steps, checked.dropped) };
+  return withChecked(planned, checked.steps, checked.dropped);
 }
 
 /** Runs one boot and returns its report; never throws (errors become the report's error and exit code). */

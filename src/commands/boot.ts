@@ -50,6 +50,9 @@ Exit: 0 a bootable root is in place and committed (also when a target was refuse
       2 usage or config error, 3 a precondition failed (nothing was changed), 4 internal error,
       77 not run as root.`;
 
+/** boot's own flags (besides the common ones of src/cli/args.ts). */
+export const BOOT_FLAGS = { string: ['cmdline', 'now', 'report'], boolean: ['dry-run'] };
+
 /** In stage 1 a bad command line or config still leaves a report (result failed), so status and metrics show the boot did not roll back. */
 function reportStage1Failure(error: unknown, args: { json: boolean; report: string | undefined }): number {
   const exitCode = exitCodeFor(error);
@@ -75,7 +78,7 @@ export const bootCommand: Command = {
     let config: Config;
     let now: Date;
     try {
-      args = parseFlags(argv, { string: ['cmdline', 'now', 'report'], boolean: ['dry-run'] }, 'boot');
+      args = parseFlags(argv, BOOT_FLAGS, 'boot');
       if (args._.length) throw new UsageError(`boot: unexpected argument ${String(args._[0])}`);
       config = loadConfig(stringFlag(args, 'config'));
       now = parseNow(stringFlag(args, 'now'), 'boot');
