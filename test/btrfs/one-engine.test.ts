@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
-import { commit, describeRun, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
+import { commit, describeRun, NEXT_BOOT, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 import { runBundle } from '../helpers/run-bundle.js';
 
@@ -150,7 +150,7 @@ describe.each(RUNTIMES)('one plan under $name', (runtime: Runtime) => {
     }
   });
 
-  it('a snapshot path with directories (a/b/c) and a request for it: next-boot accepts what the boot accepts, and they print the same target', () => {
+  it('a snapshot path deeper than <class>/<name> (a/b/c, a snapshot of the root there): next-boot refuses it for the reason the boot refuses it', () => {
     const c = useBootCase(runtime);
     const config = { deviceTimeoutSeconds: 1 };
     mkdirSync(c.abs('@snapshots/a/b'), { recursive: true });
@@ -158,10 +158,12 @@ describe.each(RUNTIMES)('one plan under $name', (runtime: Runtime) => {
     const file = join(c.image.dir, 'engine-config.json');
     sh('sh', ['-c', `cat > ${file}`], JSON.stringify(config));
     const req = runBundle(runtime, ['next-boot', 'a/b/c', '--top-level', c.top, '--config', file]);
-    expect(req.code, req.stderr).toBe(0);
-    const o = outputs(c, runtime, config);
-    expectOnePlan(o);
-    expect(o.dry.target).toMatchObject({ kind: 'snapshot', origin: 'next-boot', source: '@snapshots/a/b/c', refused: null });
+    expect(req.code, req.stderr).toBe(2);
+    expect(req.stderr).toMatch(/<class>\/<name>: a deeper path/);
+    expect(c.kind(NEXT_BOOT)).toBe('missing');
+    const dry = c.boot(NOW, { config, cmdline: 'pantheros.rollback=a/b/c', dryRun: true, json: true });
+    expect(dry.code, describeRun(dry)).toBe(0);
+    expect(dry.json?.target).toMatchObject({ kind: 'blank', refused: expect.stringMatching(/<class>\/<name>: a deeper path/) });
   });
 
   it('on a running system (the root mounted) boot --dry-run prints what the next boot will do; a real run is refused and changes nothing', () => {
