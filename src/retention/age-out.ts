@@ -102,7 +102,7 @@ export function pastKeepDays(timeMs: number, nowMs: number, keepDays: number): b
  * - never the protected ones, never the newest keepAtLeast (at least 1), never one whose name is not a timestamp;
  * - the age comes from the name; a name earlier than that of an archive made before it (a clock that was behind)
  *   counts from that later time; a name dated after `now` (a clock that was ahead) has no age of its own and is
- *   at least as old as the next newer archive with a known age;
+ *   at least as old as the next newer archive with a known age that btrfs made before `now` (createdAt);
  * - nothing goes by age when the newest archive before this boot is dated after `now`;
  * - below the free-space floor everything beyond keepAtLeast with a timestamp name goes, oldest first.
  */
@@ -160,8 +160,13 @@ export function decideRetention(input: RetentionInput): RetentionResult {
       ageDays = (nowMs - effective[i]!) / DAY;
       ageFrom = 'name';
     } else if (future) {
-      // Made before every newer archive: at least as old as the nearest newer one with a known time.
+      // Made before every newer archive: at least as old as the nearest newer one with a known time — one btrfs made
+      // before the clock's now. One made after it (its creation time is after the clock) says nothing of how old
+      // anything is now, whatever its name: a snapshot named 2019-1-1_00:00:00 a minute ago, with the clock behind at
+      // this boot, had every older archive aged out as years old.
       for (let j = i - 1; j >= 0; j--) {
+        const made = ordered[j]!.createdAt?.getTime();
+        if (made !== undefined && made > nowMs) continue;
         if (effective[j] !== undefined) {
           ageDays = (nowMs - effective[j]!) / DAY;
           ageFrom = 'generation';

@@ -69,11 +69,16 @@ describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
 
   it('a future name in the impermanence snippet format is ranked by generation, warned about, and aged out once the clock is right', () => {
     const c = useBootCase(runtime);
-    seedArchives(c, ['2099-1-1_00:00:00', '20261001T000000Z', '20261002T000000Z', '20261003T000000Z', '20261004T000000Z', '20261005T000000Z']);
-    const r = c.boot('2026-11-26T06:00:00Z', { config: CONFIG });
+    // The clock is right: btrfs made every archive (its creation time is the real clock's) before the time in its name,
+    // as at a boot, and before this boot's clock; the names are 50–54 days before this boot. (With a clock before the
+    // archives' creation times, the clock is behind, and no archive bounds the age of another: the 2099 one stays.)
+    const now = Math.floor((Date.now() + 60 * DAY) / 1000) * 1000;
+    const names = [54, 53, 52, 51, 50].map((d) => at(new Date(now).toISOString(), -d).replace(/[-:]/g, ''));
+    seedArchives(c, ['2099-1-1_00:00:00', ...names]);
+    const r = c.boot(new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'), { config: CONFIG });
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.report?.deleted.map((d) => d.path)).toContain(`${OLD_ROOTS}/2099-1-1_00:00:00`);
-    expect(r.report?.deleted.find((d) => d.path.endsWith('2099-1-1_00:00:00'))?.reason).toMatch(/dated in the future .*made before 20261001T000000Z/);
+    expect(r.report?.deleted.find((d) => d.path.endsWith('2099-1-1_00:00:00'))?.reason).toMatch(new RegExp(`dated in the future .*made before ${names[0]}`));
   });
 
   it('a clock that jumps forward (2000 → 2040) deletes beyond keepAtLeast, and the report says plainly why so much went', () => {

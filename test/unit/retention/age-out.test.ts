@@ -61,6 +61,51 @@ describe('decideRetention', () => {
     expect(r.warnings.join()).toMatch(/is dated after the clock/);
   });
 
+  // A review (2026-12-02): after boots named 2026-12-03…06, a snapshot another tool named 2019-1-1_00:00:00 (made a
+  // minute ago: its creation time is the real one), then a boot with the clock behind (RTC reset: 2026-06-01). Every
+  // real archive carries a name after that clock; the 2019 name was the only "known" age, and each of them counted as
+  // at least as old as it: 2 708 days, all deleted — the previous boot's root among them.
+  describe('a name with a creation time after the clock is no bound for the archives made before it', () => {
+    const behind = new Date('2026-06-01T00:00:00Z');
+    const real = new Date('2026-12-06T00:05:00Z');
+    const p = { keepDays: 30, keepAtLeast: 2, minFreePercent: 10 };
+    const boots = ['20261203T000000Z', '20261204T000000Z', '20261205T000000Z', '20261206T000000Z'];
+    const made = (days: number) => new Date(real.getTime() - days * DAY);
+    it('the forged name newest before this boot (R1)', () => {
+      const a: ArchiveFact[] = [
+        ...boots.map((name, i) => ({ name, cgen: 100 + i, createdAt: made(4 - i) })),
+        { name: '2019-1-1_00:00:00', cgen: 200, createdAt: made(0) },
+        { name: '20260601T000000Z', cgen: Number.MAX_SAFE_INTEGER },
+      ];
+      const r = decide({ archives: a, policy: p, now: behind, protect: new Map([['20260601T000000Z', 'archived this boot'], ['2019-1-1_00:00:00', 'newest archive before this boot']]) });
+      expect(deleted(r.verdicts)).toEqual([]);
+      // Bounded by the archive of this boot (named by this clock), not by the 2019 name.
+      for (const name of boots) expect(r.verdicts.find((v) => v.name === name)?.reason).toMatch(/0 d at least.*made before 20260601T000000Z/);
+    });
+    it('the forged name older, kept read-only, and a boot archived with the clock behind newest (R1b)', () => {
+      const a: ArchiveFact[] = [
+        ...boots.slice(0, 3).map((name, i) => ({ name, cgen: 100 + i, createdAt: made(4 - i) })),
+        { name: '2019-1-1_00:00:00', cgen: 150, createdAt: made(1.5) },
+        { name: '20261206T000000Z', cgen: 160, createdAt: made(1) },
+        { name: '20260601T000000Z', cgen: 170, createdAt: made(0) },
+        { name: '20260602T000000Z', cgen: Number.MAX_SAFE_INTEGER },
+      ];
+      const r = decide({ archives: a, policy: p, now: new Date('2026-06-02T00:00:00Z'), protect: new Map([['20260602T000000Z', 'archived this boot'], ['2019-1-1_00:00:00', 'read-only']]) });
+      expect(deleted(r.verdicts)).toEqual([]);
+    });
+    it('an archive made before the clock still bounds the ones before it (a clock that was ahead once)', () => {
+      const a: ArchiveFact[] = [
+        { name: '20990101T000000Z', cgen: 100, createdAt: new Date('2026-09-01T00:00:00Z') },
+        { name: '20261001T000000Z', cgen: 110, createdAt: new Date('2026-09-30T00:00:00Z') },
+        { name: '20261120T000000Z', cgen: 120, createdAt: new Date('2026-11-19T00:00:00Z') },
+        { name: '20261125T000000Z', cgen: 130, createdAt: new Date('2026-11-24T00:00:00Z') },
+      ];
+      const r = decide({ archives: a, policy: { keepDays: 30, keepAtLeast: 2, minFreePercent: 10 }, now });
+      expect(deleted(r.verdicts)).toEqual(['20261001T000000Z', '20990101T000000Z']);
+      expect(r.verdicts.find((v) => v.name === '20990101T000000Z')).toMatchObject({ ageFrom: 'generation' });
+    });
+  });
+
   it('never deletes a protected archive or one whose name is not a timestamp', () => {
     const a = [...archives(10, 60), { name: 'hand-made', cgen: 1 }];
     const protect = new Map([[a[0]!.name, "source of this boot's root"]]);
