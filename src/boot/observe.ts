@@ -72,6 +72,8 @@ export interface Observed {
   rootMountedAt: string[];
   /** Paths (relative to the top level) of every subvolume of this filesystem mounted somewhere now. */
   mountedPaths: string[];
+  /** The top level's mount is read-write (mount and superblock options; a read-only one makes every step fail with EROFS). */
+  topWritable: boolean;
   blankReadOnly: boolean | null;
   blankEntries: number;
   /** Direct children of the archive directory. */
@@ -245,6 +247,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     kinds,
     rootMountedAt: mountsOfSubvolume(mounts, topEntry.majorMinor, root),
     mountedPaths: pathsInUse(mounts, topEntry.majorMinor),
+    topWritable: writableMount,
     blankReadOnly,
     blankEntries: blankKind === 'subvolume' ? readdirSync(join(top, blank)).length : 0,
     entries,

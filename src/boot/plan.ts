@@ -222,9 +222,11 @@ function preconditions(observed: Observed, config: Config): string[] {
   if (k[root] !== 'subvolume' && k[root] !== 'missing') throw new PreconditionError(`${root} is a ${k[root]}, not a subvolume; fix the layout by hand`);
   const oldBlock = blockingComponent(k, oldRoots) ?? (k[oldRoots] !== 'missing' && !isDirectoryKind(k[oldRoots]) ? { path: oldRoots, kind: k[oldRoots]! } : undefined);
   if (oldBlock && oldBlock.kind !== 'missing') throw new PreconditionError(`${oldBlock.path} is a ${oldBlock.kind}, not a directory; archives cannot be kept safely there`);
-  return observed.rootMountedAt.length
-    ? [`${root} is mounted at ${observed.rootMountedAt.join(', ')}: this is the running system; the rollback runs in the initrd before sysroot.mount (this plan is what the next boot will do)`]
-    : [];
+  if (observed.rootMountedAt.length) return [`${root} is mounted at ${observed.rootMountedAt.join(', ')}: this is the running system; the rollback runs in the initrd before sysroot.mount (this plan is what the next boot will do)`];
+  // Every step would fail with EROFS (the first, after nothing changed; the root stays): refused before, exit 3. In stage
+  // 1 the top level is mounted read-write by boot --device itself.
+  if (!observed.topWritable) return [`the top level ${observed.top} is mounted read-only: nothing can be archived or made there; remount it read-write (mount -o remount,rw ${observed.top}) or let boot mount it (--device)`];
+  return [];
 }
 
 function describeArchiveDirectory(observed: Observed, config: Config, note: Note): void {

@@ -82,6 +82,7 @@ function observedAt(config: Config, now: Date, o: { facts: boolean; mountedPaths
     kinds,
     rootMountedAt: o.rootMountedAt,
     mountedPaths: o.mountedPaths,
+    topWritable: true,
     blankReadOnly: true,
     blankEntries: 0,
     entries,

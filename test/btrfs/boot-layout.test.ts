@@ -116,6 +116,15 @@ describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name',
       },
       message: /@root is mounted at .*root-mounted/,
     },
+    {
+      // A review (2026-12-02): boot --dry-run said fine, the boot then failed at its first step with EROFS (exit 1).
+      what: 'the top level is mounted read-only',
+      setup: (c) => {
+        sh('mount', ['-o', 'remount,ro', c.top]);
+        return () => sh('mount', ['-o', 'remount,rw', c.top]);
+      },
+      message: /the top level .* is mounted read-only: .*mount -o remount,rw/,
+    },
   ];
 
   it.each(broken)('a broken layout ($what) → exit 3, a clear message, nothing changed', ({ setup, message }) => {

@@ -53,6 +53,13 @@ describe('planBoot: normal boot', () => {
     expect(actions(p)).toEqual(actions(plan({ archives: ['20261125T000000Z'] })));
   });
 
+  it('a read-only top level stops execution (every step would fail with EROFS); on the running system the mounted root says it first', () => {
+    const p = plan({ topWritable: false, archives: ['20261125T000000Z'] });
+    expect(p.blockers).toEqual([expect.stringMatching(/the top level \/top is mounted read-only: .*mount -o remount,rw \/top.*--device/)]);
+    expect(actions(p)).toEqual(actions(plan({ archives: ['20261125T000000Z'] })));
+    expect(plan({ topWritable: false, rootMountedAt: ['/'] }).blockers).toEqual([expect.stringMatching(/this is the running system/)]);
+  });
+
   it('names the archive with the time of this boot; a name taken in the same second gets _01', () => {
     expect(plan({ archives: ['20261126T120000Z'] }).archive?.name).toBe('20261126T120000Z_01');
     // A wrong clock once wrote a future name: this boot's name still carries this boot's time.

@@ -33,6 +33,8 @@ export interface StateOptions {
   /** Take subvolume facts (default true); false is the boot's cheap observation. */
   facts?: boolean;
   rootMountedAt?: string[];
+  /** The top level's mount is read-write (default true). */
+  topWritable?: boolean;
   mountedPaths?: string[];
   request?: Request;
   cmdline?: string;
@@ -101,6 +103,7 @@ export function state(o: StateOptions = {}): Observed {
     kinds,
     rootMountedAt: o.rootMountedAt ?? [],
     mountedPaths: o.mountedPaths ?? [],
+    topWritable: o.topWritable ?? true,
     blankReadOnly: o.blankReadOnly === undefined ? true : o.blankReadOnly,
     blankEntries: 0,
     entries,
