@@ -1,5 +1,5 @@
 // Reads and validates the JSON config; every key is optional and has a default.
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../fs/read-regular.js';
 import * as v from 'valibot';
 import { UsageError } from '../errors.js';
 import { nearest } from '../cli/nearest.js';
@@ -102,15 +102,21 @@ function checkDistinct(config: Config, source: string): void {
   }
 }
 
+/** The largest config file read (bytes): a real one is a few hundred. */
+export const CONFIG_MAX_BYTES = 1024 * 1024;
+
 /**
  * Loads the config file. A missing file at the default path means "all defaults";
- * a missing file that was asked for explicitly is a usage error.
+ * a missing file that was asked for explicitly is a usage error, and so is one that is not a regular file (a FIFO, a
+ * device, a directory), is larger than CONFIG_MAX_BYTES, is not JSON or does not match the schema (UsageError).
  */
 export function loadConfig(path: string | undefined): Config {
   const file = path ?? DEFAULT_CONFIG_PATH;
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // A regular file only, and a bounded one: a FIFO named as the config hung the run in open(2) (no signal stops a
+    // synchronous read), /dev/zero was read until memory ran out.
+    text = readRegularFile(file, { maxBytes: CONFIG_MAX_BYTES }).toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (path === undefined && code === 'ENOENT') return validateConfig({});

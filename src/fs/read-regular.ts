@@ -9,13 +9,20 @@ export class NotRegularFileError extends Error {
   readonly code = 'ENOTREG';
 }
 
+/** The regular file at a path is larger than the caller reads. code EFBIG. */
+export class FileTooLargeError extends Error {
+  override name = 'FileTooLargeError';
+  readonly code = 'EFBIG';
+}
+
 /**
  * The bytes of the regular file at `path`. Opened with O_NONBLOCK (a FIFO opens at once instead of waiting for a
  * writer) and O_NOCTTY, then checked through its descriptor (fstat) before anything is read, so a FIFO or device put
  * there meanwhile is never read. With noFollow a symlink as the last component is refused too (O_NOFOLLOW).
+ * With maxBytes, a file larger than that (by fstat) is refused before it is read: FileTooLargeError.
  * Throws NotRegularFileError ("PATH is a fifo, not a regular file"), or open's error (ENOENT, EACCES, ELOOP…).
  */
-export function readRegularFile(path: string, options: { noFollow?: boolean } = {}): Buffer {
+export function readRegularFile(path: string, options: { noFollow?: boolean; maxBytes?: number } = {}): Buffer {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (options.noFollow ? constants.O_NOFOLLOW : 0));
@@ -29,6 +36,7 @@ export function readRegularFile(path: string, options: { noFollow?: boolean } = 
       const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'device' : kindOfStats(st);
       throw new NotRegularFileError(`${path} is a ${kind}, not a regular file`);
     }
+    if (options.maxBytes !== undefined && st.size > options.maxBytes) throw new FileTooLargeError(`${path} is ${st.size} bytes, more than the ${options.maxBytes} read here`);
     return readFileSync(fd);
   } finally {
     closeSync(fd);

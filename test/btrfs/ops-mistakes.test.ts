@@ -74,6 +74,31 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
     expect(existsSync('/tmp/never-restored')).toBe(false);
   });
 
+  // A review (2026-12-02): --config naming a FIFO hung in open(2) until SIGKILL (SIGTERM did nothing: the read is
+  // synchronous), /dev/zero was read until memory ran out (10 GB in 30 s). Now anything but a regular file of at most
+  // CONFIG_MAX_BYTES is a usage error, also at boot (where stage 1 records it in a report).
+  it('--config that is a FIFO, a device, a directory or a file over 1 MiB: exit 2 at once, naming it; never a hang', () => {
+    const dir = scratchArea('pantheros-config-kinds-');
+    const fifo = join(dir, 'config.fifo');
+    sh('mkfifo', [fifo]);
+    const big = join(dir, 'big.json');
+    writeFileSync(big, `{"oldRoots": {"keepDays": 30}}${' '.repeat(1024 * 1024)}`);
+    for (const [config, said] of [
+      [fifo, /is a fifo, not a regular file/],
+      ['/dev/zero', /is a device, not a regular file/],
+      [dir, /is a directory, not a regular file/],
+      [big, /is \d+ bytes, more than the 1048576 read here/],
+    ] as const) {
+      for (const args of [['check'], ['boot', '--dry-run', '--top-level', dir]]) {
+        const r = runBundle(runtime, [...args, '--config', config], {}, { timeoutMs: 15_000 });
+        const what = `${args.join(' ')} --config ${config}`;
+        expect(r.signal, showRun(r, what)).toBeNull();
+        expect(r.code, showRun(r, what)).toBe(2);
+        expect(r.stderr).toMatch(said);
+      }
+    }
+  });
+
   it('without root: "must run as root" first (exit 77), nothing written; status and check without a device still work', () => {
     const c = useBootCase(runtime);
     const dir = scratchArea('ops-mistakes-');
