@@ -6,7 +6,7 @@ import { InternalError } from '../errors.js';
 import { basename, dirname } from 'node:path';
 import { isAtomicWriteTemporary } from '../fs/atomic-write.js';
 import type { EntryKind } from '../fs/entry-kind.js';
-import type { DeleteItem, Step } from './plan.js';
+import { nearestAncestors, type DeleteItem, type Step } from './plan.js';
 
 /** What a plan may touch: the directories it owns and the subvolumes it may swap. */
 export interface Scope {
@@ -63,7 +63,10 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
   const movedIn = new Set<string>();
   const inOwned = (p: string) => scope.owned.some((d) => parentOf(p) === d) && cleanComponents(p);
   const exists = (p: string) => facts.present.get(parentOf(p))?.has(nameOf(p)) ?? (facts.kinds[p] !== undefined && facts.kinds[p] !== 'missing');
-  const insideCreated = (p: string) => [...created].some((c) => below(p, c));
+  const insideCreated = (p: string) => {
+    for (const c of created) if (below(p, c)) return true;
+    return false;
+  };
 
   const checkItem = (step: Step, item: DeleteItem) => {
     const bad = (text: string) => v.push({ step: step.n, item: item.path, text: `step ${step.n} deletes ${item.path}: ${text}` });
@@ -85,8 +88,13 @@ export function findViolations(steps: readonly Step[], scope: Scope, facts: Chec
       if (i === item.subvolumes.length - 1) {
         if (s.path !== item.path) bad('the item itself must be deleted last');
       } else if (!below(s.path, item.path) || !verified.has(s.path)) bad(`${s.path} is not a subvolume confirmed below it`);
-      if (item.subvolumes.slice(i + 1).some((t) => t.path.startsWith(`${s.path}/`))) bad(`${s.path} comes before a subvolume inside it`);
     });
+    // Each subvolume after every one inside it: each after those whose nearest listed ancestor it is (so, by induction,
+    // after all below it).
+    const above = nearestAncestors(item.subvolumes.map((s) => s.path));
+    const early = new Set<number>();
+    above.forEach((a, i) => a >= 0 && a < i && early.add(a));
+    for (const a of [...early].sort((x, y) => x - y)) bad(`${item.subvolumes[a]!.path} comes before a subvolume inside it`);
   };
 
   /**

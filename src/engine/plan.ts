@@ -25,11 +25,31 @@ export interface DeleteItem {
 export const refOf = (n: { path: string; bytes: Buffer }): SubvolumeRef => (n.bytes.equals(Buffer.from(n.path)) ? { path: n.path } : { path: n.path, bytes: n.bytes });
 
 /**
+ * The nearest ancestor of each path among `paths` (a path's own index → the index of the longest other path in the list
+ * that is a directory above it, or -1). Sorted once, in tree order ('/' before every other character), and walked with
+ * a stack: O(n log n) comparisons, where comparing every pair took minutes for the tens of thousands of subvolumes a
+ * local user can make in a root's /tmp in seconds.
+ */
+export function nearestAncestors(paths: readonly string[]): number[] {
+  const key = paths.map((p) => p.replaceAll('/', '\0'));
+  const order = paths.map((_, i) => i).sort((a, b) => (key[a]! < key[b]! ? -1 : key[a]! > key[b]! ? 1 : a - b));
+  const nearest = new Array<number>(paths.length).fill(-1);
+  const stack: number[] = [];
+  for (const i of order) {
+    while (stack.length && !paths[i]!.startsWith(`${paths[stack.at(-1)!]}/`)) stack.pop();
+    if (stack.length) nearest[i] = stack.at(-1)!;
+    stack.push(i);
+  }
+  return nearest;
+}
+
+/**
  * The delete item for `path` with the subvolumes below it (deepest first, as src/btrfs/inventory.ts gives them): all
  * of them, then the item; every one that holds another is made writable first.
  */
 export function deleteItem(path: string, reason: string, nested: readonly { path: string; bytes: Buffer }[]): DeleteItem {
-  const unlock = nested.filter((n) => nested.some((m) => m.path.startsWith(`${n.path}/`))).map(refOf);
+  const holds = new Set(nearestAncestors(nested.map((n) => n.path)));
+  const unlock = nested.filter((_, i) => holds.has(i)).map(refOf);
   return { path, reason, subvolumes: [...nested.map(refOf), { path }], ...(unlock.length ? { unlock } : {}) };
 }
 
