@@ -1,12 +1,14 @@
 // `check`: validates the config and the layout, and lints btrfs mount options; each finding says why and what to do.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readRegularFile } from '../fs/read-regular.js';
 import type { Command } from '../cli/command.js';
 import { parseFlags, stringFlag } from '../cli/args.js';
 import { output, withTopLevel } from '../cli/context.js';
-import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/load-config.js';
+import { CONFIG_MAX_BYTES, DEFAULT_CONFIG_PATH, loadConfig } from '../config/load-config.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { formatFinding, type Finding } from '../check/finding.js';
+import { oneLine } from '../cli/show-text.js';
 import { layoutFindings } from '../check/layout.js';
 import { parseNow } from '../list/clock.js';
 import { persistedMountFindings } from '../check/persisted-mounts.js';
@@ -96,7 +98,8 @@ export const checkCommand: Command = {
     let fstabText: string | undefined;
     if (fstab) {
       try {
-        fstabText = readFileSync(fstab, 'utf8');
+        // A regular file of at most 1 MiB (as --config): a FIFO would hang the run in open(2).
+        fstabText = readRegularFile(fstab, { maxBytes: CONFIG_MAX_BYTES }).toString('utf8');
       } catch (error) {
         throw new UsageError(`check: cannot read ${fstab}: ${(error as Error).message}`, { cause: error });
       }
@@ -135,9 +138,10 @@ export const checkCommand: Command = {
     const warnings = findings.length - errors;
     output(args.json === true, { config: configText, layout, mountOptions: sources, findings, errors, warnings }, () =>
       [
-        `config: ${configText}`,
-        `layout: ${layout}`,
-        `mount options: ${sources.length ? sources.join('; ') : 'no btrfs mounts to lint'}`,
+        // Mount points and devices are names anyone may choose (mountinfo unescapes \012): each part one line.
+        `config: ${oneLine(configText)}`,
+        `layout: ${oneLine(layout)}`,
+        `mount options: ${sources.length ? oneLine(sources.join('; ')) : 'no btrfs mounts to lint'}`,
         ...(findings.length ? ['', ...findings.map(formatFinding), ''] : []),
         `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`,
       ].join('\n'),

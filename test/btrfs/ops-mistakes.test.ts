@@ -77,7 +77,7 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
   // A review (2026-12-02): --config naming a FIFO hung in open(2) until SIGKILL (SIGTERM did nothing: the read is
   // synchronous), /dev/zero was read until memory ran out (10 GB in 30 s). Now anything but a regular file of at most
   // CONFIG_MAX_BYTES is a usage error, also at boot (where stage 1 records it in a report).
-  it('--config that is a FIFO, a device, a directory or a file over 1 MiB: exit 2 at once, naming it; never a hang', () => {
+  it('--config (and check --fstab) that is a FIFO, a device, a directory or a file over 1 MiB: exit 2 at once, naming it; never a hang', () => {
     const dir = scratchArea('pantheros-config-kinds-');
     const fifo = join(dir, 'config.fifo');
     sh('mkfifo', [fifo]);
@@ -89,14 +89,26 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
       [dir, /is a directory, not a regular file/],
       [big, /is \d+ bytes, more than the 1048576 read here/],
     ] as const) {
-      for (const args of [['check'], ['boot', '--dry-run', '--top-level', dir]]) {
-        const r = runBundle(runtime, [...args, '--config', config], {}, { timeoutMs: 15_000 });
+      for (const args of [['check', '--config'], ['boot', '--dry-run', '--top-level', dir, '--config'], ['check', '--fstab']]) {
+        const r = runBundle(runtime, [...args, config], {}, { timeoutMs: 15_000 });
         const what = `${args.join(' ')} --config ${config}`;
         expect(r.signal, showRun(r, what)).toBeNull();
         expect(r.code, showRun(r, what)).toBe(2);
         expect(r.stderr).toMatch(said);
       }
     }
+  });
+
+  // A review (2026-12-02): check printed mount points as they are (mountinfo unescapes \012), so a mount point named
+  // with a newline printed a line of its own, e.g. a forged last line. Every part of check's text is one line now.
+  it('check: a mount point with a newline in it prints no line of its own', () => {
+    const forged = '/x\npantheros-rollback: ok: 0 errors, 0 warnings';
+    const r = runBundle(runtime, ['check', '--mount-options', `${forged}=noatime,compress=zstd`]);
+    expect(r.code, showRun(r, 'check')).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('pantheros-rollback: ok'))).toEqual([]);
+    expect(r.stdout).toContain('/x\\npantheros-rollback: ok');
+    const json = runBundle(runtime, ['check', '--json', '--mount-options', `${forged}=noatime,compress=zstd`]);
+    expect((JSON.parse(json.stdout) as { mountOptions: string[] }).mountOptions.join()).toContain(forged);
   });
 
   it('without root: "must run as root" first (exit 77), nothing written; status and check without a device still work', () => {
