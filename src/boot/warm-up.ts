@@ -76,7 +76,6 @@ function observedAt(config: Config, now: Date, o: { facts: boolean; mountedPaths
     path,
     { id: id++, gen: cgen, cgen, parent: 5, uuid: `00000000-0000-0000-0000-${String(id).padStart(12, '0')}`, parentUuid: null, receivedUuid: null, path, readOnly, otime, source: 'ioctl' },
   ];
-  const cmdline = CMDLINE;
   return {
     top: '/mnt/top',
     kinds,
@@ -88,8 +87,8 @@ function observedAt(config: Config, now: Date, o: { facts: boolean; mountedPaths
     entries,
     request: null,
     space: { totalBytes: 64 * 2 ** 30, freeBytes: 48 * 2 ** 30, freePercent: 75 },
-    chosen: chooseTarget(rollbackParameter(cmdline), null),
-    cmdlineWarnings: describeUnknownKeys(unknownKeys(cmdline)),
+    chosen: chooseTarget(rollbackParameter(CMDLINE), null),
+    cmdlineWarnings: describeUnknownKeys(unknownKeys(CMDLINE)),
     spacePressure: false,
     subvolumes: o.facts
       ? {
