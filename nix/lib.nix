@@ -284,7 +284,9 @@ let
       keepDays = 30;
       keepAtLeast = 5;
       minFreePercent = 10;
+      ageOutSeconds = 60;
     };
+    targetMaxNested = 1000;
     snapshotRetention = {
       hourly = 24;
       daily = 7;
@@ -432,7 +434,7 @@ let
     in
     (if c.device == null then { } else { inherit (c) device; })
     // {
-      inherit (c) deviceTimeoutSeconds;
+      inherit (c) deviceTimeoutSeconds targetMaxNested;
       subvolumes = {
         inherit (c.subvolumes)
           root
@@ -443,7 +445,12 @@ let
           ;
       };
       oldRoots = {
-        inherit (c.oldRoots) keepDays keepAtLeast minFreePercent;
+        inherit (c.oldRoots)
+          keepDays
+          keepAtLeast
+          minFreePercent
+          ageOutSeconds
+          ;
       };
       snapshotRetention = {
         inherit (c.snapshotRetention)

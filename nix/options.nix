@@ -201,6 +201,17 @@ in
         default = 10;
         description = "Free-space floor: when less than this percent of the filesystem is free (unallocated space included), archives beyond `keepAtLeast` are aged out at boot, oldest first, even within `keepDays`. 0 turns the floor off.";
       };
+      ageOutSeconds = mkOption {
+        type = types.numbers.between 1 3600;
+        default = nixLib.defaults.oldRoots.ageOutSeconds;
+        description = "The most time one boot spends ageing out archives, before the swap; what is left goes at the next boot. Anyone may create subvolumes in a root's `/tmp`, by the tens of thousands, and an archive holding them takes that many deletes. The stage-1 unit's `TimeoutStartSec` grows with it.";
+      };
+    };
+
+    targetMaxNested = mkOption {
+      type = types.ints.between 0 1000000;
+      default = nixLib.defaults.targetMaxNested;
+      description = "The most nested subvolumes a boot brings back with a root target (`pantheros.rollback=previous`, an archive or a snapshot), one snapshot and one transaction commit each. A target holding more is refused and the boot makes a fresh root from the blank; a local user can fill `/tmp` with subvolumes.";
     };
 
     snapshotRetention = lib.genAttrs [ "hourly" "daily" "weekly" "monthly" ] (

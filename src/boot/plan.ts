@@ -155,7 +155,8 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
       action: 'delete',
       purpose: 'age-out',
       items: retention.deletions,
-      reason: `age out ${retention.deletions.length} archive(s) before the new root is made, so a full filesystem gets the space first`,
+      reason: `age out ${retention.deletions.length} archive(s) before the new root is made, so a full filesystem gets the space first; for at most ${config.oldRoots.ageOutSeconds} s this boot (oldRoots.ageOutSeconds), so that no number of subvolumes in them keeps the swap from happening: what is left goes at the next boot`,
+      budgetSeconds: config.oldRoots.ageOutSeconds,
     });
   }
   const assemble = (source?.nested.length ?? 0) > 0;
@@ -278,7 +279,14 @@ function resolveSource(target: Target, observed: Observed, config: Config, archi
       refuse(`${path} is not confirmed as a subvolume by the filesystem and the subvolume listing`);
       return null;
     }
-    return { path, shown, nested: sv.nested.get(path) ?? [] };
+    const nested = sv.nested.get(path) ?? [];
+    // Each nested subvolume comes back with its own snapshot, a transaction commit each: anyone may create subvolumes
+    // in a root's /tmp by the tens of thousands, enough to keep the swap from happening before systemd stops the unit.
+    if (nested.length > config.targetMaxNested) {
+      refuse(`${path} holds ${nested.length} nested subvolumes, more than targetMaxNested (${config.targetMaxNested}) a boot brings back (one snapshot and one commit each); to boot it, raise targetMaxNested in the config, or delete the nested subvolumes it does not need (btrfs subvolume list -o <top>/${path})`);
+      return null;
+    }
+    return { path, shown, nested };
   };
   switch (target.kind) {
     case 'previous': {

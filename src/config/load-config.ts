@@ -13,9 +13,16 @@ export type SnapshotClass = (typeof SNAPSHOT_CLASSES)[number];
 export interface Config {
   device: string | undefined;
   deviceTimeoutSeconds: number;
+  /**
+   * The most nested subvolumes a boot brings back with a root target (`previous`, an archive, a snapshot): each is its
+   * own snapshot, a transaction commit each (milliseconds each; anyone may create subvolumes in a root's /tmp, by the
+   * tens of thousands). A target holding more is refused, and the boot makes a fresh root from the blank.
+   */
+  targetMaxNested: number;
   /** oldState: where state rollbacks archive the subvolumes they replace, one directory per subvolume (src/state). */
   subvolumes: { root: string; blank: string; oldRoots: string; snapshots: string; oldState: string };
-  oldRoots: { keepDays: number; keepAtLeast: number; minFreePercent: number };
+  /** ageOutSeconds: the most time (seconds, a monotonic clock) one boot spends ageing out archives; what is left goes at the next boot. */
+  oldRoots: { keepDays: number; keepAtLeast: number; minFreePercent: number; ageOutSeconds: number };
   snapshotRetention: Record<SnapshotClass, number>;
   snapshotSubvolumes: string[];
   persistentPaths: string[];
@@ -36,8 +43,9 @@ export const DEFAULT_CONFIG_PATH = '/etc/pantheros/rollback.json';
 export const DEFAULTS: Config = {
   device: undefined,
   deviceTimeoutSeconds: 30,
+  targetMaxNested: 1000,
   subvolumes: { root: '@root', blank: '@root-blank', oldRoots: '@btrfs_tmp/old_roots', snapshots: '@snapshots', oldState: '@btrfs_tmp/old_state' },
-  oldRoots: { keepDays: 30, keepAtLeast: 5, minFreePercent: 10 },
+  oldRoots: { keepDays: 30, keepAtLeast: 5, minFreePercent: 10, ageOutSeconds: 60 },
   snapshotRetention: { hourly: 24, daily: 7, weekly: 4, monthly: 6, activation: 10 },
   snapshotSubvolumes: ['@persistent'],
   persistentPaths: [],
@@ -63,6 +71,7 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
   const config: Config = {
     device: c.device ?? DEFAULTS.device,
     deviceTimeoutSeconds: c.deviceTimeoutSeconds ?? DEFAULTS.deviceTimeoutSeconds,
+    targetMaxNested: c.targetMaxNested ?? DEFAULTS.targetMaxNested,
     subvolumes: { ...DEFAULTS.subvolumes, ...stripUndefined(c.subvolumes ?? {}) },
     oldRoots: { ...DEFAULTS.oldRoots, ...stripUndefined(c.oldRoots ?? {}) },
     snapshotRetention: { ...DEFAULTS.snapshotRetention, ...stripUndefined(c.snapshotRetention ?? {}) },

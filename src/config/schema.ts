@@ -15,6 +15,7 @@ const absolutePath = v.pipe(v.string(), v.startsWith('/', 'must be an absolute p
 export const configSchema = v.strictObject({
   device: v.optional(absolutePath),
   deviceTimeoutSeconds: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600))),
+  targetMaxNested: v.optional(v.pipe(count(0), v.maxValue(1_000_000, 'must be at most 1000000'))),
   subvolumes: v.optional(
     v.strictObject({
       root: v.optional(subvolumeName),
@@ -29,6 +30,7 @@ export const configSchema = v.strictObject({
       keepDays: v.optional(v.pipe(v.number(), v.finite('must be a finite number of days'), v.minValue(0, 'must be at least 0'))),
       keepAtLeast: v.optional(count(1)),
       minFreePercent: v.optional(v.pipe(v.number(), v.minValue(0, 'must be at least 0'), v.maxValue(90, 'must be at most 90'))),
+      ageOutSeconds: v.optional(v.pipe(v.number(), v.finite('must be a finite number of seconds'), v.gtValue(0, 'must be more than 0'), v.maxValue(3600, 'must be at most 3600'))),
     }),
   ),
   snapshotRetention: v.optional(

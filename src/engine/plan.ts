@@ -55,7 +55,11 @@ export function deleteItem(path: string, reason: string, nested: readonly { path
 
 export type Step =
   | { n: number; action: 'ensure-dir'; path: string; reason: string }
-  | { n: number; action: 'delete'; purpose: 'leftover' | 'age-out' | 'prune' | 'temporary'; items: DeleteItem[]; reason: string }
+  /**
+   * `budgetSeconds`: the most time the executor spends on the step (a monotonic clock); the subvolumes it has not reached
+   * by then stay, each item they belong to reported as staying, and the next run goes on (a boot's age-out).
+   */
+  | { n: number; action: 'delete'; purpose: 'leftover' | 'age-out' | 'prune' | 'temporary'; items: DeleteItem[]; reason: string; budgetSeconds?: number }
   /** `sourceBytes`/`destBytes`: the exact paths when a name is not valid UTF-8 (`source`/`dest` then show it with U+FFFD). */
   | { n: number; action: 'snapshot'; source: string; dest: string; readOnly: boolean; reason: string; sourceBytes?: Buffer; destBytes?: Buffer }
   | { n: number; action: 'create-subvolume'; dest: string; reason: string }

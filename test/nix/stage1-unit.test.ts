@@ -22,6 +22,7 @@ const DEVICE = '/dev/disk/by-label/nixos';
 const out = evalHosts<NixosSummary>({
   default: { modules: [impermanenceModule({ enable: true, device: DEVICE })] },
   slowDevice: { modules: [impermanenceModule({ enable: true, device: DEVICE, deviceTimeoutSeconds: 600.5 })] },
+  longAgeOut: { modules: [impermanenceModule({ enable: true, device: DEVICE, oldRoots: { ageOutSeconds: 120.5 } })] },
 });
 const generated = out['default']!.initrd.units['pantheros-rollback.service']!;
 
@@ -107,9 +108,11 @@ describe('initrd/pantheros-rollback.service and the module\'s stage-1 unit', () 
     expect(differences(parseUnit(drifted), parseUnit(generated.text), generated).join('\n')).toMatch(message);
   });
 
-  it('the module derives TimeoutStartSec from deviceTimeoutSeconds (whole seconds, + 270)', () => {
+  it('the module derives TimeoutStartSec from deviceTimeoutSeconds and oldRoots.ageOutSeconds (whole seconds each, + 210)', () => {
     const unit = parseUnit(out['slowDevice']!.initrd.units['pantheros-rollback.service']!.text);
     expect(directive(unit, 'Service', 'TimeoutStartSec')).toEqual(['871']);
+    // The age-out's time at boot (oldRoots.ageOutSeconds) is inside the unit's: 30 + 121 + 210.
+    expect(directive(parseUnit(out['longAgeOut']!.initrd.units['pantheros-rollback.service']!.text), 'Service', 'TimeoutStartSec')).toEqual(['361']);
   });
 
   it('the file is a valid stage-1 unit: systemd-analyze verify in an initrd with the entry script', () => {

@@ -10,8 +10,9 @@ beforeAll(requireNix);
 interface ToolConfig {
   device?: string;
   deviceTimeoutSeconds: number;
+  targetMaxNested: number;
   subvolumes: { root: string; blank: string; oldRoots: string; snapshots: string };
-  oldRoots: { keepDays: number; keepAtLeast: number; minFreePercent: number };
+  oldRoots: { keepDays: number; keepAtLeast: number; minFreePercent: number; ageOutSeconds: number };
   snapshotRetention: { hourly: number; daily: number; weekly: number; monthly: number };
   snapshotSubvolumes: string[];
   persistentPaths: string[];
@@ -33,7 +34,8 @@ const OPTION_SETS: Record<string, object> = {
     device: '/dev/mapper/cryptroot',
     deviceTimeoutSeconds: 90,
     subvolumes: { root: 'root', blank: 'root-blank', oldRoots: 'old/roots', snapshots: 'snaps', persistent: 'persist', nix: 'nix' },
-    oldRoots: { keepDays: 0, keepAtLeast: 1 },
+    oldRoots: { keepDays: 0, keepAtLeast: 1, ageOutSeconds: 20.5 },
+    targetMaxNested: 0,
     snapshotRetention: { hourly: 0, daily: 3, weekly: 0, monthly: 12 },
     snapshotSubvolumes: ['persist', 'persist/var/log'],
   },
@@ -60,6 +62,7 @@ describe('toolConfig → validateConfig', () => {
     // Every key the module emits comes back unchanged (no key silently dropped or defaulted).
     expect(config.device).toBe(raw.device);
     expect(config.deviceTimeoutSeconds).toBe(raw.deviceTimeoutSeconds);
+    expect(config.targetMaxNested).toBe(raw.targetMaxNested);
     expect(config.subvolumes).toEqual(raw.subvolumes);
     expect(config.oldRoots).toEqual(raw.oldRoots);
     expect(config.snapshotRetention).toEqual(raw.snapshotRetention);
@@ -71,6 +74,7 @@ describe('toolConfig → validateConfig', () => {
     const raw = toolConfig({});
     expect(raw.device).toBeUndefined();
     expect(raw.deviceTimeoutSeconds).toBe(DEFAULTS.deviceTimeoutSeconds);
+    expect(raw.targetMaxNested).toBe(DEFAULTS.targetMaxNested);
     expect(raw.subvolumes).toEqual(DEFAULTS.subvolumes);
     expect(raw.oldRoots).toEqual(DEFAULTS.oldRoots);
     expect(raw.snapshotRetention).toEqual(DEFAULTS.snapshotRetention);
@@ -82,7 +86,8 @@ describe('toolConfig → validateConfig', () => {
       device: '/dev/mapper/cryptroot',
       deviceTimeoutSeconds: 90,
       subvolumes: { root: 'root', blank: 'root-blank', oldRoots: 'old/roots', snapshots: 'snaps' },
-      oldRoots: { keepDays: 0, keepAtLeast: 1, minFreePercent: 10 },
+      oldRoots: { keepDays: 0, keepAtLeast: 1, minFreePercent: 10, ageOutSeconds: 20.5 },
+      targetMaxNested: 0,
       snapshotRetention: { hourly: 0, daily: 3, weekly: 0, monthly: 12 },
       snapshotSubvolumes: ['persist', 'persist/var/log'],
     });

@@ -84,6 +84,20 @@ describe('planBoot: ageing out', () => {
     safe(o, p);
   });
 
+  it('gives the age-out oldRoots.ageOutSeconds, and says so: no number of subvolumes in an archive keeps the swap from happening (review finding H1)', () => {
+    const o = { archives: [...old, ...recent] };
+    for (const seconds of [60, 0.25]) {
+      const p = plan(o, { ...config, oldRoots: { ...config.oldRoots, ageOutSeconds: seconds } });
+      const del = p.steps[0]!;
+      expect(del.action === 'delete' && del.purpose === 'age-out' && del.budgetSeconds).toBe(seconds);
+      expect(del.reason).toContain(`for at most ${seconds} s this boot (oldRoots.ageOutSeconds)`);
+      safe(o, p);
+    }
+    // Nothing else a boot deletes has a budget: a half-made new root must go before the new one is made under its name.
+    const leftover = plan({ archives: recent, others: [{ name: '.pantheros-new-root', kind: 'subvolume' }] }).steps.find((s) => s.action === 'delete' && s.purpose === 'leftover');
+    expect(leftover && leftover.action === 'delete' && leftover.budgetSeconds).toBeUndefined();
+  });
+
   it('counts the root archived this boot as the newest, even when a hand-placed archive has a later generation', () => {
     const p = plan({ archives: [...old, 'hand-made', ...recent], cgens: { 'hand-made': 5000 } }, { ...config, oldRoots: { ...config.oldRoots, keepAtLeast: 2 } });
     expect(p.verdicts[0]).toMatchObject({ name: '20261126T120000Z', reason: 'archived this boot' });
@@ -239,6 +253,25 @@ describe('planBoot: targets', () => {
     ]);
     expect(p.target).toMatchObject({ kind: 'previous', source: `${OLD}/20261126T120000Z` });
     safe(o, p);
+  });
+
+  it('a target holding more nested subvolumes than targetMaxNested is refused (one snapshot and commit each: a user fills /tmp with them): a fresh root from the blank, the source untouched (review finding H2)', () => {
+    const nested = Array.from({ length: 4 }, (_, i) => `@root/tmp/sv${i}`);
+    const o = { archives, cmdline: 'pantheros.rollback=previous', nested: { '@root': nested } };
+    const refused = plan(o, { ...config, targetMaxNested: 3 });
+    expect(refused.result).toBe('fell-back');
+    expect(refused.target.refused).toMatch(/^@root holds 4 nested subvolumes, more than targetMaxNested \(3\)/);
+    expect(actions(refused)).toEqual([`rename @root → ${OLD}/20261126T120000Z`, `snapshot @root-blank → @root`]);
+    expect(warnings(refused)).toMatch(/refused: @root holds 4 nested subvolumes.*booting a fresh root from @root-blank instead/);
+    safe(o, refused, { ...config, targetMaxNested: 3 });
+    // At the limit it comes back whole; an archive or a snapshot as the target is bounded the same way.
+    const whole = plan(o, { ...config, targetMaxNested: 4 });
+    expect(whole.result).toBe('ok');
+    expect(whole.nested).toHaveLength(4);
+    const a = `${OLD}/${archives[0]}`;
+    const named = plan({ archives, cmdline: `pantheros.rollback=${archives[0]}`, nested: { [a]: [`${a}/srv`, `${a}/tmp`] } }, { ...config, targetMaxNested: 1 });
+    expect(named.target.refused).toMatch(/holds 2 nested subvolumes, more than targetMaxNested \(1\)/);
+    expect(config.targetMaxNested).toBe(1000);
   });
 
   it('previous with no root left: the newest archive by generation, with its nested subvolumes', () => {

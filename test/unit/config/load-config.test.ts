@@ -13,7 +13,7 @@ describe('validateConfig', () => {
   it('merges partial sections with the defaults', () => {
     const c = validateConfig({ subvolumes: { root: 'root' }, oldRoots: { keepDays: 7 } });
     expect(c.subvolumes).toEqual({ ...DEFAULTS.subvolumes, root: 'root' });
-    expect(c.oldRoots).toEqual({ keepDays: 7, keepAtLeast: 5, minFreePercent: 10 });
+    expect(c.oldRoots).toEqual({ keepDays: 7, keepAtLeast: 5, minFreePercent: 10, ageOutSeconds: 60 });
   });
 
   it.each<[unknown, RegExp]>([
@@ -21,12 +21,21 @@ describe('validateConfig', () => {
     [{ subvolume: {} }, /^config: unknown key "subvolume" \(did you mean "subvolumes"\?\)$/],
     [{ oldroots: {} }, /^config: unknown key "oldroots" \(did you mean "oldRoots"\?\)$/],
     [{ subvolumes: { rooot: '@r' } }, /^config: unknown key "subvolumes.rooot" \(did you mean "root"\?\)$/],
-    [{ oldRoots: { zzzzzzzz: 1 } }, /^config: unknown key "oldRoots.zzzzzzzz" \(known here: keepDays, keepAtLeast, minFreePercent\)$/],
+    [{ oldRoots: { zzzzzzzz: 1 } }, /^config: unknown key "oldRoots.zzzzzzzz" \(known here: keepDays, keepAtLeast, minFreePercent, ageOutSeconds\)$/],
     [{ oldRoots: { keepDays: '30' } }, /key "oldRoots.keepDays"/],
     [{ oldRoots: { keepAtLeast: 0 } }, /key "oldRoots.keepAtLeast": must be at least 1/],
     // JSON's 1e400 parses as Infinity: verdicts read "≤ Infinity d" and the report wrote keepDays as null.
     [JSON.parse('{"oldRoots": {"keepDays": 1e400}}'), /key "oldRoots.keepDays": must be a finite number of days/],
     [{ oldRoots: { keepAtLeast: 1.5 } }, /key "oldRoots.keepAtLeast": must be an integer/],
+    // The age-out's time at boot: more than 0 (0 would never age out), finite, at most an hour (systemd stops the unit first).
+    [{ oldRoots: { ageOutSeconds: 0 } }, /key "oldRoots.ageOutSeconds": must be more than 0/],
+    [{ oldRoots: { ageOutSeconds: -1 } }, /key "oldRoots.ageOutSeconds": must be more than 0/],
+    [JSON.parse('{"oldRoots": {"ageOutSeconds": 1e400}}'), /key "oldRoots.ageOutSeconds": must be a finite number of seconds/],
+    [{ oldRoots: { ageOutSeconds: 3601 } }, /key "oldRoots.ageOutSeconds": must be at most 3600/],
+    [{ oldRoots: { ageOutSeconds: '60' } }, /key "oldRoots.ageOutSeconds"/],
+    [{ targetMaxNested: -1 }, /key "targetMaxNested": must be at least 0/],
+    [{ targetMaxNested: 1.5 }, /key "targetMaxNested": must be an integer/],
+    [{ targetMaxNested: 1e7 }, /key "targetMaxNested": must be at most 1000000/],
     [{ subvolumes: { root: '/@root' } }, /key "subvolumes.root"/],
     [{ subvolumes: { oldRoots: '@x/../y' } }, /key "subvolumes.oldRoots"/],
     [{ subvolumes: { root: '-rf' } }, /must not start with -/],

@@ -41,12 +41,14 @@ describe('an archive holding 40 000 subvolumes a user made in its /tmp', { timeo
     for (const [i, o2] of outer.entries()) expect(at.get(inner[i]!)!).toBeLessThan(at.get(o2)!);
   });
 
-  it('as the source of the next boot (previous): every one comes back, each after the one it is in', () => {
+  it('as the source of the next boot (previous), with targetMaxNested raised for it: every one comes back, each after the one it is in', () => {
     const root = '@root';
     const flat = Array.from({ length: 30_000 }, (_, i) => `${root}/tmp/s${i}`);
     const outer = Array.from({ length: 5_000 }, (_, i) => `${root}/tmp/o${i}`);
     const o = { archives: recent, nested: { [root]: [...flat, ...outer, ...outer.map((x) => `${x}/i`)] }, cmdline: 'pantheros.rollback=previous' };
-    const plan = planAndCheckBoot(state(o), config, now);
+    // By default (targetMaxNested 1 000) such a target is refused; an operator who means it raises the bound.
+    expect(planAndCheckBoot(state(o), config, now).target.refused).toMatch(/holds 40000 nested subvolumes, more than targetMaxNested \(1000\)/);
+    const plan = planAndCheckBoot(state(o), { ...config, targetMaxNested: 1_000_000 }, now);
     expect(plan.target.refused).toBeNull();
     const snapshots = plan.steps.filter((s) => s.action === 'snapshot');
     expect(snapshots).toHaveLength(40_001);

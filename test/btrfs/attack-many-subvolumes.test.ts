@@ -1,0 +1,83 @@
+// Adversarial, real btrfs, bundled file, Node and Bun: a local user's subvolumes by the thousand in the root's /tmp
+// (anyone may create subvolumes where they may write, thousands a second). A review (2026-12-02, findings H1 and H2)
+// made 70 000 of them: the age-out of the archive holding them ran before the swap, and `previous` brought each one
+// back with its own snapshot (a commit each), both without a bound; past TimeoutStartSec systemd killed the boot
+// before the swap, and every boot after tried again. Now the age-out has oldRoots.ageOutSeconds and a target may
+// bring back at most targetMaxNested nested subvolumes. The tests use small numbers and a tiny time (no timing is
+// asserted: only what the budget and the bound decide).
+import { beforeAll, describe, expect, it } from 'vitest';
+import { describeRun, OLD_ROOTS, useBootCase } from '../helpers/boot-case.js';
+import { listSubvolumes } from '../helpers/btrfs-image.js';
+import { manySubvolumesAsNobody, requirePython, userArea } from '../helpers/attack.js';
+import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
+
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
+beforeAll(() => requirePython());
+
+const DAY = 86_400_000;
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+
+describe.each(RUNTIMES)('attack: a local user\'s subvolumes by the thousand under $name', (runtime: Runtime) => {
+  it('the age-out of an archive holding 3 000 of them stops when oldRoots.ageOutSeconds is spent: the swap happens, the archive stays with a reason, and a later boot finishes it (today: an unknown config key; before the bound, a boot killed before its swap)', () => {
+    const c = useBootCase(runtime);
+    userArea(c, '@root/tmp');
+    manySubvolumesAsNobody(c, '@root/tmp', 3000);
+    const real = Date.now();
+    // Boots dated after the real clock (btrfs's creation times are real): the root holding them is archived at day 1.
+    const tight = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 1, ageOutSeconds: 0.05 } };
+    for (const day of [1, 2]) expect(c.boot(iso(real + day * DAY), { config: tight }).code).toBe(0);
+    const held = stamp(real + DAY);
+    expect(listSubvolumes(c.top).filter((s) => s.path.startsWith(`${OLD_ROOTS}/${held}/tmp/`))).toHaveLength(3000);
+
+    // Day 40: the archive of day 1 is due. The one engine's dry run says the step's time.
+    const dry = c.boot(iso(real + 40 * DAY), { config: tight, dryRun: true, json: true });
+    expect(dry.code, describeRun(dry)).toBe(0);
+    expect(dry.json?.steps[0]).toMatchObject({ action: 'delete', reason: expect.stringMatching(/for at most 0\.05 s this boot \(oldRoots\.ageOutSeconds\)/) });
+    const r = c.boot(iso(real + 40 * DAY), { config: tight });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('ok');
+    expect(r.report?.archived?.name).toBe(stamp(real + 40 * DAY));
+    expect(c.kind('@root')).toBe('subvolume');
+    expect(r.report?.created?.from).toBe('@root-blank');
+    expect(c.kind('@root/tmp')).toBe('missing');
+    // The archive is still there, said to stay because the time ran out, not reported deleted.
+    expect(c.archives()).toContain(held);
+    expect(r.report?.deleted.map((d) => d.path)).not.toContain(`${OLD_ROOTS}/${held}`);
+    expect(r.report?.warnings.join('\n')).toMatch(new RegExp(`${OLD_ROOTS}/${held} stays \\(the time given to this step \\(0\\.05 s\\) ran out first`));
+
+    // Day 80, with the default time (60 s): it goes, every subvolume in it.
+    const later = c.boot(iso(real + 80 * DAY), { config: { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 1 } } });
+    expect(later.code, describeRun(later)).toBe(0);
+    expect(later.report?.deleted.map((d) => d.path)).toContain(`${OLD_ROOTS}/${held}`);
+    expect(c.archives()).not.toContain(held);
+    expect(listSubvolumes(c.top).filter((s) => s.path.startsWith(`${OLD_ROOTS}/${held}`))).toEqual([]);
+  });
+
+  it('previous whose root holds more nested subvolumes than targetMaxNested is refused: a fresh root from the blank, the previous root archived whole, and the dry run says the same (today: an unknown config key; before the bound, one snapshot and commit each before the swap)', () => {
+    const c = useBootCase(runtime);
+    userArea(c, '@root/tmp');
+    manySubvolumesAsNobody(c, '@root/tmp', 5);
+    const config = { deviceTimeoutSeconds: 1, targetMaxNested: 4 };
+    const now = iso(Date.now() + DAY);
+    const dry = c.boot(now, { config, cmdline: 'pantheros.rollback=previous', dryRun: true, json: true });
+    const r = c.boot(now, { config, cmdline: 'pantheros.rollback=previous' });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('fell-back');
+    const why = /^@root holds 5 nested subvolumes, more than targetMaxNested \(4\) a boot brings back/;
+    expect(r.report?.target?.refused).toMatch(why);
+    expect(dry.json?.target?.refused).toMatch(why);
+    expect(r.report?.created?.from).toBe('@root-blank');
+    expect(r.report?.nested).toEqual([]);
+    expect(c.kind('@root/tmp')).toBe('missing');
+    const archived = `${OLD_ROOTS}/${r.report?.archived?.name}`;
+    expect(listSubvolumes(c.top).filter((s) => s.path.startsWith(`${archived}/tmp/`))).toHaveLength(5);
+
+    // At the bound it comes back whole.
+    const again = c.boot(iso(Date.now() + 2 * DAY), { config: { deviceTimeoutSeconds: 1, targetMaxNested: 5 }, cmdline: `pantheros.rollback=${r.report?.archived?.name}` });
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(again.report?.result).toBe('ok');
+    expect(again.report?.nested).toHaveLength(5);
+    expect(listSubvolumes(c.top).filter((s) => s.path.startsWith('@root/tmp/'))).toHaveLength(5);
+  });
+});
