@@ -287,7 +287,8 @@ export function planState(observed: ObservedState, config: Config, request: Stat
   const specs: StepSpec[] = [...(result === 'ok' ? ensure : [])];
   specs.push(...recoverySpecs);
   if (leftoverItems.length) specs.push({ action: 'delete', purpose: 'leftover', items: leftoverItems, reason: 'temporary new states left by an interrupted state rollback hold nothing else (their nested subvolumes went back first)' });
-  if (result === 'ok' && deletions.length) specs.push({ action: 'delete', purpose: 'age-out', items: deletions, reason: `age out ${deletions.length} archived state(s) beyond the retention (oldRoots.keepDays / keepAtLeast)` });
+  // With the boot's bound on time (oldRoots.ageOutSeconds): a state a user filled with subvolumes cannot hold the swaps up.
+  if (result === 'ok' && deletions.length) specs.push({ action: 'delete', purpose: 'age-out', items: deletions, reason: `age out ${deletions.length} archived state(s) beyond the retention (oldRoots.keepDays / keepAtLeast), for at most ${config.oldRoots.ageOutSeconds} s (oldRoots.ageOutSeconds): what is left goes next time`, budgetSeconds: config.oldRoots.ageOutSeconds });
   const requestPath = `${oldState}/${STATE_REQUEST_FILE}`;
   const consumed = observed.origin !== 'operator' && observed.kinds[requestPath] === 'file' ? requestPath : null;
   // Making a snapshot commits the transaction, so every snapshot comes first: what follows (the stubs, every rename

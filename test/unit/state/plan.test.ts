@@ -65,6 +65,16 @@ describe('planState: the swap', () => {
     safe(o, p);
   });
 
+  it('ages out archived states beyond the retention for at most oldRoots.ageOutSeconds (an archived state a user filled with subvolumes cannot hold the swaps up)', () => {
+    const archives = ['20261001T000000Z', '20261002T000000Z', '20261003T000000Z', '20261004T000000Z', '20261005T000000Z', '20261006T000000Z'].map((name) => ({ name }));
+    const o: StateOptions = { raw: '/var/lib/postgresql=hourly', subvolumes: { [PG]: { archives } }, snapshots: snaps() };
+    const p = planState(state(o), { ...config, oldRoots: { ...config.oldRoots, ageOutSeconds: 7 } }, { now });
+    const del = p.steps.find((s) => s.action === 'delete' && s.purpose === 'age-out');
+    expect(del && del.action === 'delete' && del.items.length).toBeGreaterThan(0);
+    expect(del && del.action === 'delete' && del.budgetSeconds).toBe(7);
+    expect(del?.reason).toMatch(/for at most 7 s \(oldRoots\.ageOutSeconds\)/);
+  });
+
   it('by mount point and class: the newest snapshot of that class by creation generation', () => {
     const o: StateOptions = { raw: '/var/lib/postgresql=hourly', subvolumes: { [PG]: {} }, snapshots: [...snaps(), { path: PG_SNAP('hourly', '20991231T000000Z'), parentUuid: PG_UUID, cgen: 10 }] };
     expect(plan(o).rollbacks[0]?.from).toBe(H2);
