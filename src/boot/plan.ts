@@ -403,10 +403,12 @@ function ageOut(
   const newestBefore = orderNewestFirst(facts)[0];
   if (newestBefore && !protect.has(newestBefore.name)) protect.set(newestBefore.name, 'newest archive before this boot');
   const result = decideRetention({ archives: all, policy: config.oldRoots, now, protect, freePercent: observed.space?.freePercent, full: observed.spacePressure });
-  for (const w of result.warnings) note('warning', oldRoots, w);
 
   const sv = observed.subvolumes;
   const deletions: DeleteItem[] = [];
+  // Notes of the verdicts below, said after the retention's own warnings (which count what really goes).
+  const later: Parameters<Note>[] = [];
+  const noteLater: Note = (...args) => later.push(args);
   const verdicts = result.verdicts.map((v): Verdict => {
     if (v.action !== 'delete') return v;
     if (!sv) throw new InternalError(`the subvolume facts were not read, but ${v.name} is to be aged out`);
@@ -417,21 +419,24 @@ function ageOut(
     if (record.readOnly && record.receivedUuid) return keep(`received with btrfs receive and read-only, so protected; btrfs refuses to make a received subvolume writable: if it should go, delete it by hand (btrfs subvolume delete <top>/${path})`);
     if (record.readOnly) return keep(`read-only, so protected (to let it age out: btrfs property set -ts <top>/${path} ro false)`);
     if (sv.defaultId === record.id) {
-      note('error', path, `${path} is the default subvolume: btrfs refuses to delete it, so it never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
+      noteLater('error', path, `${path} is the default subvolume: btrfs refuses to delete it, so it never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
       return keep('the default subvolume (btrfs subvolume set-default): btrfs refuses to delete it');
     }
     if (sv.defaultNestedPath?.startsWith(`${path}/`)) {
-      note('error', path, `${sv.defaultNestedPath} inside ${path} is the default subvolume: btrfs refuses to delete it, so ${path} never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
+      noteLater('error', path, `${sv.defaultNestedPath} inside ${path} is the default subvolume: btrfs refuses to delete it, so ${path} never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
       return keep(`holds the default subvolume ${sv.defaultNestedPath.slice(path.length + 1)} (btrfs subvolume set-default): btrfs refuses to delete it`);
     }
     const mounted = mountedWithin(observed.mountedPaths, path);
     if (mounted && !observed.rootMountedAt.length) return keep(`mounted (${mounted}): left alone while it is in use`);
     // On the running system (the root mounted) this plan is what the next boot does, in stage 1, where nothing of
     // this system is mounted: the archive goes then. Said, so an operator browsing it is not told it stays.
-    if (mounted) note('warning', path, `mounted now (${mounted}), but the next boot, where nothing is mounted, deletes it: ${v.reason}`, 'a mount on the running system does not reach stage 1', `copy out what you need before rebooting (or keep it: btrfs property set -ts <top>/${path} ro true)`);
+    if (mounted) noteLater('warning', path, `mounted now (${mounted}), but the next boot, where nothing is mounted, deletes it: ${v.reason}`, 'a mount on the running system does not reach stage 1', `copy out what you need before rebooting (or keep it: btrfs property set -ts <top>/${path} ro true)`);
     // Nested subvolumes that hold others are made writable first (the delete item's unlock list).
     deletions.push(deleteItem(path, v.reason, sv.nested.get(path) ?? []));
     return v;
   });
+  // Counted over what really goes: an archive kept above (read-only, the default subvolume, mounted) is not one that goes.
+  for (const w of result.warningsFor(verdicts)) note('warning', oldRoots, w);
+  for (const args of later) note(...args);
   return { verdicts, deletions };
 }

@@ -50,8 +50,13 @@ export interface RetentionResult {
   verdicts: Verdict[];
   /** The newest archive before this boot is dated after `now`: nothing is deleted by age this boot. */
   clockBehind: boolean;
-  /** Plain statements for the report (clock problems, a big clean-up, the space floor). */
+  /** Plain statements for the report (clock problems, a big clean-up, the space floor), counted over `verdicts`. */
   warnings: string[];
+  /**
+   * The same statements counted over the verdicts a caller ends with: a caller that keeps some of these deletions for
+   * facts of its own (read-only, the default subvolume, mounted) says how many really go.
+   */
+  warningsFor(final: readonly Verdict[]): string[];
 }
 
 const DAY = 86_400_000;
@@ -195,14 +200,18 @@ export function decideRetention(input: RetentionInput): RetentionResult {
     return keep(`within keepDays (${age} ≤ ${days(policy.keepDays)}${raised})${future ? `; ${futureText}` : ''}`);
   });
 
-  const deleted = verdicts.filter((v) => v.action === 'delete');
-  const byFloor = verdicts.filter((v) => v.action === 'delete' && v.reason.startsWith(floorText || '\0')).length;
-  if (byFloor) warnings.push(`${floorText}: ${byFloor} archive(s) within keepDays but beyond the newest ${keepAtLeast} go this boot, oldest first`);
   const newestBeforeAge = newestBefore ? verdicts.find((v) => v.name === newestBefore.name)?.ageDays : undefined;
-  if (!belowFloor && deleted.length > 1 && newestBeforeAge !== undefined && newestBeforeAge > policy.keepDays) {
-    warnings.push(
-      `every archive is older than keepDays (the newest before this boot, ${newestBefore!.name}, is ${days(newestBeforeAge)} old): the machine was off for a long time or the clock jumped forward; ${deleted.length} archive(s) go at once, the newest ${keepAtLeast} stay (keepAtLeast)`,
-    );
-  }
-  return { verdicts, clockBehind, warnings };
+  const warningsFor = (final: readonly Verdict[]): string[] => {
+    const out = [...warnings];
+    const deleted = final.filter((v) => v.action === 'delete');
+    const byFloor = deleted.filter((v) => v.reason.startsWith(floorText || '\0')).length;
+    if (byFloor) out.push(`${floorText}: ${byFloor} archive(s) within keepDays but beyond the newest ${keepAtLeast} go this boot, oldest first`);
+    if (!belowFloor && deleted.length > 1 && newestBeforeAge !== undefined && newestBeforeAge > policy.keepDays) {
+      out.push(
+        `every archive is older than keepDays (the newest before this boot, ${newestBefore!.name}, is ${days(newestBeforeAge)} old): the machine was off for a long time or the clock jumped forward; ${deleted.length} archive(s) go at once, the newest ${keepAtLeast} stay (keepAtLeast)`,
+      );
+    }
+    return out;
+  };
+  return { verdicts, clockBehind, warnings: warningsFor(verdicts), warningsFor };
 }

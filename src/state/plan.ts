@@ -379,7 +379,7 @@ function planSwap(sv: ObservedSubvolume, snap: ObservedSnapshot, observed: Obser
     now,
     protect,
   });
-  for (const w of retention.warnings) out.note('warning', sv.archiveDir, w);
+  const final: Verdict[] = [];
   for (const v of retention.verdicts) {
     const path = `${sv.archiveDir}/${v.name}`;
     const record = sv.archives.get(path);
@@ -395,7 +395,10 @@ function planSwap(sv: ObservedSubvolume, snap: ObservedSnapshot, observed: Obser
         else out.deletions.push(deleteItem(path, v.reason, nested));
       }
     }
+    final.push(verdict);
     out.verdicts.push({ ...verdict, dir: sv.archiveDir });
   }
+  // Counted over what really goes (one kept above for a fact of its own is not one that goes).
+  for (const w of retention.warningsFor(final)) out.note('warning', sv.archiveDir, w);
   return undefined;
 }

@@ -229,6 +229,18 @@ describe('planBoot: the clock', () => {
     expect(p.deletions).toHaveLength(4); // 8 archives + this boot's, the newest 5 stay
     expect(warnings(p)).toMatch(/every archive is older than keepDays .* the machine was off for a long time or the clock jumped forward; 4 archive\(s\) go at once/);
   });
+
+  it('the count of what goes at once, and of what goes below the floor, leaves out an archive kept for a fact of its own (read-only, the default subvolume) (review remark R2b)', () => {
+    const names = Array.from({ length: 8 }, (_, i) => `2000010${i + 1}T000000Z`);
+    const o = { archives: names, readOnly: [`${OLD}/${names[0]}`], defaultPath: `${OLD}/${names[1]}` };
+    const p = planBoot(state(o), config, { now: new Date('2040-01-01T00:00:00Z') });
+    expect(p.deletions).toHaveLength(2);
+    expect(warnings(p)).toMatch(/the clock jumped forward; 2 archive\(s\) go at once/);
+    expect(warnings(p)).not.toMatch(/4 archive\(s\) go at once/);
+    const floor = planBoot(state({ ...o, freePercent: 3 }), config, { now: new Date('2000-01-09T00:00:00Z') });
+    expect(floor.deletions).toHaveLength(2);
+    expect(warnings(floor)).toMatch(/below oldRoots.minFreePercent \(10 %\): 2 archive\(s\) within keepDays but beyond the newest 5 go this boot/);
+  });
 });
 
 describe('planBoot: targets', () => {
