@@ -283,7 +283,9 @@ function resolveSource(target: Target, observed: Observed, config: Config, archi
     // Each nested subvolume comes back with its own snapshot, a transaction commit each: anyone may create subvolumes
     // in a root's /tmp by the tens of thousands, enough to keep the swap from happening before systemd stops the unit.
     if (nested.length > config.targetMaxNested) {
-      refuse(`${path} holds ${nested.length} nested subvolumes, more than targetMaxNested (${config.targetMaxNested}) a boot brings back (one snapshot and one commit each); to boot it, raise targetMaxNested in the config, or delete the nested subvolumes it does not need (btrfs subvolume list -o <top>/${path})`);
+      // Named as it is after this boot (the root of the previous boot is archived by it), with the target that boots it then.
+      const again = shown.startsWith(`${oldRoots}/`) ? shown.slice(oldRoots.length + 1) : shown.startsWith(`${snapshots}/`) ? shown.slice(snapshots.length + 1) : shown;
+      refuse(`${shown}${shown !== path ? ` (${path} of the previous boot, archived by this boot)` : ''} holds ${nested.length} nested subvolumes, more than targetMaxNested (${config.targetMaxNested}) a boot brings back (one snapshot and one commit each); it stays whole. To boot it: raise targetMaxNested, or delete from it the nested subvolumes it does not need (btrfs subvolume list <top> lists them at every depth), then ask for pantheros.rollback=${again}`);
       return null;
     }
     return { path, shown, nested };

@@ -328,7 +328,14 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
       // move anything, and the archive stayed boot after boot.
       // The holder is reached through its parent directory held open, so a symlink swapped in meanwhile cannot make
       // another subvolume writable (setWritable opens what it is given in this process).
-      for (const u of item.unlock ?? []) inParent(top, u.bytes ?? Buffer.from(u.path), (parentFd, name) => setWritable(fdChild(parentFd, name)));
+      // Within the step's time: a holder made writable stays so, and the next run has fewer to unlock (each a commit).
+      for (const u of item.unlock ?? []) {
+        if (budget?.gatherSpent()) {
+          progress.cut = true;
+          throw new Error(`${outOfTime}, while holders in it were made writable (each a commit of its own) before anything of it was deleted`);
+        }
+        inParent(top, u.bytes ?? Buffer.from(u.path), (parentFd, name) => setWritable(fdChild(parentFd, name)));
+      }
       batches.push({ item, paths: argumentPaths(top, below, item, passable, progress, budget), progress });
     } catch (error) {
       execution.items.set(item.path, { path: item.path, deleted: false, error: `${describeError(error)}${describeProgress(progress)}` });

@@ -45,11 +45,15 @@ export function nearestAncestors(paths: readonly string[]): number[] {
 
 /**
  * The delete item for `path` with the subvolumes below it (deepest first, as src/btrfs/inventory.ts gives them): all
- * of them, then the item; every one that holds another is made writable first.
+ * of them, then the item; every one that holds another and is read-only, or not known to be writable (`readOnly`
+ * true, null or absent), is made writable first. One known writable is left as it is: a flag change is a transaction
+ * commit of its own (about 10 ms), and a user's tens of thousands of holders took a boot's whole age-out before
+ * anything was deleted (review finding H1 of 2026-12-02, second round). Made read-only after the plan, its nested
+ * subvolume's delete fails (EROFS) and the item stays for the next run, which sees it read-only.
  */
-export function deleteItem(path: string, reason: string, nested: readonly { path: string; bytes: Buffer }[]): DeleteItem {
+export function deleteItem(path: string, reason: string, nested: readonly { path: string; bytes: Buffer; readOnly?: boolean | null }[]): DeleteItem {
   const holds = new Set(nearestAncestors(nested.map((n) => n.path)));
-  const unlock = nested.filter((_, i) => holds.has(i)).map(refOf);
+  const unlock = nested.filter((n, i) => holds.has(i) && n.readOnly !== false).map(refOf);
   return { path, reason, subvolumes: [...nested.map(refOf), { path }], ...(unlock.length ? { unlock } : {}) };
 }
 

@@ -7,7 +7,7 @@
 // asserted: only what the budget and the bound decide).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeRun, OLD_ROOTS, useBootCase } from '../helpers/boot-case.js';
-import { listSubvolumes } from '../helpers/btrfs-image.js';
+import { listSubvolumes, sh } from '../helpers/btrfs-image.js';
 import { manySubvolumesAsNobody, requirePython, userArea } from '../helpers/attack.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
 
@@ -54,6 +54,29 @@ describe.each(RUNTIMES)('attack: a local user\'s subvolumes by the thousand unde
     expect(listSubvolumes(c.top).filter((s) => s.path.startsWith(`${OLD_ROOTS}/${held}`))).toEqual([]);
   });
 
+  it('read-only holders (each a commit to make writable) are unlocked within the same time, and what was unlocked stays so: a later boot goes on from there instead of starting over (review finding H1, second round: the unlocking had no bound, then nothing was deleted, every boot)', () => {
+    const c = useBootCase(runtime);
+    userArea(c, '@root/tmp');
+    manySubvolumesAsNobody(c, '@root/tmp', 300, { readOnlyHolders: true });
+    const real = Date.now();
+    const tight = { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 1, ageOutSeconds: 0.05 } };
+    for (const day of [1, 2]) expect(c.boot(iso(real + day * DAY), { config: tight }).code).toBe(0);
+    const held = stamp(real + DAY);
+    const readOnlyHolders = () => Number(sh('bash', ['-c', `n=0; for d in "${c.abs(`${OLD_ROOTS}/${held}/tmp`)}"/sv*; do btrfs property get -ts "$d" ro | grep -q true && n=$((n+1)); done; echo $n`]).trim());
+    expect(readOnlyHolders()).toBe(300);
+    const r = c.boot(iso(real + 40 * DAY), { config: tight });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('ok');
+    expect(c.archives()).toContain(held);
+    expect(r.report?.warnings.join('\n')).toMatch(new RegExp(`${OLD_ROOTS}/${held} stays \\(the time given to this step \\(0\\.05 s\\) ran out first, while holders in it were made writable`));
+    const left = readOnlyHolders();
+    expect(left).toBeLessThan(300);
+    // The next boot, with the default time, finishes it.
+    const later = c.boot(iso(real + 80 * DAY), { config: { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 1 } } });
+    expect(later.code, describeRun(later)).toBe(0);
+    expect(c.archives()).not.toContain(held);
+  });
+
   it('previous whose root holds more nested subvolumes than targetMaxNested is refused: a fresh root from the blank, the previous root archived whole, and the dry run says the same (today: an unknown config key; before the bound, one snapshot and commit each before the swap)', () => {
     const c = useBootCase(runtime);
     userArea(c, '@root/tmp');
@@ -64,7 +87,9 @@ describe.each(RUNTIMES)('attack: a local user\'s subvolumes by the thousand unde
     const r = c.boot(now, { config, cmdline: 'pantheros.rollback=previous' });
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.report?.result).toBe('fell-back');
-    const why = /^@root holds 5 nested subvolumes, more than targetMaxNested \(4\) a boot brings back/;
+    // Named as the archive it is after this boot, with the target that boots it then (review finding M1).
+    const name = r.report?.archived?.name;
+    const why = new RegExp(`^${OLD_ROOTS}/${name} \\(@root of the previous boot, archived by this boot\\) holds 5 nested subvolumes, more than targetMaxNested \\(4\\) a boot brings back.*pantheros\\.rollback=${name}$`);
     expect(r.report?.target?.refused).toMatch(why);
     expect(dry.json?.target?.refused).toMatch(why);
     expect(r.report?.created?.from).toBe('@root-blank');

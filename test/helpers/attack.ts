@@ -52,16 +52,24 @@ export function subvolumeBelowForgedDirectories(c: BootCase, rel: string, compon
 }
 
 /**
- * As nobody, `count` subvolumes `sv0`, `sv1`, … directly in `rel` (a user area), made by BTRFS_IOC_SUBVOL_CREATE
+ * As nobody, `count` subvolumes `sv0`, `sv1`, … directly in `rel` (a user area) — with `readOnlyHolders`, each holding
+ * a subvolume `c` and then made read-only by its owner — made by BTRFS_IOC_SUBVOL_CREATE
  * (`_IOW(0x94, 14, struct btrfs_ioctl_vol_args)`: an s64 fd and a 4088-byte name; include/uapi/linux/btrfs.h) in one
  * python3 process: thousands a second, as fast as a local user can make them (no btrfs process each).
  */
-export function manySubvolumesAsNobody(c: BootCase, rel: string, count: number): void {
+export function manySubvolumesAsNobody(c: BootCase, rel: string, count: number, options: { readOnlyHolders?: boolean } = {}): void {
   const script = [
     'import fcntl,os,struct,sys',
     'fd=os.open(sys.argv[1],os.O_RDONLY|os.O_DIRECTORY)',
+    'mk=lambda d,n: fcntl.ioctl(d,0x5000940e,bytearray(struct.pack("q4088s",0,n)))',
     'for i in range(int(sys.argv[2])):',
-    "    fcntl.ioctl(fd,0x5000940e,bytearray(struct.pack('q4088s',0,b'sv%d'%i)))",
+    '    mk(fd,b"sv%d"%i)',
+    '    if sys.argv[3]=="1":',
+    '        h=os.open(b"%s/sv%d"%(sys.argv[1].encode(),i),os.O_RDONLY|os.O_DIRECTORY)',
+    '        mk(h,b"c")',
+    // BTRFS_IOC_SUBVOL_SETFLAGS (_IOW(0x94, 26, __u64)) with BTRFS_SUBVOL_RDONLY: its owner may set it.
+    '        fcntl.ioctl(h,0x4008941a,bytearray(struct.pack("Q",2)))',
+    '        os.close(h)',
   ].join('\n');
-  pythonAsNobody(script, [c.abs(rel), String(count)]);
+  pythonAsNobody(script, [c.abs(rel), String(count), options.readOnlyHolders ? '1' : '0']);
 }

@@ -272,9 +272,10 @@ describe('planBoot: targets', () => {
     const o = { archives, cmdline: 'pantheros.rollback=previous', nested: { '@root': nested } };
     const refused = plan(o, { ...config, targetMaxNested: 3 });
     expect(refused.result).toBe('fell-back');
-    expect(refused.target.refused).toMatch(/^@root holds 4 nested subvolumes, more than targetMaxNested \(3\)/);
+    // Named as it is after this boot, with the target that boots it then (review finding M1: it named the new @root).
+    expect(refused.target.refused).toMatch(new RegExp(`^${OLD}/20261126T120000Z \\(@root of the previous boot, archived by this boot\\) holds 4 nested subvolumes, more than targetMaxNested \\(3\\).*then ask for pantheros\\.rollback=20261126T120000Z$`));
     expect(actions(refused)).toEqual([`rename @root → ${OLD}/20261126T120000Z`, `snapshot @root-blank → @root`]);
-    expect(warnings(refused)).toMatch(/refused: @root holds 4 nested subvolumes.*booting a fresh root from @root-blank instead/);
+    expect(warnings(refused)).toMatch(/refused: .*20261126T120000Z .*holds 4 nested subvolumes.*booting a fresh root from @root-blank instead/);
     safe(o, refused, { ...config, targetMaxNested: 3 });
     // At the limit it comes back whole; an archive or a snapshot as the target is bounded the same way.
     const whole = plan(o, { ...config, targetMaxNested: 4 });
