@@ -73,3 +73,17 @@ export function manySubvolumesAsNobody(c: BootCase, rel: string, count: number, 
   ].join('\n');
   pythonAsNobody(script, [c.abs(rel), String(count), options.readOnlyHolders ? '1' : '0']);
 }
+
+/** As nobody, a chain of `depth` subvolumes `d`, one inside the next, in `rel` (a user area): `rel/d/d/…/d`. */
+export function chainOfSubvolumesAsNobody(c: BootCase, rel: string, depth: number): void {
+  const script = [
+    'import fcntl,os,struct,sys',
+    'os.chdir(sys.argv[1])',
+    'for i in range(int(sys.argv[2])):',
+    '    fd=os.open(".",os.O_RDONLY|os.O_DIRECTORY)',
+    '    fcntl.ioctl(fd,0x5000940e,bytearray(struct.pack("q4088s",0,b"d")))',
+    '    os.close(fd)',
+    '    os.chdir("d")',
+  ].join('\n');
+  pythonAsNobody(script, [c.abs(rel), String(depth)]);
+}

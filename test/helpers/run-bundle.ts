@@ -27,6 +27,8 @@ export function runBundle(runtime: Runtime, args: string[], env: Record<string, 
     env: bundleEnv(env),
     timeout: options.timeoutMs ?? 120_000,
     killSignal: 'SIGKILL',
+    // A plan of thousands of deep nested subvolumes prints megabytes (spawnSync's default, 1 MiB, kills the child).
+    maxBuffer: 256 * 1024 * 1024,
   });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
