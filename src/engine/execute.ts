@@ -4,10 +4,9 @@
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync, mkdirSync } from 'node:fs';
 import { fdChild, fdPath, inParent, lstatBelow, O_PATH, openDirectoryBelow, othersMayChange, renameBelow } from '../fs/open-dir.js';
 import { join } from 'node:path';
-import { btrfsError } from '../btrfs/native-common.js';
+import { btrfsError, type DeleteOutcome } from '../btrfs/native-common.js';
 import { isSafePath } from '../btrfs/native-process.js';
 import { createSubvolume, deleteSubvolumeIn, deleteSubvolumes, setWritable, snapshotSubvolume, syncFilesystem } from '../btrfs/native.js';
-import type { DeleteOutcome } from '../btrfs/native-common.js';
 import { describeError, StepError } from '../errors.js';
 import { joinerBelow, kindOf, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
@@ -331,7 +330,6 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
       // Within the step's time: a holder made writable stays so, and the next run has fewer to unlock (each a commit).
       for (const u of item.unlock ?? []) {
         if (budget?.gatherSpent()) {
-          progress.cut = true;
           throw new Error(`${outOfTime}, while holders in it were made writable (each a commit of its own) before anything of it was deleted`);
         }
         inParent(top, u.bytes ?? Buffer.from(u.path), (parentFd, name) => setWritable(fdChild(parentFd, name)));

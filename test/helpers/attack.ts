@@ -51,6 +51,9 @@ export function subvolumeBelowForgedDirectories(c: BootCase, rel: string, compon
   return Buffer.from(`${rel}/${[...names, leaf].join('/')}`);
 }
 
+/** python3 lines defining mk(dir_fd, name_bytes): BTRFS_IOC_SUBVOL_CREATE of `name` in the directory held by dir_fd. */
+const CREATE_SUBVOLUME_PY = ['import fcntl,os,struct,sys', 'mk=lambda d,n: fcntl.ioctl(d,0x5000940e,bytearray(struct.pack("q4088s",0,n)))'];
+
 /**
  * As nobody, `count` subvolumes `sv0`, `sv1`, … directly in `rel` (a user area) — with `readOnlyHolders`, each holding
  * a subvolume `c` and then made read-only by its owner — made by BTRFS_IOC_SUBVOL_CREATE
@@ -59,9 +62,8 @@ export function subvolumeBelowForgedDirectories(c: BootCase, rel: string, compon
  */
 export function manySubvolumesAsNobody(c: BootCase, rel: string, count: number, options: { readOnlyHolders?: boolean } = {}): void {
   const script = [
-    'import fcntl,os,struct,sys',
+    ...CREATE_SUBVOLUME_PY,
     'fd=os.open(sys.argv[1],os.O_RDONLY|os.O_DIRECTORY)',
-    'mk=lambda d,n: fcntl.ioctl(d,0x5000940e,bytearray(struct.pack("q4088s",0,n)))',
     'for i in range(int(sys.argv[2])):',
     '    mk(fd,b"sv%d"%i)',
     '    if sys.argv[3]=="1":',
@@ -77,11 +79,11 @@ export function manySubvolumesAsNobody(c: BootCase, rel: string, count: number, 
 /** As nobody, a chain of `depth` subvolumes `d`, one inside the next, in `rel` (a user area): `rel/d/d/…/d`. */
 export function chainOfSubvolumesAsNobody(c: BootCase, rel: string, depth: number): void {
   const script = [
-    'import fcntl,os,struct,sys',
+    ...CREATE_SUBVOLUME_PY,
     'os.chdir(sys.argv[1])',
     'for i in range(int(sys.argv[2])):',
     '    fd=os.open(".",os.O_RDONLY|os.O_DIRECTORY)',
-    '    fcntl.ioctl(fd,0x5000940e,bytearray(struct.pack("q4088s",0,b"d")))',
+    '    mk(fd,b"d")',
     '    os.close(fd)',
     '    os.chdir("d")',
   ].join('\n');
