@@ -124,7 +124,7 @@ let
 
   # --- Stage-1 ordering (field notes; nixpkgs systemd/repart.nix does the same for its device) ---
   deviceUnit = "${utils.escapeSystemdPath (if cfg.device == null then "/dev/null" else cfg.device)}.device";
-  # The tool waits up to deviceTimeoutSeconds for the device, ages out for at most oldRoots.ageOutSeconds,
+  # The tool waits up to deviceTimeoutSeconds for the device, deletes for at most oldRoots.ageOutSeconds (all its deletes together),
   # then archives and creates within seconds; 210 s more bound a stuck btrfs command without ever cutting
   # a normal run short. initrd/pantheros-rollback.service states the default (30 + 60 + 210 = 300).
   startTimeoutSeconds = builtins.ceil cfg.deviceTimeoutSeconds + builtins.ceil cfg.oldRoots.ageOutSeconds + 210;

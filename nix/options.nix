@@ -204,7 +204,7 @@ in
       ageOutSeconds = mkOption {
         type = types.numbers.between 1 3600;
         default = nixLib.defaults.oldRoots.ageOutSeconds;
-        description = "The most time one boot spends ageing out archives, before the swap; what is left goes at the next boot. Anyone may create subvolumes in a root's `/tmp`, by the tens of thousands, and an archive holding them takes that many deletes. The stage-1 unit's `TimeoutStartSec` grows with it.";
+        description = "The most time one boot spends deleting: ageing out archived roots (before the swap) and archived states, making room on a full filesystem and waiting for btrfs's cleaner, all together; what is left goes at the next boot. Anyone may create subvolumes in a root's `/tmp`, by the tens of thousands, and an archive holding them takes that many deletes. The stage-1 unit's `TimeoutStartSec` grows with it.";
       };
     };
 

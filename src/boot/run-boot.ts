@@ -8,7 +8,7 @@ import { acquireTopLevel, releaseTopLevel, type TopLevel } from '../btrfs/top-le
 import { syncFilesystem, waitForCleaner } from '../btrfs/native.js';
 import { spawnCounter } from '../btrfs/run.js';
 import { checkPlan } from '../engine/check.js';
-import { deleteNow, executePlan, type Execution } from '../engine/execute.js';
+import { DeleteClock, deleteNow, executePlan, formatSeconds, type Execution } from '../engine/execute.js';
 import type { Step } from '../engine/plan.js';
 import { kindOf, walkPath, isDirectoryKind } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
@@ -138,7 +138,7 @@ interface MadeRoom {
  * The filesystem is full although nothing was due to go: plan again as if free space were below the floor (archives
  * beyond keepAtLeast, oldest first), check, and delete them. Undefined when nothing may go.
  */
-function makeRoom(top: string, config: Config, o: { cmdline: string; now: Date; log: Logger; n: number; failed: Step }): MadeRoom | undefined {
+function makeRoom(top: string, config: Config, o: { cmdline: string; now: Date; log: Logger; n: number; failed: Step; clock: DeleteClock }): MadeRoom | undefined {
   const observed = observeBoot(top, config, { cmdline: o.cmdline, now: o.now, facts: 'full', spacePressure: true });
   const planned = planBoot(observed, config, { now: o.now });
   const ageOut = planned.steps.find((s) => s.action === 'delete' && s.purpose === 'age-out');
@@ -148,7 +148,7 @@ function makeRoom(top: string, config: Config, o: { cmdline: string; now: Date; 
   if (!checked.steps.length) return undefined;
   const warning = `no space left and nothing was due to go: ${step.reason}`;
   o.log.warn(warning);
-  const execution = executePlan(checked.steps, { top, log: o.log });
+  const execution = executePlan(checked.steps, { top, log: o.log, clock: o.clock });
   execution.warnings.unshift(warning);
   const done = checked.steps[0]!;
   return { step: done, deletions: planned.deletions.filter((d) => done.action === 'delete' && done.items.some((i) => i.path === d.path)), verdicts: planned.verdicts, execution };
@@ -207,6 +207,8 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   let state: StateBootReport | null = null;
   let room: MadeRoom | undefined;
   const cmdline = readCmdline(options.cmdlineFile, warnings);
+  // Every delete of this boot and its wait for btrfs's cleaner, root and state together, within one ageOutSeconds.
+  const clock = new DeleteClock(config.oldRoots.ageOutSeconds);
 
   try {
     top = await acquireTopLevel({ device: options.device, topLevel: options.topLevel, timeoutSeconds: config.deviceTimeoutSeconds });
@@ -223,20 +225,26 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
         log,
         failpoint: options.failpoint,
         recover: bootRecovery(plan, observed, topPath, config),
+        clock,
         // A full filesystem: the space of what was deleted is free only once btrfs has cleaned it up; when nothing
         // was (the metadata filled up while statfs still shows free space), room is made as below the floor.
+        // Both within what is left of ageOutSeconds: a full filesystem cannot hold the boot past the unit's time either.
         onNoSpace: (ran, failed) => {
           if (![...ran.items.values()].some((o) => o.deleted)) {
-            room = makeRoom(topPath, config, { cmdline, now: options.now, log, n: base.steps.length + 1, failed });
+            room = makeRoom(topPath, config, { cmdline, now: options.now, log, n: base.steps.length + 1, failed, clock });
             if (!room || ![...room.execution.items.values()].some((o) => o.deleted)) return false;
           }
-          waitForCleaner(topPath);
+          const left = clock.leftSeconds();
+          if (!clock.time(() => waitForCleaner(topPath, left))) {
+            ran.warnings.push(`btrfs's cleaner had not freed the space of the deleted subvolumes within the ${formatSeconds(left)} s left of oldRoots.ageOutSeconds (${formatSeconds(config.oldRoots.ageOutSeconds)} s for all of this boot's deletes): trying once more anyway`);
+            log.warn(ran.warnings.at(-1)!);
+          }
           return true;
         },
       });
     }
     // State rollback (issue 14, src/state): after the root is in place, before anything mounts the persistent subvolumes.
-    state = stateAtBoot(top.path, config, cmdline, { now: options.now, dryRun: options.dryRun, log, blockers: plan.blockers });
+    state = stateAtBoot(top.path, config, cmdline, { now: options.now, dryRun: options.dryRun, log, blockers: plan.blockers, clock });
   } catch (e) {
     error = e;
     if (e instanceof StepError) execution = e.execution as Execution | undefined;

@@ -366,13 +366,15 @@ export function setWritable(absPath: BtrfsPath): void {
   }
 }
 
-/** `btrfs subvolume sync /proc/self/fd/3`: see native.waitForCleaner. */
-export function waitForCleaner(absPathOnFs: BtrfsPath): void {
+/** `btrfs subvolume sync /proc/self/fd/3`, killed after `timeoutSeconds` if given: see native.waitForCleaner. */
+export function waitForCleaner(absPathOnFs: BtrfsPath, timeoutSeconds?: number): boolean {
   const bytes = checkPath(absPathOnFs, 'sync');
   const fd = openDirectory(bytes, 'sync', absPathOnFs);
   try {
-    const r = runCommand([btrfsProgram(), 'subvolume', 'sync', procFd(0)], { fds: [fd] });
+    const r = runCommand([btrfsProgram(), 'subvolume', 'sync', procFd(0)], { fds: [fd], ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }) });
+    if (r.timedOut) return false;
     if (r.code !== 0) throw failure(r, 'sync', absPathOnFs);
+    return true;
   } finally {
     closeSync(fd);
   }

@@ -405,9 +405,13 @@ export function setWritable(absPath: BtrfsPath): void {
 
 /**
  * Waits until the subvolumes deleted so far are cleaned up and their space is free again (`btrfs subvolume sync`),
- * then commits: a full filesystem gets the room a delete made only after this. Through the `btrfs` process.
+ * for at most `timeoutSeconds` (none: as long as it takes; 0: not at all), then commits: a full filesystem gets the
+ * room a delete made only after this. Returns false when the time ran out first (the `btrfs` process is killed; the
+ * cleaner goes on in the kernel). Through the `btrfs` process. Errors (BtrfsError.code): ENOENT, EPERM, and those of
+ * syncFilesystem.
  */
-export function waitForCleaner(absPathOnFs: BtrfsPath): void {
-  viaProcess.waitForCleaner(absPathOnFs);
+export function waitForCleaner(absPathOnFs: BtrfsPath, timeoutSeconds?: number): boolean {
+  const finished = timeoutSeconds === 0 ? false : viaProcess.waitForCleaner(absPathOnFs, timeoutSeconds);
   syncFilesystem(absPathOnFs);
+  return finished;
 }

@@ -42,6 +42,42 @@ export interface ExecuteOptions {
    * this run deleted to be cleaned up), and the step is tried once more.
    */
   onNoSpace?: (execution: Execution, failed: Step) => boolean;
+  /**
+   * The time this run's budgeted steps share with each other and with the caller (see DeleteClock): a step with
+   * `budgetSeconds` gets at most what is left of it, and its time counts against it. Without it, each step has its own.
+   */
+  clock?: DeleteClock | undefined;
+}
+
+/**
+ * One run's time for deleting (seconds, measured with performance.now(), a monotonic clock). A boot's age-out of
+ * archived roots, the room it makes on a full filesystem, its wait for btrfs's cleaner and the state rollback's
+ * age-out all count against one `oldRoots.ageOutSeconds`, so the stage-1 unit's TimeoutStartSec (deviceTimeoutSeconds
+ * + ageOutSeconds + 210 s) holds however many subvolumes a user left and whatever a full filesystem needs.
+ */
+export class DeleteClock {
+  /** Milliseconds used so far. */
+  usedMs = 0;
+  /** `limitSeconds`: more than 0 (the config's ageOutSeconds). */
+  constructor(readonly limitSeconds: number) {}
+  /** Seconds left, never below 0. */
+  leftSeconds(): number {
+    return Math.max(0, this.limitSeconds - this.usedMs / 1000);
+  }
+  /** Runs `work` and counts its time as used (also when it throws); returns what it returns. */
+  time<T>(work: () => T): T {
+    const start = performance.now();
+    try {
+      return work();
+    } finally {
+      this.usedMs += performance.now() - start;
+    }
+  }
+}
+
+/** Seconds as a report shows them: at most three decimals. */
+export function formatSeconds(seconds: number): string {
+  return String(Math.round(seconds * 1000) / 1000);
 }
 
 /** Parses PANTHEROS_FAILPOINT=after-step:N. */
@@ -286,17 +322,24 @@ export function deleteNow(top: string, items: readonly DeleteItem[]): Map<string
 /** The time a step may take (performance.now(), a monotonic clock: a wall clock set wrong neither ends nor stretches it). */
 interface Budget {
   seconds: number;
+  /** Why a subvolume it did not reach stays. */
+  outOfTime: string;
   /** The first half, for reaching the subvolumes (checks, and moves of those a user could reach): the rest is for deleting them. */
   gatherSpent(): boolean;
   spent(): boolean;
 }
 
-function budgetOf(seconds: number | undefined): Budget | undefined {
-  if (seconds === undefined) return undefined;
+function budgetOf(stepSeconds: number | undefined, clock: DeleteClock | undefined): Budget | undefined {
+  if (stepSeconds === undefined) return undefined;
+  const seconds = clock ? Math.min(stepSeconds, clock.leftSeconds()) : stepSeconds;
+  const outOfTime =
+    seconds < stepSeconds
+      ? `the time given to this step (${formatSeconds(seconds)} s: what was left of the ${formatSeconds(clock!.limitSeconds)} s this run's deletes share) ran out first`
+      : `the time given to this step (${formatSeconds(seconds)} s) ran out first`;
   const start = performance.now();
   const end = start + seconds * 1000;
   const half = start + seconds * 500;
-  return { seconds, gatherSpent: () => performance.now() >= half, spent: () => performance.now() >= end };
+  return { seconds, outOfTime, gatherSpent: () => performance.now() >= half, spent: () => performance.now() >= end };
 }
 
 /**
@@ -311,7 +354,7 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
   const passable = new Set<string>();
   const below = joinerBelow(top);
   let all = true;
-  const outOfTime = `the time given to this step (${budget?.seconds} s) ran out first`;
+  const outOfTime = budget?.outOfTime ?? '';
   for (const item of items) {
     const progress: ItemProgress = { deleted: [], moved: [] };
     if (budget?.gatherSpent()) {
@@ -374,14 +417,15 @@ function deleteItems(top: string, items: readonly DeleteItem[], execution: Execu
   return all;
 }
 
-function apply(step: Step, top: string, execution: Execution): boolean {
+function apply(step: Step, top: string, execution: Execution, clock: DeleteClock | undefined): boolean {
   const abs = (p: string) => join(top, p);
   switch (step.action) {
     case 'ensure-dir':
       mkdirSync(abs(step.path), { recursive: true, mode: 0o700 });
       return true;
     case 'delete':
-      return deleteItems(top, step.items, execution, budgetOf(step.budgetSeconds));
+      if (step.budgetSeconds !== undefined && clock) return clock.time(() => deleteItems(top, step.items, execution, budgetOf(step.budgetSeconds, clock)));
+      return deleteItems(top, step.items, execution, budgetOf(step.budgetSeconds, undefined));
     case 'snapshot': {
       const dest = step.destBytes ?? Buffer.from(step.dest);
       assertAbsentBelow(top, dest);
@@ -448,14 +492,14 @@ export function executePlan(steps: readonly Step[], options: ExecuteOptions): Ex
     try {
       let complete: boolean;
       try {
-        complete = apply(step, options.top, execution);
+        complete = apply(step, options.top, execution, options.clock);
       } catch (error) {
         if (step.action === 'delete' || retried || !noSpace(error) || !options.onNoSpace?.(execution, step)) throw error;
         retried = true;
         // In the report too (its warnings), not only in the journal.
         execution.warnings.push(`step ${step.n} ${step.action}: no space left; trying once more after freeing space`);
         options.log.warn(execution.warnings.at(-1)!);
-        complete = apply(step, options.top, execution);
+        complete = apply(step, options.top, execution, options.clock);
       }
       execution.status.set(step.n, complete ? 'done' : 'failed');
       if (complete) {

@@ -4,7 +4,7 @@
 // into the boot report's `state`.
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
-import { parseFailpoint, type Execution, type StepStatus } from '../engine/execute.js';
+import { parseFailpoint, type DeleteClock, type Execution, type StepStatus } from '../engine/execute.js';
 import { formatNotice, stepDetail } from '../engine/plan.js';
 import { describeError, StepError } from '../errors.js';
 import { isDirectoryKind, walkPath } from '../fs/entry-kind.js';
@@ -59,7 +59,7 @@ export function stateReport(plan: StatePlan, execution: Execution | undefined, d
  * there is nothing to say (no request, nothing left by an interrupted run). PANTHEROS_STATE_FAILPOINT=after-step:N
  * kills the process after step N of the state plan (tests).
  */
-export function stateAtBoot(top: string, config: Config, cmdline: string, options: { now: Date; dryRun: boolean; log: Logger; blockers: readonly string[] }): StateBootReport | null {
+export function stateAtBoot(top: string, config: Config, cmdline: string, options: { now: Date; dryRun: boolean; log: Logger; blockers: readonly string[]; clock?: DeleteClock }): StateBootReport | null {
   const started = performance.now();
   const ms = () => Math.round((performance.now() - started) * 100) / 100;
   const { oldState } = config.subvolumes;
@@ -83,7 +83,7 @@ export function stateAtBoot(top: string, config: Config, cmdline: string, option
     }
     let execution: Execution | undefined;
     try {
-      execution = executeStatePlan(plan, made.observed, top, options.log, parseFailpoint(process.env.PANTHEROS_STATE_FAILPOINT));
+      execution = executeStatePlan(plan, made.observed, top, options.log, parseFailpoint(process.env.PANTHEROS_STATE_FAILPOINT), options.clock);
     } catch (error) {
       if (error instanceof StepError) execution = error.execution as Execution;
       const why = `${describeError(error)}${error instanceof StepError ? `; ${error.state}` : ''}`;

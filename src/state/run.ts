@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { deleteSubvolumes, syncFilesystem } from '../btrfs/native.js';
 import { checkPlan } from '../engine/check.js';
-import { executePlan, type Execution } from '../engine/execute.js';
+import { executePlan, type DeleteClock, type Execution } from '../engine/execute.js';
 import type { Step } from '../engine/plan.js';
 import { describeError } from '../errors.js';
 import { kindOf } from '../fs/entry-kind.js';
@@ -94,7 +94,10 @@ export function stateRecovery(plan: StatePlan, observed: ObservedState, top: str
   };
 }
 
-/** Executes a checked state plan with its recovery; throws StepError (after recovery) when a step fails. */
-export function executeStatePlan(plan: StatePlan, observed: ObservedState, top: string, log: Logger, failpoint?: number): Execution {
-  return executePlan(plan.steps, { top, log, failpoint, recover: stateRecovery(plan, observed, top) });
+/**
+ * Executes a checked state plan with its recovery; throws StepError (after recovery) when a step fails. `clock`: the
+ * boot's DeleteClock, which its age-out shares with the root's (none for an operator's run: the step's own time).
+ */
+export function executeStatePlan(plan: StatePlan, observed: ObservedState, top: string, log: Logger, failpoint?: number, clock?: DeleteClock): Execution {
+  return executePlan(plan.steps, { top, log, failpoint, recover: stateRecovery(plan, observed, top), clock });
 }

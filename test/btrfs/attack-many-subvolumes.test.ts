@@ -10,6 +10,7 @@ import { describeRun, OLD_ROOTS, useBootCase } from '../helpers/boot-case.js';
 import { listSubvolumes, sh } from '../helpers/btrfs-image.js';
 import { chainOfSubvolumesAsNobody, manySubvolumesAsNobody, requirePython, userArea } from '../helpers/attack.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
+import { PG, PG_DIR, seedState, STATE_CONFIG, stateArchives } from '../helpers/state-case.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
 beforeAll(() => requirePython());
@@ -73,6 +74,37 @@ describe.each(RUNTIMES)('attack: a local user\'s subvolumes by the thousand unde
     expect(left).toBeLessThan(300);
     // The next boot, with the default time, finishes it.
     const later = c.boot(iso(real + 80 * DAY), { config: { deviceTimeoutSeconds: 1, oldRoots: { keepDays: 30, keepAtLeast: 1 } } });
+    expect(later.code, describeRun(later)).toBe(0);
+    expect(c.archives()).not.toContain(held);
+  });
+
+  it('the state rollback\'s age-out gets only what the root\'s age-out left of oldRoots.ageOutSeconds: with 3 000 of a user\'s subvolumes in each, both stay, each saying so, and a later boot finishes the root\'s (before: each age-out had the whole time, so a boot could run past the unit\'s TimeoutStartSec, which counts it once)', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    // Two archived states from before: the newer is kept as the newest; the older is due and holds 3 000 subvolumes
+    // (a persisted /var/tmp is anyone's).
+    c.createSubvolume(`${PG_DIR}/20250101T000000Z`, { data: 'v0\n' });
+    c.createSubvolume(`${PG_DIR}/20250102T000000Z`, { data: 'v0\n' });
+    userArea(c, `${PG_DIR}/20250101T000000Z/tmp`);
+    manySubvolumesAsNobody(c, `${PG_DIR}/20250101T000000Z/tmp`, 3000);
+    userArea(c, '@root/tmp');
+    manySubvolumesAsNobody(c, '@root/tmp', 3000);
+    const real = Date.now();
+    const tight = { ...STATE_CONFIG, oldRoots: { keepDays: 30, keepAtLeast: 1, ageOutSeconds: 0.05 } };
+    for (const day of [1, 2]) expect(c.boot(iso(real + day * DAY), { config: tight }).code).toBe(0);
+    const held = stamp(real + DAY);
+    const r = c.boot(iso(real + 40 * DAY), { config: tight, cmdline: 'pantheros.rollback.state=/var/lib/pg=hourly' });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('ok');
+    expect(c.archives()).toContain(held);
+    expect(r.report?.warnings.join('\n')).toMatch(new RegExp(`${OLD_ROOTS}/${held} stays \\(the time given to this step \\(0\\.05 s\\) ran out first`));
+    expect(r.report?.state, describeRun(r)).toMatchObject({ result: 'ok', rolledBack: [{ subvolume: PG }] });
+    expect(c.read(`${PG}/data`)).toBe('v1\n');
+    // The state's age-out had only what the root's left of the boot's 0.05 s, and says so.
+    expect(stateArchives(c)).toContain('20250101T000000Z');
+    expect(JSON.stringify(r.report?.state?.warnings)).toMatch(/20250101T000000Z stays \(the time given to this step \([\d.]+ s: what was left of the 0\.05 s this run's deletes share\) ran out first/);
+    // The next boot, with the default time, ages out the root's.
+    const later = c.boot(iso(real + 80 * DAY), { config: { ...STATE_CONFIG, oldRoots: { keepDays: 30, keepAtLeast: 1 } } });
     expect(later.code, describeRun(later)).toBe(0);
     expect(c.archives()).not.toContain(held);
   });
