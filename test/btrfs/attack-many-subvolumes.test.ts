@@ -6,11 +6,12 @@
 // bring back at most targetMaxNested nested subvolumes. The tests use small numbers and a tiny time (no timing is
 // asserted: only what the budget and the bound decide).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { describeRun, OLD_ROOTS, useBootCase } from '../helpers/boot-case.js';
+import { describeRun, OLD_ROOTS, seedArchives, useBootCase } from '../helpers/boot-case.js';
+import { showRun } from '../helpers/ops.js';
 import { listSubvolumes, sh } from '../helpers/btrfs-image.js';
 import { chainOfSubvolumesAsNobody, manySubvolumesAsNobody, requirePython, userArea } from '../helpers/attack.js';
 import { requirePrerequisites, RUNTIMES, type Runtime } from '../helpers/prereq.js';
-import { PG, PG_DIR, seedState, STATE_CONFIG, stateArchives } from '../helpers/state-case.js';
+import { PG, PG_DIR, runState, seedState, STATE_CONFIG, stateArchives } from '../helpers/state-case.js';
 
 beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
 beforeAll(() => requirePython());
@@ -155,5 +156,31 @@ describe.each(RUNTIMES)('attack: a local user\'s subvolumes by the thousand unde
     expect(again.report?.result).toBe('ok');
     expect(again.report?.nested).toHaveLength(5);
     expect(listSubvolumes(c.top).filter((s) => s.path.startsWith('@root/tmp/'))).toHaveLength(5);
+  });
+
+  it('a next-boot request for previous, then the user fills /tmp past targetMaxNested: next-boot, list and check all show the request refused with the count, as the boot then does (one planner); next-boot refuses such a target when asked', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20261120T000000Z']);
+    userArea(c, '@root/tmp');
+    const config = { deviceTimeoutSeconds: 1, targetMaxNested: 4 };
+    const now = iso(Date.now() + DAY);
+    const asked = runState(c, ['next-boot', 'previous', '--now', now], {}, config);
+    expect(asked.code, showRun(asked, 'next-boot previous')).toBe(0);
+    manySubvolumesAsNobody(c, '@root/tmp', 5);
+    const why = /holds 5 nested subvolumes, more than targetMaxNested \(4\) a boot brings back/;
+    const shown = runState(c, ['next-boot', '--now', now, '--json'], {}, config);
+    expect(shown.code, showRun(shown, 'next-boot')).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ pending: 'previous', problem: expect.stringMatching(why) });
+    const list = runState(c, ['list', '--now', now], {}, config);
+    expect(list.stdout, showRun(list, 'list')).toMatch(new RegExp(`the request "previous" is refused: .*${why.source}`));
+    const check = runState(c, ['check', '--now', now, '--json'], {}, config);
+    expect(JSON.stringify(JSON.parse(check.stdout)), showRun(check, 'check')).toMatch(new RegExp(`pantheros\\.rollback=\\\\"previous\\\\" \\(from next-boot\\) refused: .*${why.source}`));
+    const again = runState(c, ['next-boot', 'previous', '--now', now], {}, config);
+    expect(again.code, showRun(again, 'next-boot previous, filled')).toBe(2);
+    expect(again.stderr).toMatch(why);
+    const r = c.boot(now, { config });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.report?.result).toBe('fell-back');
+    expect(r.report?.target?.refused).toMatch(why);
   });
 });
