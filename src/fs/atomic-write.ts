@@ -1,6 +1,6 @@
 // The one atomic file write: readers see the old file or the new one, never half of it, and whoever owns the
 // directory cannot turn root's write against another file.
-import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { PreconditionError } from '../errors.js';
 import { fdPath, openDirectoryNoFollow, PathWalkError } from './open-dir.js';
@@ -32,6 +32,16 @@ export function isAtomicWriteTemporary(name: string, fileName: string): boolean 
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
+/** What a special file at the target is called, or null for a regular file, a symlink, a directory or nothing. */
+function specialKind(st: Stats | undefined): string | null {
+  if (!st) return null;
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isSocket()) return 'socket';
+  return null;
+}
+
 /**
  * Writes data to path atomically:
  * 1. the directory is reached from "/" one component at a time without following a symlink, and held by fd;
@@ -40,8 +50,11 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | const
  * 3. the data is written, the mode set, the file fsync'ed and closed;
  * 4. it is renamed over NAME (a symlink at NAME is replaced, never followed), and the directory fsync'ed (unless
  *    `syncDirectory: false`).
+ * A device, FIFO or socket at NAME, or a symlink to one (`/dev/stdout`), is never replaced (`--report /dev/null`
+ * replaced the system's /dev/null with a regular file before 2026-12-02): that is an error, and nothing is written.
  * On any failure the temporary file is removed and PATH is as it was. The directory must exist.
- * Throws PreconditionError ("cannot write PATH: …") naming a symlink or missing component, or the errno.
+ * Throws PreconditionError ("cannot write PATH: …") naming a symlink or missing component, a special file at NAME,
+ * or the errno.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
   const abs = resolve(path);
@@ -61,6 +74,21 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
   }
   let tmp: string | undefined;
   try {
+    let there: Stats | undefined;
+    let pointsTo: Stats | undefined;
+    try {
+      there = lstatSync(fdPath(dirFd, name));
+      // A symlink is replaced, never written through; but one to a device (/dev/stdout → /proc/self/fd/1 → a tty or
+      // a pipe) is a name the system needs, not a file left in the way. Only looked at: stat follows, nothing is opened.
+      if (there.isSymbolicLink()) pointsTo = statSync(fdPath(dirFd, name));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'EACCES' && code !== 'ENOTDIR') throw error;
+    }
+    const special = specialKind(there);
+    if (special) fail(`it is a ${special}, not a regular file: it is not replaced (give the path of a regular file, or of a new one)`);
+    const behind = specialKind(pointsTo);
+    if (behind) fail(`it is a symlink to a ${behind}, not to a regular file: it is not replaced (give the path of a regular file, or of a new one)`);
     let fd: number | undefined;
     for (let attempt = 0; fd === undefined; attempt++) {
       const candidate = `.${name}${TEMPORARY_MARK}${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
@@ -90,6 +118,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
         // already gone
       }
     }
+    if (error instanceof PreconditionError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     fail(code === 'EISDIR' ? `${abs} is a directory` : (code ?? (error as Error).message), error);
   } finally {

@@ -3,7 +3,7 @@
 // object; every JSON output has a version; logs reach the journal under systemd (every line) and /dev/kmsg only
 // without it; diff reports what is under a persistentPaths entry that has nothing mounted.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sh } from '../helpers/btrfs-image.js';
@@ -97,6 +97,31 @@ describe.each(RUNTIMES)('mistakes under $name', (runtime: Runtime) => {
         expect(r.stderr).toMatch(said);
       }
     }
+  });
+
+  it('--report naming a device or a FIFO (e.g. /dev/null): the boot runs, says the report was not written and why, and the node stays as it was (before: the report replaced it with a regular file, so /dev/null was a file until the next reboot)', () => {
+    const c = useBootCase(runtime);
+    // A node like /dev/null (character device 1:3) in a scratch directory: the system's own is never put at risk.
+    const dir = scratchArea('pantheros-report-kinds-');
+    const nullNode = join(dir, 'null');
+    sh('mknod', ['-m', '666', nullNode, 'c', '1', '3']);
+    const fifo = join(dir, 'report.fifo');
+    sh('mkfifo', [fifo]);
+    const stdoutLink = join(dir, 'stdout');
+    symlinkSync(nullNode, stdoutLink);
+    const f = files(dir);
+    for (const [report, said] of [
+      [nullNode, /it is a character device, not a regular file: it is not replaced/],
+      [stdoutLink, /it is a symlink to a character device, not to a regular file: it is not replaced/],
+      [fifo, /it is a FIFO, not a regular file: it is not replaced/],
+    ] as const) {
+      const r = runBundle(runtime, ['boot', '--dry-run', '--top-level', c.top, '--config', f.config, '--cmdline', f.cmdline, '--now', NOW, '--report', report], {}, { timeoutMs: 30_000 });
+      expect(r.code, showRun(r, `boot --report ${report}`)).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`could not write the report to ${report}: cannot write ${report}: ${said.source}`));
+    }
+    expect(statSync(nullNode).isCharacterDevice()).toBe(true);
+    expect(lstatSync(stdoutLink).isSymbolicLink()).toBe(true);
+    expect(statSync(fifo).isFIFO()).toBe(true);
   });
 
   // A review (2026-12-02): check printed mount points as they are (mountinfo unescapes \012), so a mount point named

@@ -1,4 +1,5 @@
 // The shared atomic writer on a real directory: exclusive temporary file, no symlink followed, nothing left on failure.
+import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +60,23 @@ describe('writeFileAtomic', () => {
     expect(() => writeFileAtomic(join(d, 'link/m.prom'), 'x')).toThrow(new RegExp(`${d}/link is a symlink \\(→ ${d}/real\\); refusing to follow it`));
     expect(readdirSync(join(d, 'real'))).toEqual([]);
   });
+  it('never replaces a device, FIFO or socket at the target (--report /dev/null replaced the system\'s /dev/null with a regular file): a clear error, the node unchanged, no temporary file', () => {
+    const d = fresh();
+    // A node like /dev/null (character device 1:3), in a scratch directory: the real one is never put at risk.
+    execFileSync('mknod', ['-m', '666', join(d, 'null'), 'c', '1', '3']);
+    execFileSync('mkfifo', [join(d, 'fifo')]);
+    expect(() => writeFileAtomic(join(d, 'null'), 'x')).toThrow(new RegExp(`^cannot write ${d}/null: it is a character device, not a regular file: it is not replaced`));
+    expect(() => writeFileAtomic(join(d, 'fifo'), 'x', { syncDirectory: false })).toThrow(/it is a FIFO, not a regular file/);
+    // A symlink to one (as /dev/stdout → /proc/self/fd/1) is not replaced either; a symlink to a regular file is.
+    symlinkSync(join(d, 'null'), join(d, 'stdout'));
+    expect(() => writeFileAtomic(join(d, 'stdout'), 'x')).toThrow(/it is a symlink to a character device, not to a regular file: it is not replaced/);
+    expect(lstatSync(join(d, 'stdout')).isSymbolicLink()).toBe(true);
+    rmSync(join(d, 'stdout'));
+    expect(lstatSync(join(d, 'null')).isCharacterDevice()).toBe(true);
+    expect(lstatSync(join(d, 'fifo')).isFIFO()).toBe(true);
+    expect(readdirSync(d).sort()).toEqual(['fifo', 'null']);
+  });
+
   it('a missing directory, or a directory at the target (rename fails after the temporary file was written): a clear error, and no temporary file left', () => {
     const d = fresh();
     expect(() => writeFileAtomic(join(d, 'nope/m.prom'), 'x')).toThrow(/nope does not exist/);
