@@ -12,7 +12,7 @@
 // - subvolumes below a path are the listing's candidates verified on disk, plus, for a line cut short by a newline
 //   in a name, whatever the directory holding that name really holds (read by readdir and walked).
 import { accessSync, constants, lstatSync, readdirSync, type Stats } from 'node:fs';
-import { atParent, lstatBelow } from '../fs/open-dir.js';
+import { atJudgedParent, atParent, lstatBelow } from '../fs/open-dir.js';
 import { prefetchLookups, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { join } from 'node:path';
 import { assertSafePath, btrfsProgram, listArgv } from './commands.js';
@@ -214,7 +214,8 @@ export class Inventory {
     if (this.stats.has(k)) return this.stats.get(k)!;
     let st: Stats | null = null;
     try {
-      st = rel.length === 0 ? lstatSync(this.top) : lstatBelow(this.top, rel);
+      // A long path through the directories judged on the way to it (directoryStat), a chunk at a time.
+      st = rel.length === 0 ? lstatSync(this.top) : atJudgedParent(this.top, rel, (prefix) => this.directories.get(key(prefix)), (parent, name) => lstatSync(Buffer.concat([parent, name])));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ELOOP' && code !== 'ENAMETOOLONG') throw error;
