@@ -32,6 +32,8 @@ export function bootCheckFacts(observed: Observed, plan: BootPlan, config: Confi
   for (const s of plan.steps) if (s.action === 'snapshot') protectedPaths.set(s.source, 'a source of this plan');
   // btrfs refuses to delete the default subvolume: nothing that holds it may be planned to go.
   if (sv?.defaultNestedPath) protectedPaths.set(sv.defaultNestedPath, 'the default subvolume (btrfs subvolume set-default)');
+  // Nor an immutable archive (chattr +i): btrfs refuses to delete it.
+  for (const path of sv?.immutable ?? []) protectedPaths.set(path, 'immutable (chattr +i)');
   return {
     kinds: observed.kinds,
     present: new Map([[oldRoots, new Set(observed.entries.map((e) => e.name))]]),

@@ -6,7 +6,7 @@ import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
 import { isDirectoryKind, kindOf, prefetchLookups, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { readDirectory } from '../btrfs/native.js';
-import { readDefaultSubvolumeId, readOnlyByAccess, takeInventory, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
+import { immutableByAccess, readDefaultSubvolumeId, readOnlyByAccess, takeInventory, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { isWritableMount, mountAt, mountsOfSubvolume, pathsInUse, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
@@ -52,6 +52,8 @@ export interface SubvolumeFacts {
    * default is not the top level, 5): btrfs refuses to delete it, so what holds it cannot go either.
    */
   defaultNestedPath?: string;
+  /** Archives that may age out whose root directory is immutable (chattr +i): btrfs refuses to delete them. */
+  immutable: Set<string>;
   /** What the listing held that could not be trusted. */
   notes: string[];
 }
@@ -74,6 +76,11 @@ export interface Observed {
   mountedPaths: string[];
   /** The top level's mount is read-write (mount and superblock options; a read-only one makes every step fail with EROFS). */
   topWritable: boolean;
+  /**
+   * Of the directories the swap changes (the root, the directory it is in, the archive directory; '' is the top level),
+   * those that are immutable (chattr +i), looked at on a writable mount only: the rename fails with EPERM there.
+   */
+  immutable: string[];
   blankReadOnly: boolean | null;
   blankEntries: number;
   /** Direct children of the archive directory. */
@@ -206,6 +213,10 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
   if (chosen.target.kind === 'snapshot') walkPath(top, `${snapshots}/${chosen.target.path}`, kinds);
   const space = measureSpace(top);
   const writableMount = isWritableMount(topEntry);
+  // One access(2) each: an immutable one makes the first rename fail, boot after boot.
+  const rootParent = root.includes('/') ? root.slice(0, root.lastIndexOf('/')) : '';
+  const changed = [rootParent, ...(kinds[root] === 'subvolume' ? [root] : []), ...(isDirectoryKind(oldKind) ? [oldRoots] : [])];
+  const immutable = writableMount ? changed.filter((p) => immutableByAccess(p === '' ? top : join(top, p))) : [];
 
   // Unknown (null) when access tells nothing (an immutable blank answers EPERM): the blank's record decides when the
   // facts are read, and otherwise no note is made either way.
@@ -231,6 +242,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     // What the new root may be made from: a named archive, or (with @root missing, for previous and keep) the newest.
     const sources = chosen.target.kind === 'archive' || kinds[root] !== 'subvolume' ? archiveNames : [];
     subvolumes = collectFacts(inventory, config, archiveNames, leftovers, chosen, sources, candidate);
+    if (writableMount) for (const name of archiveNames.filter(candidate)) if (immutableByAccess(join(top, oldRoots, name))) subvolumes.immutable.add(`${oldRoots}/${name}`);
     subvolumes.defaultId = readDefaultSubvolumeId(top);
     if (subvolumes.defaultId !== undefined && subvolumes.defaultId !== FS_TREE_ID) {
       // Rare (set-default to something else than the top level), so looked for only then: one record per nested path.
@@ -248,6 +260,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     rootMountedAt: mountsOfSubvolume(mounts, topEntry.majorMinor, root),
     mountedPaths: pathsInUse(mounts, topEntry.majorMinor),
     topWritable: writableMount,
+    immutable,
     blankReadOnly,
     blankEntries: blankKind === 'subvolume' ? readdirSync(join(top, blank)).length : 0,
     entries,
@@ -288,5 +301,5 @@ function collectFacts(inventory: Inventory, config: Config, archives: string[], 
     const path = `${snapshots}/${chosen.target.path}`;
     if (remember(path)) nested.set(path, inventory.below(path));
   }
-  return { records, nested, defaultId: undefined, notes: inventory.notes };
+  return { records, nested, defaultId: undefined, immutable: new Set(), notes: inventory.notes };
 }

@@ -227,6 +227,11 @@ function preconditions(observed: Observed, config: Config): string[] {
   // Every step would fail with EROFS (the first, after nothing changed; the root stays): refused before, exit 3. In stage
   // 1 the top level is mounted read-write by boot --device itself.
   if (!observed.topWritable) return [`the top level ${observed.top} is mounted read-only: nothing can be archived or made there; remount it read-write (mount -o remount,rw ${observed.top}) or let boot mount it (--device)`];
+  // The rename of the root fails with EPERM, after nothing changed, boot after boot (before 2026-12-02 the dry run said fine).
+  if (observed.immutable.length) {
+    const shown = observed.immutable.map((p) => (p === '' ? 'the top level' : p));
+    return [`${shown.join(', ')} ${shown.length > 1 ? 'are' : 'is'} immutable (chattr +i): ${root} cannot be moved to ${oldRoots}, so nothing can be archived or made; lift it with chattr -i ${observed.immutable.map((p) => (p === '' ? '<top>' : `<top>/${p}`)).join(' ')}`];
+  }
   return [];
 }
 
@@ -420,6 +425,7 @@ function ageOut(
     if (!record) return keep('not confirmed as a subvolume by the filesystem and the subvolume listing: left alone');
     if (record.readOnly && record.receivedUuid) return keep(`received with btrfs receive and read-only, so protected; btrfs refuses to make a received subvolume writable: if it should go, delete it by hand (btrfs subvolume delete <top>/${path})`);
     if (record.readOnly) return keep(`read-only, so protected (to let it age out: btrfs property set -ts <top>/${path} ro false)`);
+    if (sv.immutable.has(path)) return keep(`immutable (chattr +i), so protected: btrfs refuses to delete it (to let it age out: chattr -i <top>/${path})`);
     if (sv.defaultId === record.id) {
       noteLater('error', path, `${path} is the default subvolume: btrfs refuses to delete it, so it never ages out`, 'a mount without subvol= gets it', 'btrfs subvolume set-default 5 <top> (and mount the root with subvol=)');
       return keep('the default subvolume (btrfs subvolume set-default): btrfs refuses to delete it');
@@ -437,7 +443,7 @@ function ageOut(
     deletions.push(deleteItem(path, v.reason, sv.nested.get(path) ?? []));
     return v;
   });
-  // Counted over what really goes: an archive kept above (read-only, the default subvolume, mounted) is not one that goes.
+  // Counted over what really goes: an archive kept above (read-only, immutable, the default subvolume, mounted) is not one that goes.
   for (const w of result.warningsFor(verdicts)) note('warning', oldRoots, w);
   for (const args of later) note(...args);
   return { verdicts, deletions };

@@ -82,6 +82,7 @@ function observedAt(config: Config, now: Date, o: { facts: boolean; mountedPaths
     rootMountedAt: o.rootMountedAt,
     mountedPaths: o.mountedPaths,
     topWritable: true,
+    immutable: [],
     blankReadOnly: true,
     blankEntries: 0,
     entries,
@@ -99,6 +100,7 @@ function observedAt(config: Config, now: Date, o: { facts: boolean; mountedPaths
           ]),
           nested: new Map([[`${oldRoots}/${names[0]}`, [{ path: `${oldRoots}/${names[0]}/var/lib/machines`, bytes: Buffer.from(`${oldRoots}/${names[0]}/var/lib/machines`), readOnly: false }]]]),
           defaultId: 5,
+          immutable: new Set<string>(),
           notes: [],
         }
       : null,

@@ -600,6 +600,22 @@ export function readOnlyByAccess(abs: string | Buffer): boolean | null {
 }
 
 /**
+ * Whether the file at `abs` is immutable (chattr +i), as the kernel answers access(W_OK): EPERM, which
+ * inode_permission (fs/namei.c) gives for MAY_WRITE on an IS_IMMUTABLE inode, and an immutable entry can be neither
+ * renamed nor deleted (may_delete, btrfs_may_delete: EPERM). Only meaningful on a mount whose options and superblock
+ * are read-write (a read-only one answers EROFS first). False for every other answer (a missing path included); an
+ * append-only one (chattr +a) answers access like any other and is not told apart. Never throws.
+ */
+export function immutableByAccess(abs: string | Buffer): boolean {
+  try {
+    accessSync(abs, constants.W_OK);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * The inventory of the filesystem whose top level is mounted at `top`: from the root tree through the btrfs
  * ioctls where they work (Bun), else from both `btrfs subvolume list` listings, verified on disk.
  */

@@ -8,7 +8,7 @@ import { sh } from '../helpers/btrfs-image.js';
 import { BASE_CONFIG, CMDLINE_BASE, commit, describeRun, fullState, LAST_REPORT, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { BUNDLE, requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 
-beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'dd']));
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'dd', 'chattr']));
 
 const NOW = '2026-11-26T06:00:00Z';
 const ls = (c: BootCase, rel: string) => readdirSync(c.abs(rel)).sort();
@@ -125,6 +125,21 @@ describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name',
       },
       message: /the top level .* is mounted read-only: .*mount -o remount,rw/,
     },
+    // Immutable (chattr +i, which only root can set): the rename of the root fails with EPERM. Before 2026-12-02 the
+    // dry run said fine and every boot failed at step 1 (exit 1).
+    ...[
+      ['the archive directory', OLD_ROOTS, /@btrfs_tmp\/old_roots is immutable \(chattr \+i\): @root cannot be moved .*chattr -i <top>\/@btrfs_tmp\/old_roots/],
+      ['@root', '@root', /@root is immutable \(chattr \+i\)/],
+      ['the top level', '', /the top level is immutable \(chattr \+i\).*chattr -i <top> \(nothing was changed\)/],
+    ].map(([where, rel, message]) => ({
+      what: `${where} is immutable`,
+      setup: (c: BootCase) => {
+        const path = rel === '' ? c.top : c.abs(rel as string);
+        sh('chattr', ['+i', path]);
+        return () => sh('chattr', ['-i', path]);
+      },
+      message: message as RegExp,
+    })),
   ];
 
   it.each(broken)('a broken layout ($what) → exit 3, a clear message, nothing changed', ({ setup, message }) => {
@@ -148,6 +163,29 @@ describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name',
       if (c.kind('@root/marker') !== 'missing') expect(c.read('@root/marker')).toMatch(/root/);
     } finally {
       undo?.();
+    }
+  });
+
+  it('an expired archive made immutable (chattr +i) is kept, said so by the dry run and the boot alike, and the others age out; no warning of a delete that failed (before: shown as going, then every boot warned it stayed with EPERM)', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20250101T000000Z', '20250102T000000Z', '20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z']);
+    const held = c.abs(`${OLD_ROOTS}/20250101T000000Z`);
+    sh('chattr', ['+i', held]);
+    try {
+      const why = /immutable \(chattr \+i\), so protected: btrfs refuses to delete it \(to let it age out: chattr -i <top>\/@btrfs_tmp\/old_roots\/20250101T000000Z\)/;
+      const dry = c.boot(NOW, { dryRun: true, json: true });
+      expect(dry.code, describeRun(dry)).toBe(0);
+      const verdict = (v: { name: string }) => v.name === '20250101T000000Z';
+      expect(dry.json?.kept.find(verdict)).toMatchObject({ reason: expect.stringMatching(why) });
+      const r = c.boot(NOW);
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.report?.result).toBe('ok');
+      expect(r.report?.deleted.map((d) => d.path)).toEqual([`${OLD_ROOTS}/20250102T000000Z`]);
+      expect(r.report?.kept.find(verdict)).toMatchObject({ reason: expect.stringMatching(why) });
+      expect(r.report?.warnings.join('\n')).not.toMatch(/20250101T000000Z stays/);
+      expect(c.archives()).toContain('20250101T000000Z');
+    } finally {
+      sh('chattr', ['-i', held]);
     }
   });
 

@@ -60,6 +60,18 @@ describe('planBoot: normal boot', () => {
     expect(plan({ topWritable: false, rootMountedAt: ['/'] }).blockers).toEqual([expect.stringMatching(/this is the running system/)]);
   });
 
+  it('an immutable root, archive directory or directory the root is in (chattr +i) stops execution: the rename fails with EPERM, boot after boot (before: the dry run said fine and the boot failed at step 1)', () => {
+    for (const [dirs, said] of [
+      [[OLD], /^@btrfs_tmp\/old_roots is immutable \(chattr \+i\): @root cannot be moved to @btrfs_tmp\/old_roots, .*chattr -i <top>\/@btrfs_tmp\/old_roots$/],
+      [['@root'], /^@root is immutable/],
+      [['', OLD], /^the top level, @btrfs_tmp\/old_roots are immutable .*chattr -i <top> <top>\/@btrfs_tmp\/old_roots$/],
+    ] as const) {
+      const p = plan({ immutableDirs: [...dirs], archives: ['20261125T000000Z'] });
+      expect(p.blockers).toEqual([expect.stringMatching(said)]);
+      expect(actions(p)).toEqual(actions(plan({ archives: ['20261125T000000Z'] })));
+    }
+  });
+
   it('names the archive with the time of this boot; a name taken in the same second gets _01', () => {
     expect(plan({ archives: ['20261126T120000Z'] }).archive?.name).toBe('20261126T120000Z_01');
     // A wrong clock once wrote a future name: this boot's name still carries this boot's time.
@@ -115,6 +127,7 @@ describe('planBoot: ageing out', () => {
 
   it.each<[string, StateOptions, RegExp]>([
     ['read-only', { readOnly: [`${OLD}/${old[0]}`] }, /read-only, so protected.*ro false/],
+    ['immutable (chattr +i: before 2026-12-02 shown as going, then every boot warned that it stayed)', { immutableArchives: [`${OLD}/${old[0]}`] }, /immutable \(chattr \+i\), so protected: btrfs refuses to delete it \(to let it age out: chattr -i <top>\/@btrfs_tmp\/old_roots\/2025/],
     ['received with btrfs receive', { readOnly: [`${OLD}/${old[0]}`], received: [`${OLD}/${old[0]}`] }, /received with btrfs receive.*refuses to make a received subvolume writable.*btrfs subvolume delete/],
     ['the default subvolume', { defaultPath: `${OLD}/${old[0]}` }, /default subvolume.*refuses to delete it/],
     ['mounted', { mountedPaths: [`${OLD}/${old[0]}/var`] }, /mounted/],

@@ -35,6 +35,10 @@ export interface StateOptions {
   rootMountedAt?: string[];
   /** The top level's mount is read-write (default true). */
   topWritable?: boolean;
+  /** Directories the swap changes that are immutable ('' the top level). */
+  immutableDirs?: string[];
+  /** Archives (paths) whose root is immutable. */
+  immutableArchives?: string[];
   mountedPaths?: string[];
   request?: Request;
   cmdline?: string;
@@ -96,7 +100,7 @@ export function state(o: StateOptions = {}): Observed {
     );
   }
   const facts: SubvolumeFacts | null =
-    o.facts === false ? null : { records, nested, defaultId: o.defaultPath ? records.get(o.defaultPath)?.id : undefined, notes: o.notes ?? [] };
+    o.facts === false ? null : { records, nested, defaultId: o.defaultPath ? records.get(o.defaultPath)?.id : undefined, immutable: new Set(o.immutableArchives ?? []), notes: o.notes ?? [] };
   const request = o.request ?? null;
   return {
     top: '/top',
@@ -104,6 +108,7 @@ export function state(o: StateOptions = {}): Observed {
     rootMountedAt: o.rootMountedAt ?? [],
     mountedPaths: o.mountedPaths ?? [],
     topWritable: o.topWritable ?? true,
+    immutable: o.immutableDirs ?? [],
     blankReadOnly: o.blankReadOnly === undefined ? true : o.blankReadOnly,
     blankEntries: 0,
     entries,
