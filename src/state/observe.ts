@@ -5,7 +5,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
-import { takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
+import { immutableByAccess, takeInventory, readDefaultSubvolumeId, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { isDirectoryKind, kindOf, kindOfStats, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { fdChild, inParent } from '../fs/open-dir.js';
 import { isWritableMount, pathsInUse, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
@@ -34,6 +34,11 @@ export interface ObservedSubvolume {
   /** Facts of the archives in archiveDir (subvolumes with readable, non-hidden names), by path. */
   archives: Map<string, SubvolumeRecord>;
   archiveNested: Map<string, NestedSubvolume[]>;
+  /**
+   * Which of the subvolume, the directory it is in, its archive directory and its archives are immutable (chattr +i),
+   * by path ('' the top level), on a writable mount only: a rename or delete of them fails with EPERM.
+   */
+  immutable: Set<string>;
   /** Temporary new subvolumes interrupted runs left (names starting with .pantheros-new-state), with what was moved into them. */
   leftovers: { path: string; record: SubvolumeRecord; nested: NestedSubvolume[] }[];
 }
@@ -162,7 +167,8 @@ export function observeState(top: string, config: Config, options: StateObserveO
   }
   const base = { top, kinds, origin: options.origin, raw: options.raw, specs, requestFile, warnings: [], mountedSubvolumes, mountedPaths: pathsInUse(mounts, topEntry.majorMinor) };
   if (!specs.length && !leftovers.length) return { ...base, subvolumes: new Map(), snapshots: new Map(), places: new Map(), defaultId: undefined, notes: [] };
-  const inventory = options.inventory ?? takeInventory(top, { writableMount: isWritableMount(topEntry) });
+  const writableMount = isWritableMount(topEntry);
+  const inventory = options.inventory ?? takeInventory(top, { writableMount });
 
   // Every snapshot of every class directory: candidates, and the lineage of each subvolume.
   const snaps = new Map<string, ObservedSnapshot>();
@@ -232,11 +238,15 @@ export function observeState(top: string, config: Config, options: StateObserveO
         if (parent) places.set(`${s.path}/${parent}`, placeKind(top, `${s.path}/${parent}`));
       }
     }
+    const parentDir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+    const mayChange = [...(kind === 'subvolume' ? [path, parentDir] : []), ...(isDirectoryKind(archiveDirKind) ? [archiveDir] : []), ...archives.keys()];
+    const immutable = new Set(writableMount ? mayChange.filter((p) => immutableByAccess(p === '' ? top : join(top, p))) : []);
     subvolumes.set(path, {
       path,
       kind,
       record,
       nested,
+      immutable,
       mounts: same.filter((m) => m.root === `/${path}` || m.root.startsWith(`/${path}/`)),
       archiveDir,
       archiveDirKind,

@@ -364,6 +364,9 @@ function planSwap(sv: ObservedSubvolume, snap: ObservedSnapshot, observed: Obser
     steps.push({ action: 'rename', from: n.path, to: `${tmp}/${rel}`, reason: `move the nested subvolume ${rel} of ${sv.path} over into the new one, unchanged (not rolled back with it)` });
     moved.push(rel);
   }
+  // An immutable one (chattr +i) cannot be renamed, nor anything moved into or out of an immutable directory (EPERM).
+  const fixed = [sv.path, sv.path.includes('/') ? sv.path.slice(0, sv.path.lastIndexOf('/')) : '', sv.archiveDir].filter((p) => sv.immutable.has(p));
+  if (fixed.length) return `${fixed.map((p) => (p === '' ? 'the top level' : p)).join(', ')} ${fixed.length > 1 ? 'are' : 'is'} immutable (chattr +i), so ${sv.path} cannot be swapped; lift it with chattr -i ${fixed.map((p) => (p === '' ? '<top>' : `<top>/${p}`)).join(' ')}`;
   const name = nextArchiveName(now, taken);
   const archive = { name, path: `${sv.archiveDir}/${name}` };
   steps.push({ action: 'rename', from: sv.path, to: archive.path, reason: `archive the current ${sv.path} as ${name} (kept, with the root archives' retention)` });
@@ -394,6 +397,7 @@ function planSwap(sv: ObservedSubvolume, snap: ObservedSnapshot, observed: Obser
       const keep = (reason: string): Verdict => ({ ...v, action: 'keep', reason });
       if (!record) verdict = keep('not confirmed as a subvolume: left alone');
       else if (record.readOnly) verdict = keep(`read-only, so protected (to let it age out: btrfs property set -ts <top>/${path} ro false)`);
+      else if (sv.immutable.has(path)) verdict = keep(`immutable (chattr +i), so protected: btrfs refuses to delete it (to let it age out: chattr -i <top>/${path})`);
       else {
         const mounted = mountedWithin(observed.mountedPaths, path);
         if (mounted) verdict = keep(`mounted (${mounted}): left alone while it is in use`);

@@ -15,7 +15,7 @@ import { DEEP_LEVEL } from '../helpers/deep-tree.js';
 import { pythonAsNobody, requirePython, userArea } from '../helpers/attack.js';
 import { ids, mountPg, PG, PG_DIR, PG_ENC, PG_SNAP, readText, runState, seedState, STATE_CONFIG, STATE_REQUEST, stateArchives } from '../helpers/state-case.js';
 
-beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv'], 'apt-get install -y btrfs-progs util-linux'));
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'setpriv', 'chattr'], 'apt-get install -y btrfs-progs util-linux e2fsprogs'));
 
 const NOW = '2026-11-26T11:00:00Z';
 const mountedAt = (mp: string) => readText('/proc/self/mountinfo').split('\n').filter((l) => l.split(' ')[4] === mp);
@@ -236,6 +236,27 @@ describe.each(RUNTIMES)('state rollback at boot under $name', (runtime) => {
     expect(again.report?.state?.already.map((a) => a.subvolume).sort()).toEqual(['@persistent/srv', PG]);
     expect(again.report?.state?.rolledBack).toEqual([]);
     expect(c.read(`${PG}/data`)).toBe('v3\n');
+  });
+
+  it('an immutable persistent subvolume (chattr +i) refuses the request with chattr -i named, the root\'s rollback goes on, nothing of the state changes (before: the swap failed with EPERM and the boot exited 1)', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const before = ids(c);
+    sh('chattr', ['+i', c.abs(PG)]);
+    try {
+      const cmdline = 'pantheros.rollback.state=/var/lib/pg=hourly';
+      const dry = c.boot(NOW, { config: STATE_CONFIG, cmdline, dryRun: true });
+      expect(dry.report?.state, describeRun(dry)).toMatchObject({ result: 'refused' });
+      const r = c.boot(NOW, { config: STATE_CONFIG, cmdline });
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.report?.result).toBe('ok');
+      expect(r.report?.state).toMatchObject({ result: 'refused', rolledBack: [] });
+      expect(JSON.stringify(r.report?.state)).toMatch(new RegExp(`${PG} is immutable \\(chattr \\+i\\), so ${PG} cannot be swapped; lift it with chattr -i <top>/${PG}`));
+      expect(c.read(`${PG}/data`)).toBe('v2\n');
+      expect(ids(c).get(PG)).toBe(before.get(PG));
+    } finally {
+      sh('chattr', ['-i', c.abs(PG)]);
+    }
   });
 
   it('a refused request rolls nothing back, says why, and the boot goes on; the request file is consumed', () => {

@@ -75,6 +75,28 @@ describe('planState: the swap', () => {
     expect(del?.reason).toMatch(/for at most 7 s \(oldRoots\.ageOutSeconds\)/);
   });
 
+  it('immutable (chattr +i): the subvolume, the directory it is in or its archive directory refuses the request with chattr -i named (each rename would fail with EPERM); an immutable archived state is kept, not aged out', () => {
+    const archives = ['20261001T000000Z', '20261002T000000Z', '20261003T000000Z', '20261004T000000Z', '20261005T000000Z', '20261006T000000Z', '20261007T000000Z'].map((name) => ({ name }));
+    for (const [fixed, said] of [
+      [[PG], new RegExp(`^${PG} is immutable \\(chattr \\+i\\), so ${PG} cannot be swapped; lift it with chattr -i <top>/${PG}$`)],
+      [['@persistent/var/lib'], /@persistent\/var\/lib is immutable/],
+      [[PG_DIR], new RegExp(`${PG_DIR.replace(/[~]/g, '.')} is immutable`)],
+    ] as const) {
+      const p = plan({ raw: '/var/lib/postgresql=hourly', subvolumes: { [PG]: { archives, immutable: [...fixed] } }, snapshots: snaps() });
+      expect(p.result).toBe('refused');
+      expect(p.refused.map((r) => r.reason)).toEqual([expect.stringMatching(said)]);
+      expect(p.steps.filter((s) => s.action === 'rename')).toEqual([]);
+    }
+    const o: StateOptions = { raw: '/var/lib/postgresql=hourly', subvolumes: { [PG]: { archives, immutable: [`${PG_DIR}/20261001T000000Z`] } }, snapshots: snaps() };
+    const p = plan(o);
+    expect(p.result).toBe('ok');
+    expect(p.verdicts.find((v) => v.name === '20261001T000000Z')).toMatchObject({ action: 'keep', reason: expect.stringMatching(/^immutable \(chattr \+i\), so protected: btrfs refuses to delete it/) });
+    const aged = p.steps.flatMap((s) => (s.action === 'delete' ? s.items.map((i) => i.path) : []));
+    expect(aged.length).toBeGreaterThan(0);
+    expect(aged).not.toContain(`${PG_DIR}/20261001T000000Z`);
+    safe(o, p);
+  });
+
   it('moves 40 000 nested subvolumes a user made in it over, each once: planned in O(n log n) (review finding H2: every pair was compared, 68 s for 20 000 here and past the test timeout for 40 000, before the swaps at boot)', () => {
     const nested = Array.from({ length: 40_000 }, (_, i) => `${PG}/vartmp/user-subvolume-${i}`);
     const inner = nested.slice(0, 100).map((n) => `${n}/inner`);

@@ -25,6 +25,8 @@ export interface SubvolumeSpec {
   mountedAt?: string[];
   /** Paths (relative to the top level) that exist, for move-back targets. */
   present?: string[];
+  /** Paths ('' the top level) that are immutable (chattr +i). */
+  immutable?: string[];
 }
 
 export interface SnapshotSpec {
@@ -88,6 +90,7 @@ export function state(o: StateOptions): ObservedState {
       archiveDir,
       archiveDirKind: kinds[archiveDir]!,
       entries,
+      immutable: new Set(s.immutable ?? []),
       archives,
       archiveNested: new Map(),
       leftovers: (s.leftovers ?? []).map((l) => ({ path: `${archiveDir}/${l.name}`, record: rec(`${archiveDir}/${l.name}`, { parentUuid: l.parentUuid }), nested: nestedOf(l.nested ?? []) })),
