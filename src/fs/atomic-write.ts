@@ -1,6 +1,6 @@
 // The one atomic file write: readers see the old file or the new one, never half of it, and whoever owns the
 // directory cannot turn root's write against another file.
-import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { PreconditionError } from '../errors.js';
 import { fdPath, openDirectoryNoFollow, PathWalkError } from './open-dir.js';
@@ -43,6 +43,25 @@ function specialKind(st: Stats | undefined): string | null {
 }
 
 /**
+ * Why the symlink at `path` is one the system needs rather than a file left in the way, or null: it points into /proc
+ * (/dev/stdout → /proc/self/fd/1, /dev/fd → /proc/self/fd, wherever fd 1 leads), or at a directory, a device, a FIFO
+ * or a socket. A symlink that points nowhere (dangling, a loop, a name too long, a dead mount: any error of the stat)
+ * is not one, and is replaced as before. Only looked at: readlink and stat, nothing is opened.
+ */
+function systemSymlink(path: string): string | null {
+  try {
+    const target = readlinkSync(path);
+    if (target === '/proc' || target.startsWith('/proc/')) return `into /proc (→ ${target})`;
+    const st = statSync(path);
+    if (st.isDirectory()) return `to a directory (→ ${target})`;
+    const kind = specialKind(st);
+    return kind ? `to a ${kind} (→ ${target})` : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Writes data to path atomically:
  * 1. the directory is reached from "/" one component at a time without following a symlink, and held by fd;
  * 2. a hidden temporary file `.NAME.pantheros-tmp-<pid>-<random>` is created in it with O_CREAT|O_EXCL|O_NOFOLLOW
@@ -50,8 +69,9 @@ function specialKind(st: Stats | undefined): string | null {
  * 3. the data is written, the mode set, the file fsync'ed and closed;
  * 4. it is renamed over NAME (a symlink at NAME is replaced, never followed), and the directory fsync'ed (unless
  *    `syncDirectory: false`).
- * A device, FIFO or socket at NAME, or a symlink to one (`/dev/stdout`), is never replaced (`--report /dev/null`
- * replaced the system's /dev/null with a regular file before 2026-12-02): that is an error, and nothing is written.
+ * A device, FIFO or socket at NAME, or a symlink into /proc or to a directory, device, FIFO or socket (`/dev/stdout`,
+ * `/dev/fd`), is never replaced (`--report /dev/null` replaced the system's /dev/null with a regular file before
+ * 2026-12-02): that is an error, and nothing is written. Any other symlink is replaced, never followed.
  * On any failure the temporary file is removed and PATH is as it was. The directory must exist.
  * Throws PreconditionError ("cannot write PATH: …") naming a symlink or missing component, a special file at NAME,
  * or the errno.
@@ -75,20 +95,17 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
   let tmp: string | undefined;
   try {
     let there: Stats | undefined;
-    let pointsTo: Stats | undefined;
     try {
       there = lstatSync(fdPath(dirFd, name));
-      // A symlink is replaced, never written through; but one to a device (/dev/stdout → /proc/self/fd/1 → a tty or
-      // a pipe) is a name the system needs, not a file left in the way. Only looked at: stat follows, nothing is opened.
-      if (there.isSymbolicLink()) pointsTo = statSync(fdPath(dirFd, name));
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'EACCES' && code !== 'ENOTDIR') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     const special = specialKind(there);
     if (special) fail(`it is a ${special}, not a regular file: it is not replaced (give the path of a regular file, or of a new one)`);
-    const behind = specialKind(pointsTo);
-    if (behind) fail(`it is a symlink to a ${behind}, not to a regular file: it is not replaced (give the path of a regular file, or of a new one)`);
+    if (there?.isSymbolicLink()) {
+      const behind = systemSymlink(fdPath(dirFd, name));
+      if (behind) fail(`it is a symlink ${behind}, not to a regular file: it is not replaced (give the path of a regular file, or of a new one)`);
+    }
     let fd: number | undefined;
     for (let attempt = 0; fd === undefined; attempt++) {
       const candidate = `.${name}${TEMPORARY_MARK}${process.pid}-${Math.random().toString(36).slice(2, 10)}`;

@@ -69,9 +69,29 @@ describe('writeFileAtomic', () => {
     expect(() => writeFileAtomic(join(d, 'fifo'), 'x', { syncDirectory: false })).toThrow(/it is a FIFO, not a regular file/);
     // A symlink to one (as /dev/stdout → /proc/self/fd/1) is not replaced either; a symlink to a regular file is.
     symlinkSync(join(d, 'null'), join(d, 'stdout'));
-    expect(() => writeFileAtomic(join(d, 'stdout'), 'x')).toThrow(/it is a symlink to a character device, not to a regular file: it is not replaced/);
+    expect(() => writeFileAtomic(join(d, 'stdout'), 'x')).toThrow(/it is a symlink to a character device \(→ .*\/null\), not to a regular file: it is not replaced/);
     expect(lstatSync(join(d, 'stdout')).isSymbolicLink()).toBe(true);
     rmSync(join(d, 'stdout'));
+    // Into /proc (as /dev/stdout → /proc/self/fd/1, whatever fd 1 is: here a regular file) and to a directory (as /dev/fd).
+    for (const [link, target, said] of [
+      ['stdout', '/proc/self/fd/1', /symlink into \/proc \(→ \/proc\/self\/fd\/1\)/],
+      ['fd', '/proc/self/fd', /symlink into \/proc/],
+      ['dir', d, /symlink to a directory/],
+    ] as const) {
+      symlinkSync(target, join(d, link));
+      expect(() => writeFileAtomic(join(d, link), 'x'), link).toThrow(said);
+      expect(lstatSync(join(d, link)).isSymbolicLink()).toBe(true);
+      rmSync(join(d, link));
+    }
+    // One that points nowhere (dangling, a loop, a name too long to follow) is replaced as before.
+    for (const target of [join(d, 'nowhere'), join(d, 'loop'), 'x'.repeat(300)]) {
+      symlinkSync(target, join(d, 'stale'));
+      if (target.endsWith('loop')) symlinkSync(join(d, 'loop'), join(d, 'loop'));
+      writeFileAtomic(join(d, 'stale'), 'fresh\n');
+      expect(readFileSync(join(d, 'stale'), 'utf8')).toBe('fresh\n');
+      rmSync(join(d, 'stale'));
+      rmSync(join(d, 'loop'), { force: true });
+    }
     expect(lstatSync(join(d, 'null')).isCharacterDevice()).toBe(true);
     expect(lstatSync(join(d, 'fifo')).isFIFO()).toBe(true);
     expect(readdirSync(d).sort()).toEqual(['fifo', 'null']);
