@@ -126,6 +126,13 @@ function bootRecovery(plan: BootPlan, observed: Observed, top: string, config: C
   }
 }
 
+/**
+ * The least time the wait for btrfs's cleaner gets after a full filesystem made this boot delete, even when the deletes
+ * used up ageOutSeconds (seconds): without it the step that found no space was tried again at once, before any of the
+ * freed space was back. Within the 210 s the stage-1 unit's TimeoutStartSec keeps beyond ageOutSeconds.
+ */
+const MIN_CLEANER_WAIT_SECONDS = 10;
+
 /** Archives deleted to make room when the filesystem was full, planned and checked as the floor would have them. */
 interface MadeRoom {
   step: Step;
@@ -206,6 +213,8 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   let error: unknown;
   let state: StateBootReport | null = null;
   let room: MadeRoom | undefined;
+  /** The wait for btrfs's cleaner ended before it had freed the space (its time ran out). */
+  let cleanerCut = false;
   const cmdline = readCmdline(options.cmdlineFile, warnings);
   // Every delete of this boot and its wait for btrfs's cleaner, root and state together, within one ageOutSeconds.
   const clock = new DeleteClock(config.oldRoots.ageOutSeconds);
@@ -234,9 +243,10 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
             room = makeRoom(topPath, config, { cmdline, now: options.now, log, n: base.steps.length + 1, failed, clock });
             if (!room || ![...room.execution.items.values()].some((o) => o.deleted)) return false;
           }
-          const left = clock.leftSeconds();
-          if (!clock.time(() => waitForCleaner(topPath, left))) {
-            ran.warnings.push(`btrfs's cleaner had not freed the space of the deleted subvolumes within the ${formatSeconds(left)} s left of oldRoots.ageOutSeconds (${formatSeconds(config.oldRoots.ageOutSeconds)} s for all of this boot's deletes): trying once more anyway`);
+          const wait = Math.max(clock.leftSeconds(), MIN_CLEANER_WAIT_SECONDS);
+          if (!clock.time(() => waitForCleaner(topPath, wait))) {
+            cleanerCut = true;
+            ran.warnings.push(`btrfs's cleaner had not freed the space of the deleted subvolumes within ${formatSeconds(wait)} s (what was left of oldRoots.ageOutSeconds, ${formatSeconds(config.oldRoots.ageOutSeconds)} s for all of this boot's deletes, and at least ${MIN_CLEANER_WAIT_SECONDS} s): trying once more anyway`);
             log.warn(ran.warnings.at(-1)!);
           }
           return true;
@@ -278,7 +288,10 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
   });
   if (error instanceof StepError) {
     report.warnings.push(`after the failure: ${error.state}`);
-    if ((error.cause as { code?: string } | undefined)?.code === 'ENOSPC') {
+    if ((error.cause as { code?: string } | undefined)?.code === 'ENOSPC' && cleanerCut) {
+      // The space is coming back, not missing: telling the operator to delete more would be wrong.
+      report.warnings.push(`the filesystem is still full because btrfs's cleaner was still freeing the space of the subvolumes this boot deleted when its time ran out: the root stays as it was; the next boot finds that space (nothing to do by hand unless that boot fails the same way)`);
+    } else if ((error.cause as { code?: string } | undefined)?.code === 'ENOSPC') {
       report.warnings.push(`the filesystem is full and retention allows nothing more to go this boot: the root stays as it was; free space by hand (btrfs subvolume delete <top>/${oldRoots}/<an archive you do not need>, or lower oldRoots.keepAtLeast / raise oldRoots.minFreePercent), then reboot`);
     }
   }
