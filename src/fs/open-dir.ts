@@ -172,9 +172,13 @@ export function atParent<T>(top: string, rel: Buffer, fn: (parent: Buffer, name:
  * (/proc/self/fd/N/CHUNK, O_PATH|O_DIRECTORY|O_NOFOLLOW). A lookup then costs length / SHORT_PATH_BYTES opens, not one
  * per component: a chain of n directories one inside the next costs about n²/1 900 opens in all, not n²/2 (a local
  * user's chain of 3 000 subvolumes took 24 s to observe before the swap, 2026-12-02). Each chunk must end at the
- * directory `judged(prefix)` remembers for that prefix (same st_dev and st_ino); when it does not (a symlink swapped
- * in or a rename on the way since) or was never judged, or a chunk cannot be opened, the walk is atParent's, one
- * component at a time, with its errors. Short paths go to atParent as they are.
+ * directory `judged(prefix)` remembers for that prefix (same st_dev and st_ino); when it does not (the directory there
+ * was replaced since) or was never judged, or a chunk cannot be opened, the walk is atParent's, one component at a
+ * time, with its errors. Inside a chunk, as in a short path handed over whole, the kernel follows a symlink swapped in
+ * on the way (O_NOFOLLOW holds for a chunk's last component only): what is reached is then the child of the directory
+ * judged before, wherever that directory is now — a fact for planning, not for acting (every rename, snapshot and
+ * delete walks again one component at a time, inParent, and refuses a symlink; a review, 2026-12-02). Short paths go
+ * to atParent as they are.
  */
 export function atJudgedParent<T>(top: string, rel: Buffer, judged: (prefix: Buffer) => { dev: number; ino: number } | null | undefined, fn: (parent: Buffer, name: Buffer) => T): T {
   const last = rel.lastIndexOf(0x2f);
