@@ -41,6 +41,15 @@ function metadataHeavyArchive(c: BootCase, name: string, links: number): void {
   commit(c);
 }
 
+/** A 512 MiB filesystem with its metadata full: one expired archive holding a lot of metadata, five recent ones. */
+function fullWithAnExpiredArchive(runtime: Runtime): BootCase {
+  const c = useBootCase(runtime, { size: '512M' });
+  metadataHeavyArchive(c, '20250101T000000Z', 30_000);
+  seedArchives(c, ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z'], 'full root\n');
+  fillFilesystem(c);
+  return c;
+}
+
 describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
   it('one boot with the clock at 2099: the archives of the boots after it carry their real time, and once the clock is right the old ones age out (12 weekly boots)', () => {
     const c = useBootCase(runtime);
@@ -92,10 +101,7 @@ describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
   });
 
   it('metadata full with an expired archive: the boot deletes it first, waits for the space, and boots a fresh root', () => {
-    const c = useBootCase(runtime, { size: '512M' });
-    metadataHeavyArchive(c, '20250101T000000Z', 30_000);
-    seedArchives(c, ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z'], 'full root\n');
-    fillFilesystem(c);
+    const c = fullWithAnExpiredArchive(runtime);
     const root = c.subvolume('@root')!;
     const r = c.boot('2026-11-26T06:00:00Z', { config: { ...CONFIG, oldRoots: { ...CONFIG.oldRoots, minFreePercent: 0 } } });
     expect(r.code, describeRun(r)).toBe(0);
@@ -106,10 +112,7 @@ describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
   });
 
   it('metadata full with an expired archive and btrfs\'s cleaner slow (subvolume sync held 40 s by a wrapper): the wait ends within what is left of ageOutSeconds, says so, and the root is fresh or the old one, never missing (before: the boot waited the whole 40 s)', () => {
-    const c = useBootCase(runtime, { size: '512M' });
-    metadataHeavyArchive(c, '20250101T000000Z', 30_000);
-    seedArchives(c, ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z'], 'full root\n');
-    fillFilesystem(c);
+    const c = fullWithAnExpiredArchive(runtime);
     // The sleep gets no descriptor of the tool's (fd 3 is the top level), so a killed wait leaves nothing open.
     const slow = join(c.image.dir, 'slow-sync-btrfs');
     writeFileSync(slow, '#!/bin/sh\ncase "$1 $2" in "subvolume sync") sleep 40 </dev/null >/dev/null 2>&1 3>&-;; esac\nexec btrfs "$@"\n', { mode: 0o755 });
@@ -130,10 +133,7 @@ describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
   });
 
   it('the wait for the cleaner cut short and the retried step still without space: the old root stays, and the report says the space is coming back, not to free space by hand (review revK finding 2)', () => {
-    const c = useBootCase(runtime, { size: '512M' });
-    metadataHeavyArchive(c, '20250101T000000Z', 30_000);
-    seedArchives(c, ['20261120T000000Z', '20261121T000000Z', '20261122T000000Z', '20261123T000000Z', '20261124T000000Z'], 'full root\n');
-    fillFilesystem(c);
+    const c = fullWithAnExpiredArchive(runtime);
     // The wait is held past its time; once it was asked for, the retried snapshot gets btrfs's ENOSPC answer again.
     const mark = join(c.image.dir, 'sync-asked');
     const slow = join(c.image.dir, 'slow-sync-full-btrfs');
