@@ -5,7 +5,7 @@ import { nextArchiveName } from '../archive/naming.js';
 import type { Config } from '../config/load-config.js';
 import { InternalError, PreconditionError } from '../errors.js';
 import { blockingComponent, isDirectoryKind } from '../fs/entry-kind.js';
-import { deleteItem, numberSteps, type DeleteItem, type Notice, type Step, type StepSpec } from '../engine/plan.js';
+import { deleteItem, isSetAsideName, numberSteps, type DeleteItem, type Notice, type Step, type StepSpec } from '../engine/plan.js';
 import { decideRetention, orderNewestFirst, type ArchiveFact, type Verdict } from '../retention/age-out.js';
 import { parseSnapshotName } from '../retention/snapshots.js';
 import type { NestedSubvolume } from '../btrfs/inventory.js';
@@ -130,7 +130,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   }
 
   // Source of the new root.
-  const source = resolveSource(target, observed, config, archive, refuse);
+  const source = resolveSource(target, observed, config, archive, refuse, note);
   report.kind = report.refused === null && source ? (target.kind as TargetReport['kind']) : 'blank';
   report.source = source ? source.shown : null;
 
@@ -159,7 +159,8 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
       budgetSeconds: config.oldRoots.ageOutSeconds,
     });
   }
-  const assemble = (source?.nested.length ?? 0) > 0;
+  // Assembled in a temporary new root when something below it changes: nested subvolumes come back, set-aside stubs go.
+  const assemble = (source?.nested.length ?? 0) > 0 || (source?.setAside.length ?? 0) > 0;
   const dest = assemble ? newRoot : root;
   const archiveStep: StepSpec | null = archive ? { action: 'rename', from: root, to: archive.path, reason: `archive the root of the previous boot as ${archive.name}` } : null;
   if (!assemble && archiveStep) specs.push(archiveStep);
@@ -272,10 +273,12 @@ interface Source {
   /** What the report calls it (for `previous`: the archive the root becomes). */
   shown: string;
   nested: NestedSubvolume[];
+  /** Relative paths of the subvolumes an age-out cut short had set aside at its top (not brought back; their stubs go). */
+  setAside: string[];
 }
 
 /** The subvolume the new root is a snapshot of, or null for the blank; refuses (falls back) what cannot be used. */
-function resolveSource(target: Target, observed: Observed, config: Config, archive: BootPlan['archive'], refuse: (reason: string) => void): Source | null {
+function resolveSource(target: Target, observed: Observed, config: Config, archive: BootPlan['archive'], refuse: (reason: string) => void, note: Note): Source | null {
   const { root, oldRoots, snapshots } = config.subvolumes;
   const sv = observed.subvolumes;
   const withFacts = (path: string, shown: string): Source | null => {
@@ -284,7 +287,12 @@ function resolveSource(target: Target, observed: Observed, config: Config, archi
       refuse(`${path} is not confirmed as a subvolume by the filesystem and the subvolume listing`);
       return null;
     }
-    const nested = sv.nested.get(path) ?? [];
+    // What an age-out cut short by its time had set aside at the top of an expired archive to delete (only root can
+    // make entries there): not part of the root it was, so not brought back; it goes when that archive ages out.
+    const all = sv.nested.get(path) ?? [];
+    const setAside = all.filter((n) => isSetAsideName(n.path.slice(path.length + 1).split('/')[0]!));
+    const nested = setAside.length ? all.filter((n) => !setAside.includes(n)) : all;
+    if (setAside.length) note('warning', shown, `${setAside.length} nested subvolume(s) an age-out cut short had set aside at the top of ${shown} to delete (${setAside.slice(0, 3).map((n) => n.path.slice(path.length + 1)).join(', ')}${setAside.length > 3 ? ', …' : ''}) are not brought back`, 'they were a local user\'s subvolumes, moved there just before they were to be deleted', 'nothing: they go when the archive ages out');
     // Each nested subvolume comes back with its own snapshot, a transaction commit each: anyone may create subvolumes
     // in a root's /tmp by the tens of thousands, enough to keep the swap from happening before systemd stops the unit.
     if (nested.length > config.targetMaxNested) {
@@ -293,7 +301,7 @@ function resolveSource(target: Target, observed: Observed, config: Config, archi
       refuse(`${shown}${shown !== path ? ` (${path} of the previous boot, archived by this boot)` : ''} holds ${nested.length} nested subvolumes, more than targetMaxNested (${config.targetMaxNested}) a boot brings back (one snapshot and one commit each); it stays whole. To boot it: raise targetMaxNested, or delete from it the nested subvolumes it does not need (btrfs subvolume list <top> lists them at every depth), then ask for pantheros.rollback=${again}`);
       return null;
     }
-    return { path, shown, nested };
+    return { path, shown, nested, setAside: setAside.map((n) => n.path.slice(path.length + 1)).filter((rel) => !rel.includes('/')) };
   };
   switch (target.kind) {
     case 'previous': {
@@ -334,6 +342,9 @@ function resolveSource(target: Target, observed: Observed, config: Config, archi
 function restoreNested(source: Source, newRoot: string, specs: StepSpec[]): NestedRestore[] {
   const out: NestedRestore[] = [];
   const rel = (n: NestedSubvolume) => n.path.slice(source.path.length + 1);
+  for (const path of source.setAside) {
+    specs.push({ action: 'remove-stub', path: `${newRoot}/${path}`, reason: `${path} was set aside in ${source.shown} by an age-out cut short, to be deleted: not brought back, so its empty directory in the new root goes` });
+  }
   for (const n of [...source.nested].reverse()) {
     const path = rel(n);
     const dest = `${newRoot}/${path}`;

@@ -11,7 +11,7 @@ import { describeError, StepError } from '../errors.js';
 import { joinerBelow, kindOf, SUBVOLUME_ROOT_INO } from '../fs/entry-kind.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { Logger } from '../log/logger.js';
-import type { DeleteItem, Step } from './plan.js';
+import { SET_ASIDE_PREFIX, type DeleteItem, type Step } from './plan.js';
 
 export type StepStatus = 'done' | 'failed' | 'not-run' | 'planned';
 
@@ -285,7 +285,7 @@ function argumentPaths(top: string, below: (rel: string) => string, item: Delete
 /** A temporary name no entry of the directory held by itemFd has (a run cut short may have left one of this pid). */
 function freeName(itemFd: number): string {
   for (;;) {
-    const name = `.pantheros-delete-${process.pid}-${moved++}`;
+    const name = `${SET_ASIDE_PREFIX}${process.pid}-${moved++}`;
     try {
       lstatSync(fdPath(itemFd, name));
     } catch (error) {

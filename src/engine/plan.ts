@@ -43,6 +43,17 @@ export function nearestAncestors(paths: readonly string[]): number[] {
   return nearest;
 }
 
+/** Start of the name the executor gives a nested subvolume it moves to the top of an item before deleting it there. */
+export const SET_ASIDE_PREFIX = '.pantheros-delete-';
+
+/**
+ * True for a name the executor gave a subvolume it set aside to delete (`.pantheros-delete-<pid>-<n>` at the top of
+ * the item, a directory only root may change). One left means the item's delete was cut short (its time ran out).
+ */
+export function isSetAsideName(name: string): boolean {
+  return name.startsWith(SET_ASIDE_PREFIX) && /^\d+-\d+$/.test(name.slice(SET_ASIDE_PREFIX.length));
+}
+
 /**
  * The delete item for `path` with the subvolumes below it (deepest first, as src/btrfs/inventory.ts gives them): all
  * of them, then the item; every one that holds another and is read-only, or not known to be writable (`readOnly`

@@ -280,6 +280,21 @@ describe('planBoot: targets', () => {
     safe(o, p);
   });
 
+  it('an archive as the target whose age-out was cut short: what the executor had set aside at its top to delete (.pantheros-delete-<pid>-<n>, and what is inside) is not brought back, and a warning says so; a look-alike name is', () => {
+    const a = `${OLD}/${archives[0]}`;
+    const set = `${a}/.pantheros-delete-4242-0`;
+    const o = { archives, cmdline: `pantheros.rollback=${archives[0]}`, nested: { [a]: [`${a}/srv`, set, `${set}/inner`, `${a}/.pantheros-delete-x`] } };
+    const p = plan(o);
+    expect(p.result).toBe('ok');
+    expect(p.nested.map((n) => n.path).sort()).toEqual(['.pantheros-delete-x', 'srv']);
+    // Its empty directory in the new root goes (a snapshot leaves one for every nested subvolume); it is not snapshotted.
+    const stubs = p.steps.flatMap((s) => (s.action === 'remove-stub' ? [s.path] : []));
+    expect(stubs).toContain(`${OLD}/.pantheros-new-root/.pantheros-delete-4242-0`);
+    expect(p.steps.some((s) => s.action === 'snapshot' && s.source.startsWith(set))).toBe(false);
+    expect(warnings(p)).toMatch(new RegExp(`2 nested subvolume\\(s\\) an age-out cut short had set aside at the top of ${a} to delete \\(\\.pantheros-delete-4242-0/inner, \\.pantheros-delete-4242-0\\) are not brought back`));
+    safe(o, p);
+  });
+
   it('a target holding more nested subvolumes than targetMaxNested is refused (one snapshot and commit each: a user fills /tmp with them): a fresh root from the blank, the source untouched (review finding H2)', () => {
     const nested = Array.from({ length: 4 }, (_, i) => `@root/tmp/sv${i}`);
     const o = { archives, cmdline: 'pantheros.rollback=previous', nested: { '@root': nested } };
