@@ -10,5 +10,6 @@ export function describeBootPlan(plan: BootPlan, root: string): string {
   parts.push(`the new ${root} is ${from === 'an empty subvolume' ? 'an empty subvolume' : `a writable snapshot of ${from}`}${plan.nested.length ? ` with its ${plan.nested.length} nested subvolume(s)` : ''}`);
   if (plan.deletions.length) parts.push(`${plan.deletions.length} archive(s) age out (${plan.deletions.map((d) => d.path.split('/').at(-1)).join(', ')})`);
   if (plan.target.refused) parts.push(`the request "${plan.target.requested}" is refused: ${plan.target.refused}`);
+  for (const r of plan.refusals) parts.push(`but the boot refuses, changing nothing: ${r}`);
   return parts.join('; ');
 }

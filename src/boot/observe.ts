@@ -81,6 +81,14 @@ export interface Observed {
    * those that are immutable (chattr +i), looked at on a writable mount only: the rename fails with EPERM there.
    */
   immutable: string[];
+  /** The root is read-only (btrfs property ro, access(W_OK) answering EROFS on a writable mount): moving it into another directory fails with EROFS. */
+  rootReadOnly: boolean;
+  /**
+   * Of what the new root may be a snapshot of (the blank, the target and the subvolumes nested in it), those that are
+   * immutable (chattr +i), on a writable mount only: a snapshot copies the flag, so the new root (or a directory in it)
+   * would be immutable, and nothing could be made in it.
+   */
+  immutableSources: Set<string>;
   blankReadOnly: boolean | null;
   blankEntries: number;
   /** Direct children of the archive directory. */
@@ -254,6 +262,21 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     if (blankRecord && blankReadOnly === null) blankReadOnly = blankRecord.readOnly;
   }
 
+  const immutableSources = new Set<string>();
+  if (writableMount) {
+    const t = chosen.target;
+    const sources = [
+      ...(blankKind === 'subvolume' ? [blank] : []),
+      ...(t.kind === 'archive' ? [`${oldRoots}/${t.name}`] : []),
+      ...(t.kind === 'snapshot' ? [`${snapshots}/${t.path}`] : []),
+      ...(t.kind === 'previous' || t.kind === 'keep' ? (kinds[root] === 'subvolume' ? [root] : archiveNames.map((n) => `${oldRoots}/${n}`)) : []),
+    ];
+    for (const s of sources) {
+      if (immutableByAccess(join(top, s))) immutableSources.add(s);
+      for (const n of subvolumes?.nested.get(s) ?? []) if (immutableByAccess(Buffer.concat([Buffer.from(`${top}/`), n.bytes]))) immutableSources.add(n.path);
+    }
+  }
+
   return {
     top,
     kinds,
@@ -261,6 +284,8 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     mountedPaths: pathsInUse(mounts, topEntry.majorMinor),
     topWritable: writableMount,
     immutable,
+    rootReadOnly: writableMount && kinds[root] === 'subvolume' && readOnlyByAccess(join(top, root)) === true,
+    immutableSources,
     blankReadOnly,
     blankEntries: blankKind === 'subvolume' ? readdirSync(join(top, blank)).length : 0,
     entries,

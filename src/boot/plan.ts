@@ -50,6 +50,8 @@ export interface BootPlan {
   recovered: string[];
   /** Facts that stop execution but not planning (the root is mounted: this is the running system). */
   blockers: string[];
+  /** Of the blockers, those a boot in stage 1 would stop at too (an immutable or read-only root…): every command says them. */
+  refusals: string[];
   space: (Space & { minFreePercent: number }) | null;
 }
 
@@ -65,7 +67,8 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   const notices: Notice[] = [];
   const note: Note = (severity, subject, what, why = '', fix = 'nothing') => notices.push({ severity, subject, what, why, fix });
   const recovered: string[] = [];
-  const blockers = preconditions(observed, config);
+  const refusals = stage1Refusals(observed, config);
+  const blockers = preconditions(observed, config, refusals);
   for (const w of observed.cmdlineWarnings) note('warning', null, w, 'the boot reads only the keys it knows', 'fix the key on the kernel command line');
   for (const w of observed.chosen.warnings) note('warning', `${oldRoots}/${NEXT_BOOT_FILE}`, w, 'a request the boot cannot act on is dropped', 'pantheros-rollback next-boot TARGET to ask again');
   for (const n of observed.subvolumes?.notes ?? []) note('warning', null, n, 'every fact the boot acts on must come from the filesystem itself', 'look for subvolumes whose names hold newlines (btrfs subvolume list) and remove them');
@@ -112,6 +115,7 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
       notices,
       recovered,
       blockers,
+      refusals,
       space: observed.space && { ...observed.space, minFreePercent: config.oldRoots.minFreePercent },
     };
   }
@@ -170,15 +174,23 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     // The root of the previous boot is snapshotted where it is by then: in the archive.
     const path = !assemble && source.path === root && archive ? archive.path : source.path;
     specs.push({ action: 'snapshot', source: path, dest, readOnly: false, reason: `the new root is a writable snapshot of ${source.shown} (${describeTarget(target)}); the source stays intact` });
-  } else if (observed.kinds[blank] === 'subvolume') {
+  } else if (observed.kinds[blank] === 'subvolume' && !observed.immutableSources.has(blank)) {
     from = blank;
     if (observed.blankReadOnly === false) note('error', blank, `${blank} is not read-only: anything written into it reappears in every new root`, 'the blank must stay empty for every new root to start clean', `btrfs property set -ts <top>/${blank} ro true`);
     if (observed.blankEntries > 0) note('warning', blank, `${blank} is not empty (${observed.blankEntries} entries): every new root starts with them`, 'fine if intended (a skeleton), surprising otherwise', `recreate it empty: btrfs subvolume delete <top>/${blank} && btrfs subvolume create <top>/${blank} && btrfs property set -ts <top>/${blank} ro true`);
     specs.push({ action: 'snapshot', source: blank, dest, readOnly: false, reason: `the new root is a writable snapshot of the blank ${blank}` });
   } else {
-    const why = observed.kinds[blank] === 'missing' ? 'does not exist' : `is a ${observed.kinds[blank]}, not a subvolume`;
+    const immutableBlank = observed.kinds[blank] === 'subvolume';
+    const why = immutableBlank
+      ? 'is immutable (chattr +i), and a snapshot of it would be an immutable root, where nothing can be made'
+      : observed.kinds[blank] === 'missing'
+        ? 'does not exist'
+        : `is a ${observed.kinds[blank]}, not a subvolume`;
     from = 'an empty subvolume';
-    note('error', blank, `the blank ${blank} ${why}: the new root is an empty subvolume`, 'every boot falls back to an empty subvolume', `create a read-only blank: btrfs subvolume create <top>/${blank} && btrfs property set -ts <top>/${blank} ro true`);
+    const fix = immutableBlank
+      ? `lift the flag: btrfs property set -ts <top>/${blank} ro false && chattr -i <top>/${blank} && btrfs property set -ts <top>/${blank} ro true`
+      : `create a read-only blank: btrfs subvolume create <top>/${blank} && btrfs property set -ts <top>/${blank} ro true`;
+    note('error', blank, `the blank ${blank} ${why}: the new root is an empty subvolume`, 'every boot falls back to an empty subvolume', fix);
     specs.push({ action: 'create-subvolume', dest, reason: `no usable blank (${blank} ${why}): the new root starts empty` });
   }
   const nested = assemble && source ? restoreNested(source, newRoot, specs) : [];
@@ -208,12 +220,28 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
     notices,
     recovered,
     blockers,
+    refusals,
     space: observed.space && { ...observed.space, minFreePercent: config.oldRoots.minFreePercent },
   };
 }
 
 /** Refuses a layout no step may touch (throws); returns what only stops execution. */
-function preconditions(observed: Observed, config: Config): string[] {
+/**
+ * What makes the rename of the root fail (EPERM, EROFS) after nothing changed, boot after boot: before 2026-12-02 the
+ * dry run said fine. Said on the running system too, where it is what the next boot stops at.
+ */
+function stage1Refusals(observed: Observed, config: Config): string[] {
+  const { root, oldRoots } = config.subvolumes;
+  const found: string[] = [];
+  if (observed.immutable.length) {
+    const shown = observed.immutable.map((p) => (p === '' ? 'the top level' : p));
+    found.push(`${shown.join(', ')} ${shown.length > 1 ? 'are' : 'is'} immutable (chattr +i): ${root} cannot be moved to ${oldRoots}, so nothing can be archived or made; lift it with chattr -i ${observed.immutable.map((p) => (p === '' ? '<top>' : `<top>/${p}`)).join(' ')}`);
+  }
+  if (observed.rootReadOnly) found.push(`${root} is read-only (btrfs property ro): it cannot be moved to ${oldRoots} (EROFS), so nothing can be archived or made; make it writable: btrfs property set -ts <top>/${root} ro false`);
+  return found;
+}
+
+function preconditions(observed: Observed, config: Config, refusals: string[]): string[] {
   const { root, oldRoots } = config.subvolumes;
   const k = observed.kinds;
   // A missing root is made again and a missing archive directory is created; a missing directory above the root is not
@@ -224,16 +252,12 @@ function preconditions(observed: Observed, config: Config): string[] {
   if (k[root] !== 'subvolume' && k[root] !== 'missing') throw new PreconditionError(`${root} is a ${k[root]}, not a subvolume; fix the layout by hand`);
   const oldBlock = blockingComponent(k, oldRoots) ?? (k[oldRoots] !== 'missing' && !isDirectoryKind(k[oldRoots]) ? { path: oldRoots, kind: k[oldRoots]! } : undefined);
   if (oldBlock && oldBlock.kind !== 'missing') throw new PreconditionError(`${oldBlock.path} is a ${oldBlock.kind}, not a directory; archives cannot be kept safely there`);
-  if (observed.rootMountedAt.length) return [`${root} is mounted at ${observed.rootMountedAt.join(', ')}: this is the running system; the rollback runs in the initrd before sysroot.mount (this plan is what the next boot will do)`];
+  const found: string[] = [];
+  if (observed.rootMountedAt.length) found.push(`${root} is mounted at ${observed.rootMountedAt.join(', ')}: this is the running system; the rollback runs in the initrd before sysroot.mount (this plan is what the next boot will do)`);
   // Every step would fail with EROFS (the first, after nothing changed; the root stays): refused before, exit 3. In stage
-  // 1 the top level is mounted read-write by boot --device itself.
-  if (!observed.topWritable) return [`the top level ${observed.top} is mounted read-only: nothing can be archived or made there; remount it read-write (mount -o remount,rw ${observed.top}) or let boot mount it (--device)`];
-  // The rename of the root fails with EPERM, after nothing changed, boot after boot (before 2026-12-02 the dry run said fine).
-  if (observed.immutable.length) {
-    const shown = observed.immutable.map((p) => (p === '' ? 'the top level' : p));
-    return [`${shown.join(', ')} ${shown.length > 1 ? 'are' : 'is'} immutable (chattr +i): ${root} cannot be moved to ${oldRoots}, so nothing can be archived or made; lift it with chattr -i ${observed.immutable.map((p) => (p === '' ? '<top>' : `<top>/${p}`)).join(' ')}`];
-  }
-  return [];
+  // 1 the top level is mounted read-write by boot --device itself. (Operator commands mount it read-only themselves.)
+  else if (!observed.topWritable) return [`the top level ${observed.top} is mounted read-only: nothing can be archived or made there; remount it read-write (mount -o remount,rw ${observed.top}) or let boot mount it (--device)`];
+  return [...found, ...refusals];
 }
 
 function describeArchiveDirectory(observed: Observed, config: Config, note: Note): void {
@@ -285,6 +309,13 @@ function resolveSource(target: Target, observed: Observed, config: Config, archi
     if (!sv) throw new InternalError(`the subvolume facts were not read, but ${path} is the source of the new root`);
     if (!sv.records.has(path)) {
       refuse(`${path} is not confirmed as a subvolume by the filesystem and the subvolume listing`);
+      return null;
+    }
+    // A snapshot copies the immutable flag: the new root (or a directory in it) would take nothing new, and every boot
+    // after would refuse to move it (before 2026-12-02 such a root booted, and the system could not write to /).
+    const fixed = observed.immutableSources.has(path) ? path : (sv.nested.get(path) ?? []).find((n) => observed.immutableSources.has(n.path))?.path;
+    if (fixed) {
+      refuse(`${fixed}${fixed === path ? '' : ` (in ${shown})`} is immutable (chattr +i), and a snapshot of it would be too, so nothing could be made in it; to boot it: chattr -i <top>/${fixed}`);
       return null;
     }
     // What an age-out cut short by its time had set aside at the top of an expired archive to delete (only root can

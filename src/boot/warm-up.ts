@@ -83,6 +83,8 @@ function observedAt(config: Config, now: Date, o: { facts: boolean; mountedPaths
     mountedPaths: o.mountedPaths,
     topWritable: true,
     immutable: [],
+    rootReadOnly: false,
+    immutableSources: new Set<string>(),
     blankReadOnly: true,
     blankEntries: 0,
     entries,

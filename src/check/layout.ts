@@ -23,6 +23,8 @@ export function layoutFindings(top: string, config: Config, options: { now: Date
   try {
     const { plan } = makeBootPlan(top, config, { cmdline: options.cmdline, now: options.now, facts: 'full', inventory });
     findings.push(...plan.notices.filter((n) => n.severity !== 'info').map(asFinding));
+    // On the running system the boot's own blocker (the root is mounted) hides these; the next boot stops at them.
+    for (const r of plan.refusals) findings.push({ severity: 'error', subject: null, what: `the next boot refuses, changing nothing: ${r}`, why: 'the boot stops before its first step: the root is not rolled back', fix: 'as the message says; then run check again' });
   } catch (error) {
     if (!(error instanceof PreconditionError)) throw error;
     findings.push({ severity: 'error', subject: null, what: error.message, why: 'the boot refuses to run on this layout: the root is not rolled back', fix: 'fix the layout as the message says; then run check again' });

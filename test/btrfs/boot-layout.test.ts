@@ -8,7 +8,7 @@ import { sh } from '../helpers/btrfs-image.js';
 import { BASE_CONFIG, CMDLINE_BASE, commit, describeRun, fullState, LAST_REPORT, OLD_ROOTS, seedArchives, useBootCase, type BootCase } from '../helpers/boot-case.js';
 import { BUNDLE, requirePrerequisites, RUNTIMES } from '../helpers/prereq.js';
 
-beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'dd', 'chattr']));
+beforeAll(() => requirePrerequisites(['btrfs', 'mkfs.btrfs', 'losetup', 'mount', 'umount', 'dd', 'chattr', 'lsattr']));
 
 const NOW = '2026-11-26T06:00:00Z';
 const ls = (c: BootCase, rel: string) => readdirSync(c.abs(rel)).sort();
@@ -140,6 +140,14 @@ describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name',
       },
       message: message as RegExp,
     })),
+    {
+      what: '@root is read-only (btrfs property ro)',
+      setup: (c: BootCase) => {
+        sh('btrfs', ['property', 'set', '-ts', c.abs('@root'), 'ro', 'true']);
+        return () => sh('btrfs', ['property', 'set', '-ts', c.abs('@root'), 'ro', 'false']);
+      },
+      message: /@root is read-only \(btrfs property ro\): it cannot be moved to @btrfs_tmp\/old_roots \(EROFS\)/,
+    },
   ];
 
   it.each(broken)('a broken layout ($what) → exit 3, a clear message, nothing changed', ({ setup, message }) => {
@@ -163,6 +171,37 @@ describe.each(RUNTIMES)('boot layout, full filesystem and --device under $name',
       if (c.kind('@root/marker') !== 'missing') expect(c.read('@root/marker')).toMatch(/root/);
     } finally {
       undo?.();
+    }
+  });
+
+  it('an immutable blank (chattr +i, set before it was made read-only) or target: the new root is never immutable (a snapshot copies the flag; before, the root booted immutable and every later boot refused to move it)', () => {
+    const c = useBootCase(runtime);
+    seedArchives(c, ['20261120T000000Z', '20261121T000000Z']);
+    const blank = c.abs('@root-blank');
+    sh('btrfs', ['property', 'set', '-ts', blank, 'ro', 'false']);
+    sh('chattr', ['+i', blank]);
+    sh('btrfs', ['property', 'set', '-ts', blank, 'ro', 'true']);
+    const archive = c.abs(`${OLD_ROOTS}/20261121T000000Z`);
+    sh('chattr', ['+i', archive]);
+    const immutable = (rel: string) => /^\S*i\S* /.test(sh('lsattr', ['-d', c.abs(rel)]));
+    try {
+      const r = c.boot(NOW);
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.report?.created?.from).toBe('an empty subvolume');
+      expect(r.stderr).toMatch(/the blank @root-blank is immutable \(chattr \+i\)/);
+      expect(immutable('@root')).toBe(false);
+      writeFileSync(c.abs('@root/writable'), 'yes\n');
+      // The immutable archive as the target: refused, a fresh (empty) root instead, the archive as it was.
+      const t = c.boot('2026-11-27T06:00:00Z', { cmdline: 'pantheros.rollback=20261121T000000Z' });
+      expect(t.code, describeRun(t)).toBe(0);
+      expect(t.report?.result).toBe('fell-back');
+      expect(t.report?.target?.refused).toMatch(/20261121T000000Z is immutable \(chattr \+i\), and a snapshot of it would be too/);
+      expect(immutable('@root')).toBe(false);
+      expect(immutable(`${OLD_ROOTS}/20261121T000000Z`)).toBe(true);
+    } finally {
+      sh('chattr', ['-i', archive]);
+      sh('btrfs', ['property', 'set', '-ts', blank, 'ro', 'false']);
+      sh('chattr', ['-i', blank]);
     }
   });
 

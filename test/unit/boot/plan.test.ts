@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planBoot, type BootPlan } from '../../../src/boot/plan.js';
+import { describeBootPlan } from '../../../src/boot/describe.js';
 import { bootCheckFacts, bootScope, checkBootShape } from '../../../src/boot/check-facts.js';
 import { checkPlan, findViolations } from '../../../src/engine/check.js';
 import type { Step } from '../../../src/engine/plan.js';
@@ -70,6 +71,31 @@ describe('planBoot: normal boot', () => {
       expect(p.blockers).toEqual([expect.stringMatching(said)]);
       expect(actions(p)).toEqual(actions(plan({ archives: ['20261125T000000Z'] })));
     }
+  });
+
+  it('a read-only root stops execution too (moving it into the archive directory fails with EROFS); on the running system these are said beside the mounted root, and the plan\'s words for the next boot carry them (review revL)', () => {
+    const p = plan({ rootReadOnly: true, archives: ['20261125T000000Z'] });
+    expect(p.blockers).toEqual([expect.stringMatching(/^@root is read-only \(btrfs property ro\): it cannot be moved to @btrfs_tmp\/old_roots \(EROFS\).*ro false$/)]);
+    const live = plan({ rootMountedAt: ['/'], immutableDirs: [OLD], archives: ['20261125T000000Z'] });
+    expect(live.blockers).toEqual([expect.stringMatching(/this is the running system/), expect.stringMatching(/is immutable/)]);
+    expect(live.refusals).toEqual([expect.stringMatching(/^@btrfs_tmp\/old_roots is immutable/)]);
+    expect(describeBootPlan(live, '@root')).toMatch(/; but the boot refuses, changing nothing: @btrfs_tmp\/old_roots is immutable/);
+    expect(plan({ archives: ['20261125T000000Z'] }).refusals).toEqual([]);
+  });
+
+  it('an immutable source would make an immutable root (a snapshot copies the flag): the blank falls back to an empty subvolume with an error; a target, or one with an immutable nested subvolume, is refused (review revL: the root booted, and nothing could be made in /)', () => {
+    const blank = plan({ immutableSources: ['@root-blank'], archives: ['20261125T000000Z'] });
+    expect(blank.created).toEqual({ path: '@root', from: 'an empty subvolume' });
+    expect(blank.steps.some((s) => s.action === 'create-subvolume' && s.dest === '@root')).toBe(true);
+    expect(blank.notices.find((n) => n.severity === 'error')).toMatchObject({ what: expect.stringMatching(/the blank @root-blank is immutable \(chattr \+i\)/), fix: expect.stringMatching(/chattr -i <top>\/@root-blank/) });
+    const archives = ['20261120T000000Z', '20261121T000000Z'];
+    const a = `${OLD}/${archives[0]}`;
+    const target = plan({ archives, cmdline: `pantheros.rollback=${archives[0]}`, immutableSources: [a] });
+    expect(target.result).toBe('fell-back');
+    expect(target.target.refused).toMatch(new RegExp(`^${a} is immutable \\(chattr \\+i\\), and a snapshot of it would be too.*chattr -i <top>/${a}$`));
+    const inner = plan({ archives, cmdline: `pantheros.rollback=${archives[0]}`, nested: { [a]: [`${a}/srv`] }, immutableSources: [`${a}/srv`] });
+    expect(inner.target.refused).toMatch(new RegExp(`^${a}/srv \\(in ${a}\\) is immutable`));
+    expect(inner.created?.from).toBe('@root-blank');
   });
 
   it('names the archive with the time of this boot; a name taken in the same second gets _01', () => {

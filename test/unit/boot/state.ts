@@ -37,8 +37,12 @@ export interface StateOptions {
   topWritable?: boolean;
   /** Directories the swap changes that are immutable ('' the top level). */
   immutableDirs?: string[];
+  /** The root is read-only (btrfs property ro). */
+  rootReadOnly?: boolean;
   /** Archives (paths) whose root is immutable. */
   immutableArchives?: string[];
+  /** Possible sources of the new root (the blank, a target, nested ones) that are immutable. */
+  immutableSources?: string[];
   mountedPaths?: string[];
   request?: Request;
   cmdline?: string;
@@ -109,6 +113,8 @@ export function state(o: StateOptions = {}): Observed {
     mountedPaths: o.mountedPaths ?? [],
     topWritable: o.topWritable ?? true,
     immutable: o.immutableDirs ?? [],
+    rootReadOnly: o.rootReadOnly ?? false,
+    immutableSources: new Set(o.immutableSources ?? []),
     blankReadOnly: o.blankReadOnly === undefined ? true : o.blankReadOnly,
     blankEntries: 0,
     entries,
