@@ -35,7 +35,8 @@ counters (btrfs device stats), one series per device and counter.
   --output FILE    write the Prometheus text to FILE (mode 0644) instead of stdout, atomically: a hidden
                    temporary file created exclusively (O_EXCL|O_NOFOLLOW) in FILE's directory, which is
                    reached without following any symlink, fsync'ed, renamed over FILE; the directory
-                   fsync'ed. A symlink at FILE is replaced, never followed. ${RUN_LAYOUT.metrics.path}
+                   fsync'ed. A symlink at FILE is replaced, never followed (one into /proc or to a
+                   directory, device, FIFO or socket, and a device, FIFO or socket itself, is refused). ${RUN_LAYOUT.metrics.path}
                    is created (0755) if it is FILE's directory
   --report FILE    the last boot's report (default ${DEFAULT_REPORT}, else the persistent copy
                    <archive dir>/${LAST_REPORT_FILE})

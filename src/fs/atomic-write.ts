@@ -48,10 +48,12 @@ function specialKind(st: Stats | undefined): string | null {
  * or a socket. A symlink that points nowhere (dangling, a loop, a name too long, a dead mount: any error of the stat)
  * is not one, and is replaced as before. Only looked at: readlink and stat, nothing is opened.
  */
-function systemSymlink(path: string): string | null {
+function systemSymlink(path: string, dir: string): string | null {
   try {
     const target = readlinkSync(path);
-    if (target === '/proc' || target.startsWith('/proc/')) return `into /proc (→ ${target})`;
+    // As the kernel resolves it: relative to the link's directory, `..` and `//` folded (../../proc/self/mounts, //proc).
+    const resolved = resolve(dir, target);
+    if (resolved === '/proc' || resolved.startsWith('/proc/')) return `into /proc (→ ${target})`;
     const st = statSync(path);
     if (st.isDirectory()) return `to a directory (→ ${target})`;
     const kind = specialKind(st);
@@ -103,7 +105,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
     const special = specialKind(there);
     if (special) fail(`it is a ${special}, not a regular file: it is not replaced (give the path of a regular file, or of a new one)`);
     if (there?.isSymbolicLink()) {
-      const behind = systemSymlink(fdPath(dirFd, name));
+      const behind = systemSymlink(fdPath(dirFd, name), dir);
       if (behind) fail(`it is a symlink ${behind}, not to a regular file: it is not replaced (give the path of a regular file, or of a new one)`);
     }
     let fd: number | undefined;

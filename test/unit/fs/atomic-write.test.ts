@@ -76,6 +76,8 @@ describe('writeFileAtomic', () => {
     for (const [link, target, said] of [
       ['stdout', '/proc/self/fd/1', /symlink into \/proc \(→ \/proc\/self\/fd\/1\)/],
       ['fd', '/proc/self/fd', /symlink into \/proc/],
+      ['mtab', `${'../'.repeat(12)}proc/self/mounts`, /symlink into \/proc \(→ (\.\.\/)+proc\/self\/mounts\)/],
+      ['dd', '//proc/self/fd/1', /symlink into \/proc/],
       ['dir', d, /symlink to a directory/],
     ] as const) {
       symlinkSync(target, join(d, link));
