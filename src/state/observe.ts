@@ -35,8 +35,9 @@ export interface ObservedSubvolume {
   archives: Map<string, SubvolumeRecord>;
   archiveNested: Map<string, NestedSubvolume[]>;
   /**
-   * Which of the subvolume, the directory it is in, its archive directory and its archives are immutable (chattr +i),
-   * by path ('' the top level), on a writable mount only: a rename or delete of them fails with EPERM.
+   * Which of the subvolume, the directory it is in, its archive directory, its archives and its snapshots are immutable
+   * (chattr +i), by path ('' the top level), on a writable mount only: a rename or delete of them fails with EPERM, and
+   * a snapshot of an immutable one is immutable too.
    */
   immutable: Set<string>;
   /** Temporary new subvolumes interrupted runs left (names starting with .pantheros-new-state), with what was moved into them. */
@@ -239,7 +240,9 @@ export function observeState(top: string, config: Config, options: StateObserveO
       }
     }
     const parentDir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
-    const mayChange = [...(kind === 'subvolume' ? [path, parentDir] : []), ...(isDirectoryKind(archiveDirKind) ? [archiveDir] : []), ...archives.keys()];
+    // And its snapshots: a snapshot copies the flag, so the new state would be immutable too.
+    const ownSnapshots = [...snaps.values()].filter((s) => s.subvolume === path && s.record).map((s) => s.path);
+    const mayChange = [...(kind === 'subvolume' ? [path, parentDir] : []), ...(isDirectoryKind(archiveDirKind) ? [archiveDir] : []), ...archives.keys(), ...ownSnapshots];
     const immutable = new Set(writableMount ? mayChange.filter((p) => immutableByAccess(p === '' ? top : join(top, p))) : []);
     subvolumes.set(path, {
       path,

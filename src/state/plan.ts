@@ -364,6 +364,7 @@ function planSwap(sv: ObservedSubvolume, snap: ObservedSnapshot, observed: Obser
     steps.push({ action: 'rename', from: n.path, to: `${tmp}/${rel}`, reason: `move the nested subvolume ${rel} of ${sv.path} over into the new one, unchanged (not rolled back with it)` });
     moved.push(rel);
   }
+  if (sv.immutable.has(snap.path)) return `${snap.path} is immutable (chattr +i), and a snapshot of it would be too, so nothing could be written to the new ${sv.path}; lift it: btrfs property set -ts <top>/${snap.path} ro false && chattr -i <top>/${snap.path} && btrfs property set -ts <top>/${snap.path} ro true`;
   // An immutable one (chattr +i) cannot be renamed, nor anything moved into or out of an immutable directory (EPERM).
   const fixed = [sv.path, sv.path.includes('/') ? sv.path.slice(0, sv.path.lastIndexOf('/')) : '', sv.archiveDir].filter((p) => sv.immutable.has(p));
   if (fixed.length) return `${fixed.map((p) => (p === '' ? 'the top level' : p)).join(', ')} ${fixed.length > 1 ? 'are' : 'is'} immutable (chattr +i), so ${sv.path} cannot be swapped; lift it with chattr -i ${fixed.map((p) => (p === '' ? '<top>' : `<top>/${p}`)).join(' ')}`;

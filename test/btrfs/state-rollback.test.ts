@@ -259,6 +259,25 @@ describe.each(RUNTIMES)('state rollback at boot under $name', (runtime) => {
     }
   });
 
+  it('an immutable snapshot as the source is refused: a snapshot of it would be immutable too, and the service could write nothing (review revL)', () => {
+    const c = useBootCase(runtime);
+    seedState(c);
+    const snap = c.abs(`@snapshots/${PG_SNAP}`);
+    sh('btrfs', ['property', 'set', '-ts', snap, 'ro', 'false']);
+    sh('chattr', ['+i', snap]);
+    sh('btrfs', ['property', 'set', '-ts', snap, 'ro', 'true']);
+    try {
+      const r = c.boot(NOW, { config: STATE_CONFIG, cmdline: 'pantheros.rollback.state=/var/lib/pg=hourly' });
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.report?.state).toMatchObject({ result: 'refused', rolledBack: [] });
+      expect(JSON.stringify(r.report?.state)).toMatch(/is immutable \(chattr \+i\), and a snapshot of it would be too/);
+      expect(c.read(`${PG}/data`)).toBe('v2\n');
+    } finally {
+      sh('btrfs', ['property', 'set', '-ts', snap, 'ro', 'false']);
+      sh('chattr', ['-i', snap]);
+    }
+  });
+
   it('a refused request rolls nothing back, says why, and the boot goes on; the request file is consumed', () => {
     const c = useBootCase(runtime);
     seedState(c);

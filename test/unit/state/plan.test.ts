@@ -87,6 +87,10 @@ describe('planState: the swap', () => {
       expect(p.refused.map((r) => r.reason)).toEqual([expect.stringMatching(said)]);
       expect(p.steps.filter((s) => s.action === 'rename')).toEqual([]);
     }
+    // An immutable snapshot: the new state would be immutable too.
+    const snap = plan({ raw: '/var/lib/postgresql=hourly', subvolumes: { [PG]: { archives, immutable: snaps().map((x) => x.path) } }, snapshots: snaps() });
+    expect(snap.result).toBe('refused');
+    expect(snap.refused.map((r) => r.reason)).toEqual([expect.stringMatching(/is immutable \(chattr \+i\), and a snapshot of it would be too/)]);
     const o: StateOptions = { raw: '/var/lib/postgresql=hourly', subvolumes: { [PG]: { archives, immutable: [`${PG_DIR}/20261001T000000Z`] } }, snapshots: snaps() };
     const p = plan(o);
     expect(p.result).toBe('ok');
