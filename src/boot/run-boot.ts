@@ -246,7 +246,7 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
           const wait = Math.max(clock.leftSeconds(), MIN_CLEANER_WAIT_SECONDS);
           if (!clock.time(() => waitForCleaner(topPath, wait))) {
             cleanerCut = true;
-            ran.warnings.push(`btrfs's cleaner had not freed the space of the deleted subvolumes within ${formatSeconds(wait)} s (what was left of oldRoots.ageOutSeconds, ${formatSeconds(config.oldRoots.ageOutSeconds)} s for all of this boot's deletes, and at least ${MIN_CLEANER_WAIT_SECONDS} s): trying once more anyway`);
+            ran.warnings.push(`btrfs's cleaner had not freed the space of the deleted subvolumes within ${formatSeconds(wait)} s (the longer of what was left of oldRoots.ageOutSeconds, ${formatSeconds(config.oldRoots.ageOutSeconds)} s for all of this boot's deletes, and ${MIN_CLEANER_WAIT_SECONDS} s): trying once more anyway`);
             log.warn(ran.warnings.at(-1)!);
           }
           return true;
@@ -290,7 +290,7 @@ export async function runBoot(options: BootOptions): Promise<BootReport> {
     report.warnings.push(`after the failure: ${error.state}`);
     if ((error.cause as { code?: string } | undefined)?.code === 'ENOSPC' && cleanerCut) {
       // The space is coming back, not missing: telling the operator to delete more would be wrong.
-      report.warnings.push(`the filesystem is still full because btrfs's cleaner was still freeing the space of the subvolumes this boot deleted when its time ran out: the root stays as it was; the next boot finds that space (nothing to do by hand unless that boot fails the same way)`);
+      report.warnings.push(`the filesystem is still full, probably because btrfs's cleaner was still freeing the space of the subvolumes this boot deleted when its time ran out (space they shared with other subvolumes does not come back): the root stays as it was; a later boot should find that space once the cleaner is done (btrfs subvolume sync <top> waits for it); if one fails the same way, free space by hand (btrfs subvolume delete <top>/${oldRoots}/<an archive you do not need>)`);
     } else if ((error.cause as { code?: string } | undefined)?.code === 'ENOSPC') {
       report.warnings.push(`the filesystem is full and retention allows nothing more to go this boot: the root stays as it was; free space by hand (btrfs subvolume delete <top>/${oldRoots}/<an archive you do not need>, or lower oldRoots.keepAtLeast / raise oldRoots.minFreePercent), then reboot`);
     }

@@ -121,14 +121,14 @@ describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
     const wallMs = performance.now() - started;
     expect(wallMs, describeRun(r)).toBeLessThan(25_000);
     expect(r.report?.deleted.map((d) => d.path), describeRun(r)).toEqual([`${OLD_ROOTS}/20250101T000000Z`]);
-    expect(r.report!.warnings.join('\n')).toMatch(/btrfs's cleaner had not freed the space of the deleted subvolumes within 10 s \(what was left of oldRoots.ageOutSeconds, 3 s for all of this boot's deletes, and at least 10 s\): trying once more anyway/);
+    expect(r.report!.warnings.join('\n')).toMatch(/btrfs's cleaner had not freed the space of the deleted subvolumes within 10 s \(the longer of what was left of oldRoots.ageOutSeconds, 3 s for all of this boot's deletes, and 10 s\): trying once more anyway/);
     // Whether the space was free by the second try is the kernel's timing: either way a root boots.
     if (r.code === 0) expect(readdirSync(c.abs('@root'))).toEqual([]);
     else {
       expect(r.code, describeRun(r)).toBe(1);
       expect(c.read('@root/marker')).toBe('full root\n');
       // Said as it is: the space is coming back (review revK finding 2: it said to free space by hand).
-      expect(r.report!.warnings.join('\n')).toMatch(/still full because btrfs's cleaner was still freeing the space .* the next boot finds that space/);
+      expect(r.report!.warnings.join('\n')).toMatch(/still full, probably because btrfs's cleaner was still freeing the space .* a later boot should find that space/);
     }
   });
 
@@ -142,9 +142,9 @@ describe.each(RUNTIMES)('clock and space under $name', (runtime: Runtime) => {
     expect(r.code, describeRun(r)).toBe(1);
     expect(c.read('@root/marker')).toBe('full root\n');
     const warnings = r.report!.warnings.join('\n');
-    expect(warnings).toMatch(/within 10 s \(what was left of oldRoots.ageOutSeconds, 1 s for all of this boot's deletes, and at least 10 s\)/);
-    expect(warnings).toMatch(/the filesystem is still full because btrfs's cleaner was still freeing the space of the subvolumes this boot deleted when its time ran out: the root stays as it was; the next boot finds that space/);
-    expect(warnings).not.toMatch(/free space by hand/);
+    expect(warnings).toMatch(/within 10 s \(the longer of what was left of oldRoots.ageOutSeconds, 1 s for all of this boot's deletes, and 10 s\)/);
+    expect(warnings).toMatch(/the filesystem is still full, probably because btrfs's cleaner was still freeing the space of the subvolumes this boot deleted when its time ran out .*: the root stays as it was; a later boot should find that space once the cleaner is done/);
+    expect(warnings).not.toMatch(/retention allows nothing more to go/);
   });
 
   it('metadata full with nothing expired (minFreePercent 0): room is made beyond keepAtLeast, and the report says so: its warnings, and the step that made room naming the step it ran for (before: both only in the journal)', () => {
