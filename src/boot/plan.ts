@@ -225,7 +225,6 @@ export function planBoot(observed: Observed, config: Config, request: BootReques
   };
 }
 
-/** Refuses a layout no step may touch (throws); returns what only stops execution. */
 /**
  * What makes the rename of the root fail (EPERM, EROFS) after nothing changed, boot after boot: before 2026-12-02 the
  * dry run said fine. Said on the running system too, where it is what the next boot stops at.
@@ -241,6 +240,7 @@ function stage1Refusals(observed: Observed, config: Config): string[] {
   return found;
 }
 
+/** Refuses a layout no step may touch (throws); returns what only stops execution, `refusals` last. */
 function preconditions(observed: Observed, config: Config, refusals: string[]): string[] {
   const { root, oldRoots } = config.subvolumes;
   const k = observed.kinds;
