@@ -6,7 +6,7 @@ import type { Config } from '../config/load-config.js';
 import { PreconditionError } from '../errors.js';
 import { isDirectoryKind, kindOf, prefetchLookups, walkPath, type EntryKind } from '../fs/entry-kind.js';
 import { readDirectory } from '../btrfs/native.js';
-import { immutableByAccess, readDefaultSubvolumeId, readOnlyByAccess, takeInventory, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
+import { immutableByAccess, readDefaultSubvolumeId, readOnlyFromAnswer, takeInventory, writeAccessAnswer, type Inventory, type NestedSubvolume, type SubvolumeRecord } from '../btrfs/inventory.js';
 import { isWritableMount, mountAt, mountsOfSubvolume, pathsInUse, readMountinfo, type MountEntry } from '../fs/mountinfo.js';
 import { rollbackParameter } from '../cmdline/parse-cmdline.js';
 import { describeUnknownKeys, unknownKeys } from '../cmdline/unknown-keys.js';
@@ -221,14 +221,20 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
   if (chosen.target.kind === 'snapshot') walkPath(top, `${snapshots}/${chosen.target.path}`, kinds);
   const space = measureSpace(top);
   const writableMount = isWritableMount(topEntry);
-  // One access(2) each: an immutable one makes the first rename fail, boot after boot.
+  // access(W_OK) once per path ('' the top level), whatever is asked of its answer (read-only: EROFS, immutable: EPERM).
+  const answers = new Map<string, string | null>();
+  const answer = (p: string): string | null => {
+    if (!answers.has(p)) answers.set(p, writeAccessAnswer(p === '' ? top : join(top, p)));
+    return answers.get(p)!;
+  };
+  // An immutable one makes the first rename fail, boot after boot.
   const rootParent = root.includes('/') ? root.slice(0, root.lastIndexOf('/')) : '';
   const changed = [rootParent, ...(kinds[root] === 'subvolume' ? [root] : []), ...(isDirectoryKind(oldKind) ? [oldRoots] : [])];
-  const immutable = writableMount ? changed.filter((p) => immutableByAccess(p === '' ? top : join(top, p))) : [];
+  const immutable = writableMount ? changed.filter((p) => answer(p) === 'EPERM') : [];
 
   // Unknown (null) when access tells nothing (an immutable blank answers EPERM): the blank's record decides when the
   // facts are read, and otherwise no note is made either way.
-  let blankReadOnly = blankKind === 'subvolume' && writableMount ? readOnlyByAccess(join(top, blank)) : null;
+  let blankReadOnly = blankKind === 'subvolume' && writableMount ? readOnlyFromAnswer(answer(blank)) : null;
 
   const archiveNames = entries.filter((e) => e.kind === 'subvolume' && e.validName && !e.name.startsWith('.')).map((e) => e.name);
   const leftovers = entries.filter((e) => e.kind === 'subvolume' && isLeftoverName(e.name)).map((e) => e.name);
@@ -250,7 +256,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     // What the new root may be made from: a named archive, or (with @root missing, for previous and keep) the newest.
     const sources = chosen.target.kind === 'archive' || kinds[root] !== 'subvolume' ? archiveNames : [];
     subvolumes = collectFacts(inventory, config, archiveNames, leftovers, chosen, sources, candidate);
-    if (writableMount) for (const name of archiveNames.filter(candidate)) if (immutableByAccess(join(top, oldRoots, name))) subvolumes.immutable.add(`${oldRoots}/${name}`);
+    if (writableMount) for (const name of archiveNames.filter(candidate)) if (answer(`${oldRoots}/${name}`) === 'EPERM') subvolumes.immutable.add(`${oldRoots}/${name}`);
     subvolumes.defaultId = readDefaultSubvolumeId(top);
     if (subvolumes.defaultId !== undefined && subvolumes.defaultId !== FS_TREE_ID) {
       // Rare (set-default to something else than the top level), so looked for only then: one record per nested path.
@@ -272,7 +278,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
       ...(t.kind === 'previous' || t.kind === 'keep' ? (kinds[root] === 'subvolume' ? [root] : archiveNames.map((n) => `${oldRoots}/${n}`)) : []),
     ];
     for (const s of sources) {
-      if (immutableByAccess(join(top, s))) immutableSources.add(s);
+      if (answer(s) === 'EPERM') immutableSources.add(s);
       for (const n of subvolumes?.nested.get(s) ?? []) if (immutableByAccess(Buffer.concat([Buffer.from(`${top}/`), n.bytes]))) immutableSources.add(n.path);
     }
   }
@@ -284,7 +290,7 @@ export function observeBoot(top: string, config: Config, options: ObserveOptions
     mountedPaths: pathsInUse(mounts, topEntry.majorMinor),
     topWritable: writableMount,
     immutable,
-    rootReadOnly: writableMount && kinds[root] === 'subvolume' && readOnlyByAccess(join(top, root)) === true,
+    rootReadOnly: writableMount && kinds[root] === 'subvolume' && answer(root) === 'EROFS',
     immutableSources,
     blankReadOnly,
     blankEntries: blankKind === 'subvolume' ? readdirSync(join(top, blank)).length : 0,

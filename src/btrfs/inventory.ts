@@ -591,11 +591,25 @@ function fromKernel(k: KernelRecord, path: string): SubvolumeRecord {
  * btrfs subvolume show, or leaves it unknown). Never throws.
  */
 export function readOnlyByAccess(abs: string | Buffer): boolean | null {
+  return readOnlyFromAnswer(writeAccessAnswer(abs));
+}
+
+/** readOnlyByAccess from an answer of writeAccessAnswer already taken. */
+export function readOnlyFromAnswer(answer: string | null): boolean | null {
+  return answer === null ? false : answer === 'EROFS' ? true : null;
+}
+
+/**
+ * What the kernel answers access(W_OK) for `abs`: null when it may be written, else the error code (EROFS, EPERM,
+ * EACCES, ENOENT…). The one question readOnlyByAccess and immutableByAccess ask; a caller asking both of one path asks
+ * this once. Never throws.
+ */
+export function writeAccessAnswer(abs: string | Buffer): string | null {
   try {
     accessSync(abs, constants.W_OK);
-    return false;
+    return null;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EROFS' ? true : null;
+    return (error as NodeJS.ErrnoException).code ?? 'EIO';
   }
 }
 
@@ -607,12 +621,7 @@ export function readOnlyByAccess(abs: string | Buffer): boolean | null {
  * append-only one (chattr +a) answers access like any other and is not told apart. Never throws.
  */
 export function immutableByAccess(abs: string | Buffer): boolean {
-  try {
-    accessSync(abs, constants.W_OK);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return writeAccessAnswer(abs) === 'EPERM';
 }
 
 /**

@@ -423,9 +423,11 @@ function apply(step: Step, top: string, execution: Execution, clock: DeleteClock
     case 'ensure-dir':
       mkdirSync(abs(step.path), { recursive: true, mode: 0o700 });
       return true;
-    case 'delete':
-      if (step.budgetSeconds !== undefined && clock) return clock.time(() => deleteItems(top, step.items, execution, budgetOf(step.budgetSeconds, clock)));
-      return deleteItems(top, step.items, execution, budgetOf(step.budgetSeconds, undefined));
+    case 'delete': {
+      const run = () => deleteItems(top, step.items, execution, budgetOf(step.budgetSeconds, clock));
+      // A step with a time of its own counts against the run's clock; one without (a leftover, a prune) does not.
+      return step.budgetSeconds !== undefined && clock ? clock.time(run) : run();
+    }
     case 'snapshot': {
       const dest = step.destBytes ?? Buffer.from(step.dest);
       assertAbsentBelow(top, dest);
