@@ -22,6 +22,7 @@ import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { assertOneByteSource } from './one-byte-source.mjs';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 /** Bun's launch flags (nix/bun-launch.json): an executable that reads no bunfig.toml and no .env from its working directory. */
@@ -44,6 +45,7 @@ async function bundle(entry, outfile, format = 'esm') {
     banner: { js: '#!/usr/bin/env node\n// @bun' },
     logLevel: 'warning',
   });
+  assertOneByteSource(outfile, readFileSync(outfile, 'utf8'));
   chmodSync(outfile, 0o755);
   console.log(`${outfile}: ${statSync(outfile).size} bytes`);
 }

@@ -17,7 +17,8 @@ export function buildMinifiedBundle() {
   const out = join(dir, 'dist/pantheros-rollback.mjs');
   if (existsSync(out)) return out;
   mkdirSync(dir);
-  for (const p of ['src', 'scripts', 'package.json']) cpSync(join(REPO, p), join(dir, p), { recursive: true });
+  // scripts/build.mjs reads package.json and nix/bun-launch.json from its working directory.
+  for (const p of ['src', 'scripts', 'package.json', 'nix/bun-launch.json']) cpSync(join(REPO, p), join(dir, p), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   mkdirSync(join(dir, 'dist'));
   sh(NODE, ['scripts/build.mjs'], { cwd: dir, env: { ...process.env, MINIFY: '1' } });

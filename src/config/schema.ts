@@ -44,7 +44,7 @@ export const configSchema = v.strictObject({
   ),
   snapshotSubvolumes: v.optional(v.array(subvolumeName)),
   persistentPaths: v.optional(v.array(absolutePath)),
-  // State rollback (src/state): mount point → subvolume, and the systemd units to stop while it is swapped.
+  // State rollback (src/state): mount point -> subvolume, and the systemd units to stop while it is swapped.
   persistentTree: v.optional(
     v.array(
       v.strictObject({
