@@ -20,6 +20,10 @@
 }:
 let
   bunLaunch = lib.importJSON ./bun-launch.json;
+  # Stage 1's environment (bunLaunch.env). Bun refuses to start with a BUN_JSC_ variable its
+  # JavaScriptCore does not know: the checks below start each stage-1 form with it, so such a Bun
+  # fails this build instead of every boot.
+  stage1Env = lib.escapeShellArgs (lib.mapAttrsToList (name: value: "${name}=${value}") bunLaunch.env);
 in
 runCommand "pantheros-rollback-boot-bun-${pantheros-rollback.version}"
   {
@@ -45,7 +49,7 @@ runCommand "pantheros-rollback-boot-bun-${pantheros-rollback.version}"
     bun build "$full" --compile --bytecode ${lib.escapeShellArgs bunLaunch.compile} --outfile "$out/bin/pantheros-rollback"
     bun build "$bundle" --target=bun --format=cjs --bytecode --outdir "$out/lib"
     test -s "$out/lib/pantheros-rollback-boot.js.jsc"
-    "$out/bin/pantheros-rollback-boot" boot --help > /dev/null
+    env ${stage1Env} "$out/bin/pantheros-rollback-boot" boot --help > /dev/null
     "$out/bin/pantheros-rollback" --version > /dev/null
-    bun ${lib.escapeShellArgs bunLaunch.run} "$out/lib/pantheros-rollback-boot.js" boot --help > /dev/null
+    env ${stage1Env} bun ${lib.escapeShellArgs bunLaunch.run} "$out/lib/pantheros-rollback-boot.js" boot --help > /dev/null
   ''

@@ -44,6 +44,12 @@ let
   # started wherever the operator stands, is a Bun executable, which reads nothing from there.
   bunLaunch = lib.importJSON ./bun-launch.json;
   runtimeFlags = lib.optionals (cfg.runtime == "bun") bunLaunch.run;
+  # Stage 1's environment under Bun (bunLaunch.env: JavaScriptCore compiles on the boot's own thread,
+  # not in compiler threads that compete with it for the CPU); the builds of nix/boot-executable.nix
+  # run each stage-1 form with it, so a Bun that does not know a variable fails the build, not a boot.
+  stage1BunEnvironment = lib.optionals (cfg.runtime == "bun") (
+    lib.mapAttrsToList (name: value: "${name}=${value}") bunLaunch.env
+  );
   # Stage 1 starts from what was compiled at build time (initrd.startupSnapshot), made by the runtime
   # that runs it: under Node a V8 start-up snapshot of the boot entry; under Bun one executable with the
   # bundle's bytecode inside — or, when make-initrd-ng strips the initrd's ELF files
@@ -347,7 +353,7 @@ in
               ]
             );
             TimeoutStartSec = startTimeoutSeconds;
-            Environment = [ "PANTHEROS_BTRFS=${btrfsBin}" ];
+            Environment = [ "PANTHEROS_BTRFS=${btrfsBin}" ] ++ stage1BunEnvironment;
             # Lines go to stderr with their priority (<3>, <4>, <6>) when JOURNAL_STREAM says the journal
             # reads it (no kmsg rate limit); the identifier keeps `journalctl -t pantheros-rollback` working.
             StandardOutput = "journal+console";

@@ -52,10 +52,12 @@ const BASELINE = join(REPO, 'bench/baseline-rollback.sh');
 const DAY = 86_400_000;
 
 /**
- * Bun caches its transpilation of files over 50 KB on disk (~/.bun/install/cache); an initrd starts
- * without that cache every boot, so the bench runs Bun without it (cold, as at boot).
+ * Bun as stage 1 runs it: without its transpiler cache (Bun caches its transpilation of files over 50 KB on disk,
+ * ~/.bun/install/cache; an initrd starts without that cache every boot), and with the environment the NixOS
+ * module gives stage 1 under Bun (nix/bun-launch.json `env`: JavaScriptCore compiling on the JavaScript thread).
+ * Every Bun variant runs so, the floors included.
  */
-export const BUN_COLD = { BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' };
+export const BUN_COLD = { BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0', ...BUN_LAUNCH.env };
 
 /**
  * Other builds measured beside dist/ (`--tool LABEL=KIND:FILE`, e.g. a build of a throwaway branch,

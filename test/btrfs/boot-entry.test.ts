@@ -81,8 +81,9 @@ afterAll(() => {
 const WAYS = [
   { name: 'boot bundle under node', cmd: () => [NODE, BOOT_BUNDLE], runtime: 'node' },
   { name: 'boot bundle under bun', cmd: () => [BUN, ...BUN_LAUNCH.run, BOOT_BUNDLE], runtime: 'bun' },
-  { name: 'bun bytecode build from a read-only store', cmd: () => [BUN, ...BUN_LAUNCH.run, join(store, 'pantheros-rollback-boot.js')], runtime: 'bun' },
-  { name: 'bun executable from a read-only store', cmd: () => [join(store, 'pantheros-rollback-boot')], runtime: 'bun' },
+  // The NixOS module's two stage-1 forms under Bun, with the environment it gives them (nix/bun-launch.json env).
+  { name: 'bun bytecode build from a read-only store', cmd: () => [BUN, ...BUN_LAUNCH.run, join(store, 'pantheros-rollback-boot.js')], runtime: 'bun', env: BUN_LAUNCH.env },
+  { name: 'bun executable from a read-only store', cmd: () => [join(store, 'pantheros-rollback-boot')], runtime: 'bun', env: BUN_LAUNCH.env },
   { name: 'node start-up snapshot from a read-only store', cmd: () => [NODE, '--snapshot-blob', join(store, 'pantheros-rollback-boot.blob')], runtime: 'node' },
   { name: 'the snapshot entry run as a plain script under node', cmd: () => [NODE, SNAPSHOT_ENTRY], runtime: 'node' },
   { name: 'full bundle under bun (reference)', cmd: () => [BUN, ...BUN_LAUNCH.run, FULL_BUNDLE], runtime: 'bun' },

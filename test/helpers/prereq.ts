@@ -15,7 +15,7 @@ export const NODE = process.execPath;
  * The flags every launch of Bun takes (nix/bun-launch.json, the module's list): `run` for `bun FILE` (no bunfig.toml,
  * no .env from the working directory), `compile` for `bun build --compile` (the executable reads neither).
  */
-export const BUN_LAUNCH = JSON.parse(readFileSync(join(REPO, 'nix/bun-launch.json'), 'utf8')) as { run: string[]; compile: string[] };
+export const BUN_LAUNCH = JSON.parse(readFileSync(join(REPO, 'nix/bun-launch.json'), 'utf8')) as { run: string[]; compile: string[]; env: Record<string, string> };
 
 /** The runtimes every real-disk test runs the bundle under, each with the flags it is launched with (`bin ...flags BUNDLE`). */
 export const RUNTIMES = [

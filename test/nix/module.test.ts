@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load-config.js';
 import { evalHosts, evalNix, evalNixOS, hostExpr, impermanenceModule, requireNix, storeFileText, toNix, type Host, type NixosSummary } from '../helpers/nix.js';
 import { directive, execArgv, parseUnit } from './unit-file.js';
-import { BUN, BUN_LAUNCH, BUNDLE, REPO } from '../helpers/prereq.js';
+import { BOOT_BUNDLE, BUN, BUN_LAUNCH, BUNDLE, REPO } from '../helpers/prereq.js';
 
 beforeAll(requireNix);
 
@@ -272,6 +272,27 @@ describe('option variants', () => {
     expect(script).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs$/);
     expect(argv.slice(2 + flags.length)).toEqual(['boot', '--device', DEVICE]);
     expect(s.initrd.storePaths.map((p) => p.source)).toEqual(expect.arrayContaining([argv[0], script]));
+  });
+
+  it.each(['bun', 'bunUnstripped', 'bunNoSnapshot', 'default'])('%s: stage 1 runs with nix/bun-launch.json env under Bun, and only then', (name) => {
+    const env = directive(rollbackUnit(out[name]!), 'Service', 'Environment');
+    const bunEnv = Object.entries(BUN_LAUNCH.env).map(([k, v]) => `${k}=${v}`);
+    expect(bunEnv).toEqual(['BUN_JSC_useConcurrentJIT=0']);
+    expect(env[0]).toMatch(/^PANTHEROS_BTRFS=\/nix\/store\/\w{32}-btrfs-progs-[^/]+\/bin\/btrfs$/);
+    expect(env.slice(1)).toEqual(name === 'default' ? [] : bunEnv);
+  });
+
+  it('runtime bun: the build starts each stage-1 form with that env, and a Bun refuses a BUN_JSC_ variable it does not know (so such a Bun fails the build, not the boot)', () => {
+    const build = bunBuild(HOSTS.bun);
+    expect(build.buildCommand).toContain(`env 'BUN_JSC_useConcurrentJIT=0' "$out/bin/pantheros-rollback-boot" boot --help > /dev/null`);
+    expect(build.buildCommand).toContain(`env 'BUN_JSC_useConcurrentJIT=0' bun ${BUN_LAUNCH.run.map((f) => (f.includes('=') ? `'${f}'` : f)).join(' ')} "$out/lib/pantheros-rollback-boot.js" boot --help > /dev/null`);
+    // This Bun: with the variable it runs; with one its JavaScriptCore does not have, it does not start at all.
+    const ok = spawnSync(BUN, [...BUN_LAUNCH.run, BOOT_BUNDLE, 'boot', '--help'], { encoding: 'utf8', env: { ...process.env, ...BUN_LAUNCH.env } });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^Usage: pantheros-rollback boot/m);
+    const bad = spawnSync(BUN, [...BUN_LAUNCH.run, BOOT_BUNDLE, 'boot', '--help'], { encoding: 'utf8', env: { ...process.env, BUN_JSC_useConcurrentJITNoSuchOption: '0' } });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/invalid JSC environment variable/);
   });
 
   it('initrd.failBootOnError makes the unit requiredBy initrd.target', () => {
