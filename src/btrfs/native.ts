@@ -29,7 +29,7 @@ function choose(): Chosen {
 
 /**
  * Which path this process uses, decided on first use and kept: 'ioctl' under Bun when bun:ffi loads
- * libc and a probe ioctl behaves (about 1 ms), else 'process'. PANTHEROS_BTRFS_BACKEND=process forces
+ * libc and a probe ioctl behaves (1-2 ms, once), else 'process'. PANTHEROS_BTRFS_BACKEND=process forces
  * the process path (tests; a way out if the ioctl path ever misbehaves). Never throws; under Node it
  * does not load bun:ffi.
  */

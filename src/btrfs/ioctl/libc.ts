@@ -29,7 +29,8 @@ const LIBC = 'libc.so.6';
 /**
  * Loads libc's ioctl, getdents64 (when it has it) and errno through bun:ffi; returns null under Node, when bun:ffi or libc is
  * unavailable (a musl or static runtime), or when a probe call does not behave (ioctl on fd -1 must
- * fail with EBADF). About 1 ms under Bun 1.4, once per process.
+ * fail with EBADF). Once per process: 2.1 ms under Bun 1.4.5 on a slow 2-core VM (1.45 ms importing bun:ffi, 0.8 ms
+ * for dlopen, which compiles a trampoline per symbol; docs/benchmarks.md).
  */
 export function loadLibc(): Libc | null {
   if (!(process.versions as Record<string, string | undefined>).bun) return null;
