@@ -12,13 +12,14 @@ import { spawnSync } from 'node:child_process';
 import { makeImage, mountImage, scratchDir, breathe } from './image.mjs';
 import { sh, unitEnv } from './sh.mjs';
 import { summarize, rotate } from './stats.mjs';
-import { BUNDLE, BUN, BUN_COLD, BUN_LAUNCH, NODE } from './rollback.mjs';
+import { BUNDLE, BUN, BUN_COLD, BUN_LAUNCH, BUN_OPERATOR, NODE } from './rollback.mjs';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const SUBVOLUME = '@persistent/var/lib/postgresql';
+// `env` for the operator's commands, `bootEnv` for `boot` (stage 1's environment under Bun, BUN_COLD).
 const RUNTIMES = [
-  { name: 'node', bin: NODE, flags: [], env: {} },
-  { name: 'bun', bin: BUN, flags: BUN_LAUNCH.run, env: BUN_COLD },
+  { name: 'node', bin: NODE, flags: [], env: {}, bootEnv: {} },
+  { name: 'bun', bin: BUN, flags: BUN_LAUNCH.run, env: BUN_OPERATOR, bootEnv: BUN_COLD },
 ];
 
 /** Whether the section can run here (PostgreSQL 15 from Debian's packages, runuser). */
@@ -31,7 +32,8 @@ const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 /** Runs the bundle under a runtime with the section's config and top level; returns the parsed JSON (or throws). */
 function tool(runtime, args, ctx) {
-  const r = spawnSync(runtime.bin, [...runtime.flags, BUNDLE, ...args, '--top-level', ctx.top, '--config', ctx.config, '--json'], { encoding: 'utf8', env: unitEnv(runtime.env) });
+  const env = args[0] === 'boot' ? runtime.bootEnv : runtime.env;
+  const r = spawnSync(runtime.bin, [...runtime.flags, BUNDLE, ...args, '--top-level', ctx.top, '--config', ctx.config, '--json'], { encoding: 'utf8', env: unitEnv(env) });
   if (r.status !== 0) throw new Error(`${runtime.name} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
