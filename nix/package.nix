@@ -65,9 +65,11 @@ buildNpmPackage {
   installPhase = ''
     runHook preInstall
     install -Dm755 dist/pantheros-rollback.mjs $out/lib/pantheros-rollback/pantheros-rollback.mjs
-    # What stage 1 runs: only `boot` (nix/module.nix), and its entry for Node's start-up snapshot
+    # What stage 1 runs: only `boot` (nix/module.nix), as an ES module for Bun and as CommonJS for Node
+    # (which starts that without its ES module loader), and its entry for Node's start-up snapshot
     # (nix/boot-snapshot.nix builds the blob with the Node that runs it).
     install -Dm644 dist/pantheros-rollback-boot.mjs $out/lib/pantheros-rollback/pantheros-rollback-boot.mjs
+    install -Dm644 dist/pantheros-rollback-boot.cjs $out/lib/pantheros-rollback/pantheros-rollback-boot.cjs
     install -Dm644 dist/pantheros-rollback-boot-snapshot.cjs $out/lib/pantheros-rollback/pantheros-rollback-boot-snapshot.cjs
     makeWrapper ${lib.getExe' nodejs-slim "node"} $out/bin/pantheros-rollback \
       --add-flags $out/lib/pantheros-rollback/pantheros-rollback.mjs

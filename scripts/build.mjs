@@ -1,6 +1,8 @@
 // Bundles src/ into the single files that run under Node and Bun.
 //   node scripts/build.mjs                   dist/pantheros-rollback.mjs       every command (operators, tests)
 //                                            dist/pantheros-rollback-boot.mjs  only `boot`: what the initrd runs
+//                                            dist/pantheros-rollback-boot.cjs  the same as CommonJS: Node's (Node
+//                                            starts a CommonJS script without its ES module loader)
 //   node scripts/build.mjs --bytecode BUN    also dist/bun/pantheros-rollback-boot.js + .js.jsc: the boot bundle
 //                                            compiled by that Bun to its bytecode (Bun only; the .jsc must come
 //                                            from the very Bun that runs it, else Bun ignores it and parses)
@@ -17,7 +19,8 @@
 //                                            Node binary that wrote it); the entry it is built from,
 //                                            dist/pantheros-rollback-boot-snapshot.cjs, is always built
 //   node scripts/build.mjs ENTRY.ts OUT.mjs  another entry, bundled the same way (the real-btrfs tests bundle
-//                                            their driver of src/btrfs/native.ts, the bench its floor script)
+//                                            their driver of src/btrfs/native.ts, the bench its floor script);
+//                                            OUT.cjs bundles it as CommonJS
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -86,10 +89,11 @@ function compile(bun, input, outfile) {
 
 const args = process.argv.slice(2);
 if (args.length === 2 && !args[0].startsWith('--')) {
-  await bundle(args[0], args[1]);
+  await bundle(args[0], args[1], args[1].endsWith('.cjs') ? 'cjs' : 'esm');
 } else {
   await bundle('src/bin.ts', 'dist/pantheros-rollback.mjs');
   await bundle('src/bin-boot.ts', 'dist/pantheros-rollback-boot.mjs');
+  await bundle('src/bin-boot-node.ts', 'dist/pantheros-rollback-boot.cjs', 'cjs');
   await bundle('src/bin-boot-snapshot.ts', 'dist/pantheros-rollback-boot-snapshot.cjs', 'cjs');
   for (let i = 0; i < args.length; i += 2) {
     const runtime = args[i + 1];

@@ -1,5 +1,5 @@
 // Real btrfs: the initrd's boot-only bundle (dist/pantheros-rollback-boot.mjs) under Node and Bun,
-// Bun's bytecode build of it, Bun's executable of it and Node's V8 start-up snapshot of its entry
+// the same as CommonJS (dist/pantheros-rollback-boot.cjs, Node's), Bun's bytecode build of it, Bun's executable of it and Node's V8 start-up snapshot of its entry
 // (dist/pantheros-rollback-boot-snapshot.cjs), each run from a read-only directory (as from an
 // initrd's store), boot exactly as the full bundle does; any other command is refused. Each is
 // launched as the NixOS module launches it (nix/bun-launch.json) and run as root from a directory a
@@ -15,6 +15,7 @@ import { createImage, sh } from '../helpers/btrfs-image.js';
 import { BUN, BUN_LAUNCH, NODE, REPO, requirePrerequisites } from '../helpers/prereq.js';
 
 const BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
+const NODE_BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.cjs');
 const FULL_BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
 const SNAPSHOT_ENTRY = join(REPO, 'dist/pantheros-rollback-boot-snapshot.cjs');
 const ENTRY = join(REPO, 'initrd/pantheros-rollback-entry.sh');
@@ -62,6 +63,8 @@ beforeAll(() => {
   execFileSync(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', join(store, 'pantheros-rollback-boot')], { stdio: 'pipe' });
   // What nix/boot-executable.nix builds for the running system's command under Bun.
   execFileSync(BUN, ['build', FULL_BUNDLE, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', join(store, 'pantheros-rollback')], { stdio: 'pipe' });
+  // Node's boot-only bundle as the package installs it (what stage 1 runs under Node without the snapshot).
+  execFileSync('cp', [NODE_BOOT_BUNDLE, join(store, 'pantheros-rollback-boot.cjs')]);
   // What nix/boot-snapshot.nix builds: this Node's start-up snapshot of the entry (a blob loads only into the Node that wrote it).
   const built = spawnSync(NODE, ['--snapshot-blob', join(store, 'pantheros-rollback-boot.blob'), '--build-snapshot', SNAPSHOT_ENTRY], { encoding: 'utf8' });
   expect(built.status, built.stderr).toBe(0);
@@ -80,6 +83,7 @@ afterAll(() => {
 
 const WAYS = [
   { name: 'boot bundle under node', cmd: () => [NODE, BOOT_BUNDLE], runtime: 'node' },
+  { name: 'node boot-only CommonJS bundle from a read-only store (stage 1 under Node, initrd.startupSnapshot = false)', cmd: () => [NODE, join(store, 'pantheros-rollback-boot.cjs')], runtime: 'node' },
   { name: 'boot bundle under bun', cmd: () => [BUN, ...BUN_LAUNCH.run, BOOT_BUNDLE], runtime: 'bun' },
   // The NixOS module's two stage-1 forms under Bun, with the environment it gives them (nix/bun-launch.json env).
   { name: 'bun bytecode build from a read-only store', cmd: () => [BUN, ...BUN_LAUNCH.run, join(store, 'pantheros-rollback-boot.js')], runtime: 'bun', env: BUN_LAUNCH.env },
@@ -90,7 +94,7 @@ const WAYS = [
   { name: 'full bundle as a Bun executable (the operator command of the NixOS module under Bun)', cmd: () => [join(store, 'pantheros-rollback')], runtime: 'bun' },
   // Other initrds: initrd/pantheros-rollback-entry.sh picks the runtime and launches it the same way.
   { name: 'the initrd entry script with bun', cmd: () => ['sh', ENTRY], runtime: 'bun', env: { PANTHEROS_ROLLBACK_RUNTIME: BUN, PANTHEROS_ROLLBACK_BUNDLE: BOOT_BUNDLE } },
-  { name: 'the initrd entry script with node', cmd: () => ['sh', ENTRY], runtime: 'node', env: { PANTHEROS_ROLLBACK_RUNTIME: NODE, PANTHEROS_ROLLBACK_BUNDLE: BOOT_BUNDLE } },
+  { name: 'the initrd entry script with node', cmd: () => ['sh', ENTRY], runtime: 'node', env: { PANTHEROS_ROLLBACK_RUNTIME: NODE, PANTHEROS_ROLLBACK_BUNDLE: NODE_BOOT_BUNDLE } },
 ] as { name: string; cmd: () => string[]; runtime: string; env?: Record<string, string> }[];
 
 describe.each(WAYS)('$name', (way) => {
@@ -129,6 +133,28 @@ describe.each(WAYS)('$name', (way) => {
       }
     } finally {
       image.destroy();
+    }
+  });
+});
+
+describe('the initrd entry script', () => {
+  it.each([
+    ['bun', '/usr/lib/pantheros-rollback/pantheros-rollback-boot.mjs'],
+    ['node', '/usr/lib/pantheros-rollback/pantheros-rollback-boot.cjs'],
+  ])('gives %s its own form of the boot-only bundle unless PANTHEROS_ROLLBACK_BUNDLE names one', (name, bundle) => {
+    // A stand-in runtime of that name that prints what it was started with.
+    const dir = mkdtempSync(join(tmpdir(), 'pantheros-entry-'));
+    try {
+      const fake = join(dir, name);
+      writeFileSync(fake, '#!/bin/sh\nprintf "%s\\n" "$@"\n', { mode: 0o755 });
+      const run = (env: Record<string, string>) => spawnSync('/bin/sh', [ENTRY, 'boot', '--dry-run'], { encoding: 'utf8', env: { PATH: dir, ...env } });
+      const found = run({});
+      expect(found.status, found.stderr).toBe(0);
+      expect(found.stdout.trim().split('\n').slice(-3)).toEqual([bundle, 'boot', '--dry-run']);
+      const named = run({ PANTHEROS_ROLLBACK_RUNTIME: fake, PANTHEROS_ROLLBACK_BUNDLE: '/elsewhere/boot.js' });
+      expect(named.stdout.trim().split('\n').slice(-3)).toEqual(['/elsewhere/boot.js', 'boot', '--dry-run']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -8,6 +8,8 @@ export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '
 export const BUNDLE = join(REPO, 'dist/pantheros-rollback.mjs');
 /** The boot-only bundle: what an initrd ships and runs (only `boot`). */
 export const BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.mjs');
+/** The same as CommonJS: what stage 1 runs under Node (it starts CommonJS without its ES module loader). */
+export const NODE_BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.cjs');
 export const BUN = join(REPO, 'node_modules/@oven/bun-linux-x64/bin/bun');
 export const NODE = process.execPath;
 

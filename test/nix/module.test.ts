@@ -26,6 +26,7 @@ const HOSTS = {
   bunNoSnapshot: host({ runtime: 'bun', initrd: { startupSnapshot: false } }),
   bunUnstripped: host({ runtime: 'bun' }, 'boot.initrd.systemd.enable = true; boot.initrd.systemd.strip = false;'),
   nodeNoSnapshot: host({ initrd: { startupSnapshot: false } }),
+  nodeSnapshot: host({ initrd: { startupSnapshot: true } }),
   failBoot: host({ initrd: { failBootOnError: true } }),
   luks: host({ device: '/dev/mapper/cryptroot' }),
   ioDatabase: host({ performanceMode: 'io-optimized', persistentTree: { '/var/lib/postgresql': {} } }),
@@ -62,24 +63,38 @@ describe('a default host', () => {
     expect(directive(unit, 'Service', 'TimeoutStartSec')).toEqual(['300']);
     const argv = execArgv(directive(unit, 'Service', 'ExecStart')[0]!);
     expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-nodejs-slim-[^/]+\/bin\/node$/);
-    // Stage 1 starts Node from the V8 start-up snapshot of the boot-only entry (initrd.startupSnapshot), made by that Node.
+    // Under Node, stage 1 runs the boot-only bundle as CommonJS by default (initrd.startupSnapshot is off under Node).
+    expect(argv[1]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-0\.1\.0\/lib\/pantheros-rollback\/pantheros-rollback-boot\.cjs$/);
+    expect(argv.slice(2)).toEqual(['boot', '--device', DEVICE]);
+    expect(evalNixOS<boolean>(`(e.host ${hostExpr(HOSTS.default)}).config.pantherOS.filesystems.impermanence.initrd.startupSnapshot`)).toBe(false);
+    expect(evalNixOS<boolean>(`(e.host ${hostExpr(HOSTS.bun)}).config.pantherOS.filesystems.impermanence.initrd.startupSnapshot`)).toBe(true);
+  });
+
+  it('initrd.startupSnapshot = true under Node: stage 1 starts Node from the V8 start-up snapshot of the boot-only entry, made by that Node', () => {
+    const argv = execArgv(directive(rollbackUnit(out['nodeSnapshot']!), 'Service', 'ExecStart')[0]!);
+    expect(argv[0]).toMatch(/^\/nix\/store\/\w{32}-nodejs-slim-[^/]+\/bin\/node$/);
     expect(argv[1]).toBe('--snapshot-blob');
     expect(argv[2]).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-boot-snapshot-[^/]+\/lib\/pantheros-rollback-boot\.blob$/);
     expect(argv.slice(3)).toEqual(['boot', '--device', DEVICE]);
     const blob = evalNixOS<{ path: string; nativeBuildInputs: string[]; buildCommand: string }>(
-      `let c = (e.host ${hostExpr(HOSTS.default)}).config.pantherOS.filesystems.impermanence; d = (e.pkgsFor "x86_64-linux").callPackage ${REPO}/nix/boot-snapshot.nix { nodejs = c.runtimePackage; pantheros-rollback = c.package; }; in { path = d.outPath; inherit (d) buildCommand; nativeBuildInputs = map (p: p.name) d.nativeBuildInputs; }`,
+      `let c = (e.host ${hostExpr(HOSTS.nodeSnapshot)}).config.pantherOS.filesystems.impermanence; d = (e.pkgsFor "x86_64-linux").callPackage ${REPO}/nix/boot-snapshot.nix { nodejs = c.runtimePackage; pantheros-rollback = c.package; }; in { path = d.outPath; inherit (d) buildCommand; nativeBuildInputs = map (p: p.name) d.nativeBuildInputs; }`,
     );
     expect(argv[2]).toBe(`${blob.path}/lib/pantheros-rollback-boot.blob`);
     expect(blob.nativeBuildInputs).toEqual([expect.stringMatching(/^nodejs-slim-/)]);
     expect(blob.buildCommand).toMatch(/node --snapshot-blob "\$out\/lib\/pantheros-rollback-boot\.blob" \\\n\s+--build-snapshot \/nix\/store\/\w{32}-pantheros-rollback-0\.1\.0\/lib\/pantheros-rollback\/pantheros-rollback-boot-snapshot\.cjs/);
   });
 
-  it('puts the config, the runtime, the start-up snapshot and btrfs into the initrd', () => {
+  it('puts the config, the runtime, the CommonJS boot-only bundle and btrfs into the initrd (under Node, with the snapshot: the blob, no bundle)', () => {
     const sources = s.initrd.storePaths.map((p) => p.source);
     expect(s.initrd.contents['/etc/pantheros/rollback.json']).toBe(s.etc['pantheros/rollback.json']);
     const argv = execArgv(directive(unit, 'Service', 'ExecStart')[0]!);
-    expect(sources).toEqual(expect.arrayContaining([argv[0], argv[2], expect.stringMatching(/-btrfs-progs-[^/]+\/bin\/btrfs$/)]));
-    expect(sources.some((p) => p.endsWith('.mjs'))).toBe(false);
+    expect(sources).toEqual(expect.arrayContaining([argv[0], argv[1], expect.stringMatching(/-btrfs-progs-[^/]+\/bin\/btrfs$/)]));
+    expect(sources.some((p) => p.endsWith('.mjs') || p.endsWith('.blob'))).toBe(false);
+    const snap = out['nodeSnapshot']!;
+    const snapArgv = execArgv(directive(rollbackUnit(snap), 'Service', 'ExecStart')[0]!);
+    const snapSources = snap.initrd.storePaths.map((p) => p.source);
+    expect(snapSources).toEqual(expect.arrayContaining([snapArgv[0], snapArgv[2]]));
+    expect(snapSources.some((p) => p.endsWith('.mjs') || p.endsWith('.cjs'))).toBe(false);
     expect(directive(unit, 'Service', 'Environment')).toEqual([expect.stringMatching(/^PANTHEROS_BTRFS=\/nix\/store\/\w{32}-btrfs-progs-[^/]+\/bin\/btrfs$/)]);
     expect(s.initrd.supportedFilesystems).toContain('btrfs');
   });
@@ -262,14 +277,14 @@ describe('option variants', () => {
   it.each([
     ['bunNoSnapshot', /-bun-[^/]+\/bin\/bun$/],
     ['nodeNoSnapshot', /-nodejs-slim-[^/]+\/bin\/node$/],
-  ])('%s: initrd.startupSnapshot = false runs the runtime and the boot-only bundle in stage 1', (name, runtime) => {
+  ])('%s: initrd.startupSnapshot = false runs the runtime and the boot-only bundle in stage 1 (CommonJS under Node)', (name, runtime) => {
     const s = out[name]!;
     const argv = execArgv(directive(rollbackUnit(s), 'Service', 'ExecStart')[0]!);
     expect(argv[0]).toMatch(runtime);
     const flags = name.startsWith('bun') ? BUN_LAUNCH.run : [];
     expect(argv.slice(1, 1 + flags.length)).toEqual(flags);
     const script = argv[1 + flags.length]!;
-    expect(script).toMatch(/^\/nix\/store\/\w{32}-pantheros-rollback-[^/]+\/lib\/pantheros-rollback\/pantheros-rollback-boot\.mjs$/);
+    expect(script).toMatch(new RegExp(`^/nix/store/\\w{32}-pantheros-rollback-[^/]+/lib/pantheros-rollback/pantheros-rollback-boot\\.${name.startsWith('bun') ? 'mjs' : 'cjs'}$`));
     expect(argv.slice(2 + flags.length)).toEqual(['boot', '--device', DEVICE]);
     expect(s.initrd.storePaths.map((p) => p.source)).toEqual(expect.arrayContaining([argv[0], script]));
   });

@@ -9,7 +9,7 @@ import {
   statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BOOT_BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
+import { BOOT_BUNDLE, NODE_BOOT_BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
 import { CACHE, type Kernel } from './kernel.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -146,6 +146,8 @@ function buildOverlay(kernel: Kernel, config: object, extras: InitrdExtras | und
     install(stage, ENTRY, '/usr/bin/pantheros-rollback');
     install(stage, UNIT, '/etc/systemd/system/pantheros-rollback.service', 0o644);
     install(stage, BOOT_BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback-boot.mjs', 0o644);
+    // The entry script gives Node the CommonJS form.
+    install(stage, NODE_BOOT_BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback-boot.cjs', 0o644);
     mkdirSync(join(stage, 'etc/pantheros'), { recursive: true });
     writeFileSync(join(stage, 'etc/pantheros/rollback.json'), `${JSON.stringify(config, null, 2)}\n`);
     packCpio(stage, out);

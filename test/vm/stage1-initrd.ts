@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BOOT_BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
+import { BOOT_BUNDLE, NODE_BOOT_BUNDLE, REPO, type Runtime } from '../helpers/prereq.js';
 import { hashOf, install, packCpio, removeStale } from './initrd.js';
 import { CACHE, type Kernel } from './kernel.js';
 
@@ -149,6 +149,8 @@ function buildOverlay(variant: Stage1Variant): Buffer {
     enable(stage, 'pantheros-rollback.service', 'initrd.target', variant.enable);
     install(stage, ENTRY, '/usr/bin/pantheros-rollback');
     install(stage, BOOT_BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback-boot.mjs', 0o644);
+    // The entry script gives Node the CommonJS form.
+    install(stage, NODE_BOOT_BUNDLE, '/usr/lib/pantheros-rollback/pantheros-rollback-boot.cjs', 0o644);
     mkdirSync(join(stage, 'etc/pantheros'), { recursive: true });
     writeFileSync(join(stage, 'etc/pantheros/rollback.json'), `${JSON.stringify(variant.config, null, 2)}\n`);
     install(stage, join(STAGE1, 'vmtest-stage1.sh'), '/usr/bin/vmtest-stage1');
