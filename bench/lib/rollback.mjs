@@ -23,6 +23,9 @@ export let BUNDLE = BUILT_BUNDLE;
 export let BOOT_BUNDLE = BUILT_BOOT_BUNDLE;
 export let BOOT_BYTECODE = null;
 export let BOOT_EXE = null;
+/** Node's boot-only bundle (CommonJS, dist/pantheros-rollback-boot.cjs: Node starts it without its ES module loader), a private copy. */
+export let NODE_BOOT_BUNDLE = null;
+const BUILT_NODE_BOOT_BUNDLE = join(REPO, 'dist/pantheros-rollback-boot.cjs');
 /** This Node's V8 start-up snapshot of the boot-only entry (dist/pantheros-rollback-boot-snapshot.cjs), made here. */
 export let BOOT_NODE_SNAPSHOT = null;
 const BUILT_SNAPSHOT_ENTRY = join(REPO, 'dist/pantheros-rollback-boot-snapshot.cjs');
@@ -39,6 +42,8 @@ export function freezeBundle() {
     BOOT_BYTECODE = join(out, 'pantheros-rollback-boot.js');
     BOOT_EXE = join(out, 'pantheros-rollback-boot');
     sh(BUN, ['build', BOOT_BUNDLE, '--compile', '--bytecode', ...BUN_LAUNCH.compile, '--outfile', BOOT_EXE]);
+    NODE_BOOT_BUNDLE = join(scratchDir(), 'pantheros-rollback-boot.cjs');
+    copyFileSync(BUILT_NODE_BOOT_BUNDLE, NODE_BOOT_BUNDLE);
     if (existsSync(BUILT_SNAPSHOT_ENTRY)) {
       const entry = join(scratchDir(), 'pantheros-rollback-boot-snapshot.cjs');
       copyFileSync(BUILT_SNAPSHOT_ENTRY, entry);
@@ -97,13 +102,21 @@ export function addTool(spec) {
 }
 
 /** The floor script (bench/floor.ts), bundled like the product. */
-let floorBundle;
-function floorFile() {
-  if (!floorBundle) {
-    floorBundle = join(scratchDir(), 'floor.mjs');
-    sh(NODE, [join(REPO, 'scripts/build.mjs'), join(REPO, 'bench/floor.ts'), floorBundle], { cwd: REPO });
+const floorBundles = {};
+/** The floor script bundled as an ES module (Bun's floors), or as CommonJS (`cjs`: Node's, which starts a CommonJS script without its ESM loader, the least Node does to run a script). */
+function floorFile(format = 'esm') {
+  if (!floorBundles[format]) {
+    floorBundles[format] = join(scratchDir(), format === 'cjs' ? 'floor.cjs' : 'floor.mjs');
+    sh(NODE, [join(REPO, 'scripts/build.mjs'), join(REPO, 'bench/floor.ts'), floorBundles[format]], { cwd: REPO });
   }
-  return floorBundle;
+  return floorBundles[format];
+}
+
+/** An empty CommonJS script: Node's own start-up (the least any script pays), timed beside the boot as start-node. */
+function emptyScript() {
+  const file = join(scratchDir(), 'empty.cjs');
+  writeFileSync(file, '');
+  return file;
 }
 
 /**
@@ -136,7 +149,9 @@ const only = (list) => (VARIANT_FILTER.names ? list.filter((v) => VARIANT_FILTER
 function allVariants() {
   const boot = BOOT_BUNDLE
     ? [
-        { name: 'node-boot', kind: 'tool', cmd: NODE, pre: [BOOT_BUNDLE] },
+        // Node's boot-only bundle as stage 1 runs it without the snapshot: CommonJS (the ES module bundle under
+        // Node until 2026-12-02: --tool esm=node:dist/pantheros-rollback-boot.mjs).
+        { name: 'node-boot', kind: 'tool', cmd: NODE, pre: [NODE_BOOT_BUNDLE] },
         // Node starts from the saved heap; the command word follows the options (argv[1] is the first argument).
         ...(BOOT_NODE_SNAPSHOT ? [{ name: 'node-boot-snapshot', kind: 'tool', cmd: NODE, pre: ['--snapshot-blob', BOOT_NODE_SNAPSHOT] }] : []),
         { name: 'bun-boot', kind: 'tool', cmd: BUN, pre: [...BUN_LAUNCH.run, BOOT_BUNDLE], env: BUN_COLD },
@@ -162,7 +177,7 @@ function allVariants() {
  * Bun process path (forced) and the two-commit order beside them, and the same three steps in bash (mv, `btrfs subvolume snapshot`, `sync -f`).
  */
 export function floorVariants() {
-  const f = (name, cmd, mode, env) => ({ name, kind: 'floor', cmd, pre: [...(cmd === BUN ? BUN_LAUNCH.run : []), floorFile()], mode, env });
+  const f = (name, cmd, mode, env) => ({ name, kind: 'floor', cmd, pre: [...(cmd === BUN ? BUN_LAUNCH.run : []), floorFile(cmd === NODE ? 'cjs' : 'esm')], mode, env });
   return only([
     f('floor-node', NODE, 'one-commit'),
     f('floor-bun', BUN, 'one-commit', BUN_COLD),
@@ -171,6 +186,8 @@ export function floorVariants() {
     f('floor-node-two-commits', NODE, 'two-commits'),
     f('floor-bun-two-commits', BUN, 'two-commits', BUN_COLD),
     { name: 'floor-shell', kind: 'floor-shell' },
+    // Node's own start-up in the same alternation as the boot (issue 15: Node at most the snippet plus it).
+    { name: 'start-node', kind: 'start', cmd: NODE, pre: [emptyScript()] },
   ]);
 }
 
@@ -197,6 +214,11 @@ function runVariant(variant, top) {
   if (variant.kind === 'baseline') {
     const r = timeCommand('bash', [BASELINE, top, variant.mode, ...(variant.durable ? ['durable'] : [])]);
     if (r.code !== 0) throw new Error(`baseline exited ${r.code}: ${r.stderr.trim()}`);
+    return { wall: r.ms };
+  }
+  if (variant.kind === 'start') {
+    const r = timeCommand(variant.cmd, variant.pre, { env: variant.env });
+    if (r.code !== 0) throw new Error(`${variant.name} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`);
     return { wall: r.ms };
   }
   if (variant.kind === 'floor' || variant.kind === 'floor-shell') {
@@ -242,7 +264,8 @@ async function measureOnGolden(golden, { runs, expectDeleted, variants: list = v
     try {
       const s = runVariant(v, m.top);
       const after = countSubvolumes(m.top);
-      const expected = g.subvolumes - (g === golden ? expectDeleted : 0) + 1;
+      // A start-up alone (start-node) changes nothing on the image.
+      const expected = v.kind === 'start' ? g.subvolumes : g.subvolumes - (g === golden ? expectDeleted : 0) + 1;
       s.subvolumesAfter = after;
       if (after !== expected) s.mismatch = `expected ${expected} subvolumes after the run, found ${after}`;
       into[v.name].push(s);
@@ -305,7 +328,7 @@ export function measureStartup({ runs, log }) {
     { name: 'bash', cmd: 'bash', args: ['-c', ':'] },
     ...(BOOT_BUNDLE
       ? [
-          { name: 'node-boot', cmd: NODE, args: [BOOT_BUNDLE, '--version'] },
+          { name: 'node-boot', cmd: NODE, args: [NODE_BOOT_BUNDLE, '--version'] },
           { name: 'bun-boot', cmd: BUN, args: [...BUN_LAUNCH.run, BOOT_BUNDLE, '--version'], env: BUN_COLD },
           { name: 'bun-boot-bytecode', cmd: BUN, args: [...BUN_LAUNCH.run, BOOT_BYTECODE, '--version'], env: BUN_COLD },
           { name: 'bun-boot-exe', cmd: BOOT_EXE, args: ['--version'], env: BUN_COLD },
