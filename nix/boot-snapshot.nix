@@ -1,4 +1,5 @@
-# What stage 1 runs with runtime = "node" (initrd.startupSnapshot, the default): a V8 start-up snapshot
+# What stage 1 runs with runtime = "node" and initrd.startupSnapshot = true (off by default under Node:
+# it measured slower than the CommonJS boot-only bundle, docs/benchmarks.md): a V8 start-up snapshot
 # of the boot-only entry, built by the very Node that runs it (a blob only loads into the binary that
 # wrote it). Node starts from the saved heap with the bundle already compiled and its modules
 # evaluated: `node --snapshot-blob <this>/lib/pantheros-rollback-boot.blob boot …`

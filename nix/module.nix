@@ -51,8 +51,9 @@ let
   stage1BunEnvironment = lib.optionals (cfg.runtime == "bun") (
     lib.mapAttrsToList (name: value: "${name}=${value}") bunLaunch.env
   );
-  # Stage 1 starts from what was compiled at build time (initrd.startupSnapshot), made by the runtime
-  # that runs it: under Node a V8 start-up snapshot of the boot entry; under Bun one executable with the
+  # Stage 1 starts from what was compiled at build time (initrd.startupSnapshot: on by default under Bun
+  # only), made by the runtime that runs it: under Node a V8 start-up snapshot of the boot entry (slower
+  # than the CommonJS bundle where measured, docs/benchmarks.md); under Bun one executable with the
   # bundle's bytecode inside — or, when make-initrd-ng strips the initrd's ELF files
   # (boot.initrd.systemd.strip, NixOS' default), which would cut that bytecode off the executable, Bun
   # with the bytecode build. Otherwise the runtime and the boot-only bundle.
