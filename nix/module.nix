@@ -36,7 +36,7 @@ let
   configFile = (pkgs.formats.json { }).generate "pantheros-rollback.json" (nixLib.toolConfig cfg);
   bundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback.mjs";
   # Stage 1 runs only `boot`: the boot-only bundle loads nothing else (about half the bytes to parse at every boot);
-  # Node gets it as CommonJS, which it starts without its ES module loader (about 15 ms a boot, docs/benchmarks.md).
+  # Node gets it as CommonJS, which it starts without its ES module loader (about 14 ms a boot, docs/benchmarks.md).
   bootBundle = "${cfg.package}/lib/pantheros-rollback/pantheros-rollback-boot.${if cfg.runtime == "node" then "cjs" else "mjs"}";
   runtimeBin = "${cfg.runtimePackage}/bin/${cfg.runtime}";
   # Bun reads bunfig.toml (its preload runs any module), .env files and tsconfig.json from the working

@@ -1,5 +1,5 @@
 // Node's boot-only entry (dist/pantheros-rollback-boot.cjs): the boot-only bundle (src/bin-boot.ts) as CommonJS,
-// which Node starts without its ES module loader (about 15 ms less a boot, docs/benchmarks.md). Stage 1 under Node
+// which Node starts without its ES module loader (about 14 ms less a boot, docs/benchmarks.md). Stage 1 under Node
 // runs it when it does not start from the start-up snapshot (initrd.startupSnapshot = false):
 //   node pantheros-rollback-boot.cjs boot [options]
 // It imports nothing that `boot` does not run (src/bin-boot-snapshot.ts, also CommonJS, imports node:v8 for the

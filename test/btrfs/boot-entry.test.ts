@@ -1,6 +1,6 @@
 // Real btrfs: the initrd's boot-only bundle (dist/pantheros-rollback-boot.mjs) under Node and Bun,
-// the same as CommonJS (dist/pantheros-rollback-boot.cjs, Node's), Bun's bytecode build of it, Bun's executable of it and Node's V8 start-up snapshot of its entry
-// (dist/pantheros-rollback-boot-snapshot.cjs), each run from a read-only directory (as from an
+// the same as CommonJS (dist/pantheros-rollback-boot.cjs, Node's), Bun's bytecode build of it, Bun's
+// executable of it and Node's V8 start-up snapshot of its entry (dist/pantheros-rollback-boot-snapshot.cjs), each run from a read-only directory (as from an
 // initrd's store), boot exactly as the full bundle does; any other command is refused. Each is
 // launched as the NixOS module launches it (nix/bun-launch.json) and run as root from a directory a
 // local user owns and filled with what Bun would load from there: bunfig.toml (its preload runs any
