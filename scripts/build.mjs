@@ -93,7 +93,7 @@ if (args.length === 2 && !args[0].startsWith('--')) {
 } else {
   await bundle('src/bin.ts', 'dist/pantheros-rollback.mjs');
   await bundle('src/bin-boot.ts', 'dist/pantheros-rollback-boot.mjs');
-  await bundle('src/bin-boot-node.ts', 'dist/pantheros-rollback-boot.cjs', 'cjs');
+  await bundle('src/bin-boot.ts', 'dist/pantheros-rollback-boot.cjs', 'cjs');
   await bundle('src/bin-boot-snapshot.ts', 'dist/pantheros-rollback-boot-snapshot.cjs', 'cjs');
   for (let i = 0; i < args.length; i += 2) {
     const runtime = args[i + 1];

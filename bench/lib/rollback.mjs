@@ -320,7 +320,7 @@ export function measureStartup({ runs, log }) {
     // Where Node's start goes: exec and dynamic linking alone (--version exits before V8 starts), an
     // empty CommonJS script (no ESM loader), an empty ES module.
     { name: 'node-version-flag', cmd: NODE, args: ['--version'] },
-    { name: 'node-empty-cjs', cmd: NODE, args: [join(scratchDir(), 'empty.cjs')] },
+    { name: 'node-empty-cjs', cmd: NODE, args: [emptyScript()] },
     { name: 'bun-version-flag', cmd: BUN, args: ['--version'] },
     { name: 'bun-import-child-process', cmd: BUN, args: [...BUN_LAUNCH.run, join(scratchDir(), 'child-process.mjs')] },
     { name: 'bun-minified-bundle', cmd: BUN, args: [...BUN_LAUNCH.run, buildMinifiedBundle(), '--version'], env: BUN_COLD },
@@ -340,7 +340,6 @@ export function measureStartup({ runs, log }) {
     ...EXTRA_TOOLS.map((t) => ({ name: t.name, cmd: t.cmd, args: [...t.pre, t.toolKind === 'node-snapshot' ? 'version' : '--version'], env: t.env })),
   ];
   writeFileSync(join(scratchDir(), 'empty.mjs'), '');
-  writeFileSync(join(scratchDir(), 'empty.cjs'), '');
   writeFileSync(join(scratchDir(), 'child-process.mjs'), "import 'node:child_process';\n");
   const samples = Object.fromEntries(cmds.map((c) => [c.name, []]));
   for (let r = 0; r < runs; r++) {
